@@ -1,0 +1,47 @@
+// SourceFetcher on libcurl (http, https) and the local file system (file:// below allowed
+// roots), with the server's source policy applied to every connection.
+// Thread-safe: each Fetch uses its own curl handle.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ports/source_fetcher.hpp"
+
+namespace dlipkg {
+
+struct SourcePolicy {
+  // Host names or CIDRs ("127.0.0.1", "10.0.0.0/8", "::1", "files.example.com") whose
+  // addresses may be connected to even though they are loopback, private, link-local or
+  // unspecified. Public addresses are always allowed.
+  std::vector<std::string> allow_sources;
+  // Directories below which file:// URLs may be read (after resolving symlinks). Empty: none.
+  std::vector<std::filesystem::path> allow_file_roots;
+  std::int64_t max_object_bytes = 2LL << 30;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds stall_timeout{30'000};   // no byte received for this long
+  std::chrono::milliseconds total_timeout{600'000};
+  int max_redirects = 3;  // followed only to the same scheme, host and port
+};
+
+// Whether an IP literal (v4 or v6) is in the default-refused ranges (loopback, RFC 1918,
+// fc00::/7, link-local, unspecified, IPv4-mapped forms of those). nullopt: not an IP literal.
+std::optional<bool> IsRestrictedAddress(const std::string& ip);
+
+class CurlFetcher final : public SourceFetcher {
+ public:
+  // Validates the policy (CIDRs parse, roots exist). Errors: kBadRequest naming the entry.
+  static Result<std::unique_ptr<CurlFetcher>> Create(SourcePolicy policy);
+  ~CurlFetcher() override;
+  Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) override;
+
+ private:
+  struct Impl;
+  explicit CurlFetcher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dlipkg

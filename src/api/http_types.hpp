@@ -1,0 +1,49 @@
+// Transport-neutral request and response passed between the HTTP layer and the API layer.
+// The HTTP layer fills a Request from the wire and writes the Response back; the API layer
+// never sees Beast types. Plain values, one owner at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ports/blob_store.hpp"
+
+namespace dlipkg::api {
+
+struct Request {
+  std::string method;  // upper case, as received ("GET", "POST", ...)
+  std::string target;  // raw request target: path and query, still percent-encoded
+  std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
+  std::string body;                                           // raw bytes
+  std::string remote_address;  // peer IP, without port
+  std::string request_id;      // also sent back as X-Request-Id
+
+  // First header with this name (case-insensitive), value trimmed.
+  std::optional<std::string_view> Header(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json;charset=UTF-8";  // "" for no Content-Type
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // When set, the body is streamed from it (a package download) instead of `body`.
+  std::unique_ptr<BlobReader> stream;
+};
+
+// What the HTTP layer calls for each request. Handle blocks (store, disk, network), so the
+// HTTP layer calls it off the I/O threads; it must be safe to call from many threads at once.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  virtual Response Handle(const Request& request) = 0;
+  // The response for a request the HTTP layer rejected itself (body or header too large,
+  // unparseable request) so that every error body comes from the API's one error table.
+  virtual Response Reject(ErrorCode code, std::string message) = 0;
+};
+
+}  // namespace dlipkg::api

@@ -1,0 +1,46 @@
+// Records of packages and groups as the core and the stores exchange them.
+// Times are Unix epoch milliseconds. Plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/names.hpp"
+
+namespace dlipkg {
+
+// A package: ungrouped when `group` is empty (group names are never empty).
+struct PackageRecord {
+  std::string project;
+  std::string group;
+  std::string name;
+  PackageKind kind = PackageKind::kFile;
+  PackageStatus status = PackageStatus::kReady;
+  std::string sha256;  // hex of the stored bytes ("" while none are stored yet)
+  std::int64_t size = 0;
+  std::string underlying_name;
+  std::string owner;
+  std::int64_t create_time = 0;
+  std::int64_t update_time = 0;
+  bool is_async = false;
+  std::string status_reason;  // why FAILED
+  std::vector<Tag> tags;
+};
+
+struct GroupRecord {
+  std::string project;
+  std::string name;
+  std::string owner;
+  std::string description;
+  std::int64_t create_time = 0;
+  std::int64_t update_time = 0;
+  std::vector<PackageRecord> packages;  // in upload order
+};
+
+// Roll-up of a group's status (spec 3.2): UPLOADING if any uploading, else FAILED if any
+// failed, else READY (an empty group is READY).
+PackageStatus RollUpStatus(const std::vector<PackageRecord>& packages);
+
+}  // namespace dlipkg

@@ -1,0 +1,49 @@
+// The HTTP/1.1 server (Boost.Beast on Asio coroutines) in front of an api::RequestHandler.
+// Keep-alive, Content-Length or chunked request bodies, body and header limits, read and idle
+// timeouts, an X-Request-Id on every response, one access-log line per request, graceful
+// shutdown. Handlers run on a separate blocking thread pool, never on the I/O threads.
+// Start/Stop from one thread; the server runs its own threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/http_types.hpp"
+#include "domain/error.hpp"
+
+namespace dlipkg::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: pick a free port
+  int io_threads = 2;
+  int handler_threads = 16;                     // blocking pool for handlers
+  std::size_t max_body_bytes = 1 << 20;         // over: 413 via RequestHandler::Reject
+  std::size_t max_header_bytes = 16 << 10;      // over: 431-equivalent error, then close
+  std::chrono::milliseconds read_timeout{30'000};   // whole request, once its first byte came
+  std::chrono::milliseconds idle_timeout{60'000};   // keep-alive connection with no request
+  std::chrono::milliseconds shutdown_grace{60'000}; // in-flight requests get this long
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, api::RequestHandler& handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts serving on the server's own threads. Returns the bound "host:port".
+  // Errors: kInternal (cannot bind; the message says the address and why).
+  Result<std::string> Start();
+  // Stops accepting, lets in-flight requests finish (up to shutdown_grace), closes idle
+  // connections, joins all threads. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dlipkg::http

@@ -1,0 +1,57 @@
+// Content-addressed store of package bytes (SHA-256 hex as the key).
+// Used by the core for uploads, downloads and reclamation. Implementations block (disk, network)
+// and must be safe to call from many threads at once; a single Writer/Reader is used by one
+// thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "domain/error.hpp"
+#include "ports/byte_sink.hpp"
+
+namespace dlipkg {
+
+struct BlobInfo {
+  std::string sha256;  // lower-case hex
+  std::int64_t size = 0;
+};
+
+// A blob being written. Bytes are hashed while they stream in and land in temporary storage;
+// nothing is visible under a key until Commit. Destroying an uncommitted writer discards it.
+class BlobWriter : public ByteSink {
+ public:
+  // Makes the bytes durable (fsync or completed upload) under their SHA-256 and returns it.
+  // If a blob with that hash already exists, the new copy is discarded and the existing one
+  // kept. Errors: kInternal (storage failure). After Commit the writer is spent.
+  virtual Result<BlobInfo> Commit() = 0;
+};
+
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+  virtual std::int64_t Size() const = 0;
+  // Reads up to buffer.size() bytes; 0 at the end. Errors: kInternal.
+  virtual Result<std::size_t> Read(std::span<char> buffer) = 0;
+};
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+  // Starts a new blob. Errors: kInternal.
+  virtual Result<std::unique_ptr<BlobWriter>> Create() = 0;
+  // Opens a committed blob. Errors: kNotFound, kInternal.
+  virtual Result<std::unique_ptr<BlobReader>> Open(const std::string& sha256) = 0;
+  virtual Result<bool> Exists(const std::string& sha256) = 0;
+  // Removes a committed blob; removing a missing one succeeds. Errors: kInternal.
+  virtual Result<void> Remove(const std::string& sha256) = 0;
+  // Every committed blob's hash (for sweeping unreferenced ones).
+  virtual Result<std::vector<std::string>> List() = 0;
+  // Deletes temporaries left by writers that never committed (a crash). Call before serving.
+  virtual Result<void> SweepTemporaries() = 0;
+};
+
+}  // namespace dlipkg

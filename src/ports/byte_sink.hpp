@@ -1,0 +1,18 @@
+// Where streamed bytes go: a fetcher writes a source object into a sink chunk by chunk.
+// Not thread-safe: one writer at a time.
+#pragma once
+
+#include <span>
+
+#include "domain/error.hpp"
+
+namespace dlipkg {
+
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  // Appends `bytes`. An error stops the transfer; the fetcher returns that error.
+  virtual Result<void> Write(std::span<const char> bytes) = 0;
+};
+
+}  // namespace dlipkg

@@ -1,0 +1,72 @@
+// Durable metadata: groups and packages per project.
+// Used by the core. Every mutating call is one transaction: readers see the state before or
+// after it, never a mix. Implementations block (disk, network) and are safe to call from many
+// threads at once. Errors: kInternal when the store fails (message without file paths or
+// credentials); kNotFound only where stated.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/error.hpp"
+#include "domain/records.hpp"
+
+namespace dlipkg {
+
+struct ProjectContents {
+  std::vector<GroupRecord> groups;        // ordered by group name, packages in upload order
+  std::vector<PackageRecord> ungrouped;   // ordered by name
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Makes group (project, name) hold exactly `packages` (each with project and group set),
+  // in that order. An existing group keeps its create_time; owner, description and
+  // update_time are taken from `group`. Returns the group as stored.
+  virtual Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
+                                           const std::vector<PackageRecord>& packages) = 0;
+
+  // Adds `packages` to group (project, name), replacing those with the same name (which keep
+  // their create_time and position); creates the group from `group` if absent (an existing
+  // group keeps owner, description and create_time; update_time is taken from `group`).
+  // Returns the whole group after the merge.
+  virtual Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
+                                             const std::vector<PackageRecord>& packages) = 0;
+
+  // Inserts or replaces ungrouped packages (group == ""), keyed by (project, name); a replaced
+  // package keeps its create_time. Returns them as stored.
+  virtual Result<std::vector<PackageRecord>> PutUngrouped(
+      const std::vector<PackageRecord>& packages) = 0;
+
+  // A package; group "" for an ungrouped one. nullopt when absent.
+  virtual Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
+                                                          const std::string& group,
+                                                          const std::string& name) = 0;
+  virtual Result<std::optional<GroupRecord>> GetGroup(const std::string& project,
+                                                      const std::string& name) = 0;
+  virtual Result<ProjectContents> ListProject(const std::string& project) = 0;
+
+  // Deletes a package and returns it (so its blob can be reclaimed). kNotFound when absent.
+  virtual Result<PackageRecord> DeletePackage(const std::string& project,
+                                              const std::string& group,
+                                              const std::string& name) = 0;
+
+  // Sets the owner of a group and all its packages. kNotFound when the group is absent.
+  virtual Result<void> SetGroupOwner(const std::string& project, const std::string& group,
+                                     const std::string& owner, std::int64_t now_ms) = 0;
+  // Sets the owner of one package (group "" for ungrouped). kNotFound when absent.
+  virtual Result<void> SetPackageOwner(const std::string& project, const std::string& group,
+                                       const std::string& name, const std::string& owner,
+                                       std::int64_t now_ms) = 0;
+
+  // Whether any package in any project refers to the blob.
+  virtual Result<bool> IsBlobReferenced(const std::string& sha256) = 0;
+  // Every blob hash referred to by some package.
+  virtual Result<std::vector<std::string>> ReferencedBlobs() = 0;
+};
+
+}  // namespace dlipkg
