@@ -1,0 +1,243 @@
+#include "api/json_codec.hpp"
+
+#include <boost/json.hpp>
+
+namespace json = boost::json;
+
+namespace dlipkg {
+
+// value_from customisation for the records (found by ADL in namespace dlipkg).
+void tag_invoke(json::value_from_tag, json::value& out, const Tag& tag) {
+  out = json::object{{"key", tag.key}, {"value", tag.value}};
+}
+
+void tag_invoke(json::value_from_tag, json::value& out, const PackageRecord& p) {
+  json::object o{
+      {"create_time", p.create_time},
+      {"update_time", p.update_time},
+      {"resource_type", ToString(p.kind)},
+      {"resource_name", p.name},
+      {"status", ToString(p.status)},
+      {"underlying_name", p.underlying_name},
+      {"owner", p.owner},
+      {"is_async", p.is_async},
+      {"size", p.size},
+      {"sha256", p.sha256},
+      {"tags", json::value_from(p.tags)},
+  };
+  if (!p.group.empty()) o["group_name"] = p.group;
+  if (p.status == PackageStatus::kFailed) o["status_reason"] = p.status_reason;
+  out = std::move(o);
+}
+
+}  // namespace dlipkg
+
+namespace dlipkg::api {
+namespace {
+
+Result<json::object> ParseObject(std::string_view body) {
+  json::parse_options options;
+  options.max_depth = 32;  // deeper nesting is never a valid request; refuse it cheaply
+  std::error_code ec;
+  json::value value = json::parse(body, ec, {}, options);
+  if (ec)
+    return Fail(ErrorCode::kBadRequest, "The request body is not valid JSON: " + ec.message() + ".");
+  if (!value.is_object())
+    return Fail(ErrorCode::kBadRequest, "The request body must be a JSON object.");
+  return std::move(value.as_object());
+}
+
+std::unexpected<Error> BadField(std::string_view field, std::string_view problem) {
+  return Fail(ErrorCode::kBadRequest, std::string(field) + " " + std::string(problem) + ".");
+}
+
+// A string field; absent or null gives nullopt.
+Result<std::optional<std::string>> OptionalString(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) return BadField(key, "must be a string");
+  return std::string(v->as_string());
+}
+
+Result<std::string> RequiredString(const json::object& o, std::string_view key) {
+  auto value = OptionalString(o, key);
+  if (!value) return std::unexpected(value.error());
+  if (!*value) return BadField(key, "is mandatory");
+  return std::move(**value);
+}
+
+Result<std::vector<std::string>> Paths(const json::object& o) {
+  const auto* v = o.if_contains("paths");
+  if (!v || v->is_null()) return BadField("paths", "is mandatory");
+  if (!v->is_array()) return BadField("paths", "must be an array of strings");
+  const auto& array = v->as_array();
+  if (array.empty()) return BadField("paths", "must not be empty");
+  if (array.size() > kMaxPathsPerRequest)
+    return BadField("paths", "has " + std::to_string(array.size()) +
+                                 " entries; at most 100 are allowed");
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    if (!array[i].is_string())
+      return BadField("paths[" + std::to_string(i) + "]", "must be a string");
+    paths.emplace_back(array[i].as_string());
+  }
+  return paths;
+}
+
+// is_async: a boolean, or the strings "true"/"false" that public examples send.
+Result<bool> IsAsync(const json::object& o) {
+  const auto* v = o.if_contains("is_async");
+  if (!v || v->is_null()) return false;
+  if (v->is_bool()) return v->as_bool();
+  if (v->is_string() && (v->as_string() == "true" || v->as_string() == "false"))
+    return v->as_string() == "true";
+  return BadField("is_async", "must be true or false");
+}
+
+Result<std::vector<Tag>> Tags(const json::object& o) {
+  const auto* v = o.if_contains("tags");
+  if (!v || v->is_null()) return std::vector<Tag>{};
+  if (!v->is_array()) return BadField("tags", "must be an array of {\"key\", \"value\"} objects");
+  std::vector<Tag> tags;
+  for (std::size_t i = 0; i < v->as_array().size(); ++i) {
+    const auto& item = v->as_array()[i];
+    const std::string field = "tags[" + std::to_string(i) + "]";
+    if (!item.is_object()) return BadField(field, "must be an object with key and value");
+    auto key = RequiredString(item.as_object(), "key");
+    if (!key) return BadField(field + ".key", "must be a string");
+    auto value = OptionalString(item.as_object(), "value");
+    if (!value) return BadField(field + ".value", "must be a string");
+    tags.push_back(Tag{*key, value->value_or("")});
+  }
+  return tags;
+}
+
+json::array Names(const std::vector<PackageRecord>& packages) {
+  json::array names;
+  for (const auto& p : packages) names.emplace_back(p.name);
+  return names;
+}
+
+// The keys every group-shaped answer has (3.1, 3.2, list).
+json::object GroupObject(const GroupRecord& group) {
+  return json::object{
+      {"group_name", group.name},
+      {"status", ToString(RollUpStatus(group.packages))},
+      {"resources", Names(group.packages)},
+      {"details", json::value_from(group.packages)},
+      {"create_time", group.create_time},
+      {"update_time", group.update_time},
+      {"is_async", false},
+      {"owner", group.owner},
+  };
+}
+
+}  // namespace
+
+Result<TypedUploadRequest> DecodeTypedUpload(std::string_view body) {
+  auto o = ParseObject(body);
+  if (!o) return std::unexpected(o.error());
+  auto paths = Paths(*o);
+  if (!paths) return std::unexpected(paths.error());
+  auto group = RequiredString(*o, "group");
+  if (!group) return std::unexpected(group.error());
+  return TypedUploadRequest{std::move(*paths), std::move(*group)};
+}
+
+Result<UploadRequest> DecodeUpload(std::string_view body) {
+  auto o = ParseObject(body);
+  if (!o) return std::unexpected(o.error());
+  UploadRequest request;
+  auto paths = Paths(*o);
+  if (!paths) return std::unexpected(paths.error());
+  request.paths = std::move(*paths);
+  auto kind = RequiredString(*o, "kind");
+  if (!kind) return std::unexpected(kind.error());
+  auto parsed_kind = ParseKind(*kind);
+  if (!parsed_kind) return BadField("kind", "must be one of jar, pyFile, file, modelFile");
+  request.kind = *parsed_kind;
+  auto group = OptionalString(*o, "group");
+  if (!group) return std::unexpected(group.error());
+  request.group = std::move(*group);
+  auto is_async = IsAsync(*o);
+  if (!is_async) return std::unexpected(is_async.error());
+  request.is_async = *is_async;
+  auto tags = Tags(*o);
+  if (!tags) return std::unexpected(tags.error());
+  request.tags = std::move(*tags);
+  return request;
+}
+
+Result<OwnerChangeRequest> DecodeOwnerChange(std::string_view body) {
+  auto o = ParseObject(body);
+  if (!o) return std::unexpected(o.error());
+  auto owner = RequiredString(*o, "new_owner");
+  if (!owner) return std::unexpected(owner.error());
+  auto group = OptionalString(*o, "group_name");
+  if (!group) return std::unexpected(group.error());
+  auto name = OptionalString(*o, "resource_name");
+  if (!name) return std::unexpected(name.error());
+  if (!*group && !*name) return BadField("group_name or resource_name", "is mandatory");
+  return OwnerChangeRequest{std::move(*owner), std::move(*group), std::move(*name)};
+}
+
+std::string EncodeTypedUploadResponse(const GroupRecord& group, PackageKind kind) {
+  json::object o = GroupObject(group);
+  o["description"] = group.description;
+  o["module_name"] = group.name;
+  o["module_type"] = ToString(kind);
+  return json::serialize(o);
+}
+
+std::string EncodeUploadResponse(const UploadResult& result, const std::string& owner) {
+  if (result.group) return json::serialize(GroupObject(*result.group));
+  // Ungrouped: resource_names (terraform reads it) beside the group keys minus group_name.
+  std::int64_t created = INT64_MAX, updated = 0;
+  for (const auto& p : result.packages) {
+    created = std::min(created, p.create_time);
+    updated = std::max(updated, p.update_time);
+  }
+  if (result.packages.empty()) created = 0;
+  json::object o{
+      {"resource_names", Names(result.packages)},
+      {"status", ToString(RollUpStatus(result.packages))},
+      {"resources", Names(result.packages)},
+      {"details", json::value_from(result.packages)},
+      {"create_time", created},
+      {"update_time", updated},
+      {"is_async", false},
+      {"owner", owner},
+  };
+  return json::serialize(o);
+}
+
+std::string EncodePackage(const PackageRecord& package) {
+  return json::serialize(json::value_from(package));
+}
+
+std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules) {
+  json::array groups;
+  for (const auto& g : listing.groups) groups.emplace_back(GroupObject(g));
+  json::array module_array;
+  for (const auto& m : modules) {
+    json::array resources;
+    for (const auto& r : m.resources) resources.emplace_back(r);
+    module_array.emplace_back(json::object{
+        {"module_name", m.name}, {"module_type", m.type}, {"status", "READY"},
+        {"description", m.description}, {"resources", std::move(resources)},
+        {"create_time", 0}, {"update_time", 0}});
+  }
+  json::object o{
+      {"resources", json::value_from(listing.ungrouped)},
+      {"groups", std::move(groups)},
+      {"modules", std::move(module_array)},
+      {"total", listing.total},
+  };
+  return json::serialize(o);
+}
+
+std::string EncodeOwnerChanged() {
+  return json::serialize(json::object{{"is_success", true}, {"message", ""}});
+}
+
+}  // namespace dlipkg::api

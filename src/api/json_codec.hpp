@@ -1,0 +1,57 @@
+// The DLI wire format: request DTOs decoded from JSON (errors name the bad field) and response
+// bodies encoded from core records with the exact keys and JSON types of spec/api.md §3.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/package_service.hpp"
+#include "domain/error.hpp"
+#include "domain/records.hpp"
+
+namespace dlipkg::api {
+
+// POST /resources/{pyfiles,jars,files}
+struct TypedUploadRequest {
+  std::vector<std::string> paths;
+  std::string group;
+};
+// POST /resources
+struct UploadRequest {
+  std::vector<std::string> paths;
+  PackageKind kind = PackageKind::kFile;
+  std::optional<std::string> group;
+  bool is_async = false;
+  std::vector<Tag> tags;
+};
+// PUT /resources/owner
+struct OwnerChangeRequest {
+  std::string new_owner;
+  std::optional<std::string> group_name;
+  std::optional<std::string> resource_name;
+};
+
+// A built-in module shown in the list (configured, read-only).
+struct Module {
+  std::string name;
+  std::string type;  // a package kind spelling
+  std::string description;
+  std::vector<std::string> resources;
+};
+
+Result<TypedUploadRequest> DecodeTypedUpload(std::string_view body);
+Result<UploadRequest> DecodeUpload(std::string_view body);
+Result<OwnerChangeRequest> DecodeOwnerChange(std::string_view body);
+
+// 3.1 answer: the group with description/module_name/module_type.
+std::string EncodeTypedUploadResponse(const GroupRecord& group, PackageKind kind);
+// 3.2 answer: the whole group after a merge, or resource_names for ungrouped packages.
+std::string EncodeUploadResponse(const UploadResult& result, const std::string& owner);
+std::string EncodePackage(const PackageRecord& package);
+std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules);
+std::string EncodeOwnerChanged();
+
+}  // namespace dlipkg::api

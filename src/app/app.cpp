@@ -1,0 +1,92 @@
+#include "app/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <optional>
+
+#include "adapters/curl_fetcher.hpp"
+#include "adapters/fs_blob_store.hpp"
+#include "adapters/sqlite_metadata_store.hpp"
+#include "adapters/system_clock.hpp"
+#include "api/resources_api.hpp"
+#include "app/config.hpp"
+#include "core/package_service.hpp"
+#include "http/server.hpp"
+
+namespace dlipkg::app {
+namespace {
+
+SourcePolicy PolicyFrom(const ServeConfig& config) {
+  SourcePolicy policy;
+  policy.allow_sources = config.allow_sources;
+  for (const auto& root : config.allow_file_roots) policy.allow_file_roots.emplace_back(root);
+  policy.max_object_bytes = config.max_object_size;
+  policy.connect_timeout = std::chrono::seconds(config.fetch_connect_timeout_s);
+  policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
+  policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
+  return policy;
+}
+
+// Blocks until SIGTERM or SIGINT. The signals are blocked in every thread (the mask is set
+// before any thread starts), so only this sigwait sees them.
+int WaitForStopSignal(const sigset_t& signals) {
+  int signal = 0;
+  sigwait(&signals, &signal);
+  return signal;
+}
+
+int Serve(const ServeConfig& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  const std::filesystem::path data_dir = config.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    spdlog::error("cannot create the data directory: {}", ec.message());
+    return 1;
+  }
+  auto blobs = FsBlobStore::Open(data_dir);
+  if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
+  auto metadata = SqliteMetadataStore::Open(data_dir / "metadata.db");
+  if (!metadata) return spdlog::error("metadata store: {}", metadata.error().message), 1;
+  auto fetcher = CurlFetcher::Create(PolicyFrom(config));
+  if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
+  SystemClock clock;
+  PackageService service(**metadata, **blobs, **fetcher, clock,
+                         ServiceOptions{.parallel_fetches = config.parallel_fetches});
+  if (auto swept = service.Sweep(); !swept)
+    return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+  api::ResourcesApi api(service, api::ApiOptions{.default_owner = config.owner});
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  http::Server server(
+      http::ServerOptions{.host = config.listen_host,
+                          .port = config.listen_port,
+                          .io_threads = config.io_threads,
+                          .handler_threads = config.handler_threads,
+                          .max_body_bytes = static_cast<std::size_t>(config.max_body_size)},
+      api);
+  auto bound = server.Start();
+  if (!bound) return spdlog::error("{}", bound.error().message), 1;
+  const int signal = WaitForStopSignal(signals);
+  spdlog::info("received {}, finishing requests in flight", strsignal(signal));
+  server.Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  const Command command = ParseCommandLine(argc, argv);
+  if (const auto* exit = std::get_if<ExitNow>(&command)) return exit->code;
+  return Serve(std::get<ServeConfig>(command));
+}
+
+}  // namespace dlipkg::app

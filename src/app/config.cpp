@@ -1,0 +1,95 @@
+#include "app/config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <iostream>
+
+namespace dlipkg::app {
+
+Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Fail(ErrorCode::kBadRequest, "--listen must be HOST:PORT, got '" + text + "'");
+  std::string host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  const std::string port_text = text.substr(colon + 1);
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535 ||
+      port_text.empty())
+    return Fail(ErrorCode::kBadRequest, "--listen port must be 0-65535, got '" + port_text + "'");
+  return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+Command ParseCommandLine(int argc, char** argv) {
+  CLI::App app{"dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
+               "resources API."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dlipkg 0.1.0");
+  auto* serve = app.add_subcommand(
+      "serve", "Run the HTTP server. Every option can also be set as DLIPKG_<OPTION> in the "
+               "environment (e.g. DLIPKG_LISTEN) or as 'option = value' in the --config file.");
+  ServeConfig config;
+  std::string listen = "127.0.0.1:8080";
+  serve->set_config("--config", "", "Read options from this TOML file (keys: the long option "
+                                    "names without dashes, e.g. listen = \"127.0.0.1:8080\")");
+  serve->get_config_ptr()->envname("DLIPKG_CONFIG");
+  serve->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port and "
+                                        "the log line 'listening on HOST:PORT' tells which")
+      ->envname("DLIPKG_LISTEN")->capture_default_str();
+  serve->add_option("--data-dir", config.data_dir,
+                    "Directory for the embedded store: metadata.db (SQLite) and blobs/")
+      ->envname("DLIPKG_DATA_DIR")->capture_default_str();
+  serve->add_option("--allow-source", config.allow_sources,
+                    "Host name, IP or CIDR whose loopback/private/link-local addresses may be "
+                    "fetched from (repeatable; comma-separated in the environment)")
+      ->envname("DLIPKG_ALLOW_SOURCE")->delimiter(',');
+  serve->add_option("--allow-file-root", config.allow_file_roots,
+                    "Directory below which file:// sources may be read (repeatable)")
+      ->envname("DLIPKG_ALLOW_FILE_ROOT")->delimiter(',')->check(CLI::ExistingDirectory);
+  serve->add_option("--max-object-size", config.max_object_size,
+                    "Largest source object accepted, in bytes (suffixes KiB, MiB, GiB accepted)")
+      ->envname("DLIPKG_MAX_OBJECT_SIZE")->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve->add_option("--max-body-size", config.max_body_size,
+                    "Largest request body accepted, in bytes (suffixes accepted)")
+      ->envname("DLIPKG_MAX_BODY_SIZE")->transform(CLI::AsSizeValue(false))->capture_default_str();
+  serve->add_option("--fetch-connect-timeout", config.fetch_connect_timeout_s,
+                    "Seconds to connect to a source")
+      ->envname("DLIPKG_FETCH_CONNECT_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
+  serve->add_option("--fetch-stall-timeout", config.fetch_stall_timeout_s,
+                    "Seconds a source may send nothing before the fetch fails")
+      ->envname("DLIPKG_FETCH_STALL_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
+  serve->add_option("--fetch-timeout", config.fetch_timeout_s, "Seconds one source fetch may take")
+      ->envname("DLIPKG_FETCH_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+  serve->add_option("--io-threads", config.io_threads, "Threads running network I/O")
+      ->envname("DLIPKG_IO_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
+  serve->add_option("--handler-threads", config.handler_threads,
+                    "Threads running requests (store, disk and source work)")
+      ->envname("DLIPKG_HANDLER_THREADS")->check(CLI::Range(1, 1024))->capture_default_str();
+  serve->add_option("--parallel-fetches", config.parallel_fetches,
+                    "Sources of one request fetched at once")
+      ->envname("DLIPKG_PARALLEL_FETCHES")->check(CLI::Range(1, 100))->capture_default_str();
+  serve->add_option("--owner", config.owner,
+                    "Owner recorded for what requests create when no authentication is configured")
+      ->envname("DLIPKG_OWNER")->capture_default_str();
+  serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
+      ->envname("DLIPKG_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return ExitNow{app.exit(e)};
+  }
+  auto parsed = ParseListen(listen);
+  if (!parsed) {
+    std::cerr << "dlipkg: " << parsed.error().message << "\n";
+    return ExitNow{2};
+  }
+  config.listen_host = parsed->first;
+  config.listen_port = parsed->second;
+  return config;
+}
+
+}  // namespace dlipkg::app

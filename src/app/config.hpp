@@ -1,0 +1,45 @@
+// Typed configuration of `dlipkg serve`, parsed from the command line, DLIPKG_* environment
+// variables and a config file (in that order of precedence), validated before anything starts.
+// Plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "domain/error.hpp"
+
+namespace dlipkg::app {
+
+struct ServeConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::string data_dir = "./dlipkg-data";
+  std::vector<std::string> allow_sources;
+  std::vector<std::string> allow_file_roots;
+  std::int64_t max_object_size = 5LL << 30;
+  std::int64_t max_body_size = 1 << 20;
+  int fetch_connect_timeout_s = 10;
+  int fetch_stall_timeout_s = 30;
+  int fetch_timeout_s = 3600;
+  int io_threads = 2;
+  int handler_threads = 32;
+  int parallel_fetches = 4;
+  std::string owner = "local";
+  std::string log_level = "info";
+};
+
+// What the command line asked for: serve with a config, or exit now with a code (after
+// --help, --version or a usage error, whose text has been printed).
+struct ExitNow {
+  int code;
+};
+using Command = std::variant<ServeConfig, ExitNow>;
+
+Command ParseCommandLine(int argc, char** argv);
+
+// "HOST:PORT" or "[V6]:PORT" into host and port. Errors: kBadRequest.
+Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text);
+
+}  // namespace dlipkg::app

@@ -1,0 +1,339 @@
+#include "core/package_service.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace dlipkg {
+namespace {
+
+// The opaque storage name shown as underlying_name: stable for given bytes and name.
+std::string UnderlyingName(const BlobInfo& blob, const std::string& name) {
+  return blob.sha256.substr(0, 32) + "_" + name;
+}
+
+bool MatchesTags(const PackageRecord& package, const std::vector<ListQuery::TagFilter>& filters) {
+  return std::all_of(filters.begin(), filters.end(), [&](const ListQuery::TagFilter& filter) {
+    return std::any_of(package.tags.begin(), package.tags.end(), [&](const Tag& tag) {
+      return tag.key == filter.key && (!filter.value || tag.value == *filter.value);
+    });
+  });
+}
+
+bool Matches(const PackageRecord& package, const ListQuery& query) {
+  return (!query.kind || package.kind == *query.kind) && MatchesTags(package, query.tags);
+}
+
+Error NotFound(const std::string& group, const std::string& name) {
+  if (group.empty())
+    return Error{ErrorCode::kNotFound, "The resource '" + name + "' does not exist."};
+  return Error{ErrorCode::kNotFound,
+               "The resource '" + name + "' does not exist in group '" + group + "'."};
+}
+
+// Runs fn(i) for i in [0, count) on up to `parallel` threads; returns when all are done.
+template <class Fn>
+void ForEachParallel(std::size_t count, int parallel, Fn fn) {
+  const std::size_t workers = std::min<std::size_t>(count, std::max(1, parallel));
+  std::atomic<std::size_t> next{0};
+  const auto work = [&] {
+    for (std::size_t i = next++; i < count; i = next++) fn(i);
+  };
+  std::vector<std::jthread> threads;
+  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+}
+
+}  // namespace
+
+struct PackageService::Impl {
+  MetadataStore& metadata;
+  BlobStore& blobs;
+  SourceFetcher& fetcher;
+  const Clock& clock;
+  ServiceOptions options;
+
+  // A blob committed by an upload is "pinned" until the upload's metadata commit is done, so
+  // a concurrent delete of the last package using the same bytes cannot reclaim them in
+  // between (blobs are shared by content). Commit and reclaim both hold this mutex.
+  std::mutex blob_mutex;
+  std::multiset<std::string> pinned;
+
+  Result<BlobInfo> FetchOne(const std::string& url) {
+    auto writer = blobs.Create();
+    if (!writer) return std::unexpected(writer.error());
+    if (auto fetched = fetcher.Fetch(url, **writer); !fetched)
+      return std::unexpected(fetched.error());
+    std::lock_guard lock(blob_mutex);
+    auto blob = (*writer)->Commit();
+    if (blob) pinned.insert(blob->sha256);
+    return blob;
+  }
+
+  void Unpin(const std::vector<std::string>& shas) {
+    std::lock_guard lock(blob_mutex);
+    for (const auto& sha : shas)
+      if (auto it = pinned.find(sha); it != pinned.end()) pinned.erase(it);
+  }
+
+  // Removes blobs that no package refers to any more. A failure only leaks bytes, which the
+  // start-up sweep reclaims, so it is not reported to the client.
+  void Reclaim(const std::vector<std::string>& shas) {
+    std::lock_guard lock(blob_mutex);
+    for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
+      if (sha.empty() || pinned.contains(sha)) continue;
+      auto referenced = metadata.IsBlobReferenced(sha);
+      if (referenced && !*referenced) (void)blobs.Remove(sha);
+    }
+  }
+
+  // Fetches every source, bounded in parallel. All blobs stay pinned (the caller unpins);
+  // on failure the error of the first failing path in request order is returned.
+  Result<std::vector<BlobInfo>> FetchAll(const std::vector<std::string>& paths,
+                                         std::vector<std::string>& pinned_out) {
+    std::vector<Result<BlobInfo>> results(paths.size(), Fail(ErrorCode::kInternal, "not run"));
+    ForEachParallel(paths.size(), options.parallel_fetches,
+                    [&](std::size_t i) { results[i] = FetchOne(paths[i]); });
+    std::vector<BlobInfo> blobs_out;
+    std::optional<Error> first_error;
+    for (auto& result : results) {
+      if (result) {
+        pinned_out.push_back(result->sha256);
+        blobs_out.push_back(*result);
+      } else if (!first_error) {
+        first_error = result.error();
+      }
+    }
+    if (first_error) return std::unexpected(*first_error);
+    return blobs_out;
+  }
+
+  Result<std::vector<std::string>> NamesOf(const std::vector<std::string>& paths) {
+    std::vector<std::string> names;
+    std::set<std::string> seen;
+    for (const auto& path : paths) {
+      auto name = ResourceNameFromUrl(path);
+      if (!name) return std::unexpected(name.error());
+      if (!seen.insert(*name).second)
+        return Fail(ErrorCode::kBadRequest,
+                    "Duplicate resource name '" + *name + "' in paths: each package needs a "
+                    "distinct name.");
+      names.push_back(*name);
+    }
+    return names;
+  }
+
+  // Shas of the packages that the upload will replace, to reclaim after the commit.
+  std::vector<std::string> ShasToBeReplaced(const UploadCommand& command,
+                                            const std::optional<std::string>& group,
+                                            const std::vector<std::string>& names) {
+    std::vector<std::string> shas;
+    if (group && command.mode == GroupMode::kReplace) {
+      if (auto old = metadata.GetGroup(command.project, *group); old && *old)
+        for (const auto& p : (*old)->packages) shas.push_back(p.sha256);
+      return shas;
+    }
+    for (const auto& name : names)
+      if (auto old = metadata.GetPackage(command.project, group.value_or(""), name); old && *old)
+        shas.push_back((*old)->sha256);
+    return shas;
+  }
+
+  Result<UploadResult> Commit(const UploadCommand& command, const std::optional<std::string>& group,
+                              std::vector<PackageRecord> packages) {
+    UploadResult result;
+    if (!group) {
+      auto stored = metadata.PutUngrouped(packages);
+      if (!stored) return std::unexpected(stored.error());
+      result.packages = std::move(*stored);
+      return result;
+    }
+    const std::int64_t now = packages.empty() ? clock.NowMs() : packages.front().update_time;
+    GroupRecord header{.project = command.project, .name = *group, .owner = command.owner,
+                       .create_time = now, .update_time = now};
+    auto stored = command.mode == GroupMode::kReplace ? metadata.ReplaceGroup(header, packages)
+                                                      : metadata.MergeIntoGroup(header, packages);
+    if (!stored) return std::unexpected(stored.error());
+    for (const auto& p : stored->packages)
+      if (std::any_of(packages.begin(), packages.end(),
+                      [&](const PackageRecord& mine) { return mine.name == p.name; }))
+        result.packages.push_back(p);
+    result.group = std::move(*stored);
+    return result;
+  }
+};
+
+PackageService::PackageService(MetadataStore& metadata, BlobStore& blobs, SourceFetcher& fetcher,
+                               const Clock& clock, ServiceOptions options)
+    : impl_(new Impl{metadata, blobs, fetcher, clock, options, {}, {}}) {}
+
+PackageService::~PackageService() = default;
+
+Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
+  if (auto project = ParseProjectId(command.project); !project)
+    return std::unexpected(project.error());
+  if (command.paths.empty())
+    return Fail(ErrorCode::kBadRequest, "paths must not be empty.");
+  if (command.paths.size() > kMaxPathsPerRequest)
+    return Fail(ErrorCode::kBadRequest, "paths has " + std::to_string(command.paths.size()) +
+                                            " entries; at most 100 are allowed.");
+  std::optional<std::string> group;
+  if (command.group) {
+    auto parsed = ParseGroupName(*command.group);
+    if (!parsed) return std::unexpected(parsed.error());
+    group = std::move(*parsed);
+  }
+  if (auto tags = ValidateTags(command.tags); !tags) return std::unexpected(tags.error());
+  auto names = impl_->NamesOf(command.paths);
+  if (!names) return std::unexpected(names.error());
+
+  std::vector<std::string> pinned;
+  auto blobs = impl_->FetchAll(command.paths, pinned);
+  if (!blobs) {
+    impl_->Unpin(pinned);
+    impl_->Reclaim(pinned);
+    return std::unexpected(blobs.error());
+  }
+  const auto replaced = impl_->ShasToBeReplaced(command, group, *names);
+  const std::int64_t now = impl_->clock.NowMs();
+  std::vector<PackageRecord> packages;
+  for (std::size_t i = 0; i < names->size(); ++i) {
+    packages.push_back(PackageRecord{
+        .project = command.project, .group = group.value_or(""), .name = (*names)[i],
+        .kind = command.kind, .status = PackageStatus::kReady, .sha256 = (*blobs)[i].sha256,
+        .size = (*blobs)[i].size, .underlying_name = UnderlyingName((*blobs)[i], (*names)[i]),
+        .owner = command.owner, .create_time = now, .update_time = now, .is_async = false,
+        .status_reason = "", .tags = command.tags});
+  }
+  auto result = impl_->Commit(command, group, std::move(packages));
+  impl_->Unpin(pinned);
+  impl_->Reclaim(result ? replaced : pinned);
+  return result;
+}
+
+Result<Listing> PackageService::List(const ListQuery& query) {
+  auto contents = impl_->metadata.ListProject(query.project);
+  if (!contents) return std::unexpected(contents.error());
+  const bool filtered = query.kind || !query.tags.empty();
+  const bool paged = query.limit.has_value() || query.offset > 0;
+
+  // Each listed package as (group name, package name), the paging order; ungrouped first.
+  struct Entry {
+    const GroupRecord* group;
+    const PackageRecord* package;
+  };
+  std::vector<Entry> entries;
+  for (const auto& p : contents->ungrouped)
+    if (Matches(p, query)) entries.push_back({nullptr, &p});
+  for (const auto& g : contents->groups)
+    for (const auto& p : g.packages)
+      if (Matches(p, query)) entries.push_back({&g, &p});
+
+  Listing listing;
+  listing.total = entries.size();
+  if (paged) {
+    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      const std::string_view ga = a.group ? a.group->name : "", gb = b.group ? b.group->name : "";
+      return std::tie(ga, a.package->name) < std::tie(gb, b.package->name);
+    });
+    const std::size_t begin = std::min(query.offset, entries.size());
+    const std::size_t end = std::min(entries.size(), begin + query.limit.value_or(entries.size()));
+    entries = std::vector<Entry>(entries.begin() + begin, entries.begin() + end);
+  }
+
+  // Rebuild groups from the kept entries, keeping group order; empty groups are shown only in
+  // an unfiltered, unpaged listing (they have no package to match a filter or fill a page).
+  std::map<const GroupRecord*, std::size_t> index;
+  for (const auto& g : contents->groups) {
+    if (!filtered && !paged && g.packages.empty()) {
+      listing.groups.push_back(g);
+    }
+  }
+  for (const auto& e : entries) {
+    if (!e.group) {
+      listing.ungrouped.push_back(*e.package);
+      continue;
+    }
+    auto [it, inserted] = index.try_emplace(e.group, 0);
+    if (inserted) {
+      GroupRecord copy = *e.group;
+      copy.packages.clear();
+      listing.groups.push_back(std::move(copy));
+      it->second = listing.groups.size() - 1;
+    }
+    listing.groups[it->second].packages.push_back(*e.package);
+  }
+  if (!paged)
+    std::stable_sort(listing.groups.begin(), listing.groups.end(),
+                     [](const GroupRecord& a, const GroupRecord& b) { return a.name < b.name; });
+  return listing;
+}
+
+Result<PackageRecord> PackageService::Show(const std::string& project, const std::string& group,
+                                           const std::string& name) {
+  auto package = impl_->metadata.GetPackage(project, group, name);
+  if (!package) return std::unexpected(package.error());
+  if (!*package) return std::unexpected(NotFound(group, name));
+  return **package;
+}
+
+Result<void> PackageService::Delete(const std::string& project, const std::string& group,
+                                    const std::string& name) {
+  auto deleted = impl_->metadata.DeletePackage(project, group, name);
+  if (!deleted) {
+    if (deleted.error().code == ErrorCode::kNotFound) return std::unexpected(NotFound(group, name));
+    return std::unexpected(deleted.error());
+  }
+  impl_->Reclaim({deleted->sha256});
+  return {};
+}
+
+Result<void> PackageService::ChangeOwner(const std::string& project,
+                                         const std::optional<std::string>& group,
+                                         const std::optional<std::string>& name,
+                                         const std::string& new_owner) {
+  auto owner = ParseOwnerName(new_owner);
+  if (!owner) return std::unexpected(owner.error());
+  if (!group && !name)
+    return Fail(ErrorCode::kBadRequest, "Give group_name, resource_name or both.");
+  const std::int64_t now = impl_->clock.NowMs();
+  if (group && !name) {
+    auto done = impl_->metadata.SetGroupOwner(project, *group, *owner, now);
+    if (!done && done.error().code == ErrorCode::kNotFound)
+      return Fail(ErrorCode::kNotFound, "The group '" + *group + "' does not exist.");
+    return done;
+  }
+  auto done = impl_->metadata.SetPackageOwner(project, group.value_or(""), *name, *owner, now);
+  if (!done && done.error().code == ErrorCode::kNotFound)
+    return std::unexpected(NotFound(group.value_or(""), *name));
+  return done;
+}
+
+Result<std::unique_ptr<BlobReader>> PackageService::OpenContent(const std::string& project,
+                                                                const std::string& group,
+                                                                const std::string& name) {
+  auto package = Show(project, group, name);
+  if (!package) return std::unexpected(package.error());
+  if (package->status != PackageStatus::kReady || package->sha256.empty())
+    return Fail(ErrorCode::kNotFound, "The resource '" + name + "' has no stored content yet.");
+  return impl_->blobs.Open(package->sha256);
+}
+
+Result<void> PackageService::Sweep() {
+  if (auto swept = impl_->blobs.SweepTemporaries(); !swept) return swept;
+  auto referenced = impl_->metadata.ReferencedBlobs();
+  if (!referenced) return std::unexpected(referenced.error());
+  auto stored = impl_->blobs.List();
+  if (!stored) return std::unexpected(stored.error());
+  const std::set<std::string> keep(referenced->begin(), referenced->end());
+  std::vector<std::string> orphans;
+  for (const auto& sha : *stored)
+    if (!keep.contains(sha)) orphans.push_back(sha);
+  impl_->Reclaim(orphans);
+  return {};
+}
+
+}  // namespace dlipkg

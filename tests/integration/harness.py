@@ -1,0 +1,194 @@
+"""Real servers on loopback for the integration tests and the benchmarks.
+
+Nginx serves a directory of source files; dlipkg runs from build/dlipkg on a free port with its
+own data directory. Both are started as child processes and stopped by the caller (or the
+pytest fixtures in conftest.py). Only 127.0.0.1 is ever used.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+DLIPKG = ROOT / "build" / "dlipkg"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_nginx():
+    for candidate in ("/usr/sbin/nginx", shutil.which("nginx")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise RuntimeError("nginx is not installed (scripts/setup.sh --test installs it)")
+
+
+class Nginx:
+    """nginx serving `root` on a free loopback port. /slow/ is rate-limited to 10 KiB/s."""
+
+    def __init__(self, root, workdir):
+        self.root = Path(root)
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.root / "slow").mkdir(parents=True, exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf = self.workdir / "nginx.conf"
+        w = self.workdir
+        conf.write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+pid {w}/nginx.pid;
+error_log {w}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile on;
+  client_body_temp_path {w}/client_body;
+  proxy_temp_path {w}/proxy;
+  fastcgi_temp_path {w}/fastcgi;
+  uwsgi_temp_path {w}/uwsgi;
+  scgi_temp_path {w}/scgi;
+  server {{
+    listen 127.0.0.1:{self.port};
+    root {self.root};
+    location /slow/ {{ limit_rate 10k; }}
+    location = /status/503 {{ return 503; }}
+    location = /status/403 {{ return 403; }}
+    location = /redirect/other {{ return 302 http://localhost:{self.port}/a.py; }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen([find_nginx(), "-c", str(conf), "-p", str(w)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("nginx failed: " + self.proc.stderr.read().decode())
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Dlipkg:
+    """The real server on a free port. Logs go to <data_dir>/../server-N.log."""
+
+    _count = 0
+
+    def __init__(self, data_dir, args=(), env=None):
+        self.data_dir = Path(data_dir)
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        self.address = None
+        self.log_path = None
+        self.session = requests.Session()
+
+    @property
+    def url(self):
+        return f"http://{self.address}"
+
+    def start(self, timeout=20):
+        Dlipkg._count += 1
+        self.log_path = self.data_dir.parent / f"server-{Dlipkg._count}.log"
+        self.log = open(self.log_path, "w+")
+        env = dict(os.environ, **(self.env or {}))
+        cmd = [str(DLIPKG), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+               *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(r"listening on (\S+:\d+)", Path(self.log_path).read_text())
+            if m:
+                self.address = m.group(1)
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dlipkg exited {self.proc.returncode}: {self.logs()}")
+            time.sleep(0.02)
+        raise RuntimeError("dlipkg did not start: " + self.logs())
+
+    def logs(self):
+        return Path(self.log_path).read_text() if self.log_path else ""
+
+    def stop(self, timeout=30):
+        """SIGTERM, wait; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    # --- API helpers -------------------------------------------------------
+    def api(self, method, path, **kw):
+        kw.setdefault("timeout", 120)
+        return self.session.request(method, self.url + path, **kw)
+
+
+class RssSampler:
+    """Samples a process's VmRSS every `interval` seconds; .peak_kib after stop()."""
+
+    def __init__(self, server, interval=0.02):
+        self.server, self.interval, self.peak_kib = server, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak_kib = max(self.peak_kib, self.server.rss_kib())
+            except OSError:
+                return
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
