@@ -236,8 +236,11 @@ Result<Listing> PackageService::List(const ListQuery& query) {
   listing.total = entries.size();
   if (paged) {
     std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      const std::string_view ga = a.group ? a.group->name : "", gb = b.group ? b.group->name : "";
-      return std::tie(ga, a.package->name) < std::tie(gb, b.package->name);
+      const auto group_of = [](const Entry& e) {
+        return e.group ? std::string_view(e.group->name) : std::string_view();
+      };
+      return std::pair(group_of(a), std::string_view(a.package->name)) <
+             std::pair(group_of(b), std::string_view(b.package->name));
     });
     const std::size_t begin = std::min(query.offset, entries.size());
     const std::size_t end = std::min(entries.size(), begin + query.limit.value_or(entries.size()));

@@ -1,0 +1,250 @@
+// In-memory fakes of the ports for core tests: a metadata store, a blob store, a fetcher with
+// scripted answers, and a settable clock. Thread-safe (one mutex each).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "ports/blob_store.hpp"
+#include "ports/clock.hpp"
+#include "ports/metadata_store.hpp"
+#include "ports/source_fetcher.hpp"
+
+namespace dlipkg::testing {
+
+class FakeClock final : public Clock {
+ public:
+  std::int64_t NowMs() const override { return now_ += 1; }
+  mutable std::atomic<std::int64_t> now_{1'700'000'000'000};
+};
+
+// Blob keys are a fake 64-hex digest of the bytes (std::hash), enough to tell contents apart.
+class FakeBlobStore final : public BlobStore {
+ public:
+  static std::string Key(const std::string& bytes) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(bytes));
+    return std::string(hex) + std::string(48, '0');
+  }
+
+  class Writer final : public BlobWriter {
+   public:
+    explicit Writer(FakeBlobStore& store) : store_(store) {}
+    Result<void> Write(std::span<const char> bytes) override {
+      data_.append(bytes.data(), bytes.size());
+      return {};
+    }
+    Result<BlobInfo> Commit() override {
+      std::lock_guard lock(store_.mutex_);
+      const auto key = Key(data_);
+      store_.blobs_[key] = data_;
+      return BlobInfo{key, static_cast<std::int64_t>(data_.size())};
+    }
+
+   private:
+    FakeBlobStore& store_;
+    std::string data_;
+  };
+
+  class Reader final : public BlobReader {
+   public:
+    explicit Reader(std::string data) : data_(std::move(data)) {}
+    std::int64_t Size() const override { return static_cast<std::int64_t>(data_.size()); }
+    Result<std::size_t> Read(std::span<char> buffer) override {
+      const std::size_t n = std::min(buffer.size(), data_.size() - offset_);
+      std::copy_n(data_.data() + offset_, n, buffer.data());
+      offset_ += n;
+      return n;
+    }
+
+   private:
+    std::string data_;
+    std::size_t offset_ = 0;
+  };
+
+  Result<std::unique_ptr<BlobWriter>> Create() override { return std::make_unique<Writer>(*this); }
+  Result<std::unique_ptr<BlobReader>> Open(const std::string& sha) override {
+    std::lock_guard lock(mutex_);
+    if (!blobs_.contains(sha)) return Fail(ErrorCode::kNotFound, "no blob");
+    return std::make_unique<Reader>(blobs_.at(sha));
+  }
+  Result<bool> Exists(const std::string& sha) override {
+    std::lock_guard lock(mutex_);
+    return blobs_.contains(sha);
+  }
+  Result<void> Remove(const std::string& sha) override {
+    std::lock_guard lock(mutex_);
+    blobs_.erase(sha);
+    return {};
+  }
+  Result<std::vector<std::string>> List() override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : blobs_) keys.push_back(k);
+    return keys;
+  }
+  Result<void> SweepTemporaries() override { return {}; }
+  std::size_t Count() {
+    std::lock_guard lock(mutex_);
+    return blobs_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::string> blobs_;
+};
+
+// Answers each URL from a script: bytes, or an error. Unknown URLs: 404-like error.
+class FakeFetcher final : public SourceFetcher {
+ public:
+  void Serve(const std::string& url, std::string bytes) { bytes_[url] = std::move(bytes); }
+  void Fail(const std::string& url, Error error) { errors_[url] = std::move(error); }
+  Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) override {
+    ++calls;
+    const std::string key(url);
+    if (errors_.contains(key)) return std::unexpected(errors_.at(key));
+    if (!bytes_.contains(key))
+      return dlipkg::Fail(ErrorCode::kSourceUnavailable, key + ": not found (HTTP 404)");
+    const auto& data = bytes_.at(key);
+    if (auto w = sink.Write(std::span<const char>(data.data(), data.size())); !w)
+      return std::unexpected(w.error());
+    return static_cast<std::int64_t>(data.size());
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::map<std::string, std::string> bytes_;
+  std::map<std::string, Error> errors_;
+};
+
+class FakeMetadataStore final : public MetadataStore {
+ public:
+  Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
+                                   const std::vector<PackageRecord>& packages) override {
+    std::lock_guard lock(mutex_);
+    GroupRecord stored = group;
+    if (auto it = groups_.find({group.project, group.name}); it != groups_.end())
+      stored.create_time = it->second.create_time;
+    stored.packages = packages;
+    groups_[{group.project, group.name}] = stored;
+    return stored;
+  }
+  Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
+                                     const std::vector<PackageRecord>& packages) override {
+    std::lock_guard lock(mutex_);
+    auto [it, created] = groups_.try_emplace({group.project, group.name}, group);
+    it->second.update_time = group.update_time;
+    for (const auto& p : packages) {
+      auto& list = it->second.packages;
+      auto old = std::find_if(list.begin(), list.end(), [&](auto& q) { return q.name == p.name; });
+      if (old == list.end()) {
+        list.push_back(p);
+      } else {
+        const auto create_time = old->create_time;
+        *old = p;
+        old->create_time = create_time;
+      }
+    }
+    return it->second;
+  }
+  Result<std::vector<PackageRecord>> PutUngrouped(
+      const std::vector<PackageRecord>& packages) override {
+    std::lock_guard lock(mutex_);
+    std::vector<PackageRecord> out;
+    for (auto p : packages) {
+      auto key = std::pair{p.project, p.name};
+      if (ungrouped_.contains(key)) p.create_time = ungrouped_.at(key).create_time;
+      ungrouped_[key] = p;
+      out.push_back(p);
+    }
+    return out;
+  }
+  Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
+                                                  const std::string& group,
+                                                  const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto* p = Find(project, group, name);
+    return p ? std::optional(*p) : std::nullopt;
+  }
+  Result<std::optional<GroupRecord>> GetGroup(const std::string& project,
+                                              const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto it = groups_.find({project, name});
+    return it == groups_.end() ? std::nullopt : std::optional(it->second);
+  }
+  Result<ProjectContents> ListProject(const std::string& project) override {
+    std::lock_guard lock(mutex_);
+    ProjectContents contents;
+    for (const auto& [key, g] : groups_)
+      if (key.first == project) contents.groups.push_back(g);
+    for (const auto& [key, p] : ungrouped_)
+      if (key.first == project) contents.ungrouped.push_back(p);
+    return contents;
+  }
+  Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
+                                      const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto* p = Find(project, group, name);
+    if (!p) return Fail(ErrorCode::kNotFound, "absent");
+    PackageRecord copy = *p;
+    if (group.empty()) {
+      ungrouped_.erase({project, name});
+    } else {
+      auto& list = groups_.at({project, group}).packages;
+      std::erase_if(list, [&](auto& q) { return q.name == name; });
+    }
+    return copy;
+  }
+  Result<void> SetGroupOwner(const std::string& project, const std::string& group,
+                             const std::string& owner, std::int64_t) override {
+    std::lock_guard lock(mutex_);
+    auto it = groups_.find({project, group});
+    if (it == groups_.end()) return Fail(ErrorCode::kNotFound, "absent");
+    it->second.owner = owner;
+    for (auto& p : it->second.packages) p.owner = owner;
+    return {};
+  }
+  Result<void> SetPackageOwner(const std::string& project, const std::string& group,
+                               const std::string& name, const std::string& owner,
+                               std::int64_t) override {
+    std::lock_guard lock(mutex_);
+    auto* p = Find(project, group, name);
+    if (!p) return Fail(ErrorCode::kNotFound, "absent");
+    p->owner = owner;
+    return {};
+  }
+  Result<bool> IsBlobReferenced(const std::string& sha) override {
+    auto all = ReferencedBlobs();
+    return std::find(all->begin(), all->end(), sha) != all->end();
+  }
+  Result<std::vector<std::string>> ReferencedBlobs() override {
+    std::lock_guard lock(mutex_);
+    std::set<std::string> shas;
+    for (const auto& [k, g] : groups_)
+      for (const auto& p : g.packages) shas.insert(p.sha256);
+    for (const auto& [k, p] : ungrouped_) shas.insert(p.sha256);
+    return std::vector<std::string>(shas.begin(), shas.end());
+  }
+
+ private:
+  PackageRecord* Find(const std::string& project, const std::string& group,
+                      const std::string& name) {
+    if (group.empty()) {
+      auto it = ungrouped_.find({project, name});
+      return it == ungrouped_.end() ? nullptr : &it->second;
+    }
+    auto it = groups_.find({project, group});
+    if (it == groups_.end()) return nullptr;
+    for (auto& p : it->second.packages)
+      if (p.name == name) return &p;
+    return nullptr;
+  }
+  std::mutex mutex_;
+  std::map<std::pair<std::string, std::string>, GroupRecord> groups_;
+  std::map<std::pair<std::string, std::string>, PackageRecord> ungrouped_;
+};
+
+}  // namespace dlipkg::testing

@@ -1,0 +1,184 @@
+#include "core/package_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include "unit/core/fakes.hpp"
+
+namespace dlipkg {
+namespace {
+
+using testing::FakeBlobStore;
+
+class PackageServiceTest : public ::testing::Test {
+ protected:
+  PackageServiceTest() {
+    for (const char* name : {"a.py", "b.py", "c.py", "same1.py", "same2.py", "lib.jar"})
+      fetcher_.Serve(Url(name), std::string("bytes of ") + name);
+    fetcher_.Serve(Url("same1.py"), "same");
+    fetcher_.Serve(Url("same2.py"), "same");
+  }
+  static std::string Url(const std::string& name) { return "http://src/" + name; }
+  UploadCommand Typed(std::vector<std::string> names, std::string group = "g",
+                      GroupMode mode = GroupMode::kReplace) {
+    UploadCommand c{.project = "p1", .owner = "alice", .kind = PackageKind::kPyFile,
+                    .group = group, .mode = mode};
+    for (auto& n : names) c.paths.push_back(Url(n));
+    return c;
+  }
+  std::string Content(const std::string& group, const std::string& name) {
+    auto reader = service_.OpenContent("p1", group, name);
+    if (!reader) return "<" + reader.error().message + ">";
+    std::string out(static_cast<std::size_t>((*reader)->Size()), '\0');
+    (void)(*reader)->Read(out);
+    return out;
+  }
+
+  testing::FakeMetadataStore metadata_;
+  FakeBlobStore blobs_;
+  testing::FakeFetcher fetcher_;
+  testing::FakeClock clock_;
+  PackageService service_{metadata_, blobs_, fetcher_, clock_};
+};
+
+TEST_F(PackageServiceTest, ReplaceHoldsExactlyTheNewPackagesAndReclaimsOldBytes) {
+  auto first = service_.Upload(Typed({"a.py", "b.py"}));
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->group->packages.size(), 2u);
+  EXPECT_EQ(blobs_.Count(), 2u);
+  auto second = service_.Upload(Typed({"c.py"}));
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->group->packages.size(), 1u);
+  EXPECT_EQ(second->group->packages[0].name, "c.py");
+  EXPECT_EQ(second->group->create_time, first->group->create_time);
+  EXPECT_GT(second->group->update_time, first->group->update_time);
+  EXPECT_EQ(blobs_.Count(), 1u);  // a.py and b.py bytes reclaimed
+  EXPECT_EQ(Content("g", "c.py"), "bytes of c.py");
+}
+
+TEST_F(PackageServiceTest, AFailingPathLeavesTheOldGroupAndNoNewBytes) {
+  ASSERT_TRUE(service_.Upload(Typed({"a.py"})));
+  fetcher_.Fail(Url("b.py"), Error{ErrorCode::kSourceUnavailable, "b.py: not found (HTTP 404)"});
+  auto failed = service_.Upload(Typed({"c.py", "b.py"}));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kSourceUnavailable);
+  EXPECT_NE(failed.error().message.find("b.py"), std::string::npos);
+  auto group = metadata_.GetGroup("p1", "g");
+  ASSERT_EQ((*group)->packages.size(), 1u);
+  EXPECT_EQ((*group)->packages[0].name, "a.py");
+  EXPECT_EQ(blobs_.Count(), 1u);  // c.py's bytes were not kept
+}
+
+TEST_F(PackageServiceTest, RejectsBadRequestsBeforeFetchingAnything) {
+  EXPECT_EQ(service_.Upload(Typed({"a.py", "a.py"})).error().code, ErrorCode::kBadRequest);
+  auto bad_name = Typed({});
+  bad_name.paths = {"http://src/x/.."};
+  EXPECT_EQ(service_.Upload(bad_name).error().code, ErrorCode::kBadRequest);
+  EXPECT_EQ(service_.Upload(Typed({"a.py"}, "bad group")).error().code, ErrorCode::kBadRequest);
+  EXPECT_EQ(service_.Upload(Typed({})).error().code, ErrorCode::kBadRequest);
+  auto many = Typed({});
+  for (int i = 0; i < 101; ++i) many.paths.push_back(Url("m" + std::to_string(i) + ".py"));
+  EXPECT_EQ(service_.Upload(many).error().code, ErrorCode::kBadRequest);
+  auto bad_tags = Typed({"a.py"});
+  bad_tags.tags = {{"_sys_x", "v"}};
+  EXPECT_EQ(service_.Upload(bad_tags).error().code, ErrorCode::kBadRequest);
+  EXPECT_EQ(fetcher_.calls, 0);
+}
+
+TEST_F(PackageServiceTest, MergeReplacesByNameAndKeepsOthers) {
+  ASSERT_TRUE(service_.Upload(Typed({"a.py", "b.py"})));
+  fetcher_.Serve(Url("a.py"), "new a");
+  auto merged = service_.Upload(Typed({"a.py", "c.py"}, "g", GroupMode::kMerge));
+  ASSERT_TRUE(merged);
+  std::vector<std::string> names;
+  for (const auto& p : merged->group->packages) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a.py", "b.py", "c.py"}));
+  EXPECT_EQ(merged->packages.size(), 2u);
+  EXPECT_EQ(Content("g", "a.py"), "new a");
+  EXPECT_EQ(blobs_.Count(), 3u);  // old a.py bytes reclaimed
+}
+
+TEST_F(PackageServiceTest, SharedBytesStayUntilTheLastReferenceGoes) {
+  ASSERT_TRUE(service_.Upload(Typed({"same1.py", "same2.py"})));
+  EXPECT_EQ(blobs_.Count(), 1u);
+  ASSERT_TRUE(service_.Delete("p1", "g", "same1.py"));
+  EXPECT_EQ(Content("g", "same2.py"), "same");
+  ASSERT_TRUE(service_.Delete("p1", "g", "same2.py"));
+  EXPECT_EQ(blobs_.Count(), 0u);
+  EXPECT_EQ(service_.Delete("p1", "g", "same2.py").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(PackageServiceTest, UngroupedUploadsAndShow) {
+  auto command = Typed({"lib.jar"});
+  command.group.reset();
+  command.kind = PackageKind::kJar;
+  auto result = service_.Upload(command);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->group);
+  ASSERT_EQ(result->packages.size(), 1u);
+  auto shown = service_.Show("p1", "", "lib.jar");
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->kind, PackageKind::kJar);
+  EXPECT_EQ(shown->owner, "alice");
+  EXPECT_EQ(service_.Show("p1", "g", "lib.jar").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(service_.Show("p2", "", "lib.jar").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(PackageServiceTest, ListFiltersByKindAndTagsAndPages) {
+  auto py = Typed({"a.py", "b.py"}, "py");
+  py.tags = {{"team", "x"}};
+  ASSERT_TRUE(service_.Upload(py));
+  auto jar = Typed({"lib.jar"}, "jv");
+  jar.kind = PackageKind::kJar;
+  ASSERT_TRUE(service_.Upload(jar));
+
+  auto all = service_.List({.project = "p1"});
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->total, 3u);
+  ASSERT_EQ(all->groups.size(), 2u);
+  EXPECT_EQ(all->groups[0].name, "jv");  // by name
+
+  auto jars = service_.List({.project = "p1", .kind = PackageKind::kJar});
+  EXPECT_EQ(jars->total, 1u);
+  ASSERT_EQ(jars->groups.size(), 1u);
+  EXPECT_EQ(jars->groups[0].name, "jv");
+
+  auto tagged = service_.List({.project = "p1", .tags = {{"team", "x"}}});
+  EXPECT_EQ(tagged->total, 2u);
+  EXPECT_EQ(service_.List({.project = "p1", .tags = {{"team", std::nullopt}}})->total, 2u);
+  EXPECT_EQ(service_.List({.project = "p1", .tags = {{"team", "y"}}})->total, 0u);
+
+  auto page = service_.List({.project = "p1", .limit = 2, .offset = 1});
+  EXPECT_EQ(page->total, 3u);
+  ASSERT_EQ(page->groups.size(), 1u);  // jv/lib.jar is first; page holds py/a.py, py/b.py
+  EXPECT_EQ(page->groups[0].name, "py");
+  EXPECT_EQ(page->groups[0].packages.size(), 2u);
+}
+
+TEST_F(PackageServiceTest, ChangeOwner) {
+  ASSERT_TRUE(service_.Upload(Typed({"a.py", "b.py"})));
+  ASSERT_TRUE(service_.ChangeOwner("p1", std::string("g"), std::nullopt, "bobby"));
+  EXPECT_EQ((*metadata_.GetGroup("p1", "g"))->owner, "bobby");
+  EXPECT_EQ(service_.Show("p1", "g", "b.py")->owner, "bobby");
+  ASSERT_TRUE(service_.ChangeOwner("p1", std::string("g"), std::string("a.py"), "carol"));
+  EXPECT_EQ(service_.Show("p1", "g", "a.py")->owner, "carol");
+  EXPECT_EQ(service_.ChangeOwner("p1", std::string("nope"), std::nullopt, "carol").error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(service_.ChangeOwner("p1", std::nullopt, std::string("a.py"), "carol").error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(service_.ChangeOwner("p1", std::string("g"), std::nullopt, "1x").error().code,
+            ErrorCode::kBadRequest);
+}
+
+TEST_F(PackageServiceTest, SweepRemovesUnreferencedBlobs) {
+  ASSERT_TRUE(service_.Upload(Typed({"a.py"})));
+  auto orphan = blobs_.Create();
+  (void)(*orphan)->Write(std::span<const char>("orphan", 6));
+  ASSERT_TRUE((*orphan)->Commit());
+  EXPECT_EQ(blobs_.Count(), 2u);
+  ASSERT_TRUE(service_.Sweep());
+  EXPECT_EQ(blobs_.Count(), 1u);
+  EXPECT_EQ(Content("g", "a.py"), "bytes of a.py");
+}
+
+}  // namespace
+}  // namespace dlipkg
