@@ -1,0 +1,853 @@
+// Contract of MetadataStore (ports/metadata_store.hpp), one suite run against every backend.
+// A backend joins by adding a factory to Backends(); each test gets a fresh, empty store.
+// Backend-specific checks (SQLite schema versions, files) follow the shared suite.
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "adapters/sqlite_metadata_store.hpp"
+#include "ports/metadata_store.hpp"
+
+namespace dlipkg {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- Backends ----
+
+// The data of one test; Connect may be called again after the previous store is destroyed,
+// and must then see what that store committed.
+class MetadataBackend {
+ public:
+  virtual ~MetadataBackend() = default;
+  virtual Result<std::unique_ptr<MetadataStore>> Connect() = 0;
+};
+
+struct BackendFactory {
+  std::string name;
+  std::function<std::unique_ptr<MetadataBackend>()> make;
+};
+
+// A directory under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "dlipkg-contract-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+class SqliteBackend final : public MetadataBackend {
+ public:
+  // In a subdirectory not yet there, so Open has to create it.
+  fs::path File() const { return dir_.path() / "data" / "metadata.db"; }
+
+  Result<std::unique_ptr<MetadataStore>> Connect() override {
+    auto store = SqliteMetadataStore::Open(File());
+    if (!store) return std::unexpected(store.error());
+    return std::unique_ptr<MetadataStore>(std::move(*store));
+  }
+
+ private:
+  TempDir dir_;
+};
+
+void PrintTo(const BackendFactory& factory, std::ostream* out) { *out << factory.name; }
+
+std::vector<BackendFactory> Backends() {
+  return {
+      {"Sqlite", [] { return std::make_unique<SqliteBackend>(); }},
+  };
+}
+
+// ---- Helpers ----
+
+// Unwraps a result or ends the test (gtest reports the exception as a failure).
+template <class T>
+T Must(Result<T> result) {
+  if (!result) throw std::runtime_error("unexpected error: " + result.error().message);
+  if constexpr (!std::is_void_v<T>) return std::move(*result);
+}
+
+PackageRecord Package(const std::string& project, const std::string& group, const std::string& name,
+                      std::int64_t time = 1000) {
+  PackageRecord p;
+  p.project = project;
+  p.group = group;
+  p.name = name;
+  p.kind = PackageKind::kPyFile;
+  p.status = PackageStatus::kReady;
+  p.sha256 = "sha-of-" + name;
+  p.size = static_cast<std::int64_t>(name.size());
+  p.underlying_name = "u-" + name;
+  p.owner = "owner1";
+  p.create_time = time;
+  p.update_time = time;
+  return p;
+}
+
+GroupRecord Group(const std::string& project, const std::string& name, std::int64_t time = 1000) {
+  GroupRecord g;
+  g.project = project;
+  g.name = name;
+  g.owner = "owner1";
+  g.description = "first";
+  g.create_time = time;
+  g.update_time = time;
+  return g;
+}
+
+// Every field, so one comparison shows which differs.
+std::string Describe(const PackageRecord& p) {
+  std::ostringstream out;
+  out << p.project << '|' << p.group << '|' << p.name << '|' << ToString(p.kind) << '|'
+      << ToString(p.status) << '|' << p.sha256 << '|' << p.size << '|' << p.underlying_name << '|'
+      << p.owner << '|' << p.create_time << '|' << p.update_time << '|' << p.is_async << '|'
+      << p.status_reason << "|tags:";
+  for (const auto& tag : p.tags) out << tag.key << '=' << tag.value << ';';
+  return out.str();
+}
+
+std::string Describe(const GroupRecord& g) {
+  std::ostringstream out;
+  out << g.project << '|' << g.name << '|' << g.owner << '|' << g.description << '|'
+      << g.create_time << '|' << g.update_time << "|packages:\n";
+  for (const auto& p : g.packages) out << "  " << Describe(p) << '\n';
+  return out.str();
+}
+
+std::vector<std::string> Names(const std::vector<PackageRecord>& packages) {
+  std::vector<std::string> names;
+  for (const auto& p : packages) names.push_back(p.name);
+  return names;
+}
+
+std::vector<std::string> GroupNames(const ProjectContents& contents) {
+  std::vector<std::string> names;
+  for (const auto& g : contents.groups) names.push_back(g.name);
+  return names;
+}
+
+class MetadataStoreContract : public ::testing::TestWithParam<BackendFactory> {
+ protected:
+  void SetUp() override {
+    backend_ = GetParam().make();
+    Reconnect();
+  }
+
+  void Reconnect() {
+    store_.reset();
+    store_ = Must(backend_->Connect());
+  }
+
+  MetadataStore& store() { return *store_; }
+
+  // The package as stored, or ends the test when absent.
+  PackageRecord Stored(const std::string& project, const std::string& group,
+                       const std::string& name) {
+    auto found = Must(store().GetPackage(project, group, name));
+    if (!found) throw std::runtime_error("package " + group + "/" + name + " absent");
+    return *found;
+  }
+
+  GroupRecord StoredGroup(const std::string& project, const std::string& name) {
+    auto found = Must(store().GetGroup(project, name));
+    if (!found) throw std::runtime_error("group " + name + " absent");
+    return *found;
+  }
+
+  std::unique_ptr<MetadataBackend> backend_;  // outlives store_: declared first
+  std::unique_ptr<MetadataStore> store_;
+};
+
+void ExpectNotFound(const Result<void>& result, const std::string& name) {
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(result.error().message.find(name), std::string::npos) << result.error().message;
+}
+
+// ---- Groups: replace and merge ----
+
+TEST_P(MetadataStoreContract, ReplaceCreatesGroupWithPackagesInOrder) {
+  const auto a = Package("p1", "g1", "b.py");
+  const auto b = Package("p1", "g1", "a.py");
+  const auto returned = Must(store().ReplaceGroup(Group("p1", "g1"), {a, b}));
+
+  GroupRecord expected = Group("p1", "g1");
+  expected.packages = {a, b};
+  EXPECT_EQ(Describe(returned), Describe(expected));
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(expected));
+  EXPECT_EQ(Describe(Stored("p1", "g1", "a.py")), Describe(b));
+}
+
+TEST_P(MetadataStoreContract, ReplaceKeepsCreateTimeAndHoldsExactlyTheNewPackages) {
+  auto jar = Package("p1", "g1", "lib.jar");
+  jar.kind = PackageKind::kJar;
+  Must(store().ReplaceGroup(Group("p1", "g1", 1000),
+                            {Package("p1", "g1", "a.py"), jar, Package("p1", "g1", "x.py")}));
+
+  GroupRecord second = Group("p1", "g1", 2000);
+  second.owner = "owner2";
+  second.description = "second";
+  const auto c = Package("p1", "g1", "c.py", 2000);
+  const auto a = Package("p1", "g1", "a.py", 2000);
+  const auto returned = Must(store().ReplaceGroup(second, {c, a}));
+
+  GroupRecord expected = second;
+  expected.create_time = 1000;
+  expected.packages = {c, a};
+  EXPECT_EQ(Describe(returned), Describe(expected));
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(expected));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "g1", "lib.jar")));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "g1", "x.py")));
+}
+
+TEST_P(MetadataStoreContract, ReplaceWithNoPackagesEmptiesTheGroup) {
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  const auto returned = Must(store().ReplaceGroup(Group("p1", "g1", 2000), {}));
+  EXPECT_TRUE(returned.packages.empty());
+  EXPECT_TRUE(StoredGroup("p1", "g1").packages.empty());
+}
+
+TEST_P(MetadataStoreContract, MergeReplacesSameNameKeepingCreateTimeAndPositionAndAppends) {
+  Must(store().ReplaceGroup(
+      Group("p1", "g1", 1000),
+      {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py"), Package("p1", "g1", "c.py")}));
+
+  GroupRecord merge = Group("p1", "g1", 2000);
+  merge.owner = "owner2";  // an existing group keeps its owner and description
+  merge.description = "ignored";
+  auto new_b = Package("p1", "g1", "b.py", 2000);
+  new_b.kind = PackageKind::kJar;
+  new_b.sha256 = "sha-new-b";
+  new_b.owner = "owner2";
+  const auto d = Package("p1", "g1", "d.py", 2000);
+  const auto returned = Must(store().MergeIntoGroup(merge, {new_b, d}));
+
+  GroupRecord expected = Group("p1", "g1", 1000);
+  expected.update_time = 2000;
+  auto kept_b = new_b;
+  kept_b.create_time = 1000;
+  expected.packages = {Package("p1", "g1", "a.py"), kept_b, Package("p1", "g1", "c.py"), d};
+  EXPECT_EQ(Describe(returned), Describe(expected));
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(expected));
+}
+
+TEST_P(MetadataStoreContract, MergeAppendsAfterTheLastEvenWhenEarlierOnesWereDeleted) {
+  Must(store().ReplaceGroup(Group("p1", "g1"),
+                            {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  Must(store().DeletePackage("p1", "g1", "a.py"));
+  Must(store().MergeIntoGroup(Group("p1", "g1", 2000), {Package("p1", "g1", "a.py", 2000)}));
+  Must(store().MergeIntoGroup(Group("p1", "g1", 3000), {Package("p1", "g1", "c.py", 3000)}));
+  EXPECT_EQ(Names(StoredGroup("p1", "g1").packages),
+            (std::vector<std::string>{"b.py", "a.py", "c.py"}));
+}
+
+TEST_P(MetadataStoreContract, MergeCreatesAnAbsentGroup) {
+  GroupRecord group = Group("p1", "g1", 5000);
+  group.owner = "creator";
+  group.description = "made by merge";
+  const auto a = Package("p1", "g1", "a.py", 5000);
+  const auto b = Package("p1", "g1", "b.py", 5000);
+  const auto returned = Must(store().MergeIntoGroup(group, {a, b}));
+
+  GroupRecord expected = group;
+  expected.packages = {a, b};
+  EXPECT_EQ(Describe(returned), Describe(expected));
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(expected));
+}
+
+// ---- Ungrouped packages ----
+
+TEST_P(MetadataStoreContract, UngroupedPutGetAndReplaceKeepsCreateTime) {
+  const auto x = Package("p1", "", "x.txt", 1000);
+  const auto y = Package("p1", "", "y.txt", 1000);
+  const auto returned = Must(store().PutUngrouped({x, y}));
+  ASSERT_EQ(returned.size(), 2u);
+  EXPECT_EQ(Describe(returned[0]), Describe(x));
+  EXPECT_EQ(Describe(returned[1]), Describe(y));
+  EXPECT_EQ(Describe(Stored("p1", "", "x.txt")), Describe(x));
+
+  auto new_x = Package("p1", "", "x.txt", 2000);
+  new_x.sha256 = "sha-new-x";
+  new_x.kind = PackageKind::kFile;
+  const auto replaced = Must(store().PutUngrouped({new_x}));
+  auto expected = new_x;
+  expected.create_time = 1000;
+  ASSERT_EQ(replaced.size(), 1u);
+  EXPECT_EQ(Describe(replaced[0]), Describe(expected));
+  EXPECT_EQ(Describe(Stored("p1", "", "x.txt")), Describe(expected));
+  EXPECT_EQ(Names(Must(store().ListProject("p1")).ungrouped),
+            (std::vector<std::string>{"x.txt", "y.txt"}));
+}
+
+TEST_P(MetadataStoreContract, UngroupedAndGroupedPackagesOfOneNameAreDistinct) {
+  auto grouped = Package("p1", "g1", "a.py");
+  grouped.sha256 = "sha-grouped";
+  Must(store().ReplaceGroup(Group("p1", "g1"), {grouped}));
+  Must(store().PutUngrouped({Package("p1", "", "a.py")}));
+  EXPECT_EQ(Stored("p1", "g1", "a.py").sha256, "sha-grouped");
+  EXPECT_EQ(Stored("p1", "", "a.py").sha256, "sha-of-a.py");
+
+  Must(store().DeletePackage("p1", "", "a.py"));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "", "a.py")));
+  EXPECT_EQ(Stored("p1", "g1", "a.py").sha256, "sha-grouped");
+}
+
+// ---- Reading ----
+
+TEST_P(MetadataStoreContract, ProjectsAreIsolated) {
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "u.txt")}));
+
+  EXPECT_FALSE(Must(store().GetGroup("p2", "g1")));
+  EXPECT_FALSE(Must(store().GetPackage("p2", "g1", "a.py")));
+  EXPECT_FALSE(Must(store().GetPackage("p2", "", "u.txt")));
+  const auto p2 = Must(store().ListProject("p2"));
+  EXPECT_TRUE(p2.groups.empty());
+  EXPECT_TRUE(p2.ungrouped.empty());
+  EXPECT_EQ(store().DeletePackage("p2", "g1", "a.py").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().SetGroupOwner("p2", "g1", "owner2", 2000).error().code, ErrorCode::kNotFound);
+
+  // The same names in p2 are p2's own.
+  Must(store().ReplaceGroup(Group("p2", "g1", 3000), {Package("p2", "g1", "b.py", 3000)}));
+  Must(store().PutUngrouped({Package("p2", "", "u.txt", 3000)}));
+  EXPECT_EQ(Names(StoredGroup("p1", "g1").packages), std::vector<std::string>{"a.py"});
+  EXPECT_EQ(StoredGroup("p1", "g1").create_time, 1000);
+  EXPECT_EQ(Stored("p1", "", "u.txt").create_time, 1000);
+  EXPECT_EQ(Must(store().ListProject("p1")).groups.size(), 1u);
+}
+
+TEST_P(MetadataStoreContract, ListProjectOrdersGroupsAndUngroupedByNameAndPackagesByUpload) {
+  Must(store().ReplaceGroup(Group("p1", "zeta"),
+                            {Package("p1", "zeta", "z.py"), Package("p1", "zeta", "a.py")}));
+  Must(store().ReplaceGroup(Group("p1", "alpha"),
+                            {Package("p1", "alpha", "m.py"), Package("p1", "alpha", "b.py"),
+                             Package("p1", "alpha", "k.py")}));
+  Must(store().ReplaceGroup(Group("p1", "empty"), {}));
+  Must(store().MergeIntoGroup(Group("p1", "zeta", 2000), {Package("p1", "zeta", "0.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "zz.txt"), Package("p1", "", "aa.txt")}));
+  Must(store().PutUngrouped({Package("p1", "", "mm.txt")}));
+
+  const auto contents = Must(store().ListProject("p1"));
+  EXPECT_EQ(GroupNames(contents), (std::vector<std::string>{"alpha", "empty", "zeta"}));
+  ASSERT_EQ(contents.groups.size(), 3u);
+  EXPECT_EQ(Names(contents.groups[0].packages), (std::vector<std::string>{"m.py", "b.py", "k.py"}));
+  EXPECT_TRUE(contents.groups[1].packages.empty());
+  EXPECT_EQ(Names(contents.groups[2].packages), (std::vector<std::string>{"z.py", "a.py", "0.py"}));
+  EXPECT_EQ(Names(contents.ungrouped), (std::vector<std::string>{"aa.txt", "mm.txt", "zz.txt"}));
+  EXPECT_EQ(Describe(contents.groups[0]), Describe(StoredGroup("p1", "alpha")));
+}
+
+TEST_P(MetadataStoreContract, AbsentThingsReadAsEmptyNotAsErrors) {
+  EXPECT_FALSE(Must(store().GetGroup("p1", "nope")));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "nope", "a.py")));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "", "a.py")));
+  const auto contents = Must(store().ListProject("p1"));
+  EXPECT_TRUE(contents.groups.empty());
+  EXPECT_TRUE(contents.ungrouped.empty());
+}
+
+// ---- Delete and owners ----
+
+TEST_P(MetadataStoreContract, DeleteReturnsTheRecordThenReportsNotFound) {
+  auto a = Package("p1", "g1", "a.py");
+  a.tags = {{"env", "prod"}};
+  Must(store().ReplaceGroup(Group("p1", "g1"), {a, Package("p1", "g1", "b.py")}));
+
+  EXPECT_EQ(Describe(Must(store().DeletePackage("p1", "g1", "a.py"))), Describe(a));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "g1", "a.py")));
+  EXPECT_EQ(Names(StoredGroup("p1", "g1").packages), std::vector<std::string>{"b.py"});
+  const auto again = store().DeletePackage("p1", "g1", "a.py");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kNotFound);
+
+  const auto u = Package("p1", "", "u.txt");
+  Must(store().PutUngrouped({u}));
+  EXPECT_EQ(Describe(Must(store().DeletePackage("p1", "", "u.txt"))), Describe(u));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "", "u.txt")));
+}
+
+TEST_P(MetadataStoreContract, DeletingTheLastPackageLeavesAnEmptyGroup) {
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  Must(store().DeletePackage("p1", "g1", "a.py"));
+  const auto group = StoredGroup("p1", "g1");
+  EXPECT_TRUE(group.packages.empty());
+  EXPECT_EQ(GroupNames(Must(store().ListProject("p1"))), std::vector<std::string>{"g1"});
+}
+
+TEST_P(MetadataStoreContract, SetGroupOwnerChangesTheGroupAndAllItsPackages) {
+  Must(store().ReplaceGroup(Group("p1", "g1"),
+                            {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  Must(store().ReplaceGroup(Group("p1", "other"), {Package("p1", "other", "c.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "a.py")}));
+
+  Must(store().SetGroupOwner("p1", "g1", "newowner", 7000));
+
+  const auto group = StoredGroup("p1", "g1");
+  EXPECT_EQ(group.owner, "newowner");
+  EXPECT_EQ(group.update_time, 7000);
+  EXPECT_EQ(group.create_time, 1000);
+  for (const auto& p : group.packages) {
+    EXPECT_EQ(p.owner, "newowner") << p.name;
+    EXPECT_EQ(p.update_time, 7000) << p.name;
+    EXPECT_EQ(p.create_time, 1000) << p.name;
+  }
+  EXPECT_EQ(StoredGroup("p1", "other").owner, "owner1");
+  EXPECT_EQ(Stored("p1", "other", "c.py").owner, "owner1");
+  EXPECT_EQ(Stored("p1", "", "a.py").owner, "owner1");
+}
+
+TEST_P(MetadataStoreContract, SetPackageOwnerChangesOnlyThatPackage) {
+  Must(store().ReplaceGroup(Group("p1", "g1"),
+                            {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "a.py")}));
+
+  Must(store().SetPackageOwner("p1", "g1", "a.py", "grouped_owner", 7000));
+  Must(store().SetPackageOwner("p1", "", "a.py", "loose_owner", 8000));
+
+  const auto grouped = Stored("p1", "g1", "a.py");
+  EXPECT_EQ(grouped.owner, "grouped_owner");
+  EXPECT_EQ(grouped.update_time, 7000);
+  EXPECT_EQ(grouped.create_time, 1000);
+  const auto loose = Stored("p1", "", "a.py");
+  EXPECT_EQ(loose.owner, "loose_owner");
+  EXPECT_EQ(loose.update_time, 8000);
+  EXPECT_EQ(Stored("p1", "g1", "b.py").owner, "owner1");
+  EXPECT_EQ(StoredGroup("p1", "g1").owner, "owner1");
+}
+
+TEST_P(MetadataStoreContract, MissingTargetsAreNotFound) {
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "u.txt")}));
+
+  EXPECT_EQ(store().DeletePackage("p1", "g1", "zz.py").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().DeletePackage("p1", "nogroup", "a.py").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().DeletePackage("p1", "", "a.py").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store().DeletePackage("p1", "g1", "u.txt").error().code, ErrorCode::kNotFound);
+  ExpectNotFound(store().SetGroupOwner("p1", "nogroup", "owner2", 2000), "nogroup");
+  ExpectNotFound(store().SetGroupOwner("p1", "", "owner2", 2000), "");
+  ExpectNotFound(store().SetPackageOwner("p1", "g1", "zz.py", "owner2", 2000), "zz.py");
+  ExpectNotFound(store().SetPackageOwner("p1", "", "a.py", "owner2", 2000), "a.py");
+  ExpectNotFound(store().SetPackageOwner("p1", "nogroup", "a.py", "owner2", 2000), "a.py");
+
+  const auto missing = store().DeletePackage("p1", "", "gone.txt");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("gone.txt"), std::string::npos);
+  EXPECT_EQ(Stored("p1", "g1", "a.py").owner, "owner1");  // nothing changed on the way
+}
+
+// ---- Fields and tags ----
+
+TEST_P(MetadataStoreContract, EveryFieldRoundTrips) {
+  std::vector<PackageRecord> packages;
+  const PackageKind kinds[] = {PackageKind::kJar, PackageKind::kPyFile, PackageKind::kFile,
+                               PackageKind::kModelFile};
+  const PackageStatus statuses[] = {PackageStatus::kUploading, PackageStatus::kReady,
+                                    PackageStatus::kFailed};
+  for (int k = 0; k < 4; ++k) {
+    for (int s = 0; s < 3; ++s) {
+      auto p = Package("p1", "g1", "pkg-" + std::to_string(k) + "-" + std::to_string(s));
+      p.kind = kinds[k];
+      p.status = statuses[s];
+      p.is_async = s == 0;
+      p.status_reason = s == 2 ? "source returned 404 for obs://b/ü.py" : "";
+      p.sha256 = s == 0 ? "" : std::string(64, static_cast<char>('a' + k));
+      p.size = 5'000'000'000LL + k;  // beyond 32 bits
+      p.underlying_name = "2024/" + std::to_string(k) + "/blob ü";
+      p.create_time = 1'700'000'000'123LL;
+      p.update_time = 1'700'000'000'456LL + s;
+      packages.push_back(p);
+    }
+  }
+  Must(store().ReplaceGroup(Group("p1", "g1"), packages));
+  Must(store().PutUngrouped({packages[0], packages[11]}));
+
+  const auto group = StoredGroup("p1", "g1");
+  ASSERT_EQ(group.packages.size(), packages.size());
+  for (std::size_t i = 0; i < packages.size(); ++i) {
+    EXPECT_EQ(Describe(group.packages[i]), Describe(packages[i]));
+  }
+  auto loose = packages[11];
+  loose.group = "";
+  EXPECT_EQ(Describe(Stored("p1", "", loose.name)), Describe(loose));
+}
+
+TEST_P(MetadataStoreContract, TagsRoundTripInOrderAndAreReplacedWithThePackage) {
+  auto a = Package("p1", "g1", "a.py");
+  a.tags = {{"env", "prod"}, {"環境", "本番 値"}, {"empty", ""}, {"a", "z"}};
+  auto u = Package("p1", "", "u.txt");
+  u.tags = {{"ключ", "значение"}};
+  Must(store().ReplaceGroup(Group("p1", "g1"), {a, Package("p1", "g1", "b.py")}));
+  Must(store().PutUngrouped({u}));
+
+  EXPECT_EQ(Stored("p1", "g1", "a.py").tags, a.tags);
+  EXPECT_TRUE(Stored("p1", "g1", "b.py").tags.empty());
+  EXPECT_EQ(Stored("p1", "", "u.txt").tags, u.tags);
+  const auto contents = Must(store().ListProject("p1"));
+  EXPECT_EQ(contents.groups.at(0).packages.at(0).tags, a.tags);
+  EXPECT_EQ(contents.ungrouped.at(0).tags, u.tags);
+
+  auto a2 = Package("p1", "g1", "a.py", 2000);
+  a2.tags = {{"k", "v"}};
+  Must(store().ReplaceGroup(Group("p1", "g1", 2000), {a2}));
+  EXPECT_EQ(Stored("p1", "g1", "a.py").tags, a2.tags);
+
+  auto a3 = Package("p1", "g1", "a.py", 3000);
+  Must(store().MergeIntoGroup(Group("p1", "g1", 3000), {a3}));
+  EXPECT_TRUE(Stored("p1", "g1", "a.py").tags.empty());
+
+  auto u2 = Package("p1", "", "u.txt", 2000);
+  u2.tags = {{"x", "y"}};
+  Must(store().PutUngrouped({u2}));
+  EXPECT_EQ(Stored("p1", "", "u.txt").tags, u2.tags);
+}
+
+TEST_P(MetadataStoreContract, TagsGoAwayWithTheirPackage) {
+  auto u = Package("p1", "", "u.txt");
+  u.tags = {{"env", "prod"}};
+  Must(store().PutUngrouped({u}));
+  Must(store().DeletePackage("p1", "", "u.txt"));
+  Must(store().PutUngrouped({Package("p1", "", "u.txt", 2000)}));
+  EXPECT_TRUE(Stored("p1", "", "u.txt").tags.empty());
+}
+
+// ---- Blob references ----
+
+TEST_P(MetadataStoreContract, BlobReferencesFollowInsertsAndDeletes) {
+  auto Blobs = [&] {
+    auto blobs = Must(store().ReferencedBlobs());
+    std::sort(blobs.begin(), blobs.end());
+    return blobs;
+  };
+  EXPECT_FALSE(Must(store().IsBlobReferenced("shaA")));
+  EXPECT_TRUE(Blobs().empty());
+
+  auto grouped_a = Package("p1", "g1", "a.py");
+  grouped_a.sha256 = "shaA";
+  auto grouped_b = Package("p1", "g1", "b.py");
+  grouped_b.sha256 = "shaB";
+  auto uploading = Package("p1", "g1", "c.py");
+  uploading.sha256 = "";
+  uploading.status = PackageStatus::kUploading;
+  auto other_project_a = Package("p2", "", "copy.py");
+  other_project_a.sha256 = "shaA";
+  Must(store().ReplaceGroup(Group("p1", "g1"), {grouped_a, grouped_b, uploading}));
+  Must(store().PutUngrouped({other_project_a}));
+
+  EXPECT_TRUE(Must(store().IsBlobReferenced("shaA")));
+  EXPECT_TRUE(Must(store().IsBlobReferenced("shaB")));
+  EXPECT_FALSE(Must(store().IsBlobReferenced("")));
+  EXPECT_FALSE(Must(store().IsBlobReferenced("shaC")));
+  EXPECT_EQ(Blobs(), (std::vector<std::string>{"shaA", "shaB"}));
+
+  Must(store().DeletePackage("p1", "g1", "a.py"));
+  EXPECT_TRUE(Must(store().IsBlobReferenced("shaA")));  // still used by p2's copy
+  Must(store().DeletePackage("p2", "", "copy.py"));
+  EXPECT_FALSE(Must(store().IsBlobReferenced("shaA")));
+
+  Must(store().ReplaceGroup(Group("p1", "g1", 2000), {}));  // drops b.py by replacement
+  EXPECT_FALSE(Must(store().IsBlobReferenced("shaB")));
+  EXPECT_TRUE(Blobs().empty());
+}
+
+TEST_P(MetadataStoreContract, ReplacingAPackagesBytesReleasesTheOldBlob) {
+  auto old_x = Package("p1", "", "x.txt");
+  old_x.sha256 = "shaOld";
+  Must(store().PutUngrouped({old_x}));
+  auto new_x = Package("p1", "", "x.txt", 2000);
+  new_x.sha256 = "shaNew";
+  Must(store().PutUngrouped({new_x}));
+  EXPECT_FALSE(Must(store().IsBlobReferenced("shaOld")));
+  EXPECT_EQ(Must(store().ReferencedBlobs()), std::vector<std::string>{"shaNew"});
+}
+
+// ---- Durability and atomicity ----
+
+TEST_P(MetadataStoreContract, DataSurvivesReconnecting) {
+  auto a = Package("p1", "g1", "a.py");
+  a.tags = {{"env", "prod"}};
+  Must(store().ReplaceGroup(Group("p1", "g1"), {a, Package("p1", "g1", "b.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "u.txt")}));
+  const auto before = Must(store().ListProject("p1"));
+
+  Reconnect();
+  const auto after = Must(store().ListProject("p1"));
+  ASSERT_EQ(after.groups.size(), 1u);
+  EXPECT_EQ(Describe(after.groups[0]), Describe(before.groups[0]));
+  ASSERT_EQ(after.ungrouped.size(), 1u);
+  EXPECT_EQ(Describe(after.ungrouped[0]), Describe(before.ungrouped[0]));
+
+  Reconnect();  // and again: reopening an existing store is not a one-off
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(before.groups[0]));
+}
+
+// Duplicate names in one replacement break the store's own uniqueness of (group, name): the
+// call fails as a whole and the group is as it was.
+TEST_P(MetadataStoreContract, FailedReplaceLeavesThePreviousGroupIntact) {
+  Must(store().ReplaceGroup(Group("p1", "g1"),
+                            {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  const auto before = StoredGroup("p1", "g1");
+
+  GroupRecord second = Group("p1", "g1", 2000);
+  second.owner = "owner2";
+  const auto failed = store().ReplaceGroup(
+      second, {Package("p1", "g1", "c.py", 2000), Package("p1", "g1", "c.py", 2000)});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(before));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "g1", "c.py")));
+
+  // The store is usable afterwards.
+  Must(store().ReplaceGroup(second, {Package("p1", "g1", "c.py", 2000)}));
+  EXPECT_EQ(Names(StoredGroup("p1", "g1").packages), std::vector<std::string>{"c.py"});
+}
+
+// A duplicate tag key fails after the package row itself was written: neither stays.
+TEST_P(MetadataStoreContract, FailedMergeAndPutLeaveNothingHalfWritten) {
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  const auto before = StoredGroup("p1", "g1");
+
+  auto bad = Package("p1", "g1", "b.py", 2000);
+  bad.tags = {{"k", "1"}, {"k", "2"}};
+  EXPECT_FALSE(
+      store().MergeIntoGroup(Group("p1", "g1", 2000), {Package("p1", "g1", "a.py", 2000), bad}));
+  EXPECT_EQ(Describe(StoredGroup("p1", "g1")), Describe(before));
+  EXPECT_FALSE(store().MergeIntoGroup(Group("p1", "new", 2000), {bad}));
+  EXPECT_FALSE(Must(store().GetGroup("p1", "new")));
+
+  bad.group = "";
+  EXPECT_FALSE(store().PutUngrouped({Package("p1", "", "ok.txt"), bad}));
+  EXPECT_TRUE(Must(store().ListProject("p1")).ungrouped.empty());
+}
+
+// 8 writers replace one group with their own package sets while a reader watches: every
+// state seen, and the final one, is exactly one writer's set.
+TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
+  constexpr int kWriters = 8;
+  constexpr int kRounds = 50;
+  auto SetOf = [](int writer) {
+    GroupRecord group = Group("p1", "shared", 1000 + writer);
+    group.owner = "owner" + std::to_string(writer);
+    const int count = 1 + writer % 3;
+    group.packages.push_back(Package("p1", "shared", "common.py", 1000 + writer));
+    group.packages.back().sha256 = "sha-common-" + std::to_string(writer);
+    for (int i = 1; i < count; ++i) {
+      group.packages.push_back(
+          Package("p1", "shared", "w" + std::to_string(writer) + "-" + std::to_string(i) + ".py",
+                  1000 + writer));
+    }
+    return group;
+  };
+  auto WhoseSet = [&](const GroupRecord& seen) {
+    for (int w = 0; w < kWriters; ++w) {
+      auto expected = SetOf(w);
+      expected.create_time = seen.create_time;  // the first writer's, kept since
+      if (Describe(seen) == Describe(expected)) return w;
+    }
+    return -1;
+  };
+
+  std::atomic<int> failures{0};
+  std::atomic<int> mixed_reads{0};
+  std::atomic<bool> writing{true};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      const auto set = SetOf(w);
+      for (int round = 0; round < kRounds; ++round) {
+        const auto result = store().ReplaceGroup(set, set.packages);
+        if (!result || WhoseSet(*result) != w) ++failures;
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (writing) {
+      const auto seen = store().GetGroup("p1", "shared");
+      if (!seen)
+        ++failures;
+      else if (*seen && WhoseSet(**seen) < 0)
+        ++mixed_reads;
+    }
+  });
+  for (auto& t : writers) t.join();
+  writing = false;
+  reader.join();
+
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mixed_reads.load(), 0);
+  EXPECT_GE(WhoseSet(StoredGroup("p1", "shared")), 0) << Describe(StoredGroup("p1", "shared"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreContract, ::testing::ValuesIn(Backends()),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- SQLite specifics: schema versions, files, several connections on one file ----
+
+std::int64_t UserVersion(const fs::path& file) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  std::int64_t version = -1;
+  sqlite3_exec(
+      db, "PRAGMA user_version",
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::int64_t*>(out) = std::stoll(values[0]);
+        return 0;
+      },
+      &version, nullptr);
+  sqlite3_close(db);
+  return version;
+}
+
+void ExecRaw(const fs::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(file.c_str(), &db);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  const std::string message = error != nullptr ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw std::runtime_error("raw sqlite: " + message);
+}
+
+std::string JournalMode(const fs::path& file) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  std::string mode;
+  sqlite3_exec(
+      db, "PRAGMA journal_mode",
+      [](void* out, int, char** values, char**) {
+        *static_cast<std::string*>(out) = values[0];
+        return 0;
+      },
+      &mode, nullptr);
+  sqlite3_close(db);
+  return mode;
+}
+
+TEST(SqliteMetadataStore, CreatesItsDirectoryUsesWalAndReopensWithoutMigratingAgain) {
+  TempDir dir;
+  const auto file = dir.path() / "a" / "b" / "metadata.db";
+  {
+    auto store = Must(SqliteMetadataStore::Open(file));
+    Must(store->ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  }
+  const auto version = UserVersion(file);
+  EXPECT_GE(version, 1);
+  EXPECT_EQ(JournalMode(file), "wal");
+  {
+    auto store = Must(SqliteMetadataStore::Open(file));
+    EXPECT_TRUE(Must(store->GetPackage("p1", "g1", "a.py")));
+  }
+  EXPECT_EQ(UserVersion(file), version);
+}
+
+TEST(SqliteMetadataStore, RefusesADatabaseFromANewerSchema) {
+  TempDir dir;
+  const auto file = dir.path() / "metadata.db";
+  Must(SqliteMetadataStore::Open(file));
+  ExecRaw(file, "PRAGMA user_version = 999");
+  const auto reopened = SqliteMetadataStore::Open(file);
+  ASSERT_FALSE(reopened);
+  EXPECT_EQ(reopened.error().code, ErrorCode::kInternal);
+  EXPECT_NE(reopened.error().message.find("newer"), std::string::npos);
+  EXPECT_EQ(UserVersion(file), 999);
+}
+
+TEST(SqliteMetadataStore, OpenFailuresNameNoPath) {
+  TempDir dir;
+  ExecRaw(dir.path() / "plain-file", "CREATE TABLE t (x)");  // a file where a directory should be
+  const auto under_file = SqliteMetadataStore::Open(dir.path() / "plain-file" / "metadata.db");
+  ASSERT_FALSE(under_file);
+  EXPECT_EQ(under_file.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(under_file.error().message.find(dir.path().string()), std::string::npos)
+      << under_file.error().message;
+
+  fs::create_directories(dir.path() / "a-directory");
+  const auto is_directory = SqliteMetadataStore::Open(dir.path() / "a-directory");
+  ASSERT_FALSE(is_directory);
+  EXPECT_EQ(is_directory.error().message.find(dir.path().string()), std::string::npos)
+      << is_directory.error().message;
+}
+
+// Opens `count` stores on one file at the same moment, as server processes starting together.
+std::vector<std::unique_ptr<SqliteMetadataStore>> OpenTogether(const fs::path& file, int count) {
+  std::vector<std::unique_ptr<SqliteMetadataStore>> stores(count);
+  std::vector<std::string> errors(count);
+  std::latch start(count);
+  std::vector<std::thread> openers;
+  for (int s = 0; s < count; ++s) {
+    openers.emplace_back([&, s] {
+      start.arrive_and_wait();
+      auto store = SqliteMetadataStore::Open(file);
+      if (store)
+        stores[s] = std::move(*store);
+      else
+        errors[s] = store.error().message;
+    });
+  }
+  for (auto& t : openers) t.join();
+  for (const auto& error : errors) EXPECT_EQ(error, "");
+  return stores;
+}
+
+// Several stores on one file, as several server processes: opening a new database at once
+// migrates it once, and writes through all of them wait for each other instead of failing.
+TEST(SqliteMetadataStore, SeveralStoresShareOneFile) {
+  TempDir dir;
+  constexpr int kStores = 4;
+  for (int round = 0; round < 5; ++round) {  // the race on a new file is short: run it a few times
+    OpenTogether(dir.path() / ("race-" + std::to_string(round) + ".db"), kStores);
+  }
+  const auto file = dir.path() / "metadata.db";
+  auto stores = OpenTogether(file, kStores);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  EXPECT_GE(UserVersion(file), 1);
+
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int s = 0; s < kStores; ++s) {
+    writers.emplace_back([&, s] {
+      for (int i = 0; i < 10; ++i) {
+        const auto name = "s" + std::to_string(s) + "-" + std::to_string(i) + ".py";
+        if (!stores[s]->MergeIntoGroup(Group("p1", "g1"), {Package("p1", "g1", name)})) ++failures;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (const auto& store : stores) {
+    const auto group = Must(store->GetGroup("p1", "g1"));
+    ASSERT_TRUE(group);
+    EXPECT_EQ(group->packages.size(), static_cast<std::size_t>(kStores * 10));
+  }
+}
+
+}  // namespace
+}  // namespace dlipkg
