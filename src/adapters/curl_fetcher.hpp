@@ -1,11 +1,15 @@
 // SourceFetcher on libcurl (http, https) and the local file system (file:// below allowed
-// roots), with the server's source policy applied to every connection.
-// Thread-safe: each Fetch uses its own curl handle.
+// roots), with the server's source policy applied to every connection: the address check runs
+// on the address actually connected to, after curl resolved the name, so numeric tricks
+// (2130706433, 0x7f000001, 127.1) and DNS answers pointing inside are caught alike. Proxies from
+// the environment are ignored for the same reason. Thread-safe: each Fetch uses its own handle.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,12 +21,12 @@ struct SourcePolicy {
   // Host names or CIDRs ("127.0.0.1", "10.0.0.0/8", "::1", "files.example.com") whose
   // addresses may be connected to even though they are loopback, private, link-local or
   // unspecified. Public addresses are always allowed.
-  std::vector<std::string> allow_sources;
+  std::vector<std::string> allow_sources{};
   // Directories below which file:// URLs may be read (after resolving symlinks). Empty: none.
-  std::vector<std::filesystem::path> allow_file_roots;
+  std::vector<std::filesystem::path> allow_file_roots{};
   std::int64_t max_object_bytes = 2LL << 30;
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds stall_timeout{30'000};   // no byte received for this long
+  std::chrono::milliseconds stall_timeout{30'000};  // no byte received for this long
   std::chrono::milliseconds total_timeout{600'000};
   int max_redirects = 3;  // followed only to the same scheme, host and port
 };

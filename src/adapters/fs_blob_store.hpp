@@ -1,6 +1,8 @@
 // BlobStore on a local directory: <root>/blobs/<2 hex>/<64 hex> for committed blobs and
 // <root>/tmp/ for blobs being written. Write path: stream into a temp file while hashing
 // (SHA-256), fsync the file, rename into place, fsync the directory.
+// Keys must be 64 lower-case hex characters; anything else is refused before a path is built
+// (Open: kNotFound, Exists: false, Remove: kBadRequest), so no caller string can leave the root.
 // Thread-safe; each writer/reader belongs to one thread at a time.
 #pragma once
 
@@ -24,8 +26,12 @@ class FsBlobStore final : public BlobStore {
   Result<void> SweepTemporaries() override;
 
  private:
-  explicit FsBlobStore(std::filesystem::path root) : root_(std::move(root)) {}
-  std::filesystem::path root_;
+  explicit FsBlobStore(const std::filesystem::path& root)
+      : blobs_dir_(root / "blobs"), temp_dir_(root / "tmp") {}
+  std::filesystem::path BlobPath(const std::string& sha256) const;
+
+  std::filesystem::path blobs_dir_;
+  std::filesystem::path temp_dir_;  // same file system as blobs_dir_, so rename is atomic
 };
 
 }  // namespace dlipkg

@@ -1,0 +1,443 @@
+#include "adapters/curl_fetcher.hpp"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+
+#include "adapters/posix_file.hpp"
+#include "adapters/source_policy.hpp"
+
+namespace dlipkg {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::size_t kBufferBytes = 256 * 1024;
+constexpr std::size_t kMaxShownUrl = 2048;
+constexpr char kProtocols[] = "http,https";
+constexpr char kSupportedSchemes[] = "supported: http, https, file";
+constexpr char kUserAgent[] = "dlipkg/0.1";
+
+struct CurlDeleter {
+  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
+  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+using EasyHandle = std::unique_ptr<CURL, CurlDeleter>;
+using UrlHandle = std::unique_ptr<CURLU, CurlDeleter>;
+
+// A URL as curl parsed it. Requests go out through this same handle (CURLOPT_CURLU), so the
+// host the policy judged is the host curl connects to: no second parser to disagree.
+struct ParsedUrl {
+  UrlHandle handle{};
+  std::string scheme{};  // lower case
+  std::string host{};
+  std::string port{};  // the scheme's default when the URL names none
+};
+
+// What one transfer's callbacks share with the code that started it.
+struct Transfer {
+  CURL* easy = nullptr;
+  const AddressPolicy* addresses = nullptr;
+  ByteSink* sink = nullptr;
+  std::int64_t max_bytes = 0;
+  std::string host{};  // of the URL being requested: what allow_sources host names are matched to
+  std::int64_t written = 0;
+  bool address_refused = false;  // some address was refused by the policy...
+  bool address_allowed = false;  // ...and whether another one was tried all the same
+  bool body_discarded = false;   // a non-2xx body was cut off before it could reach the sink
+  bool too_large = false;
+  std::optional<Error> sink_error{};
+};
+
+std::string Lower(std::string_view text) {
+  std::string lower(text);
+  std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower;
+}
+
+// Lower-case scheme, or empty when the URL does not start with one.
+std::string SchemeOf(std::string_view url) {
+  const auto colon = url.find(':');
+  if (colon == std::string_view::npos || colon == 0 ||
+      !std::isalpha(static_cast<unsigned char>(url[0])))
+    return {};
+  const auto scheme = url.substr(0, colon);
+  const bool valid = std::ranges::all_of(
+      scheme, [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '-' || c == '.'; });
+  return valid ? Lower(scheme) : std::string();
+}
+
+// The URL as messages show it: without credentials or control characters, bounded in length.
+// Lenient on purpose ("http:/user:pw@host" parses too): it must redact URLs curl rejects as well.
+std::string ShownUrl(std::string_view url) {
+  std::string shown(url.substr(0, kMaxShownUrl));
+  const auto start = SchemeOf(url).empty() ? std::string::npos
+                                           : shown.find_first_not_of("/\\", shown.find(':') + 1);
+  if (start != std::string::npos) {
+    const auto authority_end = shown.find_first_of("/?#\\", start);
+    const auto at = shown.rfind('@', authority_end);
+    if (at != std::string::npos && at >= start) shown.erase(start, at + 1 - start);
+  }
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  if (url.size() > kMaxShownUrl) shown += "...";
+  return shown;
+}
+
+std::unexpected<Error> SourceFail(ErrorCode code, std::string_view shown, std::string_view cause,
+                                  bool retryable = false) {
+  return Fail(code, "Cannot fetch '" + std::string(shown) + "': " + std::string(cause) + ".",
+              retryable);
+}
+
+std::unexpected<Error> TooLarge(std::string_view shown, std::int64_t max_bytes) {
+  return SourceFail(ErrorCode::kSourceUnavailable, shown,
+                    "object larger than the limit of " + std::to_string(max_bytes) + " bytes");
+}
+
+std::optional<std::string> UrlPart(CURLU* url, CURLUPart part, unsigned flags = 0) {
+  char* text = nullptr;
+  if (curl_url_get(url, part, &text, flags) != CURLUE_OK) return std::nullopt;
+  std::string value(text);
+  curl_free(text);
+  return value;
+}
+
+// Reads the parts the policy needs from a URL curl accepted; refuses credentials.
+Result<ParsedUrl> Describe(UrlHandle handle, std::string_view shown) {
+  CURLU* h = handle.get();
+  if (UrlPart(h, CURLUPART_USER) || UrlPart(h, CURLUPART_PASSWORD) || UrlPart(h, CURLUPART_OPTIONS))
+    return SourceFail(ErrorCode::kBadRequest, shown, "credentials in the URL are not accepted");
+  ParsedUrl parsed{.handle = nullptr,
+                   .scheme = Lower(UrlPart(h, CURLUPART_SCHEME).value_or("")),
+                   .host = UrlPart(h, CURLUPART_HOST).value_or(""),
+                   .port = UrlPart(h, CURLUPART_PORT, CURLU_DEFAULT_PORT).value_or("")};
+  parsed.handle = std::move(handle);
+  return parsed;
+}
+
+// Parses `url`, absolute or (with `base`) relative to base's URL.
+Result<ParsedUrl> ParseUrl(std::string_view url, std::string_view shown,
+                           const ParsedUrl* base = nullptr) {
+  UrlHandle handle(base != nullptr ? curl_url_dup(base->handle.get()) : curl_url());
+  if (!handle) return Fail(ErrorCode::kInternal, "out of memory parsing a URL");
+  const std::string terminated(url);
+  if (terminated.find('\0') != std::string::npos ||
+      curl_url_set(handle.get(), CURLUPART_URL, terminated.c_str(), 0) != CURLUE_OK)
+    return SourceFail(ErrorCode::kBadRequest, shown, "not a valid URL");
+  return Describe(std::move(handle), shown);
+}
+
+bool SameOrigin(const ParsedUrl& a, const ParsedUrl& b) {
+  return a.scheme == b.scheme && Lower(a.host) == Lower(b.host) && a.port == b.port;
+}
+
+std::optional<IpAddress> AddressOf(const curl_sockaddr& address) {
+  if (address.family == AF_INET && address.addrlen >= sizeof(sockaddr_in)) {
+    sockaddr_in in{};
+    std::memcpy(&in, &address.addr, sizeof in);
+    return IpAddressFromBytes(std::span(reinterpret_cast<const std::uint8_t*>(&in.sin_addr), 4));
+  }
+  if (address.family == AF_INET6 && address.addrlen >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, &address.addr, sizeof in6);  // curl's storage is large enough for this
+    return IpAddressFromBytes(std::span(reinterpret_cast<const std::uint8_t*>(&in6.sin6_addr), 16));
+  }
+  return std::nullopt;
+}
+
+// CURLOPT_OPENSOCKETFUNCTION: runs for every address curl is about to connect to, so the policy
+// judges the real peer, after resolution. Refusing makes curl try the next address or fail.
+curl_socket_t OnOpenSocket(void* context, curlsocktype purpose, curl_sockaddr* address) {
+  auto& transfer = *static_cast<Transfer*>(context);
+  const auto ip = AddressOf(*address);
+  if (purpose != CURLSOCKTYPE_IPCXN || !ip || !transfer.addresses->Allows(transfer.host, *ip)) {
+    transfer.address_refused = true;
+    return CURL_SOCKET_BAD;
+  }
+  transfer.address_allowed = true;
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+// CURLOPT_WRITEFUNCTION. Only a 2xx body is package bytes; anything else aborts the transfer
+// before a byte reaches the sink. Returning less than `count` aborts it.
+std::size_t OnBody(char* data, std::size_t, std::size_t count, void* context) {
+  auto& transfer = *static_cast<Transfer*>(context);
+  long status = 0;
+  curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status > 299) {
+    transfer.body_discarded = true;
+    return 0;
+  }
+  // Counted here as well as by CURLOPT_MAXFILESIZE: a source may omit or lie about its length.
+  if (static_cast<std::int64_t>(count) > transfer.max_bytes - transfer.written) {
+    transfer.too_large = true;
+    return 0;
+  }
+  if (auto written = transfer.sink->Write({data, count}); !written) {
+    transfer.sink_error = std::move(written.error());
+    return 0;
+  }
+  transfer.written += static_cast<std::int64_t>(count);
+  return count;
+}
+
+CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) {
+  using std::chrono::ceil;
+  using std::chrono::seconds;
+  const long stall_seconds = std::max<long>(1, ceil<seconds>(policy.stall_timeout).count());
+  CURLcode result = CURLE_OK;
+  const auto check = [&result](CURLcode code) {
+    if (result == CURLE_OK) result = code;
+  };
+  check(curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L));
+  check(curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, kProtocols));
+  check(curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, kProtocols));
+  check(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L));  // redirects are judged below
+  check(curl_easy_setopt(easy, CURLOPT_FAILONERROR, 0L));
+  check(curl_easy_setopt(easy, CURLOPT_PROXY, ""));  // the policy must see the real peer
+  check(curl_easy_setopt(easy, CURLOPT_USERAGENT, kUserAgent));
+  check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(policy.connect_timeout.count())));
+  check(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L));
+  check(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, stall_seconds));
+  check(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
+                         static_cast<curl_off_t>(policy.max_object_bytes)));
+  check(curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, static_cast<long>(kBufferBytes)));
+  check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody));
+  check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer));
+  check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &OnOpenSocket));
+  check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer));
+  return result;
+}
+
+struct CurlOutcome {
+  CURLcode code;
+  ErrorCode error;
+  const char* cause;
+  bool retryable;
+};
+
+constexpr CurlOutcome kCurlOutcomes[] = {
+    {CURLE_COULDNT_RESOLVE_HOST, ErrorCode::kSourceUnavailable, "host not found", false},
+    {CURLE_COULDNT_CONNECT, ErrorCode::kSourceUnavailable, "connection refused", true},
+    {CURLE_OPERATION_TIMEDOUT, ErrorCode::kSourceUnavailable, "timed out", true},
+    {CURLE_RECV_ERROR, ErrorCode::kSourceUnavailable, "connection lost while receiving", true},
+    {CURLE_SEND_ERROR, ErrorCode::kSourceUnavailable, "connection lost while sending", true},
+    {CURLE_PARTIAL_FILE, ErrorCode::kSourceUnavailable, "transfer ended early", true},
+    {CURLE_GOT_NOTHING, ErrorCode::kSourceUnavailable, "empty reply from the source", true},
+    {CURLE_SSL_CONNECT_ERROR, ErrorCode::kSourceUnavailable, "TLS handshake failed", true},
+    {CURLE_PEER_FAILED_VERIFICATION, ErrorCode::kSourceUnavailable, "TLS certificate not trusted",
+     false},
+    {CURLE_URL_MALFORMAT, ErrorCode::kBadRequest, "not a valid URL", false},
+};
+
+std::unexpected<Error> CurlFailure(CURLcode code, std::string_view shown) {
+  const auto* known = std::ranges::find(kCurlOutcomes, code, &CurlOutcome::code);
+  if (known != std::end(kCurlOutcomes))
+    return SourceFail(known->error, shown, known->cause, known->retryable);
+  return SourceFail(ErrorCode::kSourceUnavailable, shown, Lower(curl_easy_strerror(code)));
+}
+
+std::unexpected<Error> StatusFailure(long status, std::string_view shown) {
+  const std::string http = " (HTTP " + std::to_string(status) + ")";
+  const auto unavailable = [&](std::string_view cause, bool retryable = false) {
+    return SourceFail(ErrorCode::kSourceUnavailable, shown, std::string(cause) + http, retryable);
+  };
+  if (status == 404 || status == 410) return unavailable("not found");
+  if (status == 401 || status == 403) return unavailable("access denied by the source");
+  if (status == 429) return unavailable("rate limited by the source", true);
+  if (status >= 500 && status <= 599) return unavailable("the source failed", true);
+  return unavailable("unexpected reply");
+}
+
+bool IsRedirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// One request/response on `url`. Returns the HTTP status once the response is judged clean.
+Result<long> Perform(Transfer& transfer, const ParsedUrl& url, SteadyClock::time_point deadline,
+                     std::string_view shown) {
+  // Redirects share the one deadline of the fetch that started them.
+  const auto remaining =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  if (remaining.count() <= 0)
+    return SourceFail(ErrorCode::kSourceUnavailable, shown, "timed out", true);
+  transfer.host = url.host;
+  transfer.address_refused = transfer.address_allowed = transfer.body_discarded = false;
+  curl_easy_setopt(transfer.easy, CURLOPT_CURLU, url.handle.get());
+  curl_easy_setopt(transfer.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));
+  const CURLcode code = curl_easy_perform(transfer.easy);
+  if (transfer.sink_error) return std::unexpected(*transfer.sink_error);
+  if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED)
+    return TooLarge(shown, transfer.max_bytes);
+  // Only when no address was allowed: otherwise the allowed one's own failure is the cause.
+  if (transfer.address_refused && !transfer.address_allowed && code == CURLE_COULDNT_CONNECT)
+    return SourceFail(ErrorCode::kBadRequest, shown,
+                      "source address not allowed (host '" + url.host +
+                          "' leads to a loopback, private or link-local address)");
+  if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && transfer.body_discarded))
+    return CurlFailure(code, shown);
+  long status = 0;
+  curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+// Read from the Location header rather than CURLINFO_REDIRECT_URL: curl fills the latter only
+// when a transfer completes, and the body of a redirect is aborted before it does.
+Result<ParsedUrl> RedirectTarget(CURL* easy, const ParsedUrl& from, std::string_view shown) {
+  curl_header* location = nullptr;
+  if (curl_easy_header(easy, "Location", 0, CURLH_HEADER, -1, &location) != CURLHE_OK)
+    return SourceFail(ErrorCode::kSourceUnavailable, shown, "redirect without a location");
+  auto next = ParseUrl(location->value, shown, &from);
+  if (!next)
+    return SourceFail(ErrorCode::kBadRequest, shown, "redirect to an unusable URL refused");
+  if (!SameOrigin(*next, from))
+    return SourceFail(ErrorCode::kBadRequest, shown, "redirect to another host refused");
+  return next;
+}
+
+Result<std::int64_t> StreamFile(int fd, ByteSink& sink, std::int64_t max_bytes,
+                                std::string_view shown) {
+  std::vector<char> buffer(kBufferBytes);
+  std::int64_t total = 0;
+  for (;;) {
+    auto n = ReadSome(fd, buffer);
+    if (!n)
+      return SourceFail(ErrorCode::kSourceUnavailable, shown,
+                        "read failed: " + ErrnoText(n.error()));
+    if (*n == 0) return total;
+    // The file may grow while it is read: the limit holds for what is read, not what stat said.
+    if (static_cast<std::int64_t>(*n) > max_bytes - total) return TooLarge(shown, max_bytes);
+    if (auto written = sink.Write({buffer.data(), *n}); !written)
+      return std::unexpected(written.error());
+    total += static_cast<std::int64_t>(*n);
+  }
+}
+
+Result<void> InitCurlOnce() {
+  static std::once_flag once;
+  static CURLcode result = CURLE_OK;
+  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (result != CURLE_OK) return Fail(ErrorCode::kInternal, "libcurl failed to initialise");
+  return {};
+}
+
+Result<void> ValidateLimits(const SourcePolicy& policy) {
+  const auto bad = [](std::string_view what) {
+    return Fail(ErrorCode::kBadRequest, "source policy: " + std::string(what));
+  };
+  if (policy.max_object_bytes <= 0) return bad("max_object_bytes must be positive");
+  if (policy.connect_timeout.count() <= 0 || policy.stall_timeout.count() <= 0 ||
+      policy.total_timeout.count() <= 0)
+    return bad("timeouts must be positive");
+  if (policy.max_redirects < 0) return bad("max_redirects must not be negative");
+  return {};
+}
+
+}  // namespace
+
+std::optional<bool> IsRestrictedAddress(const std::string& ip) {
+  const auto address = ParseIpAddress(ip);
+  if (!address) return std::nullopt;
+  return IsRestricted(*address);
+}
+
+struct CurlFetcher::Impl {
+  SourcePolicy policy;
+  AddressPolicy addresses;
+  FileRoots file_roots;
+
+  Result<std::int64_t> FetchHttp(ParsedUrl url, std::string_view shown, ByteSink& sink) const;
+  Result<std::int64_t> FetchFile(const ParsedUrl& url, std::string_view shown,
+                                 ByteSink& sink) const;
+};
+
+Result<std::int64_t> CurlFetcher::Impl::FetchHttp(ParsedUrl url, std::string_view shown,
+                                                  ByteSink& sink) const {
+  EasyHandle easy(curl_easy_init());
+  if (!easy) return Fail(ErrorCode::kInternal, "cannot start a transfer");
+  Transfer transfer{.easy = easy.get(),
+                    .addresses = &addresses,
+                    .sink = &sink,
+                    .max_bytes = policy.max_object_bytes};
+  if (SetOptions(easy.get(), transfer, policy) != CURLE_OK)
+    return Fail(ErrorCode::kInternal, "cannot configure a transfer");
+  const auto deadline = SteadyClock::now() + policy.total_timeout;
+  for (int redirects = 0;; ++redirects) {
+    auto status = Perform(transfer, url, deadline, shown);
+    if (!status) return std::unexpected(status.error());
+    if (*status >= 200 && *status <= 299) return transfer.written;
+    if (!IsRedirect(*status)) return StatusFailure(*status, shown);
+    if (redirects == policy.max_redirects)
+      return SourceFail(ErrorCode::kBadRequest, shown,
+                        "too many redirects (limit " + std::to_string(policy.max_redirects) + ")");
+    auto next = RedirectTarget(easy.get(), url, shown);
+    if (!next) return std::unexpected(next.error());
+    url = std::move(*next);
+  }
+}
+
+Result<std::int64_t> CurlFetcher::Impl::FetchFile(const ParsedUrl& url, std::string_view shown,
+                                                  ByteSink& sink) const {
+  const auto refused = [&] {
+    return SourceFail(ErrorCode::kBadRequest, shown, "file source not allowed");
+  };
+  const auto not_found = [&] {
+    return SourceFail(ErrorCode::kSourceUnavailable, shown, "not found");
+  };
+  if (!url.host.empty() && Lower(url.host) != "localhost") return refused();
+  const auto path = UrlPart(url.handle.get(), CURLUPART_PATH, CURLU_URLDECODE);
+  if (!path || path->find('\0') != std::string::npos)
+    return SourceFail(ErrorCode::kBadRequest, shown, "not a valid URL");
+  const auto real = file_roots.Resolve(*path);
+  if (!real) return real.error() == FileRefusal::kNotFound ? not_found() : refused();
+  // O_NOFOLLOW and the fstat below catch a swap of the final component since Resolve looked.
+  auto fd = OpenFd(*real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  if (!fd && fd.error() == ENOENT) return not_found();
+  if (!fd)
+    return SourceFail(ErrorCode::kSourceUnavailable, shown,
+                      "cannot open: " + ErrnoText(fd.error()));
+  struct stat st {};
+  if (::fstat(fd->Get(), &st) != 0 || !S_ISREG(st.st_mode)) return refused();
+  if (st.st_size > policy.max_object_bytes) return TooLarge(shown, policy.max_object_bytes);
+  return StreamFile(fd->Get(), sink, policy.max_object_bytes, shown);
+}
+
+Result<std::unique_ptr<CurlFetcher>> CurlFetcher::Create(SourcePolicy policy) {
+  if (auto ready = InitCurlOnce(); !ready) return std::unexpected(ready.error());
+  if (auto valid = ValidateLimits(policy); !valid) return std::unexpected(valid.error());
+  auto addresses = AddressPolicy::Create(policy.allow_sources);
+  if (!addresses) return std::unexpected(addresses.error());
+  auto file_roots = FileRoots::Create(policy.allow_file_roots);
+  if (!file_roots) return std::unexpected(file_roots.error());
+  auto impl = std::make_unique<Impl>(
+      Impl{std::move(policy), std::move(*addresses), std::move(*file_roots)});
+  return std::unique_ptr<CurlFetcher>(new CurlFetcher(std::move(impl)));
+}
+
+CurlFetcher::CurlFetcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CurlFetcher::~CurlFetcher() = default;
+
+Result<std::int64_t> CurlFetcher::Fetch(std::string_view url, ByteSink& sink) {
+  const std::string shown = ShownUrl(url);
+  const std::string scheme = SchemeOf(url);
+  if (scheme != "http" && scheme != "https" && scheme != "file") {
+    const std::string named = scheme.empty() ? "no scheme" : "unsupported scheme '" + scheme + "'";
+    return SourceFail(ErrorCode::kBadRequest, shown, named + " (" + kSupportedSchemes + ")");
+  }
+  auto parsed = ParseUrl(url, shown);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (parsed->scheme == "file") return impl_->FetchFile(*parsed, shown, sink);
+  return impl_->FetchHttp(std::move(*parsed), shown, sink);
+}
+
+}  // namespace dlipkg

@@ -1,0 +1,479 @@
+// CurlFetcher against a real HTTP server on 127.0.0.1 (a small Python script started per suite)
+// and against real files. The only waiting test is the stall, bounded by a 1 s stall timeout.
+#include "adapters/curl_fetcher.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+
+#include "unit/adapters/temp_dir.hpp"
+
+extern char** environ;
+
+namespace dlipkg {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr char kServerScript[] = R"PY(
+import os, sys, time
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+
+FILES = os.path.join(sys.argv[1], "files")
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def headers_only(self, headers):
+        self.send_response(200)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.flush()
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        port = self.server.server_address[1]
+        if path.startswith("/ok/"):
+            try:
+                with open(os.path.join(FILES, os.path.basename(path)), "rb") as f:
+                    return self.reply(200, f.read())
+            except OSError:
+                return self.reply(404, b"no such file")
+        if path.startswith("/status/"):
+            return self.reply(int(path[len("/status/"):]), b"an error page " * 100)
+        if path == "/redirect-same":
+            return self.reply(302, b"moved", [("Location", "/ok/a.txt")])
+        if path == "/redirect-other":
+            return self.reply(302, b"moved", [("Location", "http://localhost:%d/ok/a.txt" % port)])
+        if path == "/redirect-loop":
+            return self.reply(302, b"again", [("Location", "/redirect-loop")])
+        if path == "/lying":  # says 10 bytes, sends 1 MiB
+            self.headers_only([("Content-Length", "10")])
+            self.wfile.write(b"y" * (1 << 20))
+            self.close_connection = True
+            return
+        if path == "/no-length":  # the body ends when the connection closes
+            self.headers_only([("Connection", "close")])
+            self.wfile.write(b"z" * (1 << 20))
+            self.close_connection = True
+            return
+        if path == "/endless":
+            self.headers_only([("Transfer-Encoding", "chunked")])
+            chunk = b"e" * 65536
+            try:
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if path == "/stall":
+            self.headers_only([("Content-Length", "100")])
+            time.sleep(30)
+            return
+        self.reply(404, b"unknown test path")
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
+)PY";
+
+constexpr char kSmallBody[] = "hello from a\n";
+constexpr std::int64_t kSmallLimit = 64 * 1024;
+
+// The test server process: started once per suite, killed at its end.
+class PythonServer {
+ public:
+  explicit PythonServer(const fs::path& dir) {
+    const fs::path script = dir / "server.py";
+    std::ofstream(script) << kServerScript;
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    const std::string script_arg = script.string(), dir_arg = dir.string();
+    char* argv[] = {const_cast<char*>("python3"), const_cast<char*>(script_arg.c_str()),
+                    const_cast<char*>(dir_arg.c_str()), nullptr};
+    const int spawned = posix_spawnp(&pid_, "python3", &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (spawned != 0) throw std::runtime_error("cannot start python3");
+    port_ = ReadPort(out[0]);
+    ::close(out[0]);
+  }
+  ~PythonServer() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  int port() const { return port_; }
+
+ private:
+  static int ReadPort(int fd) {
+    std::string line;
+    char c = 0;
+    pollfd waiting{fd, POLLIN, 0};
+    while (line.find('\n') == std::string::npos) {
+      if (::poll(&waiting, 1, 10'000) != 1 || ::read(fd, &c, 1) != 1)
+        throw std::runtime_error("the test server did not report its port");
+      line += c;
+    }
+    return std::stoi(line);
+  }
+
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+class RecordingSink final : public ByteSink {
+ public:
+  Result<void> Write(std::span<const char> bytes) override {
+    if (fail_with) return std::unexpected(*fail_with);
+    received.append(bytes.data(), bytes.size());
+    return {};
+  }
+  std::string received;
+  std::optional<Error> fail_with;
+};
+
+class CurlFetcherTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    dir_->WriteFile("files/a.txt", kSmallBody);
+    dir_->WriteFile("files/big.bin", std::string(2 * kSmallLimit, 'b'));
+    dir_->WriteFile("files/limit.bin", std::string(kSmallLimit, 'l'));
+    server_ = new PythonServer(dir_->path());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete dir_;
+  }
+
+  static std::string Url(std::string_view path, std::string_view host = "127.0.0.1") {
+    return "http://" + std::string(host) + ":" + std::to_string(server_->port()) +
+           std::string(path);
+  }
+
+  static std::unique_ptr<CurlFetcher> Fetcher(SourcePolicy policy) {
+    auto fetcher = CurlFetcher::Create(std::move(policy));
+    EXPECT_TRUE(fetcher) << fetcher.error().message;
+    return std::move(fetcher.value());
+  }
+  static std::unique_ptr<CurlFetcher> LoopbackFetcher(std::int64_t max_bytes = kSmallLimit) {
+    return Fetcher({.allow_sources = {"127.0.0.1"}, .max_object_bytes = max_bytes});
+  }
+
+  // Fetches `url` expecting failure with `code`; also checks that nothing reached the sink.
+  static Error ExpectFailure(CurlFetcher& fetcher, const std::string& url, ErrorCode code) {
+    RecordingSink sink;
+    auto fetched = fetcher.Fetch(url, sink);
+    EXPECT_FALSE(fetched) << url;
+    if (fetched) return {};
+    EXPECT_EQ(fetched.error().code, code) << url << ": " << fetched.error().message;
+    EXPECT_EQ(sink.received, "") << url;
+    return fetched.error();
+  }
+
+  static inline test::TempDir* dir_ = nullptr;
+  static inline PythonServer* server_ = nullptr;
+};
+
+TEST_F(CurlFetcherTest, AllowedLoopbackSourceIsCopied) {
+  RecordingSink sink;
+  auto fetched = LoopbackFetcher()->Fetch(Url("/ok/a.txt?version=1"), sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(*fetched, static_cast<std::int64_t>(sizeof kSmallBody - 1));
+  EXPECT_EQ(sink.received, kSmallBody);
+}
+
+TEST_F(CurlFetcherTest, LoopbackIsRefusedByDefault) {
+  const Error error = ExpectFailure(*Fetcher({}), Url("/ok/a.txt"), ErrorCode::kBadRequest);
+  EXPECT_NE(error.message.find("source address not allowed"), std::string::npos) << error.message;
+  EXPECT_NE(error.message.find("127.0.0.1"), std::string::npos) << error.message;
+}
+
+TEST_F(CurlFetcherTest, OtherSpellingsOfLoopbackAreRefusedToo) {
+  auto fetcher = Fetcher({});
+  for (const char* host : {"2130706433", "0x7f000001", "127.1", "localhost", "[::1]",
+                           "[::ffff:127.0.0.1]", "0.0.0.0"}) {
+    const Error error = ExpectFailure(*fetcher, Url("/ok/a.txt", host), ErrorCode::kBadRequest);
+    EXPECT_NE(error.message.find("not allowed"), std::string::npos)
+        << host << ": " << error.message;
+  }
+}
+
+// Allowing an address allows connections to it whatever name led there (documented policy).
+TEST_F(CurlFetcherTest, AllowedAddressCoversNamesThatResolveToIt) {
+  RecordingSink sink;
+  auto fetched = LoopbackFetcher()->Fetch(Url("/ok/a.txt", "localhost"), sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sink.received, kSmallBody);
+}
+
+TEST_F(CurlFetcherTest, AllowedHostNameCoversOnlyThatName) {
+  auto fetcher = Fetcher({.allow_sources = {"LocalHost"}});
+  RecordingSink sink;
+  auto fetched = fetcher->Fetch(Url("/ok/a.txt", "localhost"), sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sink.received, kSmallBody);
+  ExpectFailure(*fetcher, Url("/ok/a.txt"), ErrorCode::kBadRequest);
+}
+
+TEST_F(CurlFetcherTest, HttpStatusesAreClassified) {
+  auto fetcher = LoopbackFetcher();
+  const struct {
+    int status;
+    const char* cause;
+    bool retryable;
+  } cases[] = {
+      {404, "not found (HTTP 404)", false},
+      {410, "not found (HTTP 410)", false},
+      {403, "access denied by the source (HTTP 403)", false},
+      {401, "access denied by the source (HTTP 401)", false},
+      {429, "(HTTP 429)", true},
+      {503, "(HTTP 503)", true},
+      {500, "(HTTP 500)", true},
+      {418, "(HTTP 418)", false},
+      {304, "(HTTP 304)", false},
+  };
+  for (const auto& c : cases) {
+    const std::string url = Url("/status/" + std::to_string(c.status));
+    const Error error = ExpectFailure(*fetcher, url, ErrorCode::kSourceUnavailable);
+    EXPECT_NE(error.message.find(c.cause), std::string::npos) << error.message;
+    EXPECT_NE(error.message.find(url), std::string::npos) << error.message;
+    EXPECT_EQ(error.retryable, c.retryable) << c.status;
+  }
+}
+
+TEST_F(CurlFetcherTest, SameHostRedirectIsFollowed) {
+  RecordingSink sink;
+  auto fetched = LoopbackFetcher()->Fetch(Url("/redirect-same"), sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sink.received, kSmallBody);
+}
+
+TEST_F(CurlFetcherTest, RedirectToAnotherHostIsRefused) {
+  const Error error =
+      ExpectFailure(*LoopbackFetcher(), Url("/redirect-other"), ErrorCode::kBadRequest);
+  EXPECT_NE(error.message.find("redirect to another host refused"), std::string::npos);
+}
+
+TEST_F(CurlFetcherTest, RedirectsAreBounded) {
+  const Error error =
+      ExpectFailure(*LoopbackFetcher(), Url("/redirect-loop"), ErrorCode::kBadRequest);
+  EXPECT_NE(error.message.find("too many redirects"), std::string::npos) << error.message;
+  ExpectFailure(*Fetcher({.allow_sources = {"127.0.0.1"}, .max_redirects = 0}),
+                Url("/redirect-same"), ErrorCode::kBadRequest);
+}
+
+TEST_F(CurlFetcherTest, ObjectAtTheLimitIsAccepted) {
+  RecordingSink sink;
+  auto fetched = LoopbackFetcher()->Fetch(Url("/ok/limit.bin"), sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(*fetched, kSmallLimit);
+}
+
+TEST_F(CurlFetcherTest, ObjectsOverTheLimitAreRefusedHonestOrNot) {
+  auto fetcher = LoopbackFetcher();
+  for (const char* path : {"/ok/big.bin", "/no-length", "/endless"}) {
+    RecordingSink sink;
+    auto fetched = fetcher->Fetch(Url(path), sink);
+    ASSERT_FALSE(fetched) << path;
+    EXPECT_EQ(fetched.error().code, ErrorCode::kSourceUnavailable) << path;
+    EXPECT_FALSE(fetched.error().retryable) << path;
+    EXPECT_NE(fetched.error().message.find("larger than the limit of 65536 bytes"),
+              std::string::npos)
+        << fetched.error().message;
+    EXPECT_LE(sink.received.size(), static_cast<std::size_t>(kSmallLimit)) << path;
+  }
+}
+
+// The declared length frames the body: extra bytes after it are never taken as content.
+TEST_F(CurlFetcherTest, BytesBeyondTheDeclaredLengthAreIgnored) {
+  RecordingSink sink;
+  auto fetched = LoopbackFetcher()->Fetch(Url("/lying"), sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sink.received, std::string(10, 'y'));
+}
+
+TEST_F(CurlFetcherTest, StalledSourceTimesOut) {
+  auto fetcher = Fetcher({.allow_sources = {"127.0.0.1"}, .stall_timeout = milliseconds(1000)});
+  const auto start = std::chrono::steady_clock::now();
+  RecordingSink sink;
+  auto fetched = fetcher->Fetch(Url("/stall"), sink);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, ErrorCode::kSourceUnavailable);
+  EXPECT_TRUE(fetched.error().retryable);
+  EXPECT_NE(fetched.error().message.find("timed out"), std::string::npos)
+      << fetched.error().message;
+}
+
+TEST_F(CurlFetcherTest, SinkErrorIsReturnedUnchanged) {
+  RecordingSink sink;
+  sink.fail_with = Error{ErrorCode::kInternal, "blob store write failed: No space left on device"};
+  auto fetched = LoopbackFetcher()->Fetch(Url("/ok/a.txt"), sink);
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(fetched.error().message, sink.fail_with->message);
+}
+
+TEST_F(CurlFetcherTest, ClosedPortIsRetryable) {
+  // Port 1 on loopback: nothing listens there on a test machine.
+  const Error error =
+      ExpectFailure(*LoopbackFetcher(), "http://127.0.0.1:1/x", ErrorCode::kSourceUnavailable);
+  EXPECT_TRUE(error.retryable);
+}
+
+TEST_F(CurlFetcherTest, CredentialsInTheUrlAreRefusedAndNeverShown) {
+  auto fetcher = LoopbackFetcher();
+  for (const std::string& url :
+       {Url("/ok/a.txt", "user:s3cret@127.0.0.1"), Url("/ok/a.txt", "s3cret@127.0.0.1"),
+        std::string("http:/user:s3cret@127.0.0.1/ok/a.txt"),
+        std::string("http:user:s3cret@127.0.0.1/ok/a.txt")}) {
+    const Error error = ExpectFailure(*fetcher, url, ErrorCode::kBadRequest);
+    EXPECT_EQ(error.message.find("s3cret"), std::string::npos) << error.message;
+  }
+}
+
+// A proxy would hide the real peer from the address check, so the environment's is not used.
+TEST_F(CurlFetcherTest, ProxyFromTheEnvironmentIsIgnored) {
+  ::setenv("http_proxy", "http://127.0.0.1:1", 1);
+  RecordingSink sink;
+  auto fetched = LoopbackFetcher()->Fetch(Url("/ok/a.txt"), sink);
+  ::unsetenv("http_proxy");
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sink.received, kSmallBody);
+}
+
+TEST_F(CurlFetcherTest, UnsupportedSchemesAreNamed) {
+  auto fetcher = LoopbackFetcher();
+  const struct {
+    const char* url;
+    const char* named;
+  } cases[] = {
+      {"ftp://example.com/a.jar", "unsupported scheme 'ftp'"},
+      {"gopher://example.com/a.jar", "unsupported scheme 'gopher'"},
+      {"obs://bucket/a.jar", "unsupported scheme 'obs'"},
+      {"s3://bucket/a.jar", "unsupported scheme 's3'"},
+      {"dict://127.0.0.1:11211/stat", "unsupported scheme 'dict'"},
+      {"example.com/a.jar", "no scheme"},
+      {"", "no scheme"},
+  };
+  for (const auto& c : cases) {
+    const Error error = ExpectFailure(*fetcher, c.url, ErrorCode::kBadRequest);
+    EXPECT_NE(error.message.find(c.named), std::string::npos) << error.message;
+  }
+}
+
+TEST_F(CurlFetcherTest, MalformedUrlsAreBadRequests) {
+  auto fetcher = LoopbackFetcher();
+  for (const char* url : {"http://", "http://exa mple.com/a", "http://[::1/a", "http://:80/a"})
+    ExpectFailure(*fetcher, url, ErrorCode::kBadRequest);
+  ExpectFailure(*fetcher, std::string("http://127.0.0.1\0.evil.com/a", 29), ErrorCode::kBadRequest);
+}
+
+TEST_F(CurlFetcherTest, BadPolicyIsRefusedAtCreate) {
+  EXPECT_FALSE(CurlFetcher::Create({.allow_sources = {"10.0.0.0/40"}}));
+  EXPECT_FALSE(CurlFetcher::Create({.allow_file_roots = {"/nonexistent/root"}}));
+  EXPECT_FALSE(CurlFetcher::Create({.max_object_bytes = 0}));
+  EXPECT_FALSE(CurlFetcher::Create({.max_redirects = -1}));
+}
+
+class FileSourceTest : public ::testing::Test {
+ protected:
+  FileSourceTest() {
+    dir_.WriteFile("root/a.txt", kSmallBody);
+    dir_.WriteFile("root/with space.txt", kSmallBody);
+    dir_.WriteFile("root/big.bin", std::string(2 * kSmallLimit, 'b'));
+    dir_.WriteFile("outside.txt", "secret");
+    fs::create_symlink(dir_.path() / "outside.txt", dir_.path() / "root" / "escape.txt");
+    auto fetcher = CurlFetcher::Create(
+        {.allow_file_roots = {dir_.path() / "root"}, .max_object_bytes = kSmallLimit});
+    EXPECT_TRUE(fetcher) << fetcher.error().message;
+    fetcher_ = std::move(fetcher.value());
+  }
+
+  std::string FileUrl(const std::string& relative) const {
+    return "file://" + dir_.path().string() + "/" + relative;
+  }
+
+  Error ExpectFailure(const std::string& url, ErrorCode code) {
+    RecordingSink sink;
+    auto fetched = fetcher_->Fetch(url, sink);
+    EXPECT_FALSE(fetched) << url;
+    if (fetched) return {};
+    EXPECT_EQ(fetched.error().code, code) << url << ": " << fetched.error().message;
+    EXPECT_EQ(sink.received, "");
+    return fetched.error();
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<CurlFetcher> fetcher_;
+};
+
+TEST_F(FileSourceTest, FileBelowAnAllowedRootIsCopied) {
+  for (const char* name : {"root/a.txt", "root/with%20space.txt", "root/./a.txt"}) {
+    RecordingSink sink;
+    auto fetched = fetcher_->Fetch(FileUrl(name), sink);
+    ASSERT_TRUE(fetched) << name << ": " << fetched.error().message;
+    EXPECT_EQ(sink.received, kSmallBody);
+  }
+}
+
+TEST_F(FileSourceTest, FilesOutsideTheRootsAreRefused) {
+  for (const std::string& url :
+       {FileUrl("root/../outside.txt"), FileUrl("root/%2e%2e/outside.txt"),
+        FileUrl("root/escape.txt"), FileUrl("root"), std::string("file:///etc/passwd"),
+        std::string("file://otherhost") + dir_.path().string() + "/root/a.txt"}) {
+    const Error error = ExpectFailure(url, ErrorCode::kBadRequest);
+    EXPECT_EQ(error.message.find("secret"), std::string::npos);
+  }
+  const Error error = ExpectFailure("file:///etc/passwd", ErrorCode::kBadRequest);
+  EXPECT_NE(error.message.find("file source not allowed"), std::string::npos) << error.message;
+}
+
+TEST_F(FileSourceTest, NoRootsMeansNoFiles) {
+  auto fetcher = CurlFetcher::Create({});
+  ASSERT_TRUE(fetcher);
+  RecordingSink sink;
+  auto fetched = (*fetcher)->Fetch(FileUrl("root/a.txt"), sink);
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, ErrorCode::kBadRequest);
+}
+
+TEST_F(FileSourceTest, MissingFileBelowARootIsUnavailable) {
+  const Error error = ExpectFailure(FileUrl("root/missing.txt"), ErrorCode::kSourceUnavailable);
+  EXPECT_NE(error.message.find("not found"), std::string::npos) << error.message;
+}
+
+TEST_F(FileSourceTest, SizeLimitHoldsForFiles) {
+  const Error error = ExpectFailure(FileUrl("root/big.bin"), ErrorCode::kSourceUnavailable);
+  EXPECT_NE(error.message.find("larger than the limit"), std::string::npos) << error.message;
+}
+
+}  // namespace
+}  // namespace dlipkg
