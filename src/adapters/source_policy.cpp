@@ -103,17 +103,17 @@ bool IsRestricted(const IpAddress& address) {
   return InAnyRange(address, kRestrictedV6);
 }
 
-Result<AddressPolicy> AddressPolicy::Create(const std::vector<std::string>& allow_sources) {
-  static constexpr std::string_view kSetting = "allow_sources";
-  AddressPolicy policy;
-  for (const std::string& entry : allow_sources) {
+Result<AddressPolicy::Entries> AddressPolicy::ParseEntries(
+    std::string_view setting, const std::vector<std::string>& entries) {
+  Entries parsed;
+  for (const std::string& entry : entries) {
     const auto slash = entry.find('/');
     const auto ip = ParseIpAddress(std::string_view(entry).substr(0, slash));
     if (!ip && slash == std::string::npos && IsHostName(entry)) {
-      policy.hosts_.push_back(NormalizedHost(entry));
+      parsed.hosts.push_back(NormalizedHost(entry));
       continue;
     }
-    if (!ip) return BadEntry(kSetting, entry, "is not a host name, IP address or CIDR");
+    if (!ip) return BadEntry(setting, entry, "is not a host name, IP address or CIDR");
     // A mapped IPv6 network (::ffff:a.b.c.d/N) was stored as IPv4: its prefix loses 96 bits.
     const std::size_t spelled_bits = entry.find(':') != std::string::npos ? 128 : 32;
     std::size_t prefix = spelled_bits;
@@ -122,28 +122,53 @@ Result<AddressPolicy> AddressPolicy::Create(const std::vector<std::string>& allo
       const char* last = entry.data() + entry.size();
       const auto [end, ec] = std::from_chars(first, last, prefix);
       if (ec != std::errc() || end != last || first == last || prefix > spelled_bits)
-        return BadEntry(kSetting, entry, "has a bad prefix length");
+        return BadEntry(setting, entry, "has a bad prefix length");
     }
     const std::size_t dropped = spelled_bits - ip->length * 8;
-    if (prefix < dropped) return BadEntry(kSetting, entry, "is wider than the IPv4-mapped range");
+    if (prefix < dropped) return BadEntry(setting, entry, "is wider than the IPv4-mapped range");
     const Network network{*ip, prefix - dropped};
     // "10.1.2.3/8" is more likely a typo than a wish for 10/8: refuse rather than guess.
     if (HasHostBits(network.base, network.prefix_bits))
-      return BadEntry(kSetting, entry, "has bits set beyond its prefix length");
-    policy.networks_.push_back(network);
+      return BadEntry(setting, entry, "has bits set beyond its prefix length");
+    parsed.networks.push_back(network);
   }
-  return policy;
+  return parsed;
 }
 
-bool AddressPolicy::Allows(std::string_view host, const IpAddress& address) const {
-  if (!IsRestricted(address)) return true;
-  if (std::ranges::find(hosts_, NormalizedHost(host)) != hosts_.end()) return true;
-  return std::ranges::any_of(networks_, [&](const Network& network) {
+bool AddressPolicy::Entries::HasHost(std::string_view host) const {
+  return std::ranges::find(hosts, NormalizedHost(host)) != hosts.end();
+}
+
+bool AddressPolicy::Entries::HasAddress(const IpAddress& address) const {
+  return std::ranges::any_of(networks, [&](const Network& network) {
     return network.base.length == address.length &&
            InPrefix(std::span(address.bytes).first(address.length), network.base.bytes,
                     network.prefix_bits);
   });
 }
+
+Result<AddressPolicy> AddressPolicy::Create(const std::vector<std::string>& allow_sources,
+                                            const std::vector<std::string>& deny_sources) {
+  auto allowed = ParseEntries("allow_sources", allow_sources);
+  if (!allowed) return std::unexpected(allowed.error());
+  auto denied = ParseEntries("deny_sources", deny_sources);
+  if (!denied) return std::unexpected(denied.error());
+  AddressPolicy policy;
+  policy.allowed_ = std::move(*allowed);
+  policy.denied_ = std::move(*denied);
+  return policy;
+}
+
+AddressVerdict AddressPolicy::Judge(std::string_view host, const IpAddress& address,
+                                    bool host_trusted) const {
+  if (denied_.HasHost(host) || denied_.HasAddress(address)) return AddressVerdict::kDenied;
+  if (!IsRestricted(address) || host_trusted || allowed_.HasHost(host) ||
+      allowed_.HasAddress(address))
+    return AddressVerdict::kAllowed;
+  return AddressVerdict::kRestricted;
+}
+
+bool AddressPolicy::DeniesHost(std::string_view host) const { return denied_.HasHost(host); }
 
 Result<FileRoots> FileRoots::Create(const std::vector<fs::path>& roots) {
   FileRoots file_roots;

@@ -1,7 +1,7 @@
 // The server's rules on what a source may be (spec/api.md section 5): which addresses may be
-// connected to (loopback, private, link-local, ... only when allowed) and which files a file://
-// URL may read. Used by CurlFetcher; built once from SourcePolicy at start-up, then read-only and
-// safe to share between threads.
+// connected to (loopback, private, link-local, ... only when allowed; denied hosts and networks
+// never) and which files a file:// URL may read. Used by CurlFetcher; built once from
+// SourcePolicy at start-up, then read-only and safe to share between threads.
 #pragma once
 
 #include <array>
@@ -31,22 +31,49 @@ std::optional<IpAddress> IpAddressFromBytes(std::span<const std::uint8_t> bytes)
 // Loopback, private, shared (100.64/10), link-local, unspecified, multicast, broadcast/reserved.
 bool IsRestricted(const IpAddress& address);
 
+enum class AddressVerdict {
+  kAllowed,
+  kRestricted,  // loopback, private, link-local, ... and not allowed
+  kDenied,      // on the deny list: refused whatever the allow list and the address's kind say
+};
+
 class AddressPolicy {
  public:
-  // Entries: host names, IP addresses or CIDRs. Errors: kBadRequest naming the bad entry.
-  static Result<AddressPolicy> Create(const std::vector<std::string>& allow_sources);
+  // Entries of both lists: host names, IP addresses or CIDRs. Errors: kBadRequest naming the
+  // list and the bad entry.
+  static Result<AddressPolicy> Create(const std::vector<std::string>& allow_sources,
+                                      const std::vector<std::string>& deny_sources = {});
   // Whether a connection to `address`, made for a URL whose host is `host`, may go ahead.
-  // An allowed host name allows whatever it resolves to; an allowed address or network allows
-  // the connection whatever name led to it.
-  bool Allows(std::string_view host, const IpAddress& address) const;
+  // Deny wins: a denied host name or a denied network refuses the connection, public or not.
+  // Otherwise public addresses are allowed; restricted ones only when `host_trusted` (an
+  // object-store endpoint the operator named), when `host` is an allowed name (it allows
+  // whatever it resolves to) or when the address lies in an allowed network (whatever name led
+  // to it).
+  AddressVerdict Judge(std::string_view host, const IpAddress& address,
+                       bool host_trusted = false) const;
+  bool Allows(std::string_view host, const IpAddress& address) const {
+    return Judge(host, address) == AddressVerdict::kAllowed;
+  }
+  // Whether `host` is a denied name, so a URL can be refused before its name is resolved.
+  bool DeniesHost(std::string_view host) const;
 
  private:
   struct Network {
     IpAddress base;
     std::size_t prefix_bits = 0;
   };
-  std::vector<std::string> hosts_;  // lower case, no trailing dot
-  std::vector<Network> networks_;
+  struct Entries {
+    std::vector<std::string> hosts;  // lower case, no trailing dot
+    std::vector<Network> networks;
+
+    bool HasHost(std::string_view host) const;
+    bool HasAddress(const IpAddress& address) const;
+  };
+  static Result<Entries> ParseEntries(std::string_view setting,
+                                      const std::vector<std::string>& entries);
+
+  Entries allowed_;
+  Entries denied_;
 };
 
 enum class FileRefusal { kNotAllowed, kNotFound };

@@ -89,6 +89,36 @@ TEST(AddressPolicy, BadEntriesAreNamed) {
   }
 }
 
+TEST(AddressPolicy, DenyWinsOverAllowAndOverPublic) {
+  const auto policy =
+      AddressPolicy::Create({"127.0.0.0/8", "files.internal"},
+                            {"127.0.0.2", "8.8.8.0/24", "Evil.Example.", "fd00::/8", "files.internal"})
+          .value();
+  EXPECT_EQ(policy.Judge("x", Ip("127.0.0.1")), AddressVerdict::kAllowed);
+  EXPECT_EQ(policy.Judge("x", Ip("127.0.0.2")), AddressVerdict::kDenied);
+  EXPECT_EQ(policy.Judge("x", Ip("::ffff:127.0.0.2")), AddressVerdict::kDenied);
+  EXPECT_EQ(policy.Judge("dns.google", Ip("8.8.8.8")), AddressVerdict::kDenied);
+  EXPECT_EQ(policy.Judge("dns.google", Ip("8.8.4.4")), AddressVerdict::kAllowed);
+  EXPECT_EQ(policy.Judge("evil.example", Ip("1.2.3.4")), AddressVerdict::kDenied);
+  EXPECT_EQ(policy.Judge("x", Ip("fd00::1")), AddressVerdict::kDenied);
+  // Allowed by name and denied by name: deny wins.
+  EXPECT_EQ(policy.Judge("files.internal", Ip("10.0.0.1")), AddressVerdict::kDenied);
+  EXPECT_EQ(policy.Judge("x", Ip("10.0.0.1")), AddressVerdict::kRestricted);
+  // Even an operator-named object-store endpoint does not pass a deny entry.
+  EXPECT_EQ(policy.Judge("x", Ip("127.0.0.2"), /*host_trusted=*/true), AddressVerdict::kDenied);
+  EXPECT_EQ(policy.Judge("x", Ip("10.0.0.1"), /*host_trusted=*/true), AddressVerdict::kAllowed);
+  EXPECT_TRUE(policy.DeniesHost("EVIL.example"));
+  EXPECT_FALSE(policy.DeniesHost("sub.evil.example"));
+  EXPECT_FALSE(policy.DeniesHost("8.8.8.8"));  // addresses are judged once connected
+}
+
+TEST(AddressPolicy, BadDenyEntriesAreNamed) {
+  auto policy = AddressPolicy::Create({}, {"10.0.0.0/33"});
+  ASSERT_FALSE(policy);
+  EXPECT_NE(policy.error().message.find("deny_sources entry '10.0.0.0/33'"), std::string::npos)
+      << policy.error().message;
+}
+
 TEST(FileRoots, ResolvesOnlyRegularFilesStrictlyBelowARoot) {
   test::TempDir dir;
   const auto inside = dir.WriteFile("root/sub/a.txt", "a");
