@@ -20,17 +20,23 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kBufferBytes = 256 * 1024;
+// Enough of an object store's XML error to find its <Code>.
+constexpr std::size_t kMaxErrorBody = 4096;
 constexpr std::size_t kMaxShownUrl = 2048;
 constexpr char kProtocols[] = "http,https";
-constexpr char kSupportedSchemes[] = "supported: http, https, file";
+constexpr char kSupportedSchemes[] = "supported: http, https, file, obs, s3";
+// The body is not hashed for the signature: it is what the request receives, not what it sends.
+constexpr char kUnsignedPayloadHeader[] = "x-amz-content-sha256: UNSIGNED-PAYLOAD";
 constexpr char kUserAgent[] = "dlipkg/0.1";
 
 struct CurlDeleter {
   void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
   void operator()(CURLU* url) const { curl_url_cleanup(url); }
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 using EasyHandle = std::unique_ptr<CURL, CurlDeleter>;
 using UrlHandle = std::unique_ptr<CURLU, CurlDeleter>;
+using HeaderList = std::unique_ptr<curl_slist, CurlDeleter>;
 
 // A URL as curl parsed it. Requests go out through this same handle (CURLOPT_CURLU), so the
 // host the policy judged is the host curl connects to: no second parser to disagree.
@@ -48,11 +54,18 @@ struct Transfer {
   ByteSink* sink = nullptr;
   std::int64_t max_bytes = 0;
   std::string host{};  // of the URL being requested: what allow_sources host names are matched to
+  bool host_trusted = false;  // an object store's endpoint, named by the operator
   std::int64_t written = 0;
   bool address_refused = false;  // some address was refused by the policy...
+  bool address_denied = false;   // ...(some by the deny list)...
   bool address_allowed = false;  // ...and whether another one was tried all the same
   bool body_discarded = false;   // a non-2xx body was cut off before it could reach the sink
+  bool keep_error_body = false;  // an object store's: its XML names the cause
+  std::string error_body{};
   bool too_large = false;
+  SteadyClock::time_point first_byte_deadline{};
+  bool response_started = false;
+  bool first_byte_timed_out = false;
   std::optional<Error> sink_error{};
 };
 
@@ -159,8 +172,11 @@ std::optional<IpAddress> AddressOf(const curl_sockaddr& address) {
 curl_socket_t OnOpenSocket(void* context, curlsocktype purpose, curl_sockaddr* address) {
   auto& transfer = *static_cast<Transfer*>(context);
   const auto ip = AddressOf(*address);
-  if (purpose != CURLSOCKTYPE_IPCXN || !ip || !transfer.addresses->Allows(transfer.host, *ip)) {
+  const auto verdict = ip ? transfer.addresses->Judge(transfer.host, *ip, transfer.host_trusted)
+                          : AddressVerdict::kRestricted;
+  if (purpose != CURLSOCKTYPE_IPCXN || verdict != AddressVerdict::kAllowed) {
     transfer.address_refused = true;
+    transfer.address_denied |= verdict == AddressVerdict::kDenied;
     return CURL_SOCKET_BAD;
   }
   transfer.address_allowed = true;
@@ -174,6 +190,11 @@ std::size_t OnBody(char* data, std::size_t, std::size_t count, void* context) {
   long status = 0;
   curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status > 299) {
+    const std::size_t room = kMaxErrorBody - transfer.error_body.size();
+    if (transfer.keep_error_body && room > 0) {
+      transfer.error_body.append(data, std::min(count, room));
+      if (count <= room) return count;
+    }
     transfer.body_discarded = true;
     return 0;
   }
@@ -188,6 +209,21 @@ std::size_t OnBody(char* data, std::size_t, std::size_t count, void* context) {
   }
   transfer.written += static_cast<std::int64_t>(count);
   return count;
+}
+
+// CURLOPT_HEADERFUNCTION: any header line, the status line included, is the first byte.
+std::size_t OnHeader(char*, std::size_t, std::size_t count, void* context) {
+  static_cast<Transfer*>(context)->response_started = true;
+  return count;
+}
+
+// CURLOPT_XFERINFOFUNCTION: called about once a second even when nothing arrives, which is the
+// resolution of the first-byte timeout. Non-zero aborts the transfer.
+int OnProgress(void* context, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto& transfer = *static_cast<Transfer*>(context);
+  if (transfer.response_started || SteadyClock::now() < transfer.first_byte_deadline) return 0;
+  transfer.first_byte_timed_out = true;
+  return 1;
 }
 
 CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) {
@@ -216,6 +252,23 @@ CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) 
   check(curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer));
   check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &OnOpenSocket));
   check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer));
+  check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader));
+  check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer));
+  check(curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &OnProgress));
+  check(curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &transfer));
+  check(curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L));
+  return result;
+}
+
+// libcurl signs each request (CURLOPT_AWS_SIGV4); the caller's duties are a canonical URL
+// (ObjectStores makes it) and the payload-hash header. Key and secret go in separately because
+// a key may contain ':'.
+CURLcode SetSigning(CURL* easy, const ObjectStore& store, curl_slist* headers) {
+  const std::string provider = "aws:amz:" + store.region + ":s3";
+  CURLcode result = curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+  if (result == CURLE_OK) result = curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, provider.c_str());
+  if (result == CURLE_OK) result = curl_easy_setopt(easy, CURLOPT_USERNAME, store.access_key.c_str());
+  if (result == CURLE_OK) result = curl_easy_setopt(easy, CURLOPT_PASSWORD, store.secret_key.c_str());
   return result;
 }
 
@@ -247,16 +300,35 @@ std::unexpected<Error> CurlFailure(CURLcode code, std::string_view shown) {
   return SourceFail(ErrorCode::kSourceUnavailable, shown, Lower(curl_easy_strerror(code)));
 }
 
-std::unexpected<Error> StatusFailure(long status, std::string_view shown) {
-  const std::string http = " (HTTP " + std::to_string(status) + ")";
+// The <Code> of an S3 XML error ("SignatureDoesNotMatch"), or "" when there is none. Only a
+// short word is taken: the rest of the body is the store's, not ours to repeat.
+std::string S3ErrorCode(std::string_view body) {
+  const auto start = body.find("<Code>");
+  const auto end = body.find("</Code>");
+  if (start == std::string_view::npos || end == std::string_view::npos || end <= start + 6)
+    return {};
+  const auto code = body.substr(start + 6, end - start - 6);
+  const bool word = code.size() <= 64 && std::ranges::all_of(code, [](unsigned char c) {
+                      return std::isalnum(c) || c == '.';
+                    });
+  return word ? std::string(code) : std::string();
+}
+
+// `source` names who answered ("the source", "the object store"); `detail` follows the status.
+std::unexpected<Error> StatusFailure(long status, std::string_view shown,
+                                     std::string_view source = "the source",
+                                     std::string_view detail = "") {
+  const std::string http = " (HTTP " + std::to_string(status) +
+                           (detail.empty() ? "" : " " + std::string(detail)) + ")";
   const auto unavailable = [&](std::string_view cause, bool retryable = false) {
     return SourceFail(ErrorCode::kSourceUnavailable, shown, std::string(cause) + http, retryable);
   };
+  const std::string by = " " + std::string(source);
   if (status == 404 || status == 410) return unavailable("not found");
-  if (status == 401 || status == 403) return unavailable("access denied by the source");
-  if (status == 429) return unavailable("rate limited by the source", true);
-  if (status >= 500 && status <= 599) return unavailable("the source failed", true);
-  return unavailable("unexpected reply");
+  if (status == 401 || status == 403) return unavailable("access denied by" + by);
+  if (status == 429) return unavailable("rate limited by" + by, true);
+  if (status >= 500 && status <= 599) return unavailable(std::string(source) + " failed", true);
+  return unavailable("unexpected reply from" + by);
 }
 
 bool IsRedirect(long status) {
@@ -264,26 +336,40 @@ bool IsRedirect(long status) {
 }
 
 // One request/response on `url`. Returns the HTTP status once the response is judged clean.
-Result<long> Perform(Transfer& transfer, const ParsedUrl& url, SteadyClock::time_point deadline,
-                     std::string_view shown) {
+Result<long> Perform(Transfer& transfer, const ParsedUrl& url, const SourcePolicy& policy,
+                     SteadyClock::time_point deadline, std::string_view shown) {
   // Redirects share the one deadline of the fetch that started them.
   const auto remaining =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
   if (remaining.count() <= 0)
     return SourceFail(ErrorCode::kSourceUnavailable, shown, "timed out", true);
+  // Refused before resolving, so a denied name is reported as such, not as a DNS failure.
+  if (transfer.addresses->DeniesHost(url.host))
+    return SourceFail(ErrorCode::kBadRequest, shown,
+                      "source host '" + url.host + "' is denied by the server's source policy");
   transfer.host = url.host;
-  transfer.address_refused = transfer.address_allowed = transfer.body_discarded = false;
+  transfer.address_refused = transfer.address_denied = transfer.address_allowed = false;
+  transfer.body_discarded = transfer.response_started = transfer.first_byte_timed_out = false;
+  transfer.error_body.clear();
+  transfer.first_byte_deadline = SteadyClock::now() + policy.first_byte_timeout;
   curl_easy_setopt(transfer.easy, CURLOPT_CURLU, url.handle.get());
   curl_easy_setopt(transfer.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(remaining.count()));
   const CURLcode code = curl_easy_perform(transfer.easy);
   if (transfer.sink_error) return std::unexpected(*transfer.sink_error);
   if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED)
     return TooLarge(shown, transfer.max_bytes);
+  if (transfer.first_byte_timed_out)
+    return SourceFail(ErrorCode::kSourceUnavailable, shown,
+                      "no response within " + std::to_string(policy.first_byte_timeout.count()) +
+                          " ms (first-byte timeout)",
+                      true);
   // Only when no address was allowed: otherwise the allowed one's own failure is the cause.
   if (transfer.address_refused && !transfer.address_allowed && code == CURLE_COULDNT_CONNECT)
     return SourceFail(ErrorCode::kBadRequest, shown,
                       "source address not allowed (host '" + url.host +
-                          "' leads to a loopback, private or link-local address)");
+                          (transfer.address_denied
+                               ? "' leads to an address the server's source policy denies)"
+                               : "' leads to a loopback, private or link-local address)"));
   if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && transfer.body_discarded))
     return CurlFailure(code, shown);
   long status = 0;
@@ -336,8 +422,8 @@ Result<void> ValidateLimits(const SourcePolicy& policy) {
     return Fail(ErrorCode::kBadRequest, "source policy: " + std::string(what));
   };
   if (policy.max_object_bytes <= 0) return bad("max_object_bytes must be positive");
-  if (policy.connect_timeout.count() <= 0 || policy.stall_timeout.count() <= 0 ||
-      policy.total_timeout.count() <= 0)
+  if (policy.connect_timeout.count() <= 0 || policy.first_byte_timeout.count() <= 0 ||
+      policy.stall_timeout.count() <= 0 || policy.total_timeout.count() <= 0)
     return bad("timeouts must be positive");
   if (policy.max_redirects < 0) return bad("max_redirects must not be negative");
   return {};
@@ -355,27 +441,50 @@ struct CurlFetcher::Impl {
   SourcePolicy policy;
   AddressPolicy addresses;
   FileRoots file_roots;
+  ObjectStores stores;
 
-  Result<std::int64_t> FetchHttp(ParsedUrl url, std::string_view shown, ByteSink& sink) const;
+  // `store`: the object store the URL is on (signed when it has keys), or null for a plain URL.
+  Result<std::int64_t> FetchHttp(ParsedUrl url, std::string_view shown, ByteSink& sink,
+                                 const ObjectStore* store) const;
+  Result<std::int64_t> FetchFromStore(const StoreRequest& request, std::string_view shown,
+                                      ByteSink& sink) const;
   Result<std::int64_t> FetchFile(const ParsedUrl& url, std::string_view shown,
                                  ByteSink& sink) const;
 };
 
 Result<std::int64_t> CurlFetcher::Impl::FetchHttp(ParsedUrl url, std::string_view shown,
-                                                  ByteSink& sink) const {
+                                                  ByteSink& sink, const ObjectStore* store) const {
   EasyHandle easy(curl_easy_init());
   if (!easy) return Fail(ErrorCode::kInternal, "cannot start a transfer");
   Transfer transfer{.easy = easy.get(),
                     .addresses = &addresses,
                     .sink = &sink,
-                    .max_bytes = policy.max_object_bytes};
-  if (SetOptions(easy.get(), transfer, policy) != CURLE_OK)
-    return Fail(ErrorCode::kInternal, "cannot configure a transfer");
+                    .max_bytes = policy.max_object_bytes,
+                    .host_trusted = store != nullptr,
+                    .keep_error_body = store != nullptr};
+  HeaderList headers;
+  CURLcode configured = SetOptions(easy.get(), transfer, policy);
+  if (configured == CURLE_OK && store != nullptr && store->Signed()) {
+    headers.reset(curl_slist_append(nullptr, kUnsignedPayloadHeader));
+    configured = headers ? SetSigning(easy.get(), *store, headers.get()) : CURLE_OUT_OF_MEMORY;
+  }
+  if (configured != CURLE_OK) return Fail(ErrorCode::kInternal, "cannot configure a transfer");
   const auto deadline = SteadyClock::now() + policy.total_timeout;
   for (int redirects = 0;; ++redirects) {
-    auto status = Perform(transfer, url, deadline, shown);
+    auto status = Perform(transfer, url, policy, deadline, shown);
     if (!status) return std::unexpected(status.error());
     if (*status >= 200 && *status <= 299) return transfer.written;
+    if (store != nullptr) {
+      // A store redirects to another region's endpoint: a configuration problem, not a hop to
+      // take (the signature would be for the wrong host and region).
+      const std::string code = S3ErrorCode(transfer.error_body);
+      if (IsRedirect(*status))
+        return SourceFail(ErrorCode::kSourceUnavailable, shown,
+                          "redirected by the object store (HTTP " + std::to_string(*status) +
+                              (code.empty() ? "" : " " + code) +
+                              "): check the store's endpoint and region");
+      return StatusFailure(*status, shown, "the object store", code);
+    }
     if (!IsRedirect(*status)) return StatusFailure(*status, shown);
     if (redirects == policy.max_redirects)
       return SourceFail(ErrorCode::kBadRequest, shown,
@@ -384,6 +493,14 @@ Result<std::int64_t> CurlFetcher::Impl::FetchHttp(ParsedUrl url, std::string_vie
     if (!next) return std::unexpected(next.error());
     url = std::move(*next);
   }
+}
+
+Result<std::int64_t> CurlFetcher::Impl::FetchFromStore(const StoreRequest& request,
+                                                       std::string_view shown,
+                                                       ByteSink& sink) const {
+  auto url = ParseUrl(request.url, shown);
+  if (!url) return std::unexpected(url.error());
+  return FetchHttp(std::move(*url), shown, sink, request.store);
 }
 
 Result<std::int64_t> CurlFetcher::Impl::FetchFile(const ParsedUrl& url, std::string_view shown,
@@ -415,12 +532,14 @@ Result<std::int64_t> CurlFetcher::Impl::FetchFile(const ParsedUrl& url, std::str
 Result<std::unique_ptr<CurlFetcher>> CurlFetcher::Create(SourcePolicy policy) {
   if (auto ready = InitCurlOnce(); !ready) return std::unexpected(ready.error());
   if (auto valid = ValidateLimits(policy); !valid) return std::unexpected(valid.error());
-  auto addresses = AddressPolicy::Create(policy.allow_sources);
+  auto addresses = AddressPolicy::Create(policy.allow_sources, policy.deny_sources);
   if (!addresses) return std::unexpected(addresses.error());
   auto file_roots = FileRoots::Create(policy.allow_file_roots);
   if (!file_roots) return std::unexpected(file_roots.error());
-  auto impl = std::make_unique<Impl>(
-      Impl{std::move(policy), std::move(*addresses), std::move(*file_roots)});
+  auto stores = ObjectStores::Create(policy.object_stores);
+  if (!stores) return std::unexpected(stores.error());
+  auto impl = std::make_unique<Impl>(Impl{std::move(policy), std::move(*addresses),
+                                          std::move(*file_roots), std::move(*stores)});
   return std::unique_ptr<CurlFetcher>(new CurlFetcher(std::move(impl)));
 }
 
@@ -430,6 +549,14 @@ CurlFetcher::~CurlFetcher() = default;
 Result<std::int64_t> CurlFetcher::Fetch(std::string_view url, ByteSink& sink) {
   const std::string shown = ShownUrl(url);
   const std::string scheme = SchemeOf(url);
+  const auto store_failure = [&](const Error& error) {
+    return SourceFail(error.code, shown, error.message, error.retryable);
+  };
+  if (scheme == "obs" || scheme == "s3") {
+    auto request = impl_->stores.Resolve(url);
+    if (!request) return store_failure(request.error());
+    return impl_->FetchFromStore(*request, shown, sink);
+  }
   if (scheme != "http" && scheme != "https" && scheme != "file") {
     const std::string named = scheme.empty() ? "no scheme" : "unsupported scheme '" + scheme + "'";
     return SourceFail(ErrorCode::kBadRequest, shown, named + " (" + kSupportedSchemes + ")");
@@ -437,7 +564,12 @@ Result<std::int64_t> CurlFetcher::Fetch(std::string_view url, ByteSink& sink) {
   auto parsed = ParseUrl(url, shown);
   if (!parsed) return std::unexpected(parsed.error());
   if (parsed->scheme == "file") return impl_->FetchFile(*parsed, shown, sink);
-  return impl_->FetchHttp(std::move(*parsed), shown, sink);
+  auto request = impl_->stores.ResolveObsHost(
+      parsed->host, UrlPart(parsed->handle.get(), CURLUPART_PATH).value_or(""),
+      UrlPart(parsed->handle.get(), CURLUPART_QUERY).value_or(""));
+  if (!request) return store_failure(request.error());
+  if (*request) return impl_->FetchFromStore(**request, shown, sink);
+  return impl_->FetchHttp(std::move(*parsed), shown, sink, nullptr);
 }
 
 }  // namespace dlipkg

@@ -1,8 +1,9 @@
-// SourceFetcher on libcurl (http, https) and the local file system (file:// below allowed
-// roots), with the server's source policy applied to every connection: the address check runs
-// on the address actually connected to, after curl resolved the name, so numeric tricks
-// (2130706433, 0x7f000001, 127.1) and DNS answers pointing inside are caught alike. Proxies from
-// the environment are ignored for the same reason. Thread-safe: each Fetch uses its own handle.
+// SourceFetcher on libcurl (http, https; obs:// and s3:// through declared object stores,
+// signed with AWS SigV4 by libcurl) and the local file system (file:// below allowed roots),
+// with the server's source policy applied to every connection: the address check runs on the
+// address actually connected to, after curl resolved the name, so numeric tricks (2130706433,
+// 0x7f000001, 127.1) and DNS answers pointing inside are caught alike. Proxies from the
+// environment are ignored for the same reason. Thread-safe: each Fetch uses its own handle.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/object_stores.hpp"
 #include "ports/source_fetcher.hpp"
 
 namespace dlipkg {
@@ -22,13 +24,19 @@ struct SourcePolicy {
   // addresses may be connected to even though they are loopback, private, link-local or
   // unspecified. Public addresses are always allowed.
   std::vector<std::string> allow_sources{};
+  // Host names or CIDRs never connected to, public or not, whatever allow_sources says.
+  std::vector<std::string> deny_sources{};
   // Directories below which file:// URLs may be read (after resolving symlinks). Empty: none.
   std::vector<std::filesystem::path> allow_file_roots{};
+  // Where obs://, s3:// and OBS-style https URLs go. A store's endpoint is trusted for requests
+  // to that store only (its address may be loopback or private), never for plain URLs.
+  std::vector<ObjectStore> object_stores{};
   std::int64_t max_object_bytes = 2LL << 30;
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds stall_timeout{30'000};  // no byte received for this long
+  std::chrono::milliseconds first_byte_timeout{30'000};  // request sent, no response yet
+  std::chrono::milliseconds stall_timeout{30'000};       // no byte received for this long
   std::chrono::milliseconds total_timeout{600'000};
-  int max_redirects = 3;  // followed only to the same scheme, host and port
+  int max_redirects = 3;  // followed only to the same scheme, host and port; never for stores
 };
 
 // Whether an IP literal (v4 or v6) is in the default-refused ranges (loopback, RFC 1918,
@@ -37,7 +45,8 @@ std::optional<bool> IsRestrictedAddress(const std::string& ip);
 
 class CurlFetcher final : public SourceFetcher {
  public:
-  // Validates the policy (CIDRs parse, roots exist). Errors: kBadRequest naming the entry.
+  // Validates the policy (CIDRs parse, roots exist, stores are sound). Errors: kBadRequest
+  // naming the entry (never a secret).
   static Result<std::unique_ptr<CurlFetcher>> Create(SourcePolicy policy);
   ~CurlFetcher() override;
   Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) override;

@@ -25,10 +25,17 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 constexpr char kServerScript[] = R"PY(
-import os, sys, time
+import hashlib, hmac, os, re, sys, time, urllib.parse
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 FILES = os.path.join(sys.argv[1], "files")
+S3_KEYS = {"test:tester": "testing"}
+AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
+                  r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
+
+
+def canonical(text, safe):
+    return urllib.parse.quote(urllib.parse.unquote(text), safe=safe)
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -51,9 +58,61 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
 
+    def s3_error(self, status, code, headers=()):
+        body = "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>%s</Code>" \
+               "<Message>test</Message></Error>" % code
+        self.reply(status, body.encode(), [("Content-Type", "application/xml"), *headers])
+
+    # Verifies SigV4 as a strict S3 server does: the canonical request is rebuilt from the
+    # request as received (path and query decoded once and re-encoded), so a client that signs
+    # a non-canonical URL fails here as it would against a real store.
+    def s3_signature_error(self, path, query):
+        auth = AUTH.match(self.headers.get("Authorization", ""))
+        if not auth:
+            return 403, "AccessDenied"
+        if "x-amz-content-sha256" not in self.headers:
+            return 400, "InvalidRequest"
+        key_id, day, region, signed, signature = auth.groups()
+        if key_id not in S3_KEYS or region != "us-east-1":
+            return 403, "InvalidAccessKeyId"
+        params = sorted((canonical(k, "-_.~"), canonical(v, "-_.~"))
+                        for k, _, v in (p.partition("=") for p in query.split("&") if p))
+        request = "\n".join([
+            self.command, canonical(path, "/-_.~"), "&".join("%s=%s" % kv for kv in params),
+            "".join("%s:%s\n" % (h, self.headers.get(h, "").strip()) for h in signed.split(";")),
+            signed, self.headers["x-amz-content-sha256"]])
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", self.headers.get("x-amz-date", ""),
+                             "%s/%s/s3/aws4_request" % (day, region),
+                             hashlib.sha256(request.encode()).hexdigest()])
+        key = ("AWS4" + S3_KEYS[key_id]).encode()
+        for part in (day, region, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return 403, "SignatureDoesNotMatch"
+        return None
+
+    # Buckets "pkgs" (path-style, or virtual-hosted as pkgs.<host>) and "moved" (always 301).
+    # A found object's body is "<Host header>|<decoded path>", so tests see what arrived.
+    def fake_s3(self, path, query):
+        error = self.s3_signature_error(path, query)
+        if error:
+            return self.s3_error(*error)
+        if path.startswith("/moved/"):
+            return self.s3_error(301, "PermanentRedirect", [("Location", "http://elsewhere/")])
+        decoded = urllib.parse.unquote(path)
+        if decoded.endswith("/missing.txt"):
+            return self.s3_error(404, "NoSuchKey")
+        self.reply(200, ("%s|%s" % (self.headers["Host"], decoded)).encode())
+
     def do_GET(self):
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         port = self.server.server_address[1]
+        if path.startswith(("/pkgs/", "/moved/")) or self.headers.get("Host", "").startswith("pkgs."):
+            return self.fake_s3(path, query)
+        if path == "/slow-headers":
+            time.sleep(30)
+            return
         if path.startswith("/ok/"):
             try:
                 with open(os.path.join(FILES, os.path.basename(path)), "rb") as f:
@@ -377,8 +436,8 @@ TEST_F(CurlFetcherTest, UnsupportedSchemesAreNamed) {
   } cases[] = {
       {"ftp://example.com/a.jar", "unsupported scheme 'ftp'"},
       {"gopher://example.com/a.jar", "unsupported scheme 'gopher'"},
-      {"obs://bucket/a.jar", "unsupported scheme 'obs'"},
-      {"s3://bucket/a.jar", "unsupported scheme 's3'"},
+      {"obs://bucket/a.jar", "no object store is configured for bucket 'bucket'"},
+      {"s3://bucket/a.jar", "no object store is configured for bucket 'bucket'"},
       {"dict://127.0.0.1:11211/stat", "unsupported scheme 'dict'"},
       {"example.com/a.jar", "no scheme"},
       {"", "no scheme"},
@@ -401,6 +460,142 @@ TEST_F(CurlFetcherTest, BadPolicyIsRefusedAtCreate) {
   EXPECT_FALSE(CurlFetcher::Create({.allow_file_roots = {"/nonexistent/root"}}));
   EXPECT_FALSE(CurlFetcher::Create({.max_object_bytes = 0}));
   EXPECT_FALSE(CurlFetcher::Create({.max_redirects = -1}));
+}
+
+TEST_F(CurlFetcherTest, DenyListWinsOverTheAllowList) {
+  const struct {
+    std::vector<std::string> deny;
+    const char* host;
+  } cases[] = {
+      {{"127.0.0.0/8"}, "127.0.0.1"},
+      {{"127.0.0.1", "::1"}, "localhost"},  // localhost has both addresses
+      {{"::ffff:127.0.0.1"}, "127.1"},
+  };
+  for (const auto& c : cases) {
+    auto fetcher = Fetcher({.allow_sources = {"127.0.0.1", "localhost"}, .deny_sources = c.deny});
+    const Error error = ExpectFailure(*fetcher, Url("/ok/a.txt", c.host), ErrorCode::kBadRequest);
+    EXPECT_NE(error.message.find("an address the server's source policy denies"),
+              std::string::npos)
+        << c.host << ": " << error.message;
+  }
+  auto by_name = Fetcher({.allow_sources = {"localhost"}, .deny_sources = {"LOCALHOST"}});
+  const Error error = ExpectFailure(*by_name, Url("/ok/a.txt", "localhost"), ErrorCode::kBadRequest);
+  EXPECT_NE(error.message.find("source host 'localhost' is denied"), std::string::npos)
+      << error.message;
+  // A name is judged as spelled: the same address reached as 127.0.0.1 is merely not allowed.
+  const Error other = ExpectFailure(*by_name, Url("/ok/a.txt"), ErrorCode::kBadRequest);
+  EXPECT_NE(other.message.find("loopback, private or link-local"), std::string::npos)
+      << other.message;
+  EXPECT_FALSE(CurlFetcher::Create({.deny_sources = {"not a host"}}));
+}
+
+TEST_F(CurlFetcherTest, SourceThatNeverAnswersHitsTheFirstByteTimeout) {
+  auto fetcher = Fetcher({.allow_sources = {"127.0.0.1"}, .first_byte_timeout = milliseconds(1000)});
+  const auto start = std::chrono::steady_clock::now();
+  const Error error = ExpectFailure(*fetcher, Url("/slow-headers"), ErrorCode::kSourceUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_TRUE(error.retryable);
+  EXPECT_NE(error.message.find("no response within 1000 ms (first-byte timeout)"),
+            std::string::npos)
+      << error.message;
+}
+
+// Once the headers are in, the first-byte timeout is done: a stalled body is the stall timeout's.
+TEST_F(CurlFetcherTest, FirstByteTimeoutEndsWithTheHeaders) {
+  auto fetcher = Fetcher({.allow_sources = {"127.0.0.1"},
+                          .first_byte_timeout = milliseconds(1000),
+                          .stall_timeout = milliseconds(2000)});
+  const Error error = ExpectFailure(*fetcher, Url("/stall"), ErrorCode::kSourceUnavailable);
+  EXPECT_EQ(error.message.find("first-byte"), std::string::npos) << error.message;
+  EXPECT_NE(error.message.find("timed out"), std::string::npos) << error.message;
+}
+
+class ObjectStoreSourceTest : public CurlFetcherTest {
+ protected:
+  static ObjectStore Store(std::string secret = "testing") {
+    return {.name = "fake",
+            .endpoint = "http://127.0.0.1:" + std::to_string(server_->port()),
+            .access_key = "test:tester",
+            .secret_key = std::move(secret),
+            .buckets = {"pkgs", "moved"},
+            .obs_domains = {"example.com"}};
+  }
+  // No allow_sources: the store's loopback endpoint is trusted because the operator named it.
+  static std::unique_ptr<CurlFetcher> StoreFetcher(ObjectStore store = Store()) {
+    return Fetcher({.object_stores = {std::move(store)}, .max_object_bytes = kSmallLimit});
+  }
+  static std::string Host() { return "127.0.0.1:" + std::to_string(server_->port()); }
+};
+
+TEST_F(ObjectStoreSourceTest, FetchesAreSignedOnACanonicalUrl) {
+  auto fetcher = StoreFetcher();
+  const struct {
+    std::string url;
+    std::string received;  // what the fake store decoded from the request line
+  } cases[] = {
+      {"obs://pkgs/a.txt", "/pkgs/a.txt"},
+      {"s3://pkgs/dir/with space/a+b~\xc3\xbc.txt", "/pkgs/dir/with space/a+b~\xc3\xbc.txt"},
+      {"obs://pkgs/enc%20oded%2B%c3%bc.txt?versionId=1&acl", "/pkgs/enc oded+\xc3\xbc.txt"},
+      {"https://pkgs.obs.us-east-1.example.com/x/y.txt", "/pkgs/x/y.txt"},
+      {"http://PKGS.obs.us-east-1.example.com./x/%2B.txt", "/pkgs/x/+.txt"},
+  };
+  for (const auto& c : cases) {
+    RecordingSink sink;
+    auto fetched = fetcher->Fetch(c.url, sink);
+    ASSERT_TRUE(fetched) << c.url << ": " << fetched.error().message;
+    EXPECT_EQ(sink.received, Host() + "|" + c.received) << c.url;
+  }
+}
+
+TEST_F(ObjectStoreSourceTest, VirtualHostedStoresPutTheBucketInTheHost) {
+  ObjectStore store = Store();
+  store.endpoint = "http://localhost:" + std::to_string(server_->port());
+  store.addressing = Addressing::kVirtual;
+  RecordingSink sink;
+  auto fetched = StoreFetcher(store)->Fetch("obs://pkgs/dir/a b.txt", sink);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  EXPECT_EQ(sink.received, "pkgs.localhost:" + std::to_string(server_->port()) + "|/dir/a b.txt");
+}
+
+TEST_F(ObjectStoreSourceTest, StoreRefusalsCarryTheStoresReasonAndNoSecret) {
+  const struct {
+    ObjectStore store;
+    std::string url;
+    const char* cause;
+  } cases[] = {
+      {Store("wrong-s3cret"), "obs://pkgs/a.txt",
+       "access denied by the object store (HTTP 403 SignatureDoesNotMatch)"},
+      // Unsigned, the same request is refused: the signature is what gets it through.
+      {Store(""), "obs://pkgs/a.txt", "access denied by the object store (HTTP 403 AccessDenied)"},
+      {Store(), "obs://pkgs/dir/missing.txt", "not found (HTTP 404 NoSuchKey)"},
+      {Store(), "obs://moved/a.txt", "redirected by the object store (HTTP 301 PermanentRedirect)"},
+  };
+  for (const auto& c : cases) {
+    ObjectStore store = c.store;
+    if (store.secret_key.empty()) store.access_key.clear();
+    const Error error = ExpectFailure(*StoreFetcher(store), c.url, ErrorCode::kSourceUnavailable);
+    EXPECT_NE(error.message.find(c.cause), std::string::npos) << c.url << ": " << error.message;
+    EXPECT_NE(error.message.find(c.url), std::string::npos) << error.message;
+    EXPECT_EQ(error.message.find("s3cret"), std::string::npos) << error.message;
+    EXPECT_EQ(error.message.find("testing"), std::string::npos) << error.message;
+  }
+}
+
+TEST_F(ObjectStoreSourceTest, TheEndpointIsTrustedForTheStoreOnly) {
+  auto fetcher = StoreFetcher();
+  ExpectFailure(*fetcher, Url("/ok/a.txt"), ErrorCode::kBadRequest);
+  ExpectFailure(*fetcher, Url("/pkgs/a.txt"), ErrorCode::kBadRequest);
+  auto denied = Fetcher({.deny_sources = {"127.0.0.1"}, .object_stores = {Store()}});
+  const Error error = ExpectFailure(*denied, "obs://pkgs/a.txt", ErrorCode::kBadRequest);
+  EXPECT_NE(error.message.find("denies"), std::string::npos) << error.message;
+}
+
+TEST_F(ObjectStoreSourceTest, UnservedBucketsAndBadKeysAreBadRequests) {
+  auto fetcher = StoreFetcher();
+  for (const char* url : {"obs://other/a.txt", "obs://pkgs/../other/a.txt", "obs://pkgs/"}) {
+    ExpectFailure(*fetcher, url, ErrorCode::kBadRequest);
+  }
+  EXPECT_FALSE(CurlFetcher::Create({.object_stores = {ObjectStore{.name = "no-endpoint"}}}));
 }
 
 class FileSourceTest : public ::testing::Test {
