@@ -18,12 +18,19 @@
 namespace dlipkg::app {
 namespace {
 
-SourcePolicy PolicyFrom(const ServeConfig& config) {
+Result<SourcePolicy> PolicyFrom(const ServeConfig& config) {
   SourcePolicy policy;
   policy.allow_sources = config.allow_sources;
+  policy.deny_sources = config.deny_sources;
   for (const auto& root : config.allow_file_roots) policy.allow_file_roots.emplace_back(root);
+  if (!config.object_stores_file.empty()) {
+    auto stores = LoadObjectStores(config.object_stores_file);
+    if (!stores) return std::unexpected(stores.error());
+    policy.object_stores = std::move(*stores);
+  }
   policy.max_object_bytes = config.max_object_size;
   policy.connect_timeout = std::chrono::seconds(config.fetch_connect_timeout_s);
+  policy.first_byte_timeout = std::chrono::seconds(config.fetch_first_byte_timeout_s);
   policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
   policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
   return policy;
@@ -50,8 +57,12 @@ int Serve(const ServeConfig& config) {
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
   auto metadata = SqliteMetadataStore::Open(data_dir / "metadata.db");
   if (!metadata) return spdlog::error("metadata store: {}", metadata.error().message), 1;
-  auto fetcher = CurlFetcher::Create(PolicyFrom(config));
+  auto policy = PolicyFrom(config);
+  if (!policy) return spdlog::error("source policy: {}", policy.error().message), 1;
+  const std::size_t store_count = policy->object_stores.size();
+  auto fetcher = CurlFetcher::Create(std::move(*policy));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
+  if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
   SystemClock clock;
   PackageService service(**metadata, **blobs, **fetcher, clock,
                          ServiceOptions{.parallel_fetches = config.parallel_fetches});
@@ -70,7 +81,8 @@ int Serve(const ServeConfig& config) {
                           .port = config.listen_port,
                           .io_threads = config.io_threads,
                           .handler_threads = config.handler_threads,
-                          .max_body_bytes = static_cast<std::size_t>(config.max_body_size)},
+                          .max_body_bytes = static_cast<std::size_t>(config.max_body_size),
+                          .read_timeout = std::chrono::seconds(config.read_timeout_s)},
       api);
   auto bound = server.Start();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;

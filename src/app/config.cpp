@@ -47,6 +47,22 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->add_option("--allow-file-root", config.allow_file_roots,
                     "Directory below which file:// sources may be read (repeatable)")
       ->envname("DLIPKG_ALLOW_FILE_ROOT")->delimiter(',')->check(CLI::ExistingDirectory);
+  serve->add_option("--deny-source", config.deny_sources,
+                    "Host name, IP or CIDR never fetched from, public or not; wins over "
+                    "--allow-source (repeatable; comma-separated in the environment)")
+      ->envname("DLIPKG_DENY_SOURCE")->delimiter(',');
+  serve->add_option("--object-stores", config.object_stores_file,
+                    "JSON file declaring the object stores obs://, s3:// and OBS-style https "
+                    "sources resolve against (format: docs/sources.md)")
+      ->envname("DLIPKG_OBJECT_STORES")->check(CLI::ExistingFile);
+  serve->add_option("--fetch-first-byte-timeout", config.fetch_first_byte_timeout_s,
+                    "Seconds a source may take to start answering a request")
+      ->envname("DLIPKG_FETCH_FIRST_BYTE_TIMEOUT")->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--read-timeout", config.read_timeout_s,
+                    "Seconds a client may take to send one request (slow clients are cut off)")
+      ->envname("DLIPKG_READ_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str()
+      ->group("Advanced");
   serve->add_option("--max-object-size", config.max_object_size,
                     "Largest source object accepted, in bytes (suffixes KiB, MiB, GiB accepted)")
       ->envname("DLIPKG_MAX_OBJECT_SIZE")->transform(CLI::AsSizeValue(false))

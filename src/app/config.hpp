@@ -18,6 +18,10 @@ struct ServeConfig {
   std::string data_dir = "./dlipkg-data";
   std::vector<std::string> allow_sources;
   std::vector<std::string> allow_file_roots;
+  std::vector<std::string> deny_sources;
+  std::string object_stores_file;  // empty: no object stores (obs:// and s3:// refused)
+  int fetch_first_byte_timeout_s = 30;
+  int read_timeout_s = 30;  // the HTTP server's limit on receiving one request
   std::int64_t max_object_size = 5LL << 30;
   std::int64_t max_body_size = 1 << 20;
   int fetch_connect_timeout_s = 10;
