@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
-#include <optional>
+#include <random>
 
 #include "adapters/curl_fetcher.hpp"
 #include "adapters/fs_blob_store.hpp"
@@ -12,6 +15,7 @@
 #include "adapters/system_clock.hpp"
 #include "api/resources_api.hpp"
 #include "app/config.hpp"
+#include "core/job_runner.hpp"
 #include "core/package_service.hpp"
 #include "http/server.hpp"
 
@@ -34,6 +38,25 @@ Result<SourcePolicy> PolicyFrom(const ServeConfig& config) {
   policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
   policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
   return policy;
+}
+
+// A name for this process's job leases: unique across instances and restarts.
+std::string WorkerId() {
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(std::random_device{}() % 1'000'000);
+}
+
+// Crash-test hook: DLIPKG_TEST_FAULT=<point> kills the process at that point of an async job
+// ("before-fetch", "mid-fetch", "after-blob-commit"), as a power cut would.
+std::function<void(std::string_view)> FaultHook() {
+  const char* point = std::getenv("DLIPKG_TEST_FAULT");
+  if (!point || !*point) return nullptr;
+  spdlog::warn("fault injection armed at '{}': the process will kill itself there", point);
+  return [wanted = std::string(point)](std::string_view at) {
+    if (at == wanted) kill(getpid(), SIGKILL);
+  };
 }
 
 // Blocks until SIGTERM or SIGINT. The signals are blocked in every thread (the mask is set
@@ -64,10 +87,25 @@ int Serve(const ServeConfig& config) {
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
   SystemClock clock;
-  PackageService service(**metadata, **blobs, **fetcher, clock,
-                         ServiceOptions{.parallel_fetches = config.parallel_fetches});
+  BlobKeeper keeper(**metadata, **blobs);
+  WorkerPool pool(config.workers);
+  JobRunner runner(**metadata, **blobs, keeper, **fetcher, clock, pool,
+                   JobRunnerOptions{.worker_id = WorkerId(),
+                                    .lease = std::chrono::seconds(config.job_lease_s),
+                                    .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
+                                    .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
+                                    .fault_point = FaultHook()});
+  PackageService service(
+      ServicePorts{**metadata, **metadata, **blobs, **fetcher, clock, keeper, pool},
+      ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
+                     .job_deadline_ms = config.job_deadline_s * 1000LL,
+                     .on_enqueued = [&runner] { runner.Notify(); }});
+  // Single instance on its own data directory: whoever held a job lease before is gone.
+  auto queued = (*metadata)->RecoverAfterRestart(clock.NowMs());
+  if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
   if (auto swept = service.Sweep(); !swept)
     return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+  if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
   api::ResourcesApi api(service, api::ApiOptions{.default_owner = config.owner});
 
   sigset_t signals;
@@ -86,9 +124,11 @@ int Serve(const ServeConfig& config) {
       api);
   auto bound = server.Start();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
+  runner.Start();
   const int signal = WaitForStopSignal(signals);
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
   server.Stop();
+  runner.Stop();
   spdlog::info("stopped");
   return 0;
 }
