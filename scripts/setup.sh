@@ -7,6 +7,8 @@ build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-
   libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libspdlog-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps)
+# An S3-compatible server that verifies SigV4, for the object-store source tests.
+test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

@@ -1,13 +1,15 @@
 """pytest fixtures: nginx serving source files, and dlipkg servers started per test."""
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import DLIPKG, Dlipkg, Nginx  # noqa: E402
+from harness import DLIPKG, ROOT, Dlipkg, Nginx  # noqa: E402
+from s3_util import S3Client  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +46,15 @@ def nginx(sources, tmp_path_factory):
 
 @pytest.fixture
 def start_server(tmp_path):
-    """start_server(*args, data_dir=None) -> a running Dlipkg; all are stopped after the test."""
+    """start_server(*args, data_dir=None, allow_loopback=True) -> a running Dlipkg; all are
+    stopped after the test. allow_loopback=False leaves out the default --allow-source 127.0.0.1,
+    so the source policy itself is what loopback sources meet."""
     assert DLIPKG.exists(), "build/dlipkg is missing: run scripts/build.sh"
     started = []
 
-    def start(*args, data_dir=None):
-        server = Dlipkg(data_dir or tmp_path / "data", ["--allow-source", "127.0.0.1", *args])
+    def start(*args, data_dir=None, allow_loopback=True):
+        allow = ["--allow-source", "127.0.0.1"] if allow_loopback else []
+        server = Dlipkg(data_dir or tmp_path / "data", [*allow, *args])
         started.append(server.start())
         return server
 
@@ -66,3 +71,18 @@ def server(start_server):
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def swift(tmp_path_factory):
+    """Swift with s3api on loopback (scripts/swift_s3.sh), once per run: an S3Client for it,
+    signed with the test account (test:tester / testing, region us-east-1)."""
+    workdir = tmp_path_factory.mktemp("swift")
+    script = ROOT / "scripts" / "swift_s3.sh"
+    started = subprocess.run([str(script), "start", str(workdir)], capture_output=True,
+                             text=True, timeout=900)
+    if started.returncode != 0:
+        subprocess.run([str(script), "stop", str(workdir)], timeout=120)
+        raise RuntimeError(f"swift_s3.sh start failed:\n{started.stdout}\n{started.stderr}")
+    yield S3Client(started.stdout.strip().splitlines()[-1])
+    subprocess.run([str(script), "stop", str(workdir)], timeout=120)
