@@ -1,4 +1,4 @@
-// Copies a source object (http(s)://, file://, later obs:// and s3://) into a sink, streaming.
+// Copies a source object (http(s)://, file://, obs:// and s3://) into a sink, streaming.
 // Applies the server's source policy (schemes, hosts and addresses, redirects, size, timeouts).
 // Blocks for the whole transfer; safe to call from many threads at once.
 #pragma once
@@ -17,7 +17,7 @@ class SourceFetcher {
   // Streams the object at `url` into `sink` and returns the number of bytes written.
   // Errors (each message names the URL, without credentials, and the cause):
   //  - kBadRequest: the URL is malformed or refused by the policy (scheme, host, address,
-  //    redirect to another host, file outside the allowed roots);
+  //    redirect to another host, file outside the allowed roots, no object store for a bucket);
   //  - kSourceUnavailable: the object could not be had (404/403, connection refused, too large,
   //    timeout, 5xx); `retryable` is true for timeouts, resets, 5xx and 429;
   //  - whatever the sink returned, unchanged.
