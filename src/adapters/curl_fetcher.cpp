@@ -265,11 +265,13 @@ CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) 
 // a key may contain ':'.
 CURLcode SetSigning(CURL* easy, const ObjectStore& store, curl_slist* headers) {
   const std::string provider = "aws:amz:" + store.region + ":s3";
-  CURLcode result = curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-  if (result == CURLE_OK) result = curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, provider.c_str());
-  if (result == CURLE_OK) result = curl_easy_setopt(easy, CURLOPT_USERNAME, store.access_key.c_str());
-  if (result == CURLE_OK) result = curl_easy_setopt(easy, CURLOPT_PASSWORD, store.secret_key.c_str());
-  return result;
+  for (const CURLcode code : {curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers),
+                              curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, provider.c_str()),
+                              curl_easy_setopt(easy, CURLOPT_USERNAME, store.access_key.c_str()),
+                              curl_easy_setopt(easy, CURLOPT_PASSWORD, store.secret_key.c_str())}) {
+    if (code != CURLE_OK) return code;
+  }
+  return CURLE_OK;
 }
 
 struct CurlOutcome {

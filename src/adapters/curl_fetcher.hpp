@@ -1,9 +1,8 @@
-// SourceFetcher on libcurl (http, https; obs:// and s3:// through declared object stores,
-// signed with AWS SigV4 by libcurl) and the local file system (file:// below allowed roots),
-// with the server's source policy applied to every connection: the address check runs on the
-// address actually connected to, after curl resolved the name, so numeric tricks (2130706433,
-// 0x7f000001, 127.1) and DNS answers pointing inside are caught alike. Proxies from the
-// environment are ignored for the same reason. Thread-safe: each Fetch uses its own handle.
+// SourceFetcher on libcurl: http(s), obs:// and s3:// through declared object stores (signed
+// with AWS SigV4 by libcurl), and file:// below allowed roots. The policy judges the address
+// actually connected to, after resolution, so numeric tricks (2130706433, 0x7f000001, 127.1) and
+// DNS answers pointing inside are caught alike; environment proxies are ignored for that reason.
+// Thread-safe: each Fetch uses its own handle.
 #pragma once
 
 #include <chrono>

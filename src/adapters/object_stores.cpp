@@ -123,9 +123,9 @@ std::optional<Endpoint> ParseEndpoint(std::string_view text) {
     if (ec != std::errc() || end != port.data() + port.size() || number == 0 || number > 65535)
       return std::nullopt;
   }
+  const auto v6_char = [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; };
   const bool v6 = authority.size() > 2 && authority.front() == '[' && authority.back() == ']' &&
-                  std::ranges::all_of(authority.substr(1, authority.size() - 2),
-                                      [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; });
+                  std::ranges::all_of(authority.substr(1, authority.size() - 2), v6_char);
   if (!v6 && !IsHostName(authority)) return std::nullopt;
   endpoint.host = Lower(authority);
   endpoint.port = std::string(port);
@@ -249,7 +249,8 @@ std::optional<std::string> CanonicalObjectUrl(const ObjectStore& store, std::str
 Result<std::vector<ObjectStore>> ParseObjectStores(std::string_view text) {
   boost::system::error_code ec;
   const json::value root = json::parse(text, ec);
-  if (ec) return Fail(ErrorCode::kBadRequest, "object stores: not valid JSON (" + ec.message() + ")");
+  if (ec)
+    return Fail(ErrorCode::kBadRequest, "object stores: not valid JSON (" + ec.message() + ")");
   const json::object* object = root.if_object();
   const json::value* list = object != nullptr ? object->if_contains("stores") : nullptr;
   if (list == nullptr || !list->is_array())

@@ -108,7 +108,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path, _, query = self.path.partition("?")
         port = self.server.server_address[1]
-        if path.startswith(("/pkgs/", "/moved/")) or self.headers.get("Host", "").startswith("pkgs."):
+        host = self.headers.get("Host", "")
+        if path.startswith(("/pkgs/", "/moved/")) or host.startswith("pkgs."):
             return self.fake_s3(path, query)
         if path == "/slow-headers":
             time.sleep(30)
@@ -479,7 +480,8 @@ TEST_F(CurlFetcherTest, DenyListWinsOverTheAllowList) {
         << c.host << ": " << error.message;
   }
   auto by_name = Fetcher({.allow_sources = {"localhost"}, .deny_sources = {"LOCALHOST"}});
-  const Error error = ExpectFailure(*by_name, Url("/ok/a.txt", "localhost"), ErrorCode::kBadRequest);
+  const Error error =
+      ExpectFailure(*by_name, Url("/ok/a.txt", "localhost"), ErrorCode::kBadRequest);
   EXPECT_NE(error.message.find("source host 'localhost' is denied"), std::string::npos)
       << error.message;
   // A name is judged as spelled: the same address reached as 127.0.0.1 is merely not allowed.
@@ -490,7 +492,8 @@ TEST_F(CurlFetcherTest, DenyListWinsOverTheAllowList) {
 }
 
 TEST_F(CurlFetcherTest, SourceThatNeverAnswersHitsTheFirstByteTimeout) {
-  auto fetcher = Fetcher({.allow_sources = {"127.0.0.1"}, .first_byte_timeout = milliseconds(1000)});
+  auto fetcher =
+      Fetcher({.allow_sources = {"127.0.0.1"}, .first_byte_timeout = milliseconds(1000)});
   const auto start = std::chrono::steady_clock::now();
   const Error error = ExpectFailure(*fetcher, Url("/slow-headers"), ErrorCode::kSourceUnavailable);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
