@@ -611,12 +611,13 @@ Result<std::vector<std::string>> SqliteMetadataStore::ReferencedBlobs() {
 namespace {
 
 constexpr std::string_view kSelectJobs =
-    "SELECT id, project, group_name, name, url, attempts, deadline_at FROM jobs ";
+    "SELECT id, project, group_name, name, url, attempts, deadline_at, last_error FROM jobs ";
 
 Result<UploadJob> JobFromRow(const Statement& row) {
   return UploadJob{.id = row.Int(0), .project = row.Text(1), .group = row.Text(2),
                    .name = row.Text(3), .url = row.Text(4),
-                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6)};
+                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6),
+                   .last_error = row.Text(7)};
 }
 
 // The job that owns a package's pending upload: 0 for none, nullopt when the package is gone.
