@@ -127,6 +127,10 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->add_option("--owner", config.owner,
                     "Owner recorded for what requests create when no authentication is configured")
       ->envname("DLIPKG_OWNER")->capture_default_str();
+  serve->add_option("--modules", config.modules_file,
+                    "JSON file of built-in modules to list: [{\"module_name\", \"module_type\", "
+                    "\"description\", \"resources\": [...]}]; none by default")
+      ->envname("DLIPKG_MODULES")->check(CLI::ExistingFile);
   serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
       ->envname("DLIPKG_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
