@@ -410,6 +410,20 @@ struct SqliteMetadataStore::Impl {
     return sqlite::InTransaction(db, "BEGIN IMMEDIATE", [&] { return body(db); });
   }
 
+  // For queue bookkeeping whose loss in a power cut is harmless (a claim, a lease renewal, a
+  // retry time: the job just becomes claimable again): committed without waiting for fsync.
+  // In WAL mode the next FULL commit makes these durable too. Anything a client can observe
+  // (a package state) goes through Write.
+  template <class Body>
+  auto WriteBookkeeping(Body&& body) -> decltype(body(nullptr)) {
+    std::lock_guard lock(write_mutex_);
+    sqlite3* db = writer_.get();
+    (void)sqlite::Exec(db, "PRAGMA synchronous = NORMAL");
+    auto result = sqlite::InTransaction(db, "BEGIN IMMEDIATE", [&] { return body(db); });
+    (void)sqlite::Exec(db, "PRAGMA synchronous = FULL");
+    return result;
+  }
+
   // One read transaction per call, so a call's queries all see the same committed state.
   template <class Body>
   auto Read(Body&& body) -> decltype(body(nullptr)) {
@@ -597,12 +611,13 @@ Result<std::vector<std::string>> SqliteMetadataStore::ReferencedBlobs() {
 namespace {
 
 constexpr std::string_view kSelectJobs =
-    "SELECT id, project, group_name, name, url, attempts, deadline_at FROM jobs ";
+    "SELECT id, project, group_name, name, url, attempts, deadline_at, last_error FROM jobs ";
 
 Result<UploadJob> JobFromRow(const Statement& row) {
   return UploadJob{.id = row.Int(0), .project = row.Text(1), .group = row.Text(2),
                    .name = row.Text(3), .url = row.Text(4),
-                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6)};
+                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6),
+                   .last_error = row.Text(7)};
 }
 
 // The job that owns a package's pending upload: 0 for none, nullopt when the package is gone.
@@ -709,7 +724,7 @@ Result<EnqueuedUploads> SqliteMetadataStore::EnqueueUploads(
 Result<std::optional<UploadJob>> SqliteMetadataStore::ClaimJob(const std::string& worker,
                                                                std::int64_t now_ms,
                                                                std::int64_t lease_until_ms) {
-  return impl_->Write([&](sqlite3* db) -> Result<std::optional<UploadJob>> {
+  return impl_->WriteBookkeeping([&](sqlite3* db) -> Result<std::optional<UploadJob>> {
     for (;;) {
       auto due = sqlite::SelectRows(
           db,
@@ -742,7 +757,7 @@ Result<std::optional<UploadJob>> SqliteMetadataStore::ClaimJob(const std::string
 
 Result<bool> SqliteMetadataStore::RenewLease(std::int64_t job_id, const std::string& worker,
                                              std::int64_t lease_until_ms) {
-  return impl_->Write([&](sqlite3* db) -> Result<bool> {
+  return impl_->WriteBookkeeping([&](sqlite3* db) -> Result<bool> {
     if (auto ok = sqlite::Run(db, "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
                               job_id, worker, lease_until_ms);
         !ok) {
@@ -776,7 +791,7 @@ Result<std::optional<std::string>> SqliteMetadataStore::CompleteJob(
 Result<void> SqliteMetadataStore::RetryJob(const UploadJob& job, const std::string& worker,
                                            std::int64_t next_attempt_ms,
                                            const std::string& reason) {
-  return impl_->Write([&](sqlite3* db) {
+  return impl_->WriteBookkeeping([&](sqlite3* db) {
     return sqlite::Run(db,
                        "UPDATE jobs SET lease_owner = '', lease_until = 0, next_attempt_at = ?3, "
                        "last_error = ?4 WHERE id = ?1 AND lease_owner = ?2",

@@ -139,6 +139,35 @@ json::object GroupObject(const GroupRecord& group) {
 
 }  // namespace
 
+Result<std::vector<Module>> DecodeModules(std::string_view text) {
+  std::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec) return Fail(ErrorCode::kBadRequest, "modules: not valid JSON: " + ec.message() + ".");
+  if (!value.is_array()) return BadField("modules", "must be an array of objects");
+  std::vector<Module> modules;
+  for (std::size_t i = 0; i < value.as_array().size(); ++i) {
+    const auto& item = value.as_array()[i];
+    const std::string field = "modules[" + std::to_string(i) + "]";
+    if (!item.is_object()) return BadField(field, "must be an object");
+    const auto& o = item.as_object();
+    auto name = RequiredString(o, "module_name");
+    auto type = RequiredString(o, "module_type");
+    auto description = OptionalString(o, "description");
+    if (!name || !type || !description)
+      return BadField(field, "needs module_name and module_type strings");
+    if (!ParseKind(*type)) return BadField(field + ".module_type", "must be a package kind");
+    Module module{*name, *type, description->value_or(""), {}};
+    const auto* resources = o.if_contains("resources");
+    if (resources && !resources->is_array()) return BadField(field + ".resources", "must be an array");
+    for (const auto& r : resources ? resources->as_array() : json::array{}) {
+      if (!r.is_string()) return BadField(field + ".resources", "must hold strings");
+      module.resources.emplace_back(r.as_string());
+    }
+    modules.push_back(std::move(module));
+  }
+  return modules;
+}
+
 Result<TypedUploadRequest> DecodeTypedUpload(std::string_view body) {
   auto o = ParseObject(body);
   if (!o) return std::unexpected(o.error());

@@ -42,6 +42,9 @@ struct Module {
   std::vector<std::string> resources;
 };
 
+// The --modules file: [{"module_name", "module_type", "description"?, "resources": [names]}].
+Result<std::vector<Module>> DecodeModules(std::string_view text);
+
 Result<TypedUploadRequest> DecodeTypedUpload(std::string_view body);
 Result<UploadRequest> DecodeUpload(std::string_view body);
 Result<OwnerChangeRequest> DecodeOwnerChange(std::string_view body);

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "adapters/curl_fetcher.hpp"
@@ -38,6 +39,14 @@ Result<SourcePolicy> PolicyFrom(const ServeConfig& config) {
   policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
   policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
   return policy;
+}
+
+Result<std::vector<api::Module>> LoadModules(const std::string& file) {
+  if (file.empty()) return std::vector<api::Module>{};
+  std::ifstream in(file);
+  const std::string text{std::istreambuf_iterator<char>(in), {}};
+  if (!in.good() && !in.eof()) return Fail(ErrorCode::kBadRequest, "cannot read the file");
+  return api::DecodeModules(text);
 }
 
 // A name for this process's job leases: unique across instances and restarts.
@@ -106,7 +115,10 @@ int Serve(const ServeConfig& config) {
   if (auto swept = service.Sweep(); !swept)
     return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
   if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
-  api::ResourcesApi api(service, api::ApiOptions{.default_owner = config.owner});
+  auto modules = LoadModules(config.modules_file);
+  if (!modules) return spdlog::error("--modules: {}", modules.error().message), 1;
+  api::ResourcesApi api(service,
+                        api::ApiOptions{.default_owner = config.owner, .modules = *modules});
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -36,6 +36,7 @@ struct ServeConfig {
   int retry_base_delay_ms = 500;
   int retry_max_delay_ms = 30'000;
   std::string owner = "local";
+  std::string modules_file;  // built-in modules listed by GET /resources
   std::string log_level = "info";
 };
 

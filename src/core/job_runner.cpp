@@ -102,10 +102,10 @@ void JobRunner::RenewLeases() {
 void JobRunner::Run(const UploadJob& job) {
   Fault("before-fetch");
   if (clock_.NowMs() >= job.deadline_ms) {
-    (void)queue_.FailJob(job, options_.worker_id,
-                         "The upload did not finish before its deadline (" +
-                             std::to_string(job.attempts - 1) + " attempts made).",
-                         clock_.NowMs());
+    std::string reason = "The upload did not finish before its deadline (" +
+                         std::to_string(job.attempts - 1) + " attempts made)";
+    if (!job.last_error.empty()) reason += "; the last one failed: " + job.last_error;
+    (void)queue_.FailJob(job, options_.worker_id, reason + ".", clock_.NowMs());
     return;
   }
   auto writer = blobs_.Create();

@@ -25,6 +25,7 @@ struct UploadJob {
   std::string url;
   int attempts = 0;  // claims so far, this one included
   std::int64_t deadline_ms = 0;
+  std::string last_error;  // why the previous attempt failed ("" for the first)
 };
 
 struct EnqueuedUploads {

@@ -46,15 +46,15 @@ def nginx(sources, tmp_path_factory):
 
 @pytest.fixture
 def start_server(tmp_path):
-    """start_server(*args, data_dir=None, allow_loopback=True) -> a running Dlipkg; all are
-    stopped after the test. allow_loopback=False leaves out the default --allow-source 127.0.0.1,
-    so the source policy itself is what loopback sources meet."""
+    """start_server(*args, data_dir=None, env=None, allow_loopback=True) -> a running Dlipkg;
+    all are stopped after the test. allow_loopback=False leaves out the default --allow-source
+    127.0.0.1, so the source policy itself is what loopback sources meet."""
     assert DLIPKG.exists(), "build/dlipkg is missing: run scripts/build.sh"
     started = []
 
-    def start(*args, data_dir=None, allow_loopback=True):
+    def start(*args, data_dir=None, env=None, allow_loopback=True):
         allow = ["--allow-source", "127.0.0.1"] if allow_loopback else []
-        server = Dlipkg(data_dir or tmp_path / "data", [*allow, *args])
+        server = Dlipkg(data_dir or tmp_path / "data", [*allow, *args], env=env)
         started.append(server.start())
         return server
 

@@ -121,3 +121,15 @@ def test_wire_details(server, nginx):
                                                  "Content-Length": "0"})
     assert r.status_code == 200 and r.content == b""
     assert r.headers.get("Content-Length") == "0"
+
+
+def test_configured_modules_are_listed(start_server, tmp_path):
+    modules = tmp_path / "modules.json"
+    modules.write_text('[{"module_name": "sys.datasource.dws", "module_type": "jar", '
+                       '"description": "DWS", "resources": ["dws.jar"]}]')
+    server = start_server("--modules", str(modules))
+    body = SdkLikeClient(server.url, "m1").list_resources()
+    assert body["modules"] == [{"module_name": "sys.datasource.dws", "module_type": "jar",
+                                "status": "READY", "description": "DWS",
+                                "resources": ["dws.jar"], "create_time": 0, "update_time": 0}]
+    assert body["total"] == 0

@@ -159,3 +159,22 @@ TEST(Encode, ListingAndUngroupedAndFailed) {
 
 }  // namespace
 }  // namespace dlipkg::api
+
+namespace dlipkg::api {
+namespace {
+
+TEST(DecodeModules, ReadsTheListAndNamesBadEntries) {
+  auto ok = DecodeModules(R"([{"module_name":"sys.datasource.css","module_type":"jar",
+                              "description":"CSS","resources":["a.jar","b.jar"]}])");
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].resources, (std::vector<std::string>{"a.jar", "b.jar"}));
+  EXPECT_TRUE(DecodeModules("[]")->empty());
+  EXPECT_EQ(DecodeModules(R"([{"module_name":"m","module_type":"exe"}])").error().message,
+            "modules[0].module_type must be a package kind.");
+  EXPECT_FALSE(DecodeModules(R"({"module_name":"m"})"));
+  EXPECT_FALSE(DecodeModules(R"([{"module_type":"jar"}])"));
+}
+
+}  // namespace
+}  // namespace dlipkg::api

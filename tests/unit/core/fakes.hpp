@@ -282,7 +282,7 @@ class FakeJobQueue final : public JobQueue {
       p.size = *old ? (*old)->size : 0;
       rows.push_back(p);
       const std::int64_t id = ++next_id_;
-      jobs_[id] = UploadJob{id, p.project, p.group, p.name, urls[i], 0, deadline_ms};
+      jobs_[id] = UploadJob{id, p.project, p.group, p.name, urls[i], 0, deadline_ms, ""};
       owner_[Key(p)] = id;
     }
     if (group) {
@@ -335,6 +335,7 @@ class FakeJobQueue final : public JobQueue {
     lease_[job.id] = "";
     lease_until_[job.id] = 0;
     due_[job.id] = next;
+    jobs_.at(job.id).last_error = reason;
     retries.push_back(reason);
     return {};
   }
