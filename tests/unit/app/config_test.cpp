@@ -73,6 +73,28 @@ TEST(Config, CommandLineBeatsEnvironmentBeatsFile) {
   EXPECT_EQ(config.data_dir, "/from/flag");
 }
 
+TEST(Config, SourcePolicyFlags) {
+  const Command plain = Parse({"serve"});
+  const auto& defaults = std::get<ServeConfig>(plain);
+  EXPECT_EQ(defaults.fetch_first_byte_timeout_s, 30);
+  EXPECT_EQ(defaults.read_timeout_s, 30);
+  EXPECT_TRUE(defaults.deny_sources.empty());
+  EXPECT_EQ(defaults.object_stores_file, "");
+
+  const auto stores = WriteFile("dlipkg-stores.json", R"({"stores": []})");
+  setenv("DLIPKG_DENY_SOURCE", "10.0.0.0/8,evil.example", 1);
+  auto command = Parse({"serve", "--object-stores", stores, "--fetch-first-byte-timeout", "5",
+                        "--read-timeout", "2"});
+  unsetenv("DLIPKG_DENY_SOURCE");
+  const auto& config = std::get<ServeConfig>(command);
+  EXPECT_EQ(config.deny_sources, (std::vector<std::string>{"10.0.0.0/8", "evil.example"}));
+  EXPECT_EQ(config.object_stores_file, stores);
+  EXPECT_EQ(config.fetch_first_byte_timeout_s, 5);
+  EXPECT_EQ(config.read_timeout_s, 2);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--object-stores", "/nonexistent.json"})).code, 0);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--fetch-first-byte-timeout", "0"})).code, 0);
+}
+
 TEST(Config, UnknownFileKeyIsAnError) {
   const auto file = WriteFile("dlipkg-bad.toml", "[serve]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n");
   EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--config", file})).code, 0);
