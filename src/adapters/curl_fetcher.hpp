@@ -32,7 +32,8 @@ struct SourcePolicy {
   std::vector<ObjectStore> object_stores{};
   std::int64_t max_object_bytes = 2LL << 30;
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds first_byte_timeout{30'000};  // request sent, no response yet
+  // From the start of each request (connecting included) to the response's first byte.
+  std::chrono::milliseconds first_byte_timeout{30'000};
   std::chrono::milliseconds stall_timeout{30'000};       // no byte received for this long
   std::chrono::milliseconds total_timeout{600'000};
   int max_redirects = 3;  // followed only to the same scheme, host and port; never for stores
