@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Upload throughput and memory of dlipkg against `curl -o`, in one run, same disk.
 
 For each size (default 10 MiB and 1 GiB): nginx on loopback serves a file of random bytes;

@@ -8,5 +8,5 @@ scripts/setup.sh --test
 scripts/build.sh
 status=0
 (cd build && ctest --output-on-failure -j2) || status=1
-python3 -m pytest -q -p no:cacheprovider tests/integration "$@" || status=1
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@" || status=1
 exit $status

@@ -137,22 +137,23 @@ Response ResourcesApi::Handle(const Request& request) {
     const auto& method = request.method;
     if (seg.size() == 1 && seg[0] == "healthz" && method == "GET")
       return Json(R"({"status":"ok"})");
-    if (seg.size() < 4 || seg.size() > 6 || seg[0] != "v2.0" || seg[2].empty() ||
-        seg[3] != "resources")
+    // v2.0 / {project_id} / resources [/ {resource_name} [/ content]]
+    if (seg.size() < 3 || seg.size() > 5 || seg[0] != "v2.0" || seg[1].empty() ||
+        seg[2] != "resources")
       return Fail(ErrorCode::kNoRoute, "No such API: " + method + " " +
                                            std::string(request.target.substr(0, 200)) + ".");
-    auto project = ParseProjectId(seg[2]);
+    auto project = ParseProjectId(seg[1]);
     if (!project) return std::unexpected(project.error());
     const std::string& owner = options_.default_owner;
 
-    if (seg.size() == 4 && method == "GET") {
+    if (seg.size() == 3 && method == "GET") {
       auto query = DecodeListQuery(*project, *target);
       if (!query) return std::unexpected(query.error());
       auto listing = service_.List(*query);
       if (!listing) return std::unexpected(listing.error());
       return Json(EncodeListing(*listing, options_.modules));
     }
-    if (seg.size() == 4 && method == "POST") {
+    if (seg.size() == 3 && method == "POST") {
       auto dto = DecodeUpload(request.body);
       if (!dto) return std::unexpected(dto.error());
       if (dto->is_async)
@@ -164,11 +165,11 @@ Response ResourcesApi::Handle(const Request& request) {
       if (!result) return std::unexpected(result.error());
       return Json(EncodeUploadResponse(*result, owner));
     }
-    if (seg.size() == 5 && method == "POST") {
+    if (seg.size() == 4 && method == "POST") {
       static const std::map<std::string_view, PackageKind> kTyped{
           {"pyfiles", PackageKind::kPyFile}, {"jars", PackageKind::kJar},
           {"files", PackageKind::kFile}};
-      if (auto kind = kTyped.find(seg[4]); kind != kTyped.end()) {
+      if (auto kind = kTyped.find(seg[3]); kind != kTyped.end()) {
         auto dto = DecodeTypedUpload(request.body);
         if (!dto) return std::unexpected(dto.error());
         auto result = service_.Upload(UploadCommand{
@@ -178,7 +179,7 @@ Response ResourcesApi::Handle(const Request& request) {
         return Json(EncodeTypedUploadResponse(*result->group, kind->second));
       }
     }
-    if (seg.size() == 5 && method == "PUT" && seg[4] == "owner") {
+    if (seg.size() == 4 && method == "PUT" && seg[3] == "owner") {
       auto dto = DecodeOwnerChange(request.body);
       if (!dto) return std::unexpected(dto.error());
       auto done = service_.ChangeOwner(*project, dto->group_name, dto->resource_name,
@@ -186,14 +187,14 @@ Response ResourcesApi::Handle(const Request& request) {
       if (!done) return std::unexpected(done.error());
       return Json(EncodeOwnerChanged());
     }
-    const bool package_route = (seg.size() == 5 && (method == "GET" || method == "DELETE")) ||
-                               (seg.size() == 6 && method == "GET" && seg[5] == "content");
+    const bool package_route = (seg.size() == 4 && (method == "GET" || method == "DELETE")) ||
+                               (seg.size() == 5 && method == "GET" && seg[4] == "content");
     if (package_route) {
-      auto name = ResourceNameParam(seg[4]);
+      auto name = ResourceNameParam(seg[3]);
       if (!name) return std::unexpected(name.error());
       auto group = GroupParam(*target);
       if (!group) return std::unexpected(group.error());
-      if (seg.size() == 6) {
+      if (seg.size() == 5) {
         auto reader = service_.OpenContent(*project, *group, *name);
         if (!reader) return std::unexpected(reader.error());
         Response response;

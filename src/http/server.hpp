@@ -38,7 +38,9 @@ class Server {
   // Errors: kInternal (cannot bind; the message says the address and why).
   Result<std::string> Start();
   // Stops accepting, lets in-flight requests finish (up to shutdown_grace), closes idle
-  // connections, joins all threads. Idempotent.
+  // connections, joins all threads. Idempotent. Connections still busy after the grace are
+  // closed, but a handler still running cannot be interrupted: Stop waits for it to return.
+  // Not to be called from a handler.
   void Stop();
 
  private:

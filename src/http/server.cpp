@@ -1,0 +1,686 @@
+// Beast/Asio implementation of http::Server. One coroutine per connection, on its own strand;
+// RequestHandler::Handle and BlobReader::Read run on a separate thread pool because they block.
+// Live connections are tracked so that Stop can close idle ones at once and wait for busy ones.
+#include "http/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace dlipkg::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Expected failures (peer gone, timeouts, parse errors) are values, not exceptions.
+const auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// Large enough to keep the disk and the socket busy, small enough that a download costs a
+// bounded amount of memory per connection.
+constexpr std::size_t kStreamChunkBytes = 256 << 10;
+constexpr std::size_t kFirstReadBytes = 16 << 10;
+// After an error response the client may still be sending its body; reading (and dropping)
+// some of it before closing keeps the kernel from answering with a reset that would destroy
+// the response we just sent.
+constexpr std::size_t kLingerMaxBytes = 4 << 20;
+constexpr std::chrono::milliseconds kLingerMaxTime = 1s;
+// Running out of descriptors must not turn the accept loop into a busy loop.
+constexpr std::chrono::milliseconds kAcceptRetryDelay = 50ms;
+// How often Stop reports handlers that keep it waiting past the grace period.
+constexpr std::chrono::milliseconds kDrainReport = 5s;
+
+std::mt19937_64 SeededEngine() {
+  std::random_device device;
+  std::seed_seq seed{device(), device(), device(), device(),
+                     device(), device(), device(), device()};
+  return std::mt19937_64(seed);
+}
+
+// 128 random bits as 32 lower-case hex characters. One engine per thread: no locking, and
+// ids from different threads do not collide in practice.
+std::string NewRequestId() {
+  thread_local std::mt19937_64 engine = SeededEngine();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    const std::uint64_t bits = engine();
+    for (int i = 0; i < 16; ++i) id[half * 16 + i] = kHex[(bits >> (60 - 4 * i)) & 0xf];
+  }
+  return id;
+}
+
+std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  const std::string port = std::to_string(endpoint.port());
+  if (address.is_v6()) return "[" + address.to_string() + "]:" + port;
+  return address.to_string() + ":" + port;
+}
+
+std::string PeerAddress(const tcp::socket& socket) {
+  boost::system::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  auto address = endpoint.address();
+  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; logs and policies want a.b.c.d.
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address.to_string();
+}
+
+long long MillisecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start).count();
+}
+
+bool IsHttpError(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+bool HasLineBreak(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+// The server owns framing (Content-Length, Connection); a handler header that contradicted it
+// or carried a line break would corrupt the connection, so those are dropped.
+void SetResponseHeaders(bhttp::fields& fields, const api::Response& response,
+                        const std::string& request_id) {
+  fields.set(bhttp::field::server, "dlipkg");
+  fields.set("X-Request-Id", request_id);
+  if (!response.content_type.empty() && !HasLineBreak(response.content_type))
+    fields.set(bhttp::field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) {
+    if (name.empty() || HasLineBreak(name) || HasLineBreak(value) ||
+        beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+        beast::iequals(name, "Connection")) {
+      spdlog::warn("request {}: dropping response header '{}' the server cannot send", request_id,
+                   HasLineBreak(name) ? std::string("<invalid>") : name);
+      continue;
+    }
+    fields.insert(name, value);
+  }
+}
+
+Result<std::size_t> ReadChunk(BlobReader& reader, std::span<char> buffer) {
+  try {
+    return reader.Read(buffer);
+  } catch (const std::exception& e) {
+    return Fail(ErrorCode::kInternal, std::string("reader threw: ") + e.what());
+  } catch (...) {
+    return Fail(ErrorCode::kInternal, "reader threw a non-standard exception");
+  }
+}
+
+class Session;
+
+// Everything the sessions share: options, handler, pool, the live-session registry.
+class ServerCore {
+ public:
+  ServerCore(ServerOptions options, api::RequestHandler& handler)
+      : options_(std::move(options)),
+        handler_(handler),
+        io_(std::max(1, options_.io_threads)),
+        work_(asio::make_work_guard(io_)),
+        acceptor_(asio::make_strand(io_)) {}
+  ~ServerCore() { Stop(); }
+
+  Result<std::string> Start();
+  void Stop();
+
+  const ServerOptions& options() const { return options_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  asio::thread_pool::executor_type pool_executor() { return pool_->get_executor(); }
+
+  // Runs the handler; a throwing handler is a bug that must cost one request, not the process.
+  api::Response Invoke(const api::Request& request);
+  // handler.Reject, with a bare 500 should Reject itself fail.
+  api::Response SafeReject(ErrorCode code, std::string message);
+  // Called by ~Session.
+  void Forget(std::uint64_t session_id);
+
+ private:
+  asio::awaitable<void> AcceptLoop();
+  void StartSession(tcp::socket socket);
+  std::vector<std::shared_ptr<Session>> LiveSessions();
+  bool WaitForSessions(std::chrono::milliseconds limit);
+  void RunIo();
+
+  const ServerOptions options_;
+  api::RequestHandler& handler_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+  bool stopped_ = false;
+
+  // Declared before io_ and pool_: handlers destroyed with them may still end sessions.
+  std::mutex mutex_;
+  std::condition_variable drained_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  std::uint64_t next_session_id_ = 0;
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::acceptor acceptor_;  // on its own strand: the accept loop and Stop both touch it
+  std::optional<asio::thread_pool> pool_;
+  std::vector<std::thread> io_threads_;
+};
+
+// One connection: a keep-alive loop of read request, run handler, write response.
+// All of its members are used on its strand only.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(ServerCore& core, tcp::socket socket, std::uint64_t id)
+      : core_(core),
+        id_(id),
+        remote_(PeerAddress(socket)),
+        executor_(socket.get_executor()),
+        stream_(std::move(socket)) {}
+  ~Session() { core_.Forget(id_); }
+
+  static asio::awaitable<void> Run(std::shared_ptr<Session> self);
+  const asio::any_io_executor& executor() const { return executor_; }
+
+  // From any thread. Closes the connection if it is waiting for a request (or always, when
+  // forced); a busy connection finishes its response and closes afterwards on its own.
+  void RequestClose(bool force);
+
+ private:
+  struct Exchange {
+    std::string request_id;
+    std::string method = "-";
+    std::string target = "-";
+    unsigned version = 11;
+    bool keep_alive = false;
+    bool head_only = false;
+    SteadyClock::time_point started;
+  };
+  struct Written {
+    bool ok = false;
+    int status = 0;
+    std::uint64_t body_bytes = 0;
+  };
+
+  asio::awaitable<void> Serve();
+  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer,
+                                    bhttp::request_parser<bhttp::string_body>& parser,
+                                    beast::error_code& ec);
+  asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
+  asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
+  asio::awaitable<Written> WriteStreamed(api::Response& response, int status,
+                                         const Exchange& exchange);
+  asio::awaitable<void> LingeringClose();
+  api::Request ToApiRequest(bhttp::request<bhttp::string_body>&& message, std::string request_id);
+  void LogAccess(const Exchange& exchange, const Written& written) const;
+  void CloseSocket();
+
+  ServerCore& core_;
+  const std::uint64_t id_;
+  const std::string remote_;
+  const asio::any_io_executor executor_;
+  beast::tcp_stream stream_;
+  bool idle_ = false;  // waiting for the first byte of a request: safe to close at shutdown
+};
+
+asio::awaitable<void> Session::Run(std::shared_ptr<Session> self) {
+  try {
+    co_await self->Serve();
+  } catch (const std::exception& e) {
+    spdlog::debug("connection from {} dropped: {}", self->remote_, e.what());
+  } catch (...) {
+    spdlog::debug("connection from {} dropped: non-standard exception", self->remote_);
+  }
+  self->CloseSocket();
+}
+
+void Session::RequestClose(bool force) {
+  asio::post(executor_, [self = shared_from_this(), force] {
+    if (force || self->idle_) self->CloseSocket();
+  });
+}
+
+void Session::CloseSocket() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();
+}
+
+asio::awaitable<void> Session::Serve() {
+  const ServerOptions& options = core_.options();
+  beast::flat_buffer buffer;
+  bool first_request = true;
+  for (;;) {
+    if (core_.stopping()) co_return;
+    if (buffer.size() == 0) {
+      // A new connection gets read_timeout to start talking; a kept-alive one idle_timeout.
+      idle_ = true;
+      stream_.expires_after(first_request ? options.read_timeout : options.idle_timeout);
+      auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kFirstReadBytes), kNoThrow);
+      idle_ = false;
+      if (ec) co_return;  // peer closed, idle timeout, or shutdown: nobody waits for an answer
+      buffer.commit(n);
+    }
+    first_request = false;
+
+    Exchange exchange;
+    exchange.started = SteadyClock::now();
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+        options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
+    beast::error_code ec;
+    const bool complete = co_await ReadRequest(buffer, parser, ec);
+    if (parser.is_header_done()) {
+      exchange.method = std::string(parser.get().method_string());
+      exchange.target = std::string(parser.get().target());
+      exchange.version = parser.get().version();
+    }
+    if (!complete) {
+      if (ec == bhttp::error::body_limit) {
+        co_await RejectAndClose(
+            ErrorCode::kBodyTooLarge,
+            "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes",
+            std::move(exchange));
+      } else if (ec == bhttp::error::header_limit) {
+        co_await RejectAndClose(
+            ErrorCode::kBadRequest,
+            "request header is larger than " + std::to_string(options.max_header_bytes) + " bytes",
+            std::move(exchange));
+      } else if (ec == beast::error::timeout) {
+        // tcp_stream has already closed the socket, so there is no way left to answer.
+        spdlog::debug("connection from {}: request read timed out", remote_);
+      } else if (IsHttpError(ec) && ec != bhttp::error::end_of_stream &&
+                 ec != bhttp::error::partial_message) {
+        co_await RejectAndClose(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message(),
+                                std::move(exchange));
+      } else {
+        spdlog::debug("connection from {} ended while reading a request: {}", remote_,
+                      ec.message());
+      }
+      co_return;
+    }
+
+    auto message = parser.release();
+    exchange.request_id = NewRequestId();
+    exchange.keep_alive = message.keep_alive();
+    exchange.head_only = message.method() == bhttp::verb::head;
+    const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
+    api::Response response = co_await asio::co_spawn(
+        core_.pool_executor(),
+        [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
+        asio::use_awaitable);
+
+    // A response finished during shutdown tells the client not to reuse the connection.
+    exchange.keep_alive = exchange.keep_alive && !core_.stopping();
+    const Written written = co_await Write(std::move(response), exchange);
+    LogAccess(exchange, written);
+    if (!written.ok || !exchange.keep_alive) co_return;
+  }
+}
+
+// Reads one request into parser; false with ec set when it could not.
+asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer,
+                                           bhttp::request_parser<bhttp::string_body>& parser,
+                                           beast::error_code& ec) {
+  // One deadline for the whole request, so a client trickling bytes is cut off all the same.
+  stream_.expires_after(core_.options().read_timeout);
+  std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream_, buffer, parser, kNoThrow);
+  if (ec) co_return false;
+  if (parser.is_done()) co_return true;
+  // Clients that ask (curl does for larger bodies) would otherwise wait a second or more.
+  const auto& header = parser.get();
+  if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
+    bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, header.version()};
+    std::tie(ec, std::ignore) = co_await bhttp::async_write(stream_, go_on, kNoThrow);
+    if (ec) co_return false;
+  }
+  std::tie(ec, std::ignore) = co_await bhttp::async_read(stream_, buffer, parser, kNoThrow);
+  co_return !ec;
+}
+
+asio::awaitable<void> Session::RejectAndClose(ErrorCode code, std::string message,
+                                              Exchange exchange) {
+  exchange.request_id = NewRequestId();
+  exchange.keep_alive = false;
+  spdlog::debug("request {} from {} rejected: {}", exchange.request_id, remote_, message);
+  const Written written = co_await Write(core_.SafeReject(code, std::move(message)), exchange);
+  LogAccess(exchange, written);
+  if (written.ok) co_await LingeringClose();
+}
+
+asio::awaitable<void> Session::LingeringClose() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  stream_.expires_after(
+      std::min<std::chrono::milliseconds>(core_.options().read_timeout, kLingerMaxTime));
+  std::vector<char> sink(16 << 10);
+  for (std::size_t drained = 0; drained < kLingerMaxBytes;) {
+    auto [read_ec, n] = co_await stream_.async_read_some(asio::buffer(sink), kNoThrow);
+    if (read_ec) break;
+    drained += n;
+  }
+}
+
+asio::awaitable<Session::Written> Session::Write(api::Response response, const Exchange& exchange) {
+  int status = response.status;
+  // 1xx cannot be a final response; anything outside 200-999 is a handler bug.
+  if (status < 200 || status > 999) {
+    spdlog::error("request {}: handler returned invalid status {}", exchange.request_id, status);
+    response = core_.SafeReject(ErrorCode::kInternal, "internal error");
+    status = (response.status >= 200 && response.status <= 999) ? response.status : 500;
+  }
+  if (response.stream) co_return co_await WriteStreamed(response, status, exchange);
+
+  bhttp::response<bhttp::string_body> message;
+  message.version(exchange.version);
+  message.result(static_cast<unsigned>(status));
+  SetResponseHeaders(message.base(), response, exchange.request_id);
+  message.keep_alive(exchange.keep_alive);
+  if (status != 204 && status != 304) message.body() = std::move(response.body);
+  message.prepare_payload();  // Content-Length from the body (none for 204/304)
+  const std::uint64_t body_bytes = exchange.head_only ? 0 : message.body().size();
+  if (exchange.head_only) message.body().clear();  // Content-Length stays, as HEAD requires
+
+  stream_.expires_after(core_.options().read_timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream_, message, kNoThrow);
+  if (ec) spdlog::debug("request {}: write failed: {}", exchange.request_id, ec.message());
+  co_return Written{!ec, status, ec ? 0 : body_bytes};
+}
+
+asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response, int status,
+                                                         const Exchange& exchange) {
+  BlobReader& reader = *response.stream;
+  const std::int64_t signed_size = reader.Size();
+  if (signed_size < 0) {
+    spdlog::error("request {}: stream reports negative size", exchange.request_id);
+    response.stream.reset();
+    co_return co_await Write(core_.SafeReject(ErrorCode::kInternal, "internal error"), exchange);
+  }
+  const auto size = static_cast<std::uint64_t>(signed_size);
+  const auto write_timeout = core_.options().read_timeout;
+
+  bhttp::response<bhttp::buffer_body> message;
+  message.version(exchange.version);
+  message.result(static_cast<unsigned>(status));
+  SetResponseHeaders(message.base(), response, exchange.request_id);
+  message.keep_alive(exchange.keep_alive);
+  message.content_length(size);
+  message.body().data = nullptr;
+  message.body().more = true;
+  bhttp::response_serializer<bhttp::buffer_body> serializer{message};
+
+  stream_.expires_after(write_timeout);
+  auto [header_ec, header_n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
+  if (header_ec) co_return Written{false, status, 0};
+  if (exchange.head_only) co_return Written{true, status, 0};
+
+  std::vector<char> chunk(
+      static_cast<std::size_t>(std::min<std::uint64_t>(kStreamChunkBytes, size)));
+  std::uint64_t sent = 0;
+  while (sent < size) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), size - sent));
+    const Result<std::size_t> got = co_await asio::co_spawn(
+        core_.pool_executor(),
+        [&]() -> asio::awaitable<Result<std::size_t>> {
+          co_return ReadChunk(reader, std::span<char>(chunk.data(), want));
+        },
+        asio::use_awaitable);
+    if (!got || *got == 0) {
+      // Content-Length is already on the wire: closing is the only honest way to signal it.
+      spdlog::error("request {}: body stream {} after {} of {} bytes; closing the connection",
+                    exchange.request_id,
+                    got ? "ended early" : "failed (" + got.error().message + ")", sent, size);
+      co_return Written{false, status, sent};
+    }
+    message.body().data = chunk.data();
+    message.body().size = *got;
+    message.body().more = true;
+    stream_.expires_after(write_timeout);  // per chunk: a slow but moving download is fine
+    auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) co_return Written{false, status, sent};
+    sent += *got;
+  }
+  message.body().data = nullptr;
+  message.body().size = 0;
+  message.body().more = false;
+  stream_.expires_after(write_timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
+  co_return Written{!ec, status, sent};
+}
+
+api::Request Session::ToApiRequest(bhttp::request<bhttp::string_body>&& message,
+                                   std::string request_id) {
+  api::Request request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message)
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  request.body = std::move(message.body());
+  request.remote_address = remote_;
+  request.request_id = std::move(request_id);
+  return request;
+}
+
+void Session::LogAccess(const Exchange& exchange, const Written& written) const {
+  // Header values and bodies stay out: they carry tokens and user data.
+  spdlog::info("access id={} remote={} method={} target={} status={} bytes={} ms={}{}",
+               exchange.request_id, remote_, exchange.method, exchange.target, written.status,
+               written.body_bytes, MillisecondsSince(exchange.started),
+               written.ok ? "" : " aborted=true");
+}
+
+Result<std::string> ServerCore::Start() {
+  if (started_) return Fail(ErrorCode::kInternal, "server already started");
+  const std::string wanted = options_.host + ":" + std::to_string(options_.port);
+  boost::system::error_code ec;
+  tcp::resolver resolver(io_);
+  const auto endpoints =
+      resolver.resolve(options_.host, std::to_string(options_.port),
+                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty())
+    return Fail(ErrorCode::kInternal, "cannot resolve listen address " + wanted + ": " +
+                                          (ec ? ec.message() : std::string("no address")));
+  const tcp::endpoint endpoint = *endpoints.begin();
+  const auto fail = [&](const char* step) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return Fail(ErrorCode::kInternal,
+                "cannot listen on " + wanted + ": " + step + ": " + ec.message());
+  };
+  if (acceptor_.open(endpoint.protocol(), ec)) return fail("open");
+  // Lets a restarted server bind while old connections sit in TIME_WAIT.
+  if (acceptor_.set_option(asio::socket_base::reuse_address(true), ec)) return fail("option");
+  if (acceptor_.bind(endpoint, ec)) return fail("bind");
+  if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
+  const auto local = acceptor_.local_endpoint(ec);
+  if (ec) return fail("local address");
+  const std::string bound = FormatEndpoint(local);
+
+  started_ = true;
+  pool_.emplace(static_cast<std::size_t>(std::max(1, options_.handler_threads)));
+  asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), [](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      spdlog::error("accept loop ended: {}", e.what());
+    } catch (...) {
+      spdlog::error("accept loop ended: non-standard exception");
+    }
+  });
+  for (int i = 0; i < std::max(1, options_.io_threads); ++i)
+    io_threads_.emplace_back([this] { RunIo(); });
+  spdlog::info("listening on {}", bound);
+  return bound;
+}
+
+void ServerCore::RunIo() {
+  for (;;) {
+    try {
+      io_.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("I/O thread: unexpected exception: {}", e.what());
+    } catch (...) {
+      spdlog::error("I/O thread: unexpected non-standard exception");
+    }
+  }
+}
+
+asio::awaitable<void> ServerCore::AcceptLoop() {
+  for (;;) {
+    // Each connection gets its own strand, so io_threads can serve many at once.
+    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor_.get_executor(), kAcceptRetryDelay);
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    StartSession(tcp::socket(std::move(socket)));
+  }
+}
+
+void ServerCore::StartSession(tcp::socket socket) {
+  boost::system::error_code ignored;
+  // Small JSON answers should leave at once, not wait for Nagle.
+  socket.set_option(tcp::no_delay(true), ignored);
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(mutex_);
+    // Checked under the lock Stop takes to snapshot the sessions, so none slips past it.
+    if (stopping()) return;
+    const std::uint64_t id = next_session_id_++;
+    session = std::make_shared<Session>(*this, std::move(socket), id);
+    sessions_.emplace(id, session);
+  }
+  asio::co_spawn(session->executor(), Session::Run(session), asio::detached);
+}
+
+void ServerCore::Forget(std::uint64_t session_id) {
+  std::lock_guard lock(mutex_);
+  sessions_.erase(session_id);
+  if (sessions_.empty()) drained_.notify_all();
+}
+
+std::vector<std::shared_ptr<Session>> ServerCore::LiveSessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, weak] : sessions_)
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  return live;  // released by the caller, outside the lock (~Session takes it)
+}
+
+bool ServerCore::WaitForSessions(std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  return drained_.wait_for(lock, limit, [this] { return sessions_.empty(); });
+}
+
+api::Response ServerCore::Invoke(const api::Request& request) {
+  try {
+    return handler_.Handle(request);
+  } catch (const std::exception& e) {
+    spdlog::error("request {}: handler threw: {}", request.request_id, e.what());
+  } catch (...) {
+    spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
+  }
+  return SafeReject(ErrorCode::kInternal, "internal error");
+}
+
+api::Response ServerCore::SafeReject(ErrorCode code, std::string message) {
+  try {
+    return handler_.Reject(code, std::move(message));
+  } catch (const std::exception& e) {
+    spdlog::error("RequestHandler::Reject threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("RequestHandler::Reject threw a non-standard exception");
+  }
+  api::Response fallback;
+  fallback.status = 500;
+  fallback.content_type.clear();
+  return fallback;
+}
+
+void ServerCore::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  const auto begun = SteadyClock::now();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_.store(true, std::memory_order_release);
+  }
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  for (const auto& session : LiveSessions()) session->RequestClose(/*force=*/false);
+  if (!WaitForSessions(options_.shutdown_grace)) {
+    const auto left = LiveSessions();
+    spdlog::warn("shutdown grace of {} ms is over; closing {} busy connection(s)",
+                 options_.shutdown_grace.count(), left.size());
+    for (const auto& session : left) session->RequestClose(/*force=*/true);
+  }
+  // A running handler cannot be interrupted, so its session is waited for. The pool is joined
+  // only once no session is left that could still hand it work.
+  while (!WaitForSessions(kDrainReport)) {
+    spdlog::warn("shutdown: still waiting for {} connection(s) whose handlers are running",
+                 LiveSessions().size());
+  }
+  pool_->join();
+  work_.reset();
+  io_.stop();
+  for (auto& thread : io_threads_) thread.join();
+  io_threads_.clear();
+  spdlog::info("server stopped in {} ms", MillisecondsSince(begun));
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerOptions options, api::RequestHandler& handler) : core(std::move(options), handler) {}
+  ServerCore core;
+};
+
+Server::Server(ServerOptions options, api::RequestHandler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+
+Server::~Server() { Stop(); }
+
+Result<std::string> Server::Start() { return impl_->core.Start(); }
+
+void Server::Stop() { impl_->core.Stop(); }
+
+}  // namespace dlipkg::http
