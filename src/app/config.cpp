@@ -4,6 +4,8 @@
 #include <charconv>
 #include <iostream>
 
+#include "api/peer_address.hpp"
+
 namespace dlipkg::app {
 
 Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text) {
@@ -73,6 +75,14 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->add_option("--owner", config.owner,
                     "Owner recorded for what requests create when no authentication is configured")
       ->envname("DLIPKG_OWNER")->capture_default_str();
+  serve->add_option("--credentials", config.credentials_file,
+                    "JSON file of users, their projects, access keys and tokens; enables "
+                    "authentication (AK/SK and X-Auth-Token). SIGHUP reloads it")
+      ->envname("DLIPKG_CREDENTIALS")->check(CLI::ExistingFile);
+  serve->add_flag("--insecure-no-auth", config.insecure_no_auth,
+                  "Without --credentials, serve clients from any address, not only loopback "
+                  "(anyone who can reach the server can use it)")
+      ->envname("DLIPKG_INSECURE_NO_AUTH");
   serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
       ->envname("DLIPKG_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -89,6 +99,13 @@ Command ParseCommandLine(int argc, char** argv) {
   }
   config.listen_host = parsed->first;
   config.listen_port = parsed->second;
+  if (config.credentials_file.empty() && !config.insecure_no_auth &&
+      !api::IsLoopback(config.listen_host)) {
+    std::cerr << "dlipkg: refusing to listen on " << listen
+              << " without authentication: give --credentials FILE, or --insecure-no-auth to "
+                 "let anyone who can reach this address use the server\n";
+    return ExitNow{2};
+  }
   return config;
 }
 

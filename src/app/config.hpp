@@ -27,6 +27,8 @@ struct ServeConfig {
   int handler_threads = 32;
   int parallel_fetches = 4;
   std::string owner = "local";
+  std::string credentials_file;   // empty: no authentication (loopback clients only)
+  bool insecure_no_auth = false;  // without credentials, serve non-loopback clients anyway
   std::string log_level = "info";
 };
 
