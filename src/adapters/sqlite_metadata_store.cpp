@@ -65,6 +65,25 @@ CREATE TABLE package_tags (
     ON DELETE CASCADE
 );
 )sql",
+    // 2: the asynchronous upload queue. packages.job_id names the job that owns a package's
+    // pending upload (0: none); a later write resets it, which supersedes the job.
+    R"sql(
+ALTER TABLE packages ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE jobs (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  project         TEXT NOT NULL,
+  group_name      TEXT NOT NULL,
+  name            TEXT NOT NULL,
+  url             TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  deadline_at     INTEGER NOT NULL,
+  lease_owner     TEXT NOT NULL DEFAULT '',
+  lease_until     INTEGER NOT NULL DEFAULT 0,
+  last_error      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX jobs_due ON jobs (next_attempt_at, id);
+)sql",
 };
 
 // ---- Connections and schema ----
@@ -297,7 +316,7 @@ ON CONFLICT (project, group_name, name) DO UPDATE SET
   kind = excluded.kind, status = excluded.status, sha256 = excluded.sha256,
   size = excluded.size, underlying_name = excluded.underlying_name, owner = excluded.owner,
   update_time = excluded.update_time, is_async = excluded.is_async,
-  status_reason = excluded.status_reason)sql";
+  status_reason = excluded.status_reason, job_id = 0)sql";
 
 enum class OnExisting { kFail, kReplace };
 
@@ -389,6 +408,20 @@ struct SqliteMetadataStore::Impl {
     std::lock_guard lock(write_mutex_);
     sqlite3* db = writer_.get();
     return sqlite::InTransaction(db, "BEGIN IMMEDIATE", [&] { return body(db); });
+  }
+
+  // For queue bookkeeping whose loss in a power cut is harmless (a claim, a lease renewal, a
+  // retry time: the job just becomes claimable again): committed without waiting for fsync.
+  // In WAL mode the next FULL commit makes these durable too. Anything a client can observe
+  // (a package state) goes through Write.
+  template <class Body>
+  auto WriteBookkeeping(Body&& body) -> decltype(body(nullptr)) {
+    std::lock_guard lock(write_mutex_);
+    sqlite3* db = writer_.get();
+    (void)sqlite::Exec(db, "PRAGMA synchronous = NORMAL");
+    auto result = sqlite::InTransaction(db, "BEGIN IMMEDIATE", [&] { return body(db); });
+    (void)sqlite::Exec(db, "PRAGMA synchronous = FULL");
+    return result;
   }
 
   // One read transaction per call, so a call's queries all see the same committed state.
@@ -570,6 +603,236 @@ Result<std::vector<std::string>> SqliteMetadataStore::ReferencedBlobs() {
   return impl_->Read([](sqlite3* db) {
     return sqlite::SelectRows(
         db, "SELECT DISTINCT sha256 FROM packages WHERE sha256 <> '' ORDER BY sha256", TextFromRow);
+  });
+}
+
+// ---- The job queue ----
+
+namespace {
+
+constexpr std::string_view kSelectJobs =
+    "SELECT id, project, group_name, name, url, attempts, deadline_at FROM jobs ";
+
+Result<UploadJob> JobFromRow(const Statement& row) {
+  return UploadJob{.id = row.Int(0), .project = row.Text(1), .group = row.Text(2),
+                   .name = row.Text(3), .url = row.Text(4),
+                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6)};
+}
+
+// The job that owns a package's pending upload: 0 for none, nullopt when the package is gone.
+Result<std::optional<std::int64_t>> OwningJob(sqlite3* db, const UploadJob& job) {
+  auto rows = sqlite::SelectRows(
+      db, "SELECT job_id FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+      IntFromRow, job.project, job.group, job.name);
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::nullopt;
+  return rows->front();
+}
+
+// Whether `worker` still holds the job's lease and the job still owns its package. A job that
+// lost its package is deleted here, since nobody will want its result.
+Result<bool> StillResponsible(sqlite3* db, const UploadJob& job, const std::string& worker) {
+  auto holds = SelectOne(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND lease_owner = ?2)",
+                         IntFromRow, job.id, worker);
+  if (!holds) return std::unexpected(holds.error());
+  if (*holds == 0) return false;
+  auto owner = OwningJob(db, job);
+  if (!owner) return std::unexpected(owner.error());
+  if (*owner == job.id) return true;
+  if (auto ok = sqlite::Run(db, "DELETE FROM jobs WHERE id = ?1", job.id); !ok)
+    return std::unexpected(ok.error());
+  return false;
+}
+
+// Settles the job's package (READY or FAILED: `set_clause` over ?5, ?6, ... = values) and
+// deletes the job.
+template <class... Values>
+Result<void> FinishJob(sqlite3* db, const UploadJob& job, std::string_view set_clause,
+                       std::int64_t now_ms, const Values&... values) {
+  const std::string sql = "UPDATE packages SET " + std::string(set_clause) +
+                          ", update_time = ?4, job_id = 0 "
+                          "WHERE project = ?1 AND group_name = ?2 AND name = ?3";
+  if (auto ok = sqlite::Run(db, sql, job.project, job.group, job.name, now_ms, values...); !ok)
+    return ok;
+  return sqlite::Run(db, "DELETE FROM jobs WHERE id = ?1", job.id);
+}
+
+}  // namespace
+
+Result<EnqueuedUploads> SqliteMetadataStore::EnqueueUploads(
+    const std::optional<GroupRecord>& group, const std::vector<PackageRecord>& packages,
+    const std::vector<std::string>& urls, std::int64_t deadline_ms, std::size_t max_queued) {
+  if (packages.empty() || urls.size() != packages.size())
+    return Fail(ErrorCode::kInternal, "metadata store failure: one URL per package expected");
+  const std::string project = group ? group->project : packages.front().project;
+  const std::string group_name = group ? group->name : std::string(kUngrouped);
+  return impl_->Write([&](sqlite3* db) -> Result<EnqueuedUploads> {
+    auto queued = SelectOne(db, "SELECT COUNT(*) FROM jobs", IntFromRow);
+    if (!queued) return std::unexpected(queued.error());
+    if (static_cast<std::size_t>(*queued) + packages.size() > max_queued)
+      return Fail(ErrorCode::kQuotaExceeded,
+                  "The upload queue is full (" + std::to_string(*queued) + " jobs queued, at most " +
+                      std::to_string(max_queued) + "); try again later.");
+    if (group) {
+      if (auto ok = UpsertGroup(db, *group, OwnerAndDescription::kKeep); !ok)
+        return std::unexpected(ok.error());
+    }
+    auto writes = PreparePackageWrites(db, OnExisting::kReplace);
+    if (!writes) return std::unexpected(writes.error());
+    EnqueuedUploads result;
+    for (std::size_t i = 0; i < packages.size(); ++i) {
+      PackageRecord p = packages[i];
+      p.status = PackageStatus::kUploading;
+      p.is_async = true;
+      auto old = ReadPackage(db, project, group_name, p.name);
+      if (!old) return std::unexpected(old.error());
+      // The stored bytes stay referenced (so downloadable) until the new ones are committed.
+      p.sha256 = *old ? (*old)->sha256 : "";
+      p.size = *old ? (*old)->size : 0;
+      if (*old) p.underlying_name = (*old)->underlying_name;
+      if (auto ok = WritePackage(*writes, project, group_name, p); !ok)
+        return std::unexpected(ok.error());
+      if (auto ok = sqlite::Run(db,
+                                "INSERT INTO jobs (project, group_name, name, url, next_attempt_at, "
+                                "deadline_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                                project, group_name, p.name, urls[i], deadline_ms);
+          !ok) {
+        return std::unexpected(ok.error());
+      }
+      const std::int64_t job_id = sqlite3_last_insert_rowid(db);
+      if (auto ok = sqlite::Run(db,
+                                "UPDATE packages SET job_id = ?4 "
+                                "WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+                                project, group_name, p.name, job_id);
+          !ok) {
+        return std::unexpected(ok.error());
+      }
+      auto stored = ReadPackage(db, project, group_name, p.name);
+      if (!stored || !*stored) return Fail(ErrorCode::kInternal, "metadata store failure: package not written");
+      result.packages.push_back(std::move(**stored));
+    }
+    if (group) {
+      auto whole = ReadBackGroup(db, project, group_name);
+      if (!whole) return std::unexpected(whole.error());
+      result.group = std::move(*whole);
+    }
+    return result;
+  });
+}
+
+Result<std::optional<UploadJob>> SqliteMetadataStore::ClaimJob(const std::string& worker,
+                                                               std::int64_t now_ms,
+                                                               std::int64_t lease_until_ms) {
+  return impl_->WriteBookkeeping([&](sqlite3* db) -> Result<std::optional<UploadJob>> {
+    for (;;) {
+      auto due = sqlite::SelectRows(
+          db,
+          std::string(kSelectJobs) +
+              "WHERE next_attempt_at <= ?1 AND lease_until <= ?1 ORDER BY next_attempt_at, id "
+              "LIMIT 1",
+          JobFromRow, now_ms);
+      if (!due) return std::unexpected(due.error());
+      if (due->empty()) return std::nullopt;
+      UploadJob job = std::move(due->front());
+      auto owner = OwningJob(db, job);
+      if (!owner) return std::unexpected(owner.error());
+      if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
+        if (auto ok = sqlite::Run(db, "DELETE FROM jobs WHERE id = ?1", job.id); !ok)
+          return std::unexpected(ok.error());
+        continue;
+      }
+      if (auto ok = sqlite::Run(db,
+                                "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
+                                "attempts = attempts + 1 WHERE id = ?1",
+                                job.id, worker, lease_until_ms);
+          !ok) {
+        return std::unexpected(ok.error());
+      }
+      job.attempts += 1;
+      return job;
+    }
+  });
+}
+
+Result<bool> SqliteMetadataStore::RenewLease(std::int64_t job_id, const std::string& worker,
+                                             std::int64_t lease_until_ms) {
+  return impl_->WriteBookkeeping([&](sqlite3* db) -> Result<bool> {
+    if (auto ok = sqlite::Run(db, "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                              job_id, worker, lease_until_ms);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    return sqlite::Changes(db) > 0;
+  });
+}
+
+Result<std::optional<std::string>> SqliteMetadataStore::CompleteJob(
+    const UploadJob& job, const std::string& worker, const BlobInfo& blob,
+    const std::string& underlying_name, std::int64_t now_ms) {
+  return impl_->Write([&](sqlite3* db) -> Result<std::optional<std::string>> {
+    auto responsible = StillResponsible(db, job, worker);
+    if (!responsible) return std::unexpected(responsible.error());
+    if (!*responsible) return std::optional<std::string>();
+    auto old = ReadPackage(db, job.project, job.group, job.name);
+    if (!old) return std::unexpected(old.error());
+    const std::string previous = *old ? (*old)->sha256 : "";
+    if (auto ok = FinishJob(db, job,
+                            "status = 'READY', status_reason = '', sha256 = ?5, size = ?6, "
+                            "underlying_name = ?7",
+                            now_ms, blob.sha256, blob.size, underlying_name);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    return std::optional<std::string>(previous);
+  });
+}
+
+Result<void> SqliteMetadataStore::RetryJob(const UploadJob& job, const std::string& worker,
+                                           std::int64_t next_attempt_ms,
+                                           const std::string& reason) {
+  return impl_->WriteBookkeeping([&](sqlite3* db) {
+    return sqlite::Run(db,
+                       "UPDATE jobs SET lease_owner = '', lease_until = 0, next_attempt_at = ?3, "
+                       "last_error = ?4 WHERE id = ?1 AND lease_owner = ?2",
+                       job.id, worker, next_attempt_ms, reason);
+  });
+}
+
+Result<void> SqliteMetadataStore::FailJob(const UploadJob& job, const std::string& worker,
+                                          const std::string& reason, std::int64_t now_ms) {
+  return impl_->Write([&](sqlite3* db) -> Result<void> {
+    auto responsible = StillResponsible(db, job, worker);
+    if (!responsible) return std::unexpected(responsible.error());
+    if (!*responsible) return {};
+    return FinishJob(db, job, "status = 'FAILED', status_reason = ?5", now_ms, reason);
+  });
+}
+
+Result<std::size_t> SqliteMetadataStore::RecoverAfterRestart(std::int64_t now_ms) {
+  return impl_->Write([&](sqlite3* db) -> Result<std::size_t> {
+    if (auto ok = sqlite::Exec(db, "UPDATE jobs SET lease_owner = '', lease_until = 0"); !ok)
+      return std::unexpected(ok.error());
+    if (auto ok = sqlite::Run(
+            db,
+            "UPDATE packages SET status = 'FAILED', update_time = ?1, job_id = 0, "
+            "status_reason = 'The upload was interrupted and cannot be resumed; upload it again.' "
+            "WHERE status = 'UPLOADING' AND NOT EXISTS "
+            "(SELECT 1 FROM jobs WHERE jobs.id = packages.job_id)",
+            now_ms);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto queued = SelectOne(db, "SELECT COUNT(*) FROM jobs", IntFromRow);
+    if (!queued) return std::unexpected(queued.error());
+    return static_cast<std::size_t>(*queued);
+  });
+}
+
+Result<std::size_t> SqliteMetadataStore::CountQueued() {
+  return impl_->Read([](sqlite3* db) -> Result<std::size_t> {
+    auto queued = SelectOne(db, "SELECT COUNT(*) FROM jobs", IntFromRow);
+    if (!queued) return std::unexpected(queued.error());
+    return static_cast<std::size_t>(*queued);
   });
 }
 

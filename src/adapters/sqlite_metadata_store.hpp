@@ -1,4 +1,5 @@
-// MetadataStore on SQLite (WAL mode, synchronous=FULL so a commit survives power loss).
+// MetadataStore and JobQueue on SQLite, in one file so enqueueing is one transaction
+// (WAL mode, synchronous=FULL so a commit survives power loss).
 // Schema migrations are versioned (PRAGMA user_version) and applied on Open.
 // Thread-safe: calls are serialised on one connection for writes; reads may use their own.
 #pragma once
@@ -6,11 +7,12 @@
 #include <filesystem>
 #include <memory>
 
+#include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 
 namespace dlipkg {
 
-class SqliteMetadataStore final : public MetadataStore {
+class SqliteMetadataStore final : public MetadataStore, public JobQueue {
  public:
   // Opens or creates the database file. Errors: kInternal.
   static Result<std::unique_ptr<SqliteMetadataStore>> Open(const std::filesystem::path& file);
@@ -37,6 +39,26 @@ class SqliteMetadataStore final : public MetadataStore {
                                std::int64_t now_ms) override;
   Result<bool> IsBlobReferenced(const std::string& sha256) override;
   Result<std::vector<std::string>> ReferencedBlobs() override;
+
+  Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
+                                         const std::vector<PackageRecord>& packages,
+                                         const std::vector<std::string>& urls,
+                                         std::int64_t deadline_ms,
+                                         std::size_t max_queued) override;
+  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
+                                            std::int64_t lease_until_ms) override;
+  Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
+                          std::int64_t lease_until_ms) override;
+  Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
+                                                 const BlobInfo& blob,
+                                                 const std::string& underlying_name,
+                                                 std::int64_t now_ms) override;
+  Result<void> RetryJob(const UploadJob& job, const std::string& worker,
+                        std::int64_t next_attempt_ms, const std::string& reason) override;
+  Result<void> FailJob(const UploadJob& job, const std::string& worker, const std::string& reason,
+                       std::int64_t now_ms) override;
+  Result<std::size_t> RecoverAfterRestart(std::int64_t now_ms) override;
+  Result<std::size_t> CountQueued() override;
 
  private:
   struct Impl;

@@ -1,5 +1,7 @@
 #include "api/json_codec.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 namespace json = boost::json;
@@ -118,8 +120,11 @@ json::array Names(const std::vector<PackageRecord>& packages) {
   return names;
 }
 
-// The keys every group-shaped answer has (3.1, 3.2, list).
+// The keys every group-shaped answer has (3.1, 3.2, list). A group is_async when any of its
+// packages was uploaded asynchronously.
 json::object GroupObject(const GroupRecord& group) {
+  const bool is_async = std::any_of(group.packages.begin(), group.packages.end(),
+                                    [](const PackageRecord& p) { return p.is_async; });
   return json::object{
       {"group_name", group.name},
       {"status", ToString(RollUpStatus(group.packages))},
@@ -127,7 +132,7 @@ json::object GroupObject(const GroupRecord& group) {
       {"details", json::value_from(group.packages)},
       {"create_time", group.create_time},
       {"update_time", group.update_time},
-      {"is_async", false},
+      {"is_async", is_async},
       {"owner", group.owner},
   };
 }
@@ -189,8 +194,13 @@ std::string EncodeTypedUploadResponse(const GroupRecord& group, PackageKind kind
   return json::serialize(o);
 }
 
-std::string EncodeUploadResponse(const UploadResult& result, const std::string& owner) {
-  if (result.group) return json::serialize(GroupObject(*result.group));
+std::string EncodeUploadResponse(const UploadResult& result, const std::string& owner,
+                                 bool is_async) {
+  if (result.group) {
+    json::object o = GroupObject(*result.group);
+    o["is_async"] = is_async;
+    return json::serialize(o);
+  }
   // Ungrouped: resource_names (terraform reads it) beside the group keys minus group_name.
   std::int64_t created = INT64_MAX, updated = 0;
   for (const auto& p : result.packages) {
@@ -205,7 +215,7 @@ std::string EncodeUploadResponse(const UploadResult& result, const std::string& 
       {"details", json::value_from(result.packages)},
       {"create_time", created},
       {"update_time", updated},
-      {"is_async", false},
+      {"is_async", is_async},
       {"owner", owner},
   };
   return json::serialize(o);

@@ -49,7 +49,8 @@ Result<OwnerChangeRequest> DecodeOwnerChange(std::string_view body);
 // 3.1 answer: the group with description/module_name/module_type.
 std::string EncodeTypedUploadResponse(const GroupRecord& group, PackageKind kind);
 // 3.2 answer: the whole group after a merge, or resource_names for ungrouped packages.
-std::string EncodeUploadResponse(const UploadResult& result, const std::string& owner);
+std::string EncodeUploadResponse(const UploadResult& result, const std::string& owner,
+                                 bool is_async);
 std::string EncodePackage(const PackageRecord& package);
 std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules);
 std::string EncodeOwnerChanged();

@@ -189,14 +189,12 @@ Response ResourcesApi::Handle(const Request& request) {
     if (seg.size() == 3 && method == "POST") {
       auto dto = DecodeUpload(request.body);
       if (!dto) return std::unexpected(dto.error());
-      if (dto->is_async)
-        return Fail(ErrorCode::kNotSupported,
-                    "is_async=true is not supported by this server yet; send is_async=false.");
       auto result = service_.Upload(UploadCommand{
           .project = *project, .owner = owner, .kind = dto->kind, .group = dto->group,
-          .mode = GroupMode::kMerge, .paths = dto->paths, .tags = dto->tags});
+          .mode = GroupMode::kMerge, .paths = dto->paths, .tags = dto->tags,
+          .is_async = dto->is_async});
       if (!result) return std::unexpected(result.error());
-      return Json(EncodeUploadResponse(*result, owner));
+      return Json(EncodeUploadResponse(*result, owner, dto->is_async));
     }
     if (seg.size() == 4 && method == "POST") {
       static const std::map<std::string_view, PackageKind> kTyped{

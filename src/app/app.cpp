@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
-#include <optional>
+#include <random>
 
 #include "adapters/credential_authenticator.hpp"
 #include "adapters/credential_store.hpp"
@@ -14,6 +17,7 @@
 #include "adapters/system_clock.hpp"
 #include "api/resources_api.hpp"
 #include "app/config.hpp"
+#include "core/job_runner.hpp"
 #include "core/package_service.hpp"
 #include "http/server.hpp"
 
@@ -29,6 +33,25 @@ SourcePolicy PolicyFrom(const ServeConfig& config) {
   policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
   policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
   return policy;
+}
+
+// A name for this process's job leases: unique across instances and restarts.
+std::string WorkerId() {
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(std::random_device{}() % 1'000'000);
+}
+
+// Crash-test hook: DLIPKG_TEST_FAULT=<point> kills the process at that point of an async job
+// ("before-fetch", "mid-fetch", "after-blob-commit"), as a power cut would.
+std::function<void(std::string_view)> FaultHook() {
+  const char* point = std::getenv("DLIPKG_TEST_FAULT");
+  if (!point || !*point) return nullptr;
+  spdlog::warn("fault injection armed at '{}': the process will kill itself there", point);
+  return [wanted = std::string(point)](std::string_view at) {
+    if (at == wanted) kill(getpid(), SIGKILL);
+  };
 }
 
 // SIGTERM, SIGINT (stop) and SIGHUP (reload the credentials), blocked in the calling thread
@@ -120,10 +143,25 @@ int Serve(const ServeConfig& config) {
   if (!metadata) return spdlog::error("metadata store: {}", metadata.error().message), 1;
   auto fetcher = CurlFetcher::Create(PolicyFrom(config));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
-  PackageService service(**metadata, **blobs, **fetcher, clock,
-                         ServiceOptions{.parallel_fetches = config.parallel_fetches});
+  BlobKeeper keeper(**metadata, **blobs);
+  WorkerPool pool(config.workers);
+  JobRunner runner(**metadata, **blobs, keeper, **fetcher, clock, pool,
+                   JobRunnerOptions{.worker_id = WorkerId(),
+                                    .lease = std::chrono::seconds(config.job_lease_s),
+                                    .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
+                                    .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
+                                    .fault_point = FaultHook()});
+  PackageService service(
+      ServicePorts{**metadata, **metadata, **blobs, **fetcher, clock, keeper, pool},
+      ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
+                     .job_deadline_ms = config.job_deadline_s * 1000LL,
+                     .on_enqueued = [&runner] { runner.Notify(); }});
+  // Single instance on its own data directory: whoever held a job lease before is gone.
+  auto queued = (*metadata)->RecoverAfterRestart(clock.NowMs());
+  if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
   if (auto swept = service.Sweep(); !swept)
     return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+  if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
   api::ResourcesApi api(service,
                         api::ApiOptions{.default_owner = config.owner,
                                         .insecure_no_auth = config.insecure_no_auth},
@@ -138,9 +176,11 @@ int Serve(const ServeConfig& config) {
       api);
   auto bound = server.Start();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
+  runner.Start();
   const int signal = WaitForStopSignal(signals, auth->store.get());
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
   server.Stop();
+  runner.Stop();
   spdlog::info("stopped");
   return 0;
 }

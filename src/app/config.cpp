@@ -69,9 +69,31 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->add_option("--handler-threads", config.handler_threads,
                     "Threads running requests (store, disk and source work)")
       ->envname("DLIPKG_HANDLER_THREADS")->check(CLI::Range(1, 1024))->capture_default_str();
-  serve->add_option("--parallel-fetches", config.parallel_fetches,
-                    "Sources of one request fetched at once")
-      ->envname("DLIPKG_PARALLEL_FETCHES")->check(CLI::Range(1, 100))->capture_default_str();
+  serve->add_option("--workers", config.workers,
+                    "Source fetches running at once, shared by synchronous uploads and the "
+                    "asynchronous job queue")
+      ->envname("DLIPKG_WORKERS")->check(CLI::Range(1, 256))->capture_default_str();
+  serve->add_option("--max-queued-jobs", config.max_queued_jobs,
+                    "Asynchronous uploads that may wait at once; beyond it uploads are refused "
+                    "(DLI.1028)")
+      ->envname("DLIPKG_MAX_QUEUED_JOBS")->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  serve->add_option("--job-deadline", config.job_deadline_s,
+                    "Seconds an asynchronous upload may take, retries included, before it FAILs")
+      ->envname("DLIPKG_JOB_DEADLINE")->check(CLI::Range(1, 7 * 86400))->capture_default_str();
+  serve->add_option("--job-lease", config.job_lease_s,
+                    "Seconds a job claim lasts unless renewed (a dead instance's jobs are taken "
+                    "over after it)")
+      ->envname("DLIPKG_JOB_LEASE")->check(CLI::Range(3, 3600))->capture_default_str();
+  serve->add_option("--retry-base-delay-ms", config.retry_base_delay_ms,
+                    "First retry delay ceiling of a failing async fetch; doubles per attempt, "
+                    "with full jitter")
+      ->envname("DLIPKG_RETRY_BASE_DELAY_MS")->check(CLI::Range(1, 600'000))
+      ->capture_default_str();
+  serve->add_option("--retry-max-delay-ms", config.retry_max_delay_ms,
+                    "Largest retry delay ceiling of a failing async fetch")
+      ->envname("DLIPKG_RETRY_MAX_DELAY_MS")->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
   serve->add_option("--owner", config.owner,
                     "Owner recorded for what requests create when no authentication is configured")
       ->envname("DLIPKG_OWNER")->capture_default_str();

@@ -10,11 +10,6 @@
 namespace dlipkg {
 namespace {
 
-// The opaque storage name shown as underlying_name: stable for given bytes and name.
-std::string UnderlyingName(const BlobInfo& blob, const std::string& name) {
-  return blob.sha256.substr(0, 32) + "_" + name;
-}
-
 bool MatchesTags(const PackageRecord& package, const std::vector<ListQuery::TagFilter>& filters) {
   return std::all_of(filters.begin(), filters.end(), [&](const ListQuery::TagFilter& filter) {
     return std::any_of(package.tags.begin(), package.tags.end(), [&](const Tag& tag) {
@@ -34,69 +29,26 @@ Error NotFound(const std::string& group, const std::string& name) {
                "The resource '" + name + "' does not exist in group '" + group + "'."};
 }
 
-// Runs fn(i) for i in [0, count) on up to `parallel` threads; returns when all are done.
-template <class Fn>
-void ForEachParallel(std::size_t count, int parallel, Fn fn) {
-  const std::size_t workers = std::min<std::size_t>(count, std::max(1, parallel));
-  std::atomic<std::size_t> next{0};
-  const auto work = [&] {
-    for (std::size_t i = next++; i < count; i = next++) fn(i);
-  };
-  std::vector<std::jthread> threads;
-  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(work);
-  work();
-}
-
 }  // namespace
 
 struct PackageService::Impl {
-  MetadataStore& metadata;
-  BlobStore& blobs;
-  SourceFetcher& fetcher;
-  const Clock& clock;
+  ServicePorts ports;
   ServiceOptions options;
 
-  // A blob committed by an upload is "pinned" until the upload's metadata commit is done, so
-  // a concurrent delete of the last package using the same bytes cannot reclaim them in
-  // between (blobs are shared by content). Commit and reclaim both hold this mutex.
-  std::mutex blob_mutex;
-  std::multiset<std::string> pinned;
-
   Result<BlobInfo> FetchOne(const std::string& url) {
-    auto writer = blobs.Create();
+    auto writer = ports.blobs.Create();
     if (!writer) return std::unexpected(writer.error());
-    if (auto fetched = fetcher.Fetch(url, **writer); !fetched)
+    if (auto fetched = ports.fetcher.Fetch(url, **writer); !fetched)
       return std::unexpected(fetched.error());
-    std::lock_guard lock(blob_mutex);
-    auto blob = (*writer)->Commit();
-    if (blob) pinned.insert(blob->sha256);
-    return blob;
+    return ports.keeper.CommitPinned(**writer);
   }
 
-  void Unpin(const std::vector<std::string>& shas) {
-    std::lock_guard lock(blob_mutex);
-    for (const auto& sha : shas)
-      if (auto it = pinned.find(sha); it != pinned.end()) pinned.erase(it);
-  }
-
-  // Removes blobs that no package refers to any more. A failure only leaks bytes, which the
-  // start-up sweep reclaims, so it is not reported to the client.
-  void Reclaim(const std::vector<std::string>& shas) {
-    std::lock_guard lock(blob_mutex);
-    for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
-      if (sha.empty() || pinned.contains(sha)) continue;
-      auto referenced = metadata.IsBlobReferenced(sha);
-      if (referenced && !*referenced) (void)blobs.Remove(sha);
-    }
-  }
-
-  // Fetches every source, bounded in parallel. All blobs stay pinned (the caller unpins);
-  // on failure the error of the first failing path in request order is returned.
+  // Fetches every source on the worker pool. All blobs stay pinned (the caller unpins); on
+  // failure the error of the first failing path in request order is returned.
   Result<std::vector<BlobInfo>> FetchAll(const std::vector<std::string>& paths,
                                          std::vector<std::string>& pinned_out) {
     std::vector<Result<BlobInfo>> results(paths.size(), Fail(ErrorCode::kInternal, "not run"));
-    ForEachParallel(paths.size(), options.parallel_fetches,
-                    [&](std::size_t i) { results[i] = FetchOne(paths[i]); });
+    ports.pool.RunAll(paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i]); });
     std::vector<BlobInfo> blobs_out;
     std::optional<Error> first_error;
     for (auto& result : results) {
@@ -109,6 +61,37 @@ struct PackageService::Impl {
     }
     if (first_error) return std::unexpected(*first_error);
     return blobs_out;
+  }
+
+  PackageRecord NewPackage(const UploadCommand& command, const std::optional<std::string>& group,
+                           const std::string& name, std::int64_t now) const {
+    return PackageRecord{.project = command.project, .group = group.value_or(""), .name = name,
+                         .kind = command.kind, .status = PackageStatus::kReady, .sha256 = "",
+                         .size = 0, .underlying_name = "", .owner = command.owner,
+                         .create_time = now, .update_time = now, .is_async = command.is_async,
+                         .status_reason = "", .tags = command.tags};
+  }
+
+  Result<UploadResult> Enqueue(const UploadCommand& command,
+                               const std::optional<std::string>& group,
+                               const std::vector<std::string>& names) {
+    if (command.mode == GroupMode::kReplace && group)
+      return Fail(ErrorCode::kNotSupported,
+                  "Asynchronous uploads merge into a group; replacing a whole group is "
+                  "synchronous.");
+    const std::int64_t now = ports.clock.NowMs();
+    std::vector<PackageRecord> packages;
+    for (const auto& name : names) packages.push_back(NewPackage(command, group, name, now));
+    std::optional<GroupRecord> header;
+    if (group)
+      header = GroupRecord{.project = command.project, .name = *group, .owner = command.owner,
+                           .create_time = now, .update_time = now};
+    auto queued = ports.jobs.EnqueueUploads(header, packages, command.paths,
+                                            now + options.job_deadline_ms,
+                                            options.max_queued_jobs);
+    if (!queued) return std::unexpected(queued.error());
+    if (options.on_enqueued) options.on_enqueued();
+    return UploadResult{std::move(queued->group), std::move(queued->packages)};
   }
 
   Result<std::vector<std::string>> NamesOf(const std::vector<std::string>& paths) {
@@ -132,12 +115,12 @@ struct PackageService::Impl {
                                             const std::vector<std::string>& names) {
     std::vector<std::string> shas;
     if (group && command.mode == GroupMode::kReplace) {
-      if (auto old = metadata.GetGroup(command.project, *group); old && *old)
+      if (auto old = ports.metadata.GetGroup(command.project, *group); old && *old)
         for (const auto& p : (*old)->packages) shas.push_back(p.sha256);
       return shas;
     }
     for (const auto& name : names)
-      if (auto old = metadata.GetPackage(command.project, group.value_or(""), name); old && *old)
+      if (auto old = ports.metadata.GetPackage(command.project, group.value_or(""), name); old && *old)
         shas.push_back((*old)->sha256);
     return shas;
   }
@@ -146,16 +129,17 @@ struct PackageService::Impl {
                               std::vector<PackageRecord> packages) {
     UploadResult result;
     if (!group) {
-      auto stored = metadata.PutUngrouped(packages);
+      auto stored = ports.metadata.PutUngrouped(packages);
       if (!stored) return std::unexpected(stored.error());
       result.packages = std::move(*stored);
       return result;
     }
-    const std::int64_t now = packages.empty() ? clock.NowMs() : packages.front().update_time;
+    const std::int64_t now = packages.empty() ? ports.clock.NowMs() : packages.front().update_time;
     GroupRecord header{.project = command.project, .name = *group, .owner = command.owner,
                        .create_time = now, .update_time = now};
-    auto stored = command.mode == GroupMode::kReplace ? metadata.ReplaceGroup(header, packages)
-                                                      : metadata.MergeIntoGroup(header, packages);
+    auto stored = command.mode == GroupMode::kReplace
+                      ? ports.metadata.ReplaceGroup(header, packages)
+                      : ports.metadata.MergeIntoGroup(header, packages);
     if (!stored) return std::unexpected(stored.error());
     for (const auto& p : stored->packages)
       if (std::any_of(packages.begin(), packages.end(),
@@ -166,9 +150,8 @@ struct PackageService::Impl {
   }
 };
 
-PackageService::PackageService(MetadataStore& metadata, BlobStore& blobs, SourceFetcher& fetcher,
-                               const Clock& clock, ServiceOptions options)
-    : impl_(new Impl{metadata, blobs, fetcher, clock, options, {}, {}}) {}
+PackageService::PackageService(ServicePorts ports, ServiceOptions options)
+    : impl_(new Impl{ports, std::move(options)}) {}
 
 PackageService::~PackageService() = default;
 
@@ -190,32 +173,33 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
   auto names = impl_->NamesOf(command.paths);
   if (!names) return std::unexpected(names.error());
 
+  if (command.is_async) return impl_->Enqueue(command, group, *names);
+
   std::vector<std::string> pinned;
   auto blobs = impl_->FetchAll(command.paths, pinned);
   if (!blobs) {
-    impl_->Unpin(pinned);
-    impl_->Reclaim(pinned);
+    impl_->ports.keeper.Unpin(pinned);
+    impl_->ports.keeper.Reclaim(pinned);
     return std::unexpected(blobs.error());
   }
   const auto replaced = impl_->ShasToBeReplaced(command, group, *names);
-  const std::int64_t now = impl_->clock.NowMs();
+  const std::int64_t now = impl_->ports.clock.NowMs();
   std::vector<PackageRecord> packages;
   for (std::size_t i = 0; i < names->size(); ++i) {
-    packages.push_back(PackageRecord{
-        .project = command.project, .group = group.value_or(""), .name = (*names)[i],
-        .kind = command.kind, .status = PackageStatus::kReady, .sha256 = (*blobs)[i].sha256,
-        .size = (*blobs)[i].size, .underlying_name = UnderlyingName((*blobs)[i], (*names)[i]),
-        .owner = command.owner, .create_time = now, .update_time = now, .is_async = false,
-        .status_reason = "", .tags = command.tags});
+    auto p = impl_->NewPackage(command, group, (*names)[i], now);
+    p.sha256 = (*blobs)[i].sha256;
+    p.size = (*blobs)[i].size;
+    p.underlying_name = UnderlyingName(p.sha256, p.name);
+    packages.push_back(std::move(p));
   }
   auto result = impl_->Commit(command, group, std::move(packages));
-  impl_->Unpin(pinned);
-  impl_->Reclaim(result ? replaced : pinned);
+  impl_->ports.keeper.Unpin(pinned);
+  impl_->ports.keeper.Reclaim(result ? replaced : pinned);
   return result;
 }
 
 Result<Listing> PackageService::List(const ListQuery& query) {
-  auto contents = impl_->metadata.ListProject(query.project);
+  auto contents = impl_->ports.metadata.ListProject(query.project);
   if (!contents) return std::unexpected(contents.error());
   const bool filtered = query.kind || !query.tags.empty();
   const bool paged = query.limit.has_value() || query.offset > 0;
@@ -277,7 +261,7 @@ Result<Listing> PackageService::List(const ListQuery& query) {
 
 Result<PackageRecord> PackageService::Show(const std::string& project, const std::string& group,
                                            const std::string& name) {
-  auto package = impl_->metadata.GetPackage(project, group, name);
+  auto package = impl_->ports.metadata.GetPackage(project, group, name);
   if (!package) return std::unexpected(package.error());
   if (!*package) return std::unexpected(NotFound(group, name));
   return **package;
@@ -285,12 +269,12 @@ Result<PackageRecord> PackageService::Show(const std::string& project, const std
 
 Result<void> PackageService::Delete(const std::string& project, const std::string& group,
                                     const std::string& name) {
-  auto deleted = impl_->metadata.DeletePackage(project, group, name);
+  auto deleted = impl_->ports.metadata.DeletePackage(project, group, name);
   if (!deleted) {
     if (deleted.error().code == ErrorCode::kNotFound) return std::unexpected(NotFound(group, name));
     return std::unexpected(deleted.error());
   }
-  impl_->Reclaim({deleted->sha256});
+  impl_->ports.keeper.Reclaim({deleted->sha256});
   return {};
 }
 
@@ -302,14 +286,14 @@ Result<void> PackageService::ChangeOwner(const std::string& project,
   if (!owner) return std::unexpected(owner.error());
   if (!group && !name)
     return Fail(ErrorCode::kBadRequest, "Give group_name, resource_name or both.");
-  const std::int64_t now = impl_->clock.NowMs();
+  const std::int64_t now = impl_->ports.clock.NowMs();
   if (group && !name) {
-    auto done = impl_->metadata.SetGroupOwner(project, *group, *owner, now);
+    auto done = impl_->ports.metadata.SetGroupOwner(project, *group, *owner, now);
     if (!done && done.error().code == ErrorCode::kNotFound)
       return Fail(ErrorCode::kNotFound, "The group '" + *group + "' does not exist.");
     return done;
   }
-  auto done = impl_->metadata.SetPackageOwner(project, group.value_or(""), *name, *owner, now);
+  auto done = impl_->ports.metadata.SetPackageOwner(project, group.value_or(""), *name, *owner, now);
   if (!done && done.error().code == ErrorCode::kNotFound)
     return std::unexpected(NotFound(group.value_or(""), *name));
   return done;
@@ -320,22 +304,22 @@ Result<std::unique_ptr<BlobReader>> PackageService::OpenContent(const std::strin
                                                                 const std::string& name) {
   auto package = Show(project, group, name);
   if (!package) return std::unexpected(package.error());
-  if (package->status != PackageStatus::kReady || package->sha256.empty())
+  if (package->sha256.empty())
     return Fail(ErrorCode::kNotFound, "The resource '" + name + "' has no stored content yet.");
-  return impl_->blobs.Open(package->sha256);
+  return impl_->ports.blobs.Open(package->sha256);
 }
 
 Result<void> PackageService::Sweep() {
-  if (auto swept = impl_->blobs.SweepTemporaries(); !swept) return swept;
-  auto referenced = impl_->metadata.ReferencedBlobs();
+  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept) return swept;
+  auto referenced = impl_->ports.metadata.ReferencedBlobs();
   if (!referenced) return std::unexpected(referenced.error());
-  auto stored = impl_->blobs.List();
+  auto stored = impl_->ports.blobs.List();
   if (!stored) return std::unexpected(stored.error());
   const std::set<std::string> keep(referenced->begin(), referenced->end());
   std::vector<std::string> orphans;
   for (const auto& sha : *stored)
     if (!keep.contains(sha)) orphans.push_back(sha);
-  impl_->Reclaim(orphans);
+  impl_->ports.keeper.Reclaim(orphans);
   return {};
 }
 

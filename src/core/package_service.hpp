@@ -4,15 +4,19 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/blob_keeper.hpp"
+#include "core/worker_pool.hpp"
 #include "domain/error.hpp"
 #include "domain/records.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
 
@@ -33,6 +37,7 @@ struct UploadCommand {
   GroupMode mode = GroupMode::kReplace;
   std::vector<std::string> paths;  // source URLs
   std::vector<Tag> tags;
+  bool is_async = false;  // queue the fetches and answer at once (merge mode or ungrouped)
 };
 
 struct UploadResult {
@@ -60,17 +65,31 @@ struct Listing {
 };
 
 struct ServiceOptions {
-  int parallel_fetches = 4;  // sources of one request fetched at once
+  std::size_t max_queued_jobs = 100'000;           // asynchronous uploads waiting at most
+  std::int64_t job_deadline_ms = 3'600'000;        // an async upload fails after this long
+  std::function<void()> on_enqueued;               // wakes the job runner
+};
+
+// What the service works with. The job queue and the metadata store are usually one object.
+struct ServicePorts {
+  MetadataStore& metadata;
+  JobQueue& jobs;
+  BlobStore& blobs;
+  SourceFetcher& fetcher;
+  const Clock& clock;
+  BlobKeeper& keeper;
+  WorkerPool& pool;  // sources of synchronous uploads are fetched here
 };
 
 class PackageService {
  public:
-  PackageService(MetadataStore& metadata, BlobStore& blobs, SourceFetcher& fetcher,
-                 const Clock& clock, ServiceOptions options = {});
+  explicit PackageService(ServicePorts ports, ServiceOptions options = {});
   ~PackageService();
 
   // Synchronous upload: every source is fetched and stored durably, then the metadata change
   // is committed in one transaction. Any failure leaves the previous state untouched.
+  // Asynchronous upload (is_async): the packages are written UPLOADING and their jobs queued
+  // in one transaction; the answer comes at once. kQuotaExceeded when the queue is full.
   Result<UploadResult> Upload(const UploadCommand& command);
   Result<Listing> List(const ListQuery& query);
   // group "" for an ungrouped package. kNotFound when absent.
@@ -82,7 +101,8 @@ class PackageService {
   // both (package in group). kNotFound when the target is absent.
   Result<void> ChangeOwner(const std::string& project, const std::optional<std::string>& group,
                            const std::optional<std::string>& name, const std::string& new_owner);
-  // Opens a package's bytes for download. kNotFound when absent or not READY.
+  // Opens a package's stored bytes for download: the current version when READY, the
+  // previous one while a replacement is UPLOADING or after it FAILED. kNotFound when none.
   Result<std::unique_ptr<BlobReader>> OpenContent(const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name);

@@ -243,4 +243,8 @@ PackageStatus RollUpStatus(const std::vector<PackageRecord>& packages) {
   return failed ? PackageStatus::kFailed : PackageStatus::kReady;
 }
 
+std::string UnderlyingName(const std::string& sha256, const std::string& name) {
+  return sha256.substr(0, 32) + "_" + name;
+}
+
 }  // namespace dlipkg

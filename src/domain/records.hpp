@@ -43,4 +43,7 @@ struct GroupRecord {
 // failed, else READY (an empty group is READY).
 PackageStatus RollUpStatus(const std::vector<PackageRecord>& packages);
 
+// The opaque storage name shown as underlying_name: stable for given bytes and name.
+std::string UnderlyingName(const std::string& sha256, const std::string& name);
+
 }  // namespace dlipkg

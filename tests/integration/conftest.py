@@ -44,12 +44,14 @@ def nginx(sources, tmp_path_factory):
 
 @pytest.fixture
 def start_server(tmp_path):
-    """start_server(*args, data_dir=None) -> a running Dlipkg; all are stopped after the test."""
+    """start_server(*args, data_dir=None, env=None) -> a running Dlipkg; all are stopped after
+    the test."""
     assert DLIPKG.exists(), "build/dlipkg is missing: run scripts/build.sh"
     started = []
 
-    def start(*args, data_dir=None):
-        server = Dlipkg(data_dir or tmp_path / "data", ["--allow-source", "127.0.0.1", *args])
+    def start(*args, data_dir=None, env=None):
+        server = Dlipkg(data_dir or tmp_path / "data", ["--allow-source", "127.0.0.1", *args],
+                        env=env)
         started.append(server.start())
         return server
 

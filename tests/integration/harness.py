@@ -34,7 +34,8 @@ def find_nginx():
 
 
 class Nginx:
-    """nginx serving `root` on a free loopback port. /slow/ is rate-limited to 10 KiB/s."""
+    """nginx serving `root` on a free loopback port. /slow/ is rate-limited to 10 KiB/s,
+    /throttled/ to 200 MB/s."""
 
     def __init__(self, root, workdir):
         self.root = Path(root)
@@ -71,6 +72,7 @@ http {{
     listen 127.0.0.1:{self.port};
     root {self.root};
     location /slow/ {{ limit_rate 10k; }}
+    location /throttled/ {{ limit_rate 200m; }}
     location = /status/503 {{ return 503; }}
     location = /status/403 {{ return 403; }}
     location = /redirect/other {{ return 302 http://localhost:{self.port}/a.py; }}

@@ -1,5 +1,7 @@
 """Issue 3: code written for DLI runs unchanged, through a client that sends requests exactly as
 the official Python SDK does; routing on the raw path; names round-trip."""
+import time
+
 import pytest
 import requests
 
@@ -64,10 +66,15 @@ def test_whole_lifecycle(client, nginx):
     with pytest.raises(DliError) as e:
         client.create_resources([src(nginx, "a.py")], "exe")
     assert (e.value.status, e.value.code) == (400, "DLI.0001")
-    with pytest.raises(DliError) as e:
-        client.create_resources([src(nginx, "a.py")], "pyFile", is_async=True)
-    assert (e.value.status, e.value.code) == (400, "DLI.0007")
-    assert client.list_resources()["total"] == 2
+    queued = client.create_resources([src(nginx, "d.py")], "pyFile", group="grp", is_async=True)
+    assert queued["is_async"] is True
+    assert [d["status"] for d in queued["details"] if d["resource_name"] == "d.py"] == ["UPLOADING"]
+    deadline = time.time() + 20
+    while client.show_resource_info("d.py", group="grp")["status"] == "UPLOADING":
+        assert time.time() < deadline, "async upload did not settle"
+        time.sleep(0.05)
+    assert client.show_resource_info("d.py", group="grp")["status"] == "READY"
+    assert client.list_resources()["total"] == 3
 
 
 def test_packages_named_like_routes(client, nginx):

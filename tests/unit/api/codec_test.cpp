@@ -149,9 +149,10 @@ TEST(Encode, ListingAndUngroupedAndFailed) {
 
   UploadResult result;
   result.packages = {failed};
-  const auto u = json::parse(EncodeUploadResponse(result, "local")).as_object();
+  const auto u = json::parse(EncodeUploadResponse(result, "local", true)).as_object();
   EXPECT_EQ(u.at("resource_names").as_array(), (json::array{"x.py"}));
   EXPECT_FALSE(u.contains("group_name"));
+  EXPECT_TRUE(u.at("is_async").as_bool());
   EXPECT_EQ(json::parse(EncodeOwnerChanged()),
             json::parse(R"({"is_success":true,"message":""})"));
 }

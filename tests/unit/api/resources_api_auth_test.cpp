@@ -7,6 +7,8 @@
 
 #include "api/peer_address.hpp"
 #include "api/resources_api.hpp"
+#include "core/blob_keeper.hpp"
+#include "core/worker_pool.hpp"
 #include "unit/core/fakes.hpp"
 
 namespace dlipkg::api {
@@ -36,9 +38,21 @@ class ScriptedAuthenticator final : public Authenticator {
   std::string seen_method, seen_target, seen_body, seen_project;
 };
 
+// The core on its fakes, serving http://src/a.py.
+struct FakeCore {
+  FakeCore() { fetcher.Serve("http://src/a.py", "print('a')"); }
+  testing::FakeMetadataStore metadata;
+  testing::FakeJobQueue jobs{metadata};
+  testing::FakeBlobStore blobs;
+  testing::FakeFetcher fetcher;
+  testing::FakeClock clock;
+  BlobKeeper keeper{metadata, blobs};
+  WorkerPool pool{1};
+  PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool}};
+};
+
 class ResourcesApiAuthTest : public ::testing::Test {
  protected:
-  ResourcesApiAuthTest() { fetcher_.Serve("http://src/a.py", "print('a')"); }
 
   static Request Make(std::string method, std::string target, std::string body = "",
                       std::string token = "", std::string peer = "127.0.0.1") {
@@ -50,13 +64,9 @@ class ResourcesApiAuthTest : public ::testing::Test {
   }
   static json::value Body(const Response& response) { return json::parse(response.body); }
 
-  testing::FakeMetadataStore metadata_;
-  testing::FakeBlobStore blobs_;
-  testing::FakeFetcher fetcher_;
-  testing::FakeClock clock_;
-  PackageService service_{metadata_, blobs_, fetcher_, clock_};
+  FakeCore core_;
   ScriptedAuthenticator auth_;
-  ResourcesApi api_{service_, ApiOptions{}, &auth_};
+  ResourcesApi api_{core_.service, ApiOptions{}, &auth_};
 };
 
 constexpr const char* kUpload = R"({"paths": ["http://src/a.py"], "group": "g"})";
@@ -77,7 +87,7 @@ TEST_F(ResourcesApiAuthTest, NothingHappensForAnUnauthenticatedRequest) {
   EXPECT_EQ(response.status, 401);
   EXPECT_EQ(Body(response).at("error_code"), "APIGW.0301");
   EXPECT_EQ(Body(response).at("request_id"), "req-1");
-  EXPECT_EQ(blobs_.Count(), 0u);
+  EXPECT_EQ(core_.blobs.Count(), 0u);
   const auto forbidden = api_.Handle(Make("GET", "/v2.0/p1/resources", "", "forbidden"));
   EXPECT_EQ(forbidden.status, 403);
   EXPECT_EQ(Body(forbidden).at("error_code"), "APIGW.0302");
@@ -112,13 +122,8 @@ TEST_F(ResourcesApiAuthTest, AnOwnerChangeMustNameAKnownUser) {
 }
 
 TEST(ResourcesApiNoAuth, ServesLoopbackPeersAsTheDefaultOwnerIgnoringCredentials) {
-  testing::FakeMetadataStore metadata;
-  testing::FakeBlobStore blobs;
-  testing::FakeFetcher fetcher;
-  fetcher.Serve("http://src/a.py", "print('a')");
-  testing::FakeClock clock;
-  PackageService service{metadata, blobs, fetcher, clock};
-  ResourcesApi api{service, ApiOptions{.default_owner = "local"}};
+  FakeCore core;
+  ResourcesApi api{core.service, ApiOptions{.default_owner = "local"}};
 
   Request request{.method = "POST", .target = "/v2.0/p1/resources/pyfiles", .body = kUpload,
                   .remote_address = "::ffff:127.0.0.1"};
@@ -145,12 +150,8 @@ TEST(ResourcesApiNoAuth, ServesLoopbackPeersAsTheDefaultOwnerIgnoringCredentials
 }
 
 TEST(ResourcesApiNoAuth, InsecureModeServesEveryPeerAndSaysSoInHealthz) {
-  testing::FakeMetadataStore metadata;
-  testing::FakeBlobStore blobs;
-  testing::FakeFetcher fetcher;
-  testing::FakeClock clock;
-  PackageService service{metadata, blobs, fetcher, clock};
-  ResourcesApi api{service, ApiOptions{.insecure_no_auth = true}};
+  FakeCore core;
+  ResourcesApi api{core.service, ApiOptions{.insecure_no_auth = true}};
   const Request list{.method = "GET", .target = "/v2.0/p1/resources",
                      .remote_address = "10.0.0.7"};
   EXPECT_EQ(api.Handle(list).status, 200);

@@ -7,9 +7,11 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
 
@@ -101,11 +103,18 @@ class FakeBlobStore final : public BlobStore {
 class FakeFetcher final : public SourceFetcher {
  public:
   void Serve(const std::string& url, std::string bytes) { bytes_[url] = std::move(bytes); }
-  void Fail(const std::string& url, Error error) { errors_[url] = std::move(error); }
+  void Fail(const std::string& url, Error error, int times = 1 << 30) {
+    std::lock_guard lock(mutex_);
+    errors_[url] = std::move(error);
+    failures_left_[url] = times;
+  }
   Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) override {
     ++calls;
     const std::string key(url);
-    if (errors_.contains(key)) return std::unexpected(errors_.at(key));
+    {
+      std::lock_guard lock(mutex_);
+      if (errors_.contains(key) && failures_left_[key]-- > 0) return std::unexpected(errors_.at(key));
+    }
     if (!bytes_.contains(key))
       return dlipkg::Fail(ErrorCode::kSourceUnavailable, key + ": not found (HTTP 404)");
     const auto& data = bytes_.at(key);
@@ -116,8 +125,10 @@ class FakeFetcher final : public SourceFetcher {
   std::atomic<int> calls{0};
 
  private:
+  std::mutex mutex_;
   std::map<std::string, std::string> bytes_;
   std::map<std::string, Error> errors_;
+  std::map<std::string, int> failures_left_;
 };
 
 class FakeMetadataStore final : public MetadataStore {
@@ -245,6 +256,148 @@ class FakeMetadataStore final : public MetadataStore {
   std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, GroupRecord> groups_;
   std::map<std::pair<std::string, std::string>, PackageRecord> ungrouped_;
+};
+
+// A job queue over FakeMetadataStore: package writes go through the store's own methods; the
+// fake remembers which job owns which package. One mutex; no persistence.
+class FakeJobQueue final : public JobQueue {
+ public:
+  explicit FakeJobQueue(FakeMetadataStore& metadata) : metadata_(metadata) {}
+
+  Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
+                                         const std::vector<PackageRecord>& packages,
+                                         const std::vector<std::string>& urls,
+                                         std::int64_t deadline_ms,
+                                         std::size_t max_queued) override {
+    std::lock_guard lock(mutex_);
+    if (jobs_.size() + packages.size() > max_queued)
+      return Fail(ErrorCode::kQuotaExceeded, "queue full");
+    EnqueuedUploads out;
+    std::vector<PackageRecord> rows;
+    for (std::size_t i = 0; i < packages.size(); ++i) {
+      PackageRecord p = packages[i];
+      p.status = PackageStatus::kUploading;
+      auto old = metadata_.GetPackage(p.project, p.group, p.name);
+      p.sha256 = *old ? (*old)->sha256 : "";
+      p.size = *old ? (*old)->size : 0;
+      rows.push_back(p);
+      const std::int64_t id = ++next_id_;
+      jobs_[id] = UploadJob{id, p.project, p.group, p.name, urls[i], 0, deadline_ms};
+      owner_[Key(p)] = id;
+    }
+    if (group) {
+      out.group = *metadata_.MergeIntoGroup(*group, rows);
+    } else {
+      (void)metadata_.PutUngrouped(rows);
+    }
+    out.packages = rows;
+    return out;
+  }
+  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now,
+                                            std::int64_t until) override {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, job] : jobs_) {
+      if (due_[id] > now || lease_until_[id] > now) continue;
+      lease_[id] = worker;
+      lease_until_[id] = until;
+      job.attempts += 1;
+      return std::optional(job);
+    }
+    return std::optional<UploadJob>();
+  }
+  Result<bool> RenewLease(std::int64_t id, const std::string& worker,
+                          std::int64_t until) override {
+    std::lock_guard lock(mutex_);
+    if (lease_[id] != worker) return false;
+    lease_until_[id] = until;
+    return true;
+  }
+  Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
+                                                 const BlobInfo& blob, const std::string& name,
+                                                 std::int64_t now) override {
+    std::lock_guard lock(mutex_);
+    if (!Responsible(job, worker)) return std::optional<std::string>();
+    auto p = **metadata_.GetPackage(job.project, job.group, job.name);
+    const std::string previous = p.sha256;
+    p.status = PackageStatus::kReady;
+    p.sha256 = blob.sha256;
+    p.size = blob.size;
+    p.underlying_name = name;
+    p.update_time = now;
+    Write(p);
+    Forget(job.id);
+    return std::optional(previous);
+  }
+  Result<void> RetryJob(const UploadJob& job, const std::string& worker, std::int64_t next,
+                        const std::string& reason) override {
+    std::lock_guard lock(mutex_);
+    if (lease_[job.id] != worker) return {};
+    lease_[job.id] = "";
+    lease_until_[job.id] = 0;
+    due_[job.id] = next;
+    retries.push_back(reason);
+    return {};
+  }
+  Result<void> FailJob(const UploadJob& job, const std::string& worker, const std::string& reason,
+                       std::int64_t now) override {
+    std::lock_guard lock(mutex_);
+    if (!Responsible(job, worker)) return {};
+    auto p = **metadata_.GetPackage(job.project, job.group, job.name);
+    p.status = PackageStatus::kFailed;
+    p.status_reason = reason;
+    p.update_time = now;
+    Write(p);
+    Forget(job.id);
+    return {};
+  }
+  Result<std::size_t> RecoverAfterRestart(std::int64_t) override { return CountQueued(); }
+  Result<std::size_t> CountQueued() override {
+    std::lock_guard lock(mutex_);
+    return jobs_.size();
+  }
+  // A later synchronous write of the package supersedes its job.
+  void Supersede(const std::string& project, const std::string& group, const std::string& name) {
+    std::lock_guard lock(mutex_);
+    owner_.erase({project, group, name});
+  }
+  std::vector<std::string> retries;
+
+ private:
+  using PackageKey = std::tuple<std::string, std::string, std::string>;
+  static PackageKey Key(const PackageRecord& p) { return {p.project, p.group, p.name}; }
+  bool Responsible(const UploadJob& job, const std::string& worker) {
+    const bool owns = owner_.contains({job.project, job.group, job.name}) &&
+                      owner_.at({job.project, job.group, job.name}) == job.id;
+    if (lease_[job.id] != worker || !owns) {
+      if (!owns) Forget(job.id);
+      return false;
+    }
+    return true;
+  }
+  void Forget(std::int64_t id) {
+    if (!jobs_.contains(id)) return;
+    const auto& job = jobs_.at(id);
+    if (owner_.contains({job.project, job.group, job.name}) &&
+        owner_.at({job.project, job.group, job.name}) == id)
+      owner_.erase({job.project, job.group, job.name});
+    jobs_.erase(id);
+  }
+  void Write(const PackageRecord& p) {
+    if (p.group.empty()) {
+      (void)metadata_.PutUngrouped({p});
+    } else {
+      (void)metadata_.MergeIntoGroup(GroupRecord{.project = p.project, .name = p.group}, {p});
+    }
+  }
+
+  FakeMetadataStore& metadata_;
+  std::mutex mutex_;
+  std::int64_t next_id_ = 0;
+  std::map<std::int64_t, UploadJob> jobs_;
+  std::map<std::int64_t, std::string> lease_;
+  std::map<std::int64_t, std::int64_t> lease_until_;
+  std::map<std::int64_t, std::int64_t> due_;
+  std::map<PackageKey, std::int64_t> owner_;
 };
 
 }  // namespace dlipkg::testing

@@ -34,10 +34,14 @@ class PackageServiceTest : public ::testing::Test {
   }
 
   testing::FakeMetadataStore metadata_;
+  testing::FakeJobQueue jobs_{metadata_};
   FakeBlobStore blobs_;
   testing::FakeFetcher fetcher_;
   testing::FakeClock clock_;
-  PackageService service_{metadata_, blobs_, fetcher_, clock_};
+  BlobKeeper keeper_{metadata_, blobs_};
+  WorkerPool pool_{3};
+  PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
+                          ServiceOptions{.max_queued_jobs = 5}};
 };
 
 TEST_F(PackageServiceTest, ReplaceHoldsExactlyTheNewPackagesAndReclaimsOldBytes) {

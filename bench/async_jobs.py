@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Asynchronous upload queue: latency to READY and memory while jobs wait.
+
+1. 1,000 small packages (10 requests x 100 paths, is_async=true) from nginx on loopback:
+   time from the first request to the moment all 1,000 are READY. Reference in the same
+   run: one `curl --parallel` process fetching the same 1,000 URLs into files on the same
+   disk (no fsync, no metadata), with as many parallel transfers as dlipkg has workers.
+2. 10,000 jobs queued (100 requests x 100 paths, one worker kept busy by a 10 KiB/s
+   source): the server's RSS idle before, and its peak while they wait.
+
+Usage: bench/async_jobs.py [--workers 8]
+"""
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from harness import Dlipkg, Nginx, RssSampler  # noqa: E402
+
+P = "/v2.0/bench/resources"
+
+
+def wait_ready(server, expected, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        listing = server.api("GET", P).json()
+        states = [d["status"] for g in listing["groups"] for d in g["details"]]
+        if states.count("READY") == expected:
+            return
+        if "FAILED" in states:
+            raise SystemExit("a package FAILED")
+        time.sleep(0.1)  # listing 1,000 packages costs the server too: poll gently
+    raise SystemExit("timed out")
+
+
+def latency_run(work, nginx, workers):
+    for i in range(1000):
+        (nginx.root / "small" / f"s{i:04d}.py").write_text(f"print({i})\n" * 50)
+    urls = [f"{nginx.url}/small/s{i:04d}.py" for i in range(1000)]
+
+    out = work / "curl-out"
+    out.mkdir()
+    started = time.perf_counter()
+    args = ["curl", "-sS", "--fail", "--parallel", "--parallel-max", str(workers),
+            "--output-dir", str(out)]
+    for url in urls:
+        args += ["-o", url.rsplit("/", 1)[1], url]
+    subprocess.run(args, check=True)
+    curl_s = time.perf_counter() - started
+
+    server = Dlipkg(work / "data1", ["--allow-source", "127.0.0.1", "--workers", str(workers)])
+    server.start()
+    try:
+        started = time.perf_counter()
+        for batch in range(10):
+            r = server.api("POST", P, json={"paths": urls[batch * 100:batch * 100 + 100],
+                                            "kind": "pyFile", "group": f"g{batch}",
+                                            "is_async": True})
+            assert r.status_code == 200, r.text
+        answered = time.perf_counter() - started
+        wait_ready(server, 1000)
+        dlipkg_s = time.perf_counter() - started
+    finally:
+        server.stop()
+    print(f"1,000 async packages: all READY after {dlipkg_s:.2f} s "
+          f"({1000 / dlipkg_s:.0f}/s; the 10 requests were answered in {answered * 1000:.0f} ms); "
+          f"curl --parallel {workers} fetching the same URLs: {curl_s:.2f} s "
+          f"({1000 / curl_s:.0f}/s); ratio {curl_s / dlipkg_s:.2f}")
+
+
+def queued_run(work, nginx):
+    slow = nginx.root / "slow"
+    for j in range(100):
+        (slow / f"f{j:02d}.bin").write_bytes(b"x" * (1 << 20))
+    server = Dlipkg(work / "data2", ["--allow-source", "127.0.0.1", "--workers", "1"])
+    server.start()
+    try:
+        time.sleep(0.5)
+        idle_kib = server.rss_kib()
+        with RssSampler(server, interval=0.05) as rss:
+            started = time.perf_counter()
+            for g in range(100):
+                paths = [f"{nginx.url}/slow/f{j:02d}.bin" for j in range(100)]
+                r = server.api("POST", P, json={"paths": paths, "kind": "file",
+                                                "group": f"q{g:02d}", "is_async": True})
+                assert r.status_code == 200, r.text
+            enqueue_s = time.perf_counter() - started
+            time.sleep(2)
+        listing = server.api("GET", P + "?limit=1").json()
+    finally:
+        server.stop()
+    print(f"10,000 jobs queued in {enqueue_s:.2f} s ({10000 / enqueue_s:.0f} jobs/s, "
+          f"100 per request); {listing['total']} packages listed; RSS idle "
+          f"{idle_kib / 1024:.1f} MiB, peak while queued {rss.peak_kib / 1024:.1f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    base = Path(__file__).resolve().parents[1] / "build" / "bench"
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=base))
+    (work / "src" / "small").mkdir(parents=True)
+    nginx = Nginx(work / "src", work / "nginx").start()
+    try:
+        latency_run(work, nginx, args.workers)
+        queued_run(work, nginx)
+    finally:
+        nginx.stop()
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+// The durable queue of asynchronous uploads: one job per package, stored with the metadata so
+// that "packages are UPLOADING" and "their jobs are queued" commit together. Jobs are claimed
+// with a lease that the worker renews; a lease that runs out (a dead worker or instance) makes
+// the job claimable again. A package row remembers the job that owns it: a later upload or a
+// delete of the package supersedes the job, whose result is then discarded.
+// Blocking (disk, network); thread-safe; several processes may share one queue.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/error.hpp"
+#include "domain/records.hpp"
+#include "ports/blob_store.hpp"
+
+namespace dlipkg {
+
+struct UploadJob {
+  std::int64_t id = 0;
+  std::string project;
+  std::string group;  // "" for an ungrouped package
+  std::string name;
+  std::string url;
+  int attempts = 0;  // claims so far, this one included
+  std::int64_t deadline_ms = 0;
+};
+
+struct EnqueuedUploads {
+  std::optional<GroupRecord> group;     // the whole group after the merge, for grouped uploads
+  std::vector<PackageRecord> packages;  // the packages queued, in request order
+};
+
+class JobQueue {
+ public:
+  virtual ~JobQueue() = default;
+
+  // In one transaction: merges `packages` (status UPLOADING) into `group` (created from it if
+  // absent), or writes them ungrouped when `group` is nullopt, and queues one job per package
+  // (urls[i] fetches packages[i]) due at once and failing at `deadline_ms`. A package replaced
+  // this way keeps the sha256/size/underlying_name of its stored bytes, which stay
+  // downloadable until the new bytes are committed. kQuotaExceeded, with nothing written, when
+  // more than `max_queued` jobs would then be queued.
+  virtual Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
+                                                 const std::vector<PackageRecord>& packages,
+                                                 const std::vector<std::string>& urls,
+                                                 std::int64_t deadline_ms,
+                                                 std::size_t max_queued) = 0;
+
+  // Claims the job due soonest (next attempt time <= now, lease free or expired), leasing it
+  // to `worker` until `lease_until_ms`. Jobs whose package no longer refers to them are
+  // dropped on the way. nullopt when nothing is due.
+  virtual Result<std::optional<UploadJob>> ClaimJob(const std::string& worker,
+                                                    std::int64_t now_ms,
+                                                    std::int64_t lease_until_ms) = 0;
+  // Extends a lease; false when the job is gone or leased to someone else now.
+  virtual Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
+                                  std::int64_t lease_until_ms) = 0;
+
+  // The job's package becomes READY with `blob`; the job is deleted. Returns the sha256 of the
+  // bytes the package held before (to reclaim; "" if none), or nullopt when the result was
+  // discarded: the lease was lost, or the package was replaced or deleted meanwhile.
+  virtual Result<std::optional<std::string>> CompleteJob(const UploadJob& job,
+                                                         const std::string& worker,
+                                                         const BlobInfo& blob,
+                                                         const std::string& underlying_name,
+                                                         std::int64_t now_ms) = 0;
+  // After a retryable failure: the job is due again at `next_attempt_ms`, its lease released.
+  virtual Result<void> RetryJob(const UploadJob& job, const std::string& worker,
+                                std::int64_t next_attempt_ms, const std::string& reason) = 0;
+  // The job's package becomes FAILED with `reason` (its previous bytes, if any, kept); the job
+  // is deleted. A lost lease or superseded package makes this a no-op.
+  virtual Result<void> FailJob(const UploadJob& job, const std::string& worker,
+                               const std::string& reason, std::int64_t now_ms) = 0;
+
+  // Start-up recovery of a single-instance deployment: releases every lease (whoever held one
+  // is gone) and fails packages left UPLOADING without a job. Returns the jobs queued.
+  virtual Result<std::size_t> RecoverAfterRestart(std::int64_t now_ms) = 0;
+  virtual Result<std::size_t> CountQueued() = 0;
+};
+
+}  // namespace dlipkg
