@@ -4,7 +4,8 @@
 //
 //   node sdk_call.js '<json>'
 //   json: {mode: "send" | "sign", endpoint, ak, sk, project_id, security_token?,
-//          method, url: "/v2.0/{project_id}/resources/...", query?: {}, body?: {}}
+//          method, url: "/v2.0/{project_id}/resources/...", path_params?: {}, query?: {},
+//          body?: {}}
 //
 // send: the SDK sends it; prints {"status", "body"} or {"status", "error_code", "error_msg"}.
 // sign: prints the request the SDK would send, {"method", "url", "headers", "body"}, so the
@@ -35,7 +36,7 @@ function requestOptions(spec) {
     url: spec.url,
     contentType: 'application/json',
     queryParams: spec.query || {},
-    pathParams: {},
+    pathParams: spec.path_params || {},
     headers: {},
   };
   if (spec.body !== undefined && spec.body !== null) options.data = spec.body;
