@@ -1,7 +1,9 @@
 #include "app/config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <iostream>
 
 #include "api/peer_address.hpp"
@@ -23,6 +25,27 @@ Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& tex
   return std::pair{host, static_cast<std::uint16_t>(port)};
 }
 
+// CLI11 2.1 lets a config file value beat an environment variable; we want the command line,
+// then DLIPKG_* variables, then the file. So each variable set for an option the command line
+// does not give becomes a command-line argument. Returns the arguments reversed, as CLI11's
+// vector parse expects.
+std::vector<std::string> WithEnvironment(const CLI::App& serve, int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const bool serving = std::find(args.begin(), args.end(), serve.get_name()) != args.end();
+  for (const CLI::Option* option : serve.get_options()) {
+    const std::string& env = option->get_envname();
+    const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
+    if (!serving || !value || option->get_lnames().empty()) continue;
+    const std::string flag = "--" + option->get_lnames().front();
+    const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+      return a == flag || a.starts_with(flag + "=");
+    });
+    if (!given) args.insert(args.end(), {flag, value});
+  }
+  std::reverse(args.begin(), args.end());
+  return args;
+}
+
 Command ParseCommandLine(int argc, char** argv) {
   CLI::App app{"dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
                "resources API."};
@@ -30,12 +53,21 @@ Command ParseCommandLine(int argc, char** argv) {
   app.set_version_flag("--version", "dlipkg 0.1.0");
   auto* serve = app.add_subcommand(
       "serve", "Run the HTTP server. Every option can also be set as DLIPKG_<OPTION> in the "
-               "environment (e.g. DLIPKG_LISTEN) or as 'option = value' in the --config file.");
+               "environment (e.g. DLIPKG_LISTEN), or as 'option = value' in the [serve] table of "
+               "a TOML file named by --config FILE (or DLIPKG_CONFIG); the command line wins "
+               "over the environment, which wins over the file.");
+  serve->fallthrough();  // `dlipkg serve --config F` hands --config to the top level
   ServeConfig config;
   std::string listen = "127.0.0.1:8080";
-  serve->set_config("--config", "", "Read options from this TOML file (keys: the long option "
-                                    "names without dashes, e.g. listen = \"127.0.0.1:8080\")");
-  serve->get_config_ptr()->envname("DLIPKG_CONFIG");
+  // CLI11 2.1 reads a config file only at the top level; the serve options live in its
+  // [serve] table. `dlipkg serve --config F` works because the flag is accepted there too.
+  // DLIPKG_CONFIG names the file when --config does not; then it must exist.
+  const char* config_env = std::getenv("DLIPKG_CONFIG");
+  app.set_config("--config", config_env ? config_env : "",
+                 "Read options from this TOML file: a [serve] table with the long option "
+                 "names as keys (also DLIPKG_CONFIG)",
+                 config_env != nullptr);
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
   serve->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port and "
                                         "the log line 'listening on HOST:PORT' tells which")
       ->envname("DLIPKG_LISTEN")->capture_default_str();
@@ -110,7 +142,7 @@ Command ParseCommandLine(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   try {
-    app.parse(argc, argv);
+    app.parse(WithEnvironment(*serve, argc, argv));
   } catch (const CLI::ParseError& e) {
     return ExitNow{app.exit(e)};
   }

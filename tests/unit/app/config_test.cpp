@@ -1,0 +1,82 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace dlipkg::app {
+namespace {
+
+Command Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "dlipkg");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, DefaultsAreTheEmbeddedServer) {
+  auto command = Parse({"serve"});
+  const auto& config = std::get<ServeConfig>(command);
+  EXPECT_EQ(config.listen_host, "127.0.0.1");
+  EXPECT_EQ(config.listen_port, 8080);
+  EXPECT_EQ(config.data_dir, "./dlipkg-data");
+  EXPECT_EQ(config.max_body_size, 1 << 20);
+  EXPECT_EQ(config.workers, 4);
+}
+
+TEST(Config, FlagsParseSizesAndRepeats) {
+  auto command = Parse({"serve", "--listen", "[::1]:0", "--max-object-size", "10MiB",
+                        "--allow-source", "127.0.0.1", "--allow-source", "10.0.0.0/8"});
+  const auto& config = std::get<ServeConfig>(command);
+  EXPECT_EQ(config.listen_host, "::1");
+  EXPECT_EQ(config.listen_port, 0);
+  EXPECT_EQ(config.max_object_size, 10 << 20);
+  EXPECT_EQ(config.allow_sources, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8"}));
+}
+
+TEST(Config, BadValuesExitNonZero) {
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--listen", "nope"})).code, 0);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--listen", "h:99999"})).code, 0);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--workers", "0"})).code, 0);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--bogus"})).code, 0);
+  EXPECT_EQ(std::get<ExitNow>(Parse({"--help"})).code, 0);
+}
+
+TEST(Config, TheShippedExampleParses) {
+  auto command = Parse({"serve", "--config", DLIPKG_SOURCE_DIR "/config/dlipkg.example.toml"});
+  ASSERT_TRUE(std::holds_alternative<ServeConfig>(command));
+  const auto& config = std::get<ServeConfig>(command);
+  EXPECT_EQ(config.max_object_size, 5LL << 30);
+  EXPECT_EQ(config.allow_sources, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(config.max_queued_jobs, 100000);
+}
+
+TEST(Config, CommandLineBeatsEnvironmentBeatsFile) {
+  const auto file = WriteFile("dlipkg-test.toml",
+                              "[serve]\nlisten = \"127.0.0.1:1111\"\nworkers = 7\n"
+                              "data-dir = \"/from/file\"\n");
+  setenv("DLIPKG_WORKERS", "5", 1);
+  auto command = Parse({"serve", "--config", file, "--data-dir", "/from/flag"});
+  unsetenv("DLIPKG_WORKERS");
+  const auto& config = std::get<ServeConfig>(command);
+  EXPECT_EQ(config.listen_port, 1111);
+  EXPECT_EQ(config.workers, 5);
+  EXPECT_EQ(config.data_dir, "/from/flag");
+}
+
+TEST(Config, UnknownFileKeyIsAnError) {
+  const auto file = WriteFile("dlipkg-bad.toml", "[serve]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n");
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--config", file})).code, 0);
+}
+
+}  // namespace
+}  // namespace dlipkg::app
