@@ -40,7 +40,8 @@ std::vector<std::string> WithEnvironment(const CLI::App& serve, int argc, char**
     const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
       return a == flag || a.starts_with(flag + "=");
     });
-    if (!given) args.insert(args.end(), {flag, value});
+    // "--flag=value" so that a boolean flag (--insecure-no-auth) takes its value too.
+    if (!given) args.push_back(flag + "=" + value);
   }
   std::reverse(args.begin(), args.end());
   return args;
