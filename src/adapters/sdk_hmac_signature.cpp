@@ -73,11 +73,12 @@ std::string SdkUrlEncode(std::string_view bytes) {
   return out;
 }
 
-std::optional<std::string> CanonicalUri(std::string_view raw_path) {
+std::optional<std::string> CanonicalUri(std::string_view raw_path, UriForm form) {
   std::string uri;
   const auto segments = Split(raw_path, '/');
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    auto decoded = PercentDecode(segments[i]);
+    auto decoded = form == UriForm::kDecodedOnce ? PercentDecode(segments[i])
+                                                 : std::optional(std::string(segments[i]));
     if (!decoded) return std::nullopt;
     if (i > 0) uri += '/';
     uri += SdkUrlEncode(*decoded);
@@ -115,7 +116,7 @@ std::string PayloadHash(std::string_view body) {
 
 std::optional<std::string> CanonicalRequest(const CanonicalRequestParts& parts) {
   const auto question = parts.raw_target.find('?');
-  auto uri = CanonicalUri(parts.raw_target.substr(0, question));
+  auto uri = CanonicalUri(parts.raw_target.substr(0, question), parts.uri_form);
   auto query = CanonicalQuery(question == std::string_view::npos
                                   ? std::string_view()
                                   : parts.raw_target.substr(question + 1));

@@ -27,10 +27,20 @@ std::optional<SdkAuthorization> ParseSdkAuthorization(std::string_view header);
 // Percent-encodes every byte except A-Z a-z 0-9 - _ . ~, with upper-case hex.
 std::string SdkUrlEncode(std::string_view bytes);
 
-// The raw path split on '/', each segment percent-decoded once and re-encoded, a trailing '/'
-// appended: "/v2.0/p1/resources/a%20b.py" -> "/v2.0/p1/resources/a%20b.py/".
+// How a client turns its path into the canonical URI.
+enum class UriForm {
+  // spec/auth.md (Python, Go): each segment percent-decoded once, then encoded.
+  kDecodedOnce,
+  // The official Node.js SDK core: it signs the path Node's url.parse already escaped, encoding
+  // it again, so a space travels as "%20" but is signed as "%2520".
+  kEncodedAsSent,
+};
+
+// The raw path split on '/', each segment re-encoded per `form`, a trailing '/' appended:
+// "/v2.0/p1/resources/a%20b.py" -> "/v2.0/p1/resources/a%20b.py/" (kDecodedOnce).
 // nullopt: a malformed escape.
-std::optional<std::string> CanonicalUri(std::string_view raw_path);
+std::optional<std::string> CanonicalUri(std::string_view raw_path,
+                                        UriForm form = UriForm::kDecodedOnce);
 
 // The raw query (after '?', without it): pairs decoded once, sorted by name then value (byte
 // order of the decoded text, as the SDKs sort their parameters), re-encoded, "name=value"
@@ -47,6 +57,7 @@ struct CanonicalRequestParts {
   // (surrounding white space is trimmed here).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string payload_hash;  // PayloadHash(body) or kUnsignedPayload
+  UriForm uri_form = UriForm::kDecodedOnce;
 };
 
 // METHOD\nURI\nQUERY\nHEADERS\nSIGNED_HEADERS\nPAYLOAD_HASH. nullopt: a malformed escape.

@@ -261,10 +261,8 @@ def test_node_sdk_calls_are_accepted(auth_server, nginx):
     assert (forbidden["status"], forbidden["error_code"]) == (403, "APIGW.0302")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the Node.js SDK signs the path as url.parse escaped it ('a%20b.py' encoded again "
-    "to 'a%2520b.py') while spec/auth.md decodes each segment first, so a name with a space is "
-    "refused with 401; names with '+', '~' or UTF-8 work"))
+# The Node.js SDK signs the escaped path escaped again ("a%20b.py" as "a%2520b.py"); the server
+# accepts that form too, so the official client reaches names with spaces.
 def test_node_sdk_resource_name_with_a_space(auth_server):
     shown = node_sdk("send", auth_server, ALICE, "GET",
                      "/v2.0/{project_id}/resources/{resource_name}",

@@ -47,6 +47,14 @@ TEST(SdkHmacSignature, EncodesEverythingButUnreservedWithUpperCaseHex) {
   EXPECT_EQ(SdkUrlEncode("\xe6\x95\xb0"), "%E6%95%B0");
 }
 
+TEST(SdkHmacSignature, NodeFormEncodesTheSentPathAgain) {
+  EXPECT_EQ(CanonicalUri("/v2.0/p1/resources/a%20b.py", UriForm::kEncodedAsSent),
+            "/v2.0/p1/resources/a%2520b.py/");
+  EXPECT_EQ(CanonicalUri("/v2.0/p1/resources/a+b~c.py", UriForm::kEncodedAsSent),
+            "/v2.0/p1/resources/a%2Bb~c.py/");
+  EXPECT_EQ(CanonicalUri("/v2.0/p1/resources/a%20b.py"), "/v2.0/p1/resources/a%20b.py/");
+}
+
 TEST(SdkHmacSignature, CanonicalUriDecodesEachSegmentOnceAndAddsTheTrailingSlash) {
   EXPECT_EQ(CanonicalUri("/v2.0/p1/resources/pyfiles"), "/v2.0/p1/resources/pyfiles/");
   EXPECT_EQ(CanonicalUri("/v2.0/p1/resources/"), "/v2.0/p1/resources/");
