@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dlipkg needs to build (and, with --test, to run its tests).
-# Idempotent and fast when everything is present: apt is only called for what is missing.
+# Installs the Debian packages dlipkg needs to build (and, with --test, to run its tests, plus
+# the official Node.js SDK core under tests/node that the auth tests sign requests with).
+# Idempotent and fast when everything is present: apt and npm only run for what is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libspdlog-dev
@@ -10,14 +12,36 @@ test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps)
 # An S3-compatible server that verifies SigV4, for the object-store source tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
 
+testing=false
+[ "${1:-}" = "--test" ] && testing=true
 pkgs=("${build_pkgs[@]}")
-[ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
+$testing && pkgs+=("${test_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js may come from another package that bundles npm: only ask apt when a tool is absent.
+if $testing && ! { command -v node && command -v npm; } >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
+# The Node.js SDK core, pinned by tests/node/package-lock.json; reinstalled only when the
+# package files are newer than the last install.
+install_node_sdk() {
+  local dir=tests/node stamp=tests/node/node_modules/.dlipkg-installed
+  if [ -f "$stamp" ] && [ "$stamp" -nt "$dir/package.json" ] && [ "$stamp" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  echo "setup: installing the Node.js SDK core into $dir/node_modules" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$stamp"
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  $testing && install_node_sdk
+  exit 0
+fi
 
 echo "setup: installing ${missing[*]}" >&2
 sudo_cmd=()
@@ -28,3 +52,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
+$testing && install_node_sdk
+exit 0

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/error_table.hpp"
+#include "api/peer_address.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -121,8 +122,34 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
 
 }  // namespace
 
-ResourcesApi::ResourcesApi(PackageService& service, ApiOptions options)
-    : service_(service), options_(std::move(options)) {}
+ResourcesApi::ResourcesApi(PackageService& service, ApiOptions options,
+                           Authenticator* authenticator)
+    : service_(service), options_(std::move(options)), authenticator_(authenticator) {}
+
+Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) const {
+  if (authenticator_ != nullptr || options_.insecure_no_auth || IsLoopback(request.remote_address))
+    return {};
+  return Fail(ErrorCode::kForbidden,
+              "This server has no authentication configured and serves loopback clients only.");
+}
+
+Result<std::string> ResourcesApi::Authenticate(const Request& request,
+                                               const std::string& project) {
+  if (authenticator_ == nullptr) return options_.default_owner;  // credentials are ignored
+  auto identity = authenticator_->Authenticate(AuthRequest{
+      request.method, request.target, &request.headers, request.body, project});
+  if (!identity) return std::unexpected(identity.error());
+  return std::move(identity->user);
+}
+
+Result<void> ResourcesApi::CheckKnownUser(const std::string& new_owner) {
+  if (authenticator_ == nullptr) return {};  // no list of users to check against
+  auto name = ParseOwnerName(new_owner);
+  if (!name) return std::unexpected(name.error());
+  if (!authenticator_->UserExists(*name))
+    return Fail(ErrorCode::kUnknownUser, "No such user. userName:" + *name + ".");
+  return {};
+}
 
 Response ResourcesApi::Reject(ErrorCode code, std::string message) {
   return ErrorResponse(Error{code, std::move(message)}, "");
@@ -136,7 +163,11 @@ Response ResourcesApi::Handle(const Request& request) {
     const auto& seg = target->segments;
     const auto& method = request.method;
     if (seg.size() == 1 && seg[0] == "healthz" && method == "GET")
-      return Json(R"({"status":"ok"})");
+      return Json(authenticator_ == nullptr && options_.insecure_no_auth
+                      ? R"({"status":"ok","auth":"disabled"})"
+                      : R"({"status":"ok"})");
+    if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted)
+      return std::unexpected(admitted.error());
     // v2.0 / {project_id} / resources [/ {resource_name} [/ content]]
     if (seg.size() < 3 || seg.size() > 5 || seg[0] != "v2.0" || seg[1].empty() ||
         seg[2] != "resources")
@@ -144,7 +175,9 @@ Response ResourcesApi::Handle(const Request& request) {
                                            std::string(request.target.substr(0, 200)) + ".");
     auto project = ParseProjectId(seg[1]);
     if (!project) return std::unexpected(project.error());
-    const std::string& owner = options_.default_owner;
+    auto authenticated = Authenticate(request, *project);
+    if (!authenticated) return std::unexpected(authenticated.error());
+    const std::string& owner = *authenticated;
 
     if (seg.size() == 3 && method == "GET") {
       auto query = DecodeListQuery(*project, *target);
@@ -180,6 +213,8 @@ Response ResourcesApi::Handle(const Request& request) {
     if (seg.size() == 4 && method == "PUT" && seg[3] == "owner") {
       auto dto = DecodeOwnerChange(request.body);
       if (!dto) return std::unexpected(dto.error());
+      if (auto known = CheckKnownUser(dto->new_owner); !known)
+        return std::unexpected(known.error());
       auto done = service_.ChangeOwner(*project, dto->group_name, dto->resource_name,
                                        dto->new_owner);
       if (!done) return std::unexpected(done.error());

@@ -1,6 +1,8 @@
 // The DLI v2.0 resources API as a RequestHandler: routes on the raw path (method first, so a
 // package may be named "owner" or "jars"), decodes the request, calls the core, encodes the
-// answer. Handlers stay thin; every error body comes from api/error_table.
+// answer. Handlers stay thin; every error body comes from api/error_table. With an
+// Authenticator every request but /healthz is authenticated once the project is known, and the
+// user owns what it creates; without one, only loopback peers are served (unless told otherwise).
 // Thread-safe: Handle runs on many threads at once.
 #pragma once
 
@@ -10,23 +12,37 @@
 #include "api/http_types.hpp"
 #include "api/json_codec.hpp"
 #include "core/package_service.hpp"
+#include "ports/authenticator.hpp"
 
 namespace dlipkg::api {
 
 struct ApiOptions {
   std::string default_owner = "local";  // owner of what unauthenticated requests create
   std::vector<Module> modules;          // built-in modules shown by the list
+  // Only without an authenticator: serve non-loopback peers too (--insecure-no-auth), and say
+  // so in /healthz.
+  bool insecure_no_auth = false;
 };
 
 class ResourcesApi final : public RequestHandler {
  public:
-  ResourcesApi(PackageService& service, ApiOptions options);
+  // `authenticator` null: no authentication configured. It must outlive the API.
+  ResourcesApi(PackageService& service, ApiOptions options,
+               Authenticator* authenticator = nullptr);
   Response Handle(const Request& request) override;
   Response Reject(ErrorCode code, std::string message) override;
 
  private:
+  // Who owns what this request creates: the authenticated user, or the default owner.
+  Result<std::string> Authenticate(const Request& request, const std::string& project);
+  // Without authentication, whether the peer may be served at all.
+  Result<void> AdmitUnauthenticatedPeer(const Request& request) const;
+  // With authentication, an owner change must name a user the authenticator knows.
+  Result<void> CheckKnownUser(const std::string& new_owner);
+
   PackageService& service_;
   ApiOptions options_;
+  Authenticator* authenticator_;
 };
 
 }  // namespace dlipkg::api

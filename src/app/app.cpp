@@ -10,6 +10,8 @@
 #include <fstream>
 #include <random>
 
+#include "adapters/credential_authenticator.hpp"
+#include "adapters/credential_store.hpp"
 #include "adapters/curl_fetcher.hpp"
 #include "adapters/fs_blob_store.hpp"
 #include "adapters/sqlite_metadata_store.hpp"
@@ -68,16 +70,82 @@ std::function<void(std::string_view)> FaultHook() {
   };
 }
 
-// Blocks until SIGTERM or SIGINT. The signals are blocked in every thread (the mask is set
-// before any thread starts), so only this sigwait sees them.
-int WaitForStopSignal(const sigset_t& signals) {
-  int signal = 0;
-  sigwait(&signals, &signal);
-  return signal;
+// SIGTERM, SIGINT (stop) and SIGHUP (reload the credentials), blocked in the calling thread
+// before any other thread starts so that every thread inherits the mask and only the sigwait
+// below sees them; a SIGHUP can then never kill the process by its default action.
+sigset_t BlockServerSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// Reloads the credential file. Requests in flight keep the snapshot they started with; a file
+// that no longer loads leaves the old credentials in force. Messages name no secret.
+void ReloadCredentials(CredentialStore* credentials) {
+  if (credentials == nullptr) {
+    spdlog::info("received SIGHUP; no --credentials file to reload");
+    return;
+  }
+  auto reloaded = credentials->Reload();
+  if (!reloaded)
+    spdlog::warn("credentials not reloaded, the previous ones stay in force: {}",
+                 reloaded.error().message);
+  else
+    spdlog::info("credentials reloaded: {} user(s)", (*reloaded)->users.size());
+}
+
+// Blocks until SIGTERM or SIGINT, reloading the credentials on each SIGHUP meanwhile.
+int WaitForStopSignal(const sigset_t& signals, CredentialStore* credentials) {
+  for (;;) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) return signal;
+    ReloadCredentials(credentials);
+  }
+}
+
+// With a credential file: the store and the authenticator over it. Without: warns when the
+// server is open to non-loopback clients (the command line allowed it with --insecure-no-auth).
+struct Authentication {
+  std::unique_ptr<CredentialStore> store;
+  std::unique_ptr<CredentialAuthenticator> authenticator;
+};
+
+Result<Authentication> SetUpAuthentication(const ServeConfig& config, const Clock& clock) {
+  if (config.credentials_file.empty()) {
+    if (config.insecure_no_auth)
+      spdlog::warn("authentication is disabled (--insecure-no-auth): anyone who can reach {} "
+                   "can read, replace and delete every project's packages",
+                   config.listen_host);
+    else
+      spdlog::info("no --credentials: serving loopback clients only, as user '{}'",
+                   config.owner);
+    return Authentication{};
+  }
+  if (config.insecure_no_auth)
+    spdlog::warn("--insecure-no-auth is ignored: --credentials enables authentication");
+  std::error_code ec;
+  const auto perms = std::filesystem::status(config.credentials_file, ec).permissions();
+  if (!ec && (perms & std::filesystem::perms::others_read) != std::filesystem::perms::none)
+    spdlog::warn("the credential file {} is readable by every local user", config.credentials_file);
+  auto store = CredentialStore::Open(config.credentials_file);
+  if (!store) return std::unexpected(store.error());
+  spdlog::info("authentication enabled: {} user(s) from {}", (*store)->Snapshot()->users.size(),
+               config.credentials_file);
+  auto authenticator = std::make_unique<CredentialAuthenticator>(**store, clock);
+  return Authentication{std::move(*store), std::move(authenticator)};
 }
 
 int Serve(const ServeConfig& config) {
+  const sigset_t signals = BlockServerSignals();
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  SystemClock clock;
+  auto auth = SetUpAuthentication(config, clock);
+  if (!auth) return spdlog::error("credentials: {}", auth.error().message), 1;
   const std::filesystem::path data_dir = config.data_dir;
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -95,7 +163,6 @@ int Serve(const ServeConfig& config) {
   auto fetcher = CurlFetcher::Create(std::move(*policy));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
-  SystemClock clock;
   BlobKeeper keeper(**metadata, **blobs);
   WorkerPool pool(config.workers);
   JobRunner runner(**metadata, **blobs, keeper, **fetcher, clock, pool,
@@ -118,13 +185,10 @@ int Serve(const ServeConfig& config) {
   auto modules = LoadModules(config.modules_file);
   if (!modules) return spdlog::error("--modules: {}", modules.error().message), 1;
   api::ResourcesApi api(service,
-                        api::ApiOptions{.default_owner = config.owner, .modules = *modules});
-
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+                        api::ApiOptions{.default_owner = config.owner,
+                                        .modules = *modules,
+                                        .insecure_no_auth = config.insecure_no_auth},
+                        auth->authenticator.get());
 
   http::Server server(
       http::ServerOptions{.host = config.listen_host,
@@ -137,7 +201,7 @@ int Serve(const ServeConfig& config) {
   auto bound = server.Start();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
   runner.Start();
-  const int signal = WaitForStopSignal(signals);
+  const int signal = WaitForStopSignal(signals, auth->store.get());
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
   server.Stop();
   runner.Stop();

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "api/peer_address.hpp"
+
 namespace dlipkg::app {
 
 Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text) {
@@ -38,7 +40,8 @@ std::vector<std::string> WithEnvironment(const CLI::App& serve, int argc, char**
     const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
       return a == flag || a.starts_with(flag + "=");
     });
-    if (!given) args.insert(args.end(), {flag, value});
+    // "--flag=value" so that a boolean flag (--insecure-no-auth) takes its value too.
+    if (!given) args.push_back(flag + "=" + value);
   }
   std::reverse(args.begin(), args.end());
   return args;
@@ -147,6 +150,14 @@ Command ParseCommandLine(int argc, char** argv) {
                     "JSON file of built-in modules to list: [{\"module_name\", \"module_type\", "
                     "\"description\", \"resources\": [...]}]; none by default")
       ->envname("DLIPKG_MODULES")->check(CLI::ExistingFile);
+  serve->add_option("--credentials", config.credentials_file,
+                    "JSON file of users, their projects, access keys and tokens; enables "
+                    "authentication (AK/SK and X-Auth-Token). SIGHUP reloads it")
+      ->envname("DLIPKG_CREDENTIALS")->check(CLI::ExistingFile);
+  serve->add_flag("--insecure-no-auth", config.insecure_no_auth,
+                  "Without --credentials, serve clients from any address, not only loopback "
+                  "(anyone who can reach the server can use it)")
+      ->envname("DLIPKG_INSECURE_NO_AUTH");
   serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
       ->envname("DLIPKG_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -163,6 +174,13 @@ Command ParseCommandLine(int argc, char** argv) {
   }
   config.listen_host = parsed->first;
   config.listen_port = parsed->second;
+  if (config.credentials_file.empty() && !config.insecure_no_auth &&
+      !api::IsLoopback(config.listen_host)) {
+    std::cerr << "dlipkg: refusing to listen on " << listen
+              << " without authentication: give --credentials FILE, or --insecure-no-auth to "
+                 "let anyone who can reach this address use the server\n";
+    return ExitNow{2};
+  }
   return config;
 }
 

@@ -37,6 +37,8 @@ struct ServeConfig {
   int retry_max_delay_ms = 30'000;
   std::string owner = "local";
   std::string modules_file;  // built-in modules listed by GET /resources
+  std::string credentials_file;   // empty: no authentication (loopback clients only)
+  bool insecure_no_auth = false;  // without credentials, serve non-loopback clients anyway
   std::string log_level = "info";
 };
 

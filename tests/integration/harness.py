@@ -107,8 +107,9 @@ class Dlipkg:
 
     _count = 0
 
-    def __init__(self, data_dir, args=(), env=None):
+    def __init__(self, data_dir, args=(), env=None, listen="127.0.0.1:0"):
         self.data_dir = Path(data_dir)
+        self.listen = listen  # whatever it binds, clients only ever use 127.0.0.1
         self.args = list(args)
         self.env = env
         self.proc = None
@@ -125,14 +126,15 @@ class Dlipkg:
         self.log_path = self.data_dir.parent / f"server-{Dlipkg._count}.log"
         self.log = open(self.log_path, "w+")
         env = dict(os.environ, **(self.env or {}))
-        cmd = [str(DLIPKG), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+        cmd = [str(DLIPKG), "serve", "--listen", self.listen, "--data-dir", str(self.data_dir),
                *self.args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:
             m = re.search(r"listening on (\S+:\d+)", Path(self.log_path).read_text())
             if m:
-                self.address = m.group(1)
+                # A wildcard bind (0.0.0.0, [::]) is reached over loopback only.
+                self.address = re.sub(r"^(0\.0\.0\.0|\[::\]|::):", "127.0.0.1:", m.group(1))
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dlipkg exited {self.proc.returncode}: {self.logs()}")
