@@ -18,16 +18,6 @@ bool Unreserved(unsigned char c) {
          c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-std::vector<std::string_view> Split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  for (std::size_t start = 0;;) {
-    const auto end = text.find(separator, start);
-    parts.push_back(text.substr(start, end - start));
-    if (end == std::string_view::npos) return parts;
-    start = end + 1;
-  }
-}
-
 }  // namespace
 
 std::optional<SdkAuthorization> ParseSdkAuthorization(std::string_view header) {
@@ -153,14 +143,7 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
            reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest,
            &length) == nullptr)
     throw std::bad_alloc();
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
+  return HexLower(std::span(digest, length));
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -28,12 +28,16 @@ std::string Sha256Hasher::FinishHex() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   if (EVP_DigestFinal_ex(state_->ctx, digest.data(), &length) != 1) throw std::bad_alloc();
+  return HexLower(std::span(digest.data(), length));
+}
+
+std::string HexLower(std::span<const unsigned char> bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 0xf];
   }
   return hex;
 }

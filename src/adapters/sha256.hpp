@@ -9,6 +9,9 @@
 
 namespace dlipkg {
 
+// Lower-case hex of a digest.
+std::string HexLower(std::span<const unsigned char> bytes);
+
 class Sha256Hasher {
  public:
   Sha256Hasher();

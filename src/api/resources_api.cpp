@@ -15,16 +15,6 @@ struct Target {
   std::multimap<std::string, std::string> query;  // decoded
 };
 
-std::vector<std::string_view> Split(std::string_view text, char separator) {
-  std::vector<std::string_view> parts;
-  for (std::size_t start = 0;;) {
-    const auto end = text.find(separator, start);
-    parts.push_back(text.substr(start, end - start));
-    if (end == std::string_view::npos) return parts;
-    start = end + 1;
-  }
-}
-
 Result<Target> ParseTarget(std::string_view raw) {
   Target target;
   const auto question = raw.find('?');

@@ -91,6 +91,16 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
+std::vector<std::string_view> Split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    const auto end = text.find(separator, start);
+    parts.push_back(text.substr(start, end - start));
+    if (end == std::string_view::npos) return parts;
+    start = end + 1;
+  }
+}
+
 std::string_view ToString(PackageKind kind) {
   switch (kind) {
     case PackageKind::kJar: return "jar";

@@ -48,5 +48,7 @@ std::optional<std::string> PercentDecode(std::string_view text);
 Result<std::string> ResourceNameFromUrl(std::string_view url);
 
 std::string_view Trim(std::string_view text);
+// "a/b//c" split on '/' -> {"a", "b", "", "c"}; the views point into `text`.
+std::vector<std::string_view> Split(std::string_view text, char separator);
 
 }  // namespace dlipkg
