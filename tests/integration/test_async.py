@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from harness import RssSampler
 from scripted_source import ScriptedSource
@@ -143,8 +144,13 @@ def test_kill9_then_restart_settles_every_package(start_server, nginx, sources, 
     data = tmp_path / f"d-{point}"
     names = ["a.py", "lib.jar", "big.bin"]
     crashing = start_server(data_dir=data, env={"DLIPKG_TEST_FAULT": point})
-    r = upload_async(crashing, [f"{nginx.url}/{n}" for n in names])
-    assert r.status_code == 200, r.text
+    try:
+        r = upload_async(crashing, [f"{nginx.url}/{n}" for n in names])
+        assert r.status_code == 200, r.text
+    except requests.ConnectionError:
+        # The worker may claim the job and die before the answer is written; the jobs were
+        # committed before any claim, so the restarted server must still have them.
+        pass
     crashing.proc.wait(30)
     assert crashing.proc.returncode == -9, crashing.logs()
 
