@@ -200,6 +200,10 @@ int Serve(const ServeConfig& config) {
       api);
   auto bound = server.Start();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
+  // Tools find the port in this line, so it must appear whatever --log-level hides; the
+  // server itself logs it at info.
+  if (spdlog::get_level() > spdlog::level::info)
+    spdlog::log(spdlog::get_level(), "listening on {}", *bound);
   runner.Start();
   const int signal = WaitForStopSignal(signals, auth->store.get());
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));

@@ -210,3 +210,10 @@ def test_file_urls_below_an_allowed_root(start_server, sources):
     assert r.status_code == 400 and r.json()["error_code"] == "DLI.0001"
     assert "/etc" not in r.json()["error_msg"] or "file:///etc/passwd" in r.json()["error_msg"]
     assert listing(server)["groups"][0]["resources"] == ["lib.jar"]
+
+
+def test_listening_line_survives_a_quiet_log_level(start_server):
+    server = start_server("--log-level", "warn")  # start() needs the line to find the port
+    assert "listening on " + server.address in server.logs()
+    assert "access id=" not in server.logs()
+    assert server.api("GET", "/healthz").status_code == 200

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Show-package requests per second and upload throughput, per deployment.
+
+For each deployment (the embedded default; with --postgres-url, one and two instances on
+PostgreSQL; with --s3-blobs, bytes in the bucket), in one run:
+  - show: wrk (keep-alive, --connections, --seconds) against GET /resources/{name}?group=g,
+    spread over both instances when there are two; reference: nginx serving the same JSON
+    body as a static file, measured by the same wrk in the same run;
+  - upload: 20 synchronous uploads of a 16 MiB object from nginx, MiB/s.
+Installs wrk (Debian) if it is missing.
+
+Usage: bench/show_rps.py [--connections 64] [--seconds 5]
+                         [--postgres-url postgresql://...] [--object-stores F --s3-blobs s3://b/p]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from harness import Dlipkg, Nginx  # noqa: E402
+
+P = "/v2.0/bench/resources"
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def wrk(urls, connections, seconds):
+    """Requests/s over all urls (one wrk per url, run at once, summed)."""
+    procs = [subprocess.Popen(["wrk", "-t", "1", "-c", str(max(1, connections // len(urls))),
+                               "-d", f"{seconds}s", "--latency", url],
+                              stdout=subprocess.PIPE, text=True) for url in urls]
+    total, p99 = 0.0, []
+    for proc in procs:
+        out = proc.communicate()[0]
+        total += float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+        if m:
+            p99.append(float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)])
+        if "Non-2xx" in out:
+            raise SystemExit("wrk saw errors:\n" + out)
+    return total, max(p99) if p99 else float("nan")
+
+
+def upload_throughput(servers, nginx_url, name, size):
+    started = time.perf_counter()
+    for i in range(20):
+        server = servers[i % len(servers)]
+        r = server.api("POST", P + "/files", json={"paths": [f"{nginx_url}/{name}"],
+                                                   "group": f"u{i}"}, timeout=300)
+        assert r.status_code == 200, r.text
+    return 20 * size / (1 << 20) / (time.perf_counter() - started)
+
+
+def run_deployment(label, servers, nginx, args, work):
+    r = servers[0].api("POST", P + "/pyfiles", json={"paths": [f"{nginx.url}/a.py"],
+                                                      "group": "g"})
+    assert r.status_code == 200, r.text
+    body = servers[0].api("GET", P + "/a.py?group=g").content
+    (nginx.root / "show.json").write_bytes(body)
+    reference, ref_p99 = wrk([f"{nginx.url}/show.json"], args.connections, args.seconds)
+    rps, p99 = wrk([f"{s.url}{P}/a.py?group=g" for s in servers], args.connections, args.seconds)
+    mib_s = upload_throughput(servers, nginx.url, "obj16.bin", 16 << 20)
+    print(f"{label:<34} show {rps:>8.0f} req/s (p99 {p99:.1f} ms) | nginx same body "
+          f"{reference:>8.0f} req/s (p99 {ref_p99:.1f} ms) | ratio {rps / reference:.2f} | "
+          f"upload 16 MiB x20: {mib_s:.0f} MiB/s")
+
+
+def start(work, tag, extra):
+    server = Dlipkg(work / f"data-{tag}", ["--allow-source", "127.0.0.1",
+                                           "--log-level", "warn", *extra])
+    return server.start()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--postgres-url")
+    parser.add_argument("--object-stores")
+    parser.add_argument("--s3-blobs")
+    args = parser.parse_args()
+    ensure_wrk()
+    base = Path(__file__).resolve().parents[1] / "build" / "bench"
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=base))
+    (work / "src").mkdir()
+    (work / "src" / "a.py").write_text("print('a')\n")
+    (work / "src" / "obj16.bin").write_bytes(os.urandom(16 << 20))
+    nginx = Nginx(work / "src", work / "nginx").start()
+    deployments = [("embedded (SQLite + directory)", 1, [])]
+    if args.postgres_url:
+        shared = ["--metadata", args.postgres_url]
+        if args.s3_blobs:
+            shared += ["--blobs", args.s3_blobs, "--object-stores", args.object_stores]
+        label = "PostgreSQL" + (" + S3" if args.s3_blobs else "")
+        deployments += [(f"{label}, 1 instance", 1, shared), (f"{label}, 2 instances", 2, shared)]
+    try:
+        for label, count, extra in deployments:
+            servers = [start(work, f"{label[:3]}{i}", extra) for i in range(count)]
+            try:
+                run_deployment(label, servers, nginx, args, work)
+            finally:
+                for s in servers:
+                    s.stop()
+    finally:
+        nginx.stop()
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    main()
