@@ -45,13 +45,16 @@ class LendingPool {
     std::unique_ptr<T> item_;
   };
 
-  // Adds a connection made beforehand (to fail at start-up rather than on first use).
-  void Add(std::unique_ptr<T> item) {
+  // Closes every idle connection: after one was found broken (the server restarted), the
+  // others are likely broken too, and the next borrowers should not each find out.
+  void DiscardIdle() {
+    std::vector<std::unique_ptr<T>> dropped;
     {
       std::lock_guard lock(mutex_);
-      ++live_;
+      live_ -= idle_.size();
+      dropped.swap(idle_);
     }
-    Return(std::move(item));
+    available_.notify_all();
   }
 
   // Waits for an idle connection or room for a new one. Errors: those of `make`.

@@ -6,9 +6,9 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "adapters/lending_pool.hpp"
-#include "adapters/metadata_sql.hpp"
 #include "adapters/sqlite_db.hpp"
 
 namespace dlipkg {
@@ -138,46 +138,49 @@ Result<void> Migrate(sqlite::Session& session) {
                                [&] { return ApplyMigrations(session); });
 }
 
-// Engines where one writer works at a time need no locks of their own.
-constexpr SqlDialect kSqliteDialect{};
-
-}  // namespace
-
-struct SqliteMetadataStore::Impl {
-  static inline const MetadataSql kSqlite{kSqliteDialect};
-
-  explicit Impl(const std::filesystem::path& file)
-      : readers_(kReaderCount, [file]() -> Result<std::unique_ptr<sqlite::Session>> {
+class SqliteTransactions final : public SqlTransactions {
+ public:
+  SqliteTransactions(const std::filesystem::path& file, std::unique_ptr<sqlite::Session> writer)
+      : writer_(std::move(writer)),
+        readers_(kReaderCount, [file]() -> Result<std::unique_ptr<sqlite::Session>> {
           auto reader = OpenConnection(file, /*writer=*/false);
           if (!reader) return std::unexpected(reader.error());
           return std::make_unique<sqlite::Session>(std::move(*reader));
         }) {}
 
+  // Made at Open so that an unusable file fails the start rather than the first read.
+  Result<void> OpenReaders() {
+    std::vector<LendingPool<sqlite::Session>::Lease> leases;
+    for (std::size_t i = 0; i < kReaderCount; ++i) {
+      auto lease = readers_.Acquire();
+      if (!lease) return std::unexpected(lease.error());
+      leases.push_back(std::move(*lease));
+    }
+    return {};
+  }
+
   // Writes share one connection: SQLite admits one writer at a time anyway, and the mutex
   // queues threads here instead of in sqlite's busy handler (which sleeps and polls).
-  template <class Body>
-  auto Write(Body&& body) {
+  Result<void> Write(const Body& body) override {
     std::lock_guard lock(write_mutex_);
-    return sqlite::InTransaction(writer_->db(), "BEGIN IMMEDIATE",
-                                 [&] { return body(*writer_, kSqlite); });
+    return sqlite::InTransaction(writer_->db(), "BEGIN IMMEDIATE", [&] { return body(*writer_); });
   }
 
   // One read transaction per call, so a call's queries all see the same committed state.
-  template <class Body>
-  auto Read(Body&& body) -> decltype(body(std::declval<sqlite::Session&>(), kSqlite)) {
+  Result<void> Read(const Body& body) override {
     auto lease = readers_.Acquire();
     if (!lease) return std::unexpected(lease.error());
     sqlite::Session& reader = **lease;
-    return sqlite::InTransaction(reader.db(), "BEGIN", [&] { return body(reader, kSqlite); });
+    return sqlite::InTransaction(reader.db(), "BEGIN", [&] { return body(reader); });
   }
 
+ private:
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Session> writer_;
   LendingPool<sqlite::Session> readers_;
 };
 
-SqliteMetadataStore::SqliteMetadataStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-SqliteMetadataStore::~SqliteMetadataStore() = default;
+}  // namespace
 
 Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
     const std::filesystem::path& file) {
@@ -187,129 +190,16 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
     return Fail(ErrorCode::kInternal,
                 "metadata store failure: cannot create the database directory: " + ec.message());
   }
-  auto writer = OpenConnection(file, /*writer=*/true);
-  if (!writer) return std::unexpected(writer.error());
-  auto impl = std::make_unique<Impl>(file);
-  impl->writer_ = std::make_unique<sqlite::Session>(std::move(*writer));
-  if (auto ok = EnableWal(*impl->writer_); !ok) return std::unexpected(ok.error());
-  if (auto ok = Migrate(*impl->writer_); !ok) return std::unexpected(ok.error());
-  // Made now so that an unusable file fails the start rather than the first read.
-  for (std::size_t i = 0; i < kReaderCount; ++i) {
-    auto reader = OpenConnection(file, /*writer=*/false);
-    if (!reader) return std::unexpected(reader.error());
-    impl->readers_.Add(std::make_unique<sqlite::Session>(std::move(*reader)));
-  }
-  return std::unique_ptr<SqliteMetadataStore>(new SqliteMetadataStore(std::move(impl)));
-}
-
-Result<GroupRecord> SqliteMetadataStore::ReplaceGroup(const GroupRecord& group,
-                                                      const std::vector<PackageRecord>& packages) {
-  return impl_->Write([&](auto& s, auto& q) { return q.ReplaceGroup(s, group, packages); });
-}
-
-Result<GroupRecord> SqliteMetadataStore::MergeIntoGroup(
-    const GroupRecord& group, const std::vector<PackageRecord>& packages) {
-  return impl_->Write([&](auto& s, auto& q) { return q.MergeIntoGroup(s, group, packages); });
-}
-
-Result<std::vector<PackageRecord>> SqliteMetadataStore::PutUngrouped(
-    const std::vector<PackageRecord>& packages) {
-  return impl_->Write([&](auto& s, auto& q) { return q.PutUngrouped(s, packages); });
-}
-
-Result<std::optional<PackageRecord>> SqliteMetadataStore::GetPackage(const std::string& project,
-                                                                     const std::string& group,
-                                                                     const std::string& name) {
-  return impl_->Read([&](auto& s, auto& q) { return q.GetPackage(s, project, group, name); });
-}
-
-Result<std::optional<GroupRecord>> SqliteMetadataStore::GetGroup(const std::string& project,
-                                                                 const std::string& name) {
-  return impl_->Read([&](auto& s, auto& q) { return q.GetGroup(s, project, name); });
-}
-
-Result<ProjectContents> SqliteMetadataStore::ListProject(const std::string& project) {
-  return impl_->Read([&](auto& s, auto& q) { return q.ListProject(s, project); });
-}
-
-Result<PackageRecord> SqliteMetadataStore::DeletePackage(const std::string& project,
-                                                         const std::string& group,
-                                                         const std::string& name) {
-  return impl_->Write([&](auto& s, auto& q) { return q.DeletePackage(s, project, group, name); });
-}
-
-Result<void> SqliteMetadataStore::SetGroupOwner(const std::string& project,
-                                                const std::string& group, const std::string& owner,
-                                                std::int64_t now_ms) {
-  return impl_->Write(
-      [&](auto& s, auto& q) { return q.SetGroupOwner(s, project, group, owner, now_ms); });
-}
-
-Result<void> SqliteMetadataStore::SetPackageOwner(const std::string& project,
-                                                  const std::string& group, const std::string& name,
-                                                  const std::string& owner, std::int64_t now_ms) {
-  return impl_->Write([&](auto& s, auto& q) {
-    return q.SetPackageOwner(s, project, group, name, owner, now_ms);
-  });
-}
-
-Result<bool> SqliteMetadataStore::IsBlobReferenced(const std::string& sha256) {
-  return impl_->Read([&](auto& s, auto& q) { return q.IsBlobReferenced(s, sha256); });
-}
-
-Result<std::vector<std::string>> SqliteMetadataStore::ReferencedBlobs() {
-  return impl_->Read([](auto& s, auto& q) { return q.ReferencedBlobs(s); });
-}
-
-Result<EnqueuedUploads> SqliteMetadataStore::EnqueueUploads(
-    const std::optional<GroupRecord>& group, const std::vector<PackageRecord>& packages,
-    const std::vector<std::string>& urls, std::int64_t deadline_ms, std::size_t max_queued) {
-  return impl_->Write([&](auto& s, auto& q) {
-    return q.EnqueueUploads(s, group, packages, urls, deadline_ms, max_queued);
-  });
-}
-
-Result<std::optional<UploadJob>> SqliteMetadataStore::ClaimJob(const std::string& worker,
-                                                               std::int64_t now_ms,
-                                                               std::int64_t lease_until_ms) {
-  return impl_->Write(
-      [&](auto& s, auto& q) { return q.ClaimJob(s, worker, now_ms, lease_until_ms); });
-}
-
-Result<bool> SqliteMetadataStore::RenewLease(std::int64_t job_id, const std::string& worker,
-                                             std::int64_t lease_until_ms) {
-  return impl_->Write(
-      [&](auto& s, auto& q) { return q.RenewLease(s, job_id, worker, lease_until_ms); });
-}
-
-Result<std::optional<std::string>> SqliteMetadataStore::CompleteJob(
-    const UploadJob& job, const std::string& worker, const BlobInfo& blob,
-    const std::string& underlying_name, std::int64_t now_ms) {
-  return impl_->Write([&](auto& s, auto& q) {
-    return q.CompleteJob(s, job, worker, blob, underlying_name, now_ms);
-  });
-}
-
-Result<void> SqliteMetadataStore::RetryJob(const UploadJob& job, const std::string& worker,
-                                           std::int64_t next_attempt_ms,
-                                           const std::string& reason) {
-  return impl_->Write(
-      [&](auto& s, auto& q) { return q.RetryJob(s, job, worker, next_attempt_ms, reason); });
-}
-
-Result<void> SqliteMetadataStore::FailJob(const UploadJob& job, const std::string& worker,
-                                          const std::string& reason, std::int64_t now_ms) {
-  return impl_->Write([&](auto& s, auto& q) { return q.FailJob(s, job, worker, reason, now_ms); });
-}
-
-Result<std::size_t> SqliteMetadataStore::RecoverAfterRestart(std::int64_t now_ms) {
-  return impl_->Write([&](auto& s, auto& q) {
-    return q.RecoverAfterRestart(s, now_ms, LeasesAtStart::kRelease);
-  });
-}
-
-Result<std::size_t> SqliteMetadataStore::CountQueued() {
-  return impl_->Read([](auto& s, auto& q) { return q.CountQueued(s); });
+  auto connection = OpenConnection(file, /*writer=*/true);
+  if (!connection) return std::unexpected(connection.error());
+  auto writer = std::make_unique<sqlite::Session>(std::move(*connection));
+  if (auto ok = EnableWal(*writer); !ok) return std::unexpected(ok.error());
+  if (auto ok = Migrate(*writer); !ok) return std::unexpected(ok.error());
+  auto engine = std::make_unique<SqliteTransactions>(file, std::move(writer));
+  if (auto ok = engine->OpenReaders(); !ok) return std::unexpected(ok.error());
+  // Engines where one writer works at a time need no locks of their own.
+  return std::unique_ptr<SqliteMetadataStore>(
+      new SqliteMetadataStore(std::move(engine), SqlDialect{}, LeasesAtStart::kRelease));
 }
 
 }  // namespace dlipkg
