@@ -441,9 +441,11 @@ TEST_P(JobQueueContract, RecoveryFailsUploadsWithoutAJobAndTreatsLeasesByDeploym
 
 // ---- Several workers ----
 
+// Two stores on one database, as two server instances, with two workers each.
 TEST_P(JobQueueContract, ConcurrentClaimsTakeEveryJobExactlyOnce) {
   constexpr int kJobs = 200;
   constexpr int kWorkers = 4;
+  const test::StoreUnderTest second = Must(backend_->Connect());
   for (int batch = 0; batch < kJobs / 50; ++batch) {
     std::vector<std::string> names;
     for (int i = 0; i < 50; ++i) names.push_back("f" + std::to_string(batch * 50 + i));
@@ -459,7 +461,8 @@ TEST_P(JobQueueContract, ConcurrentClaimsTakeEveryJobExactlyOnce) {
     workers.emplace_back([&, w] {
       start.arrive_and_wait();
       for (;;) {
-        auto job = jobs().ClaimJob("w" + std::to_string(w), 1000, 60'000);
+        JobQueue& queue = w % 2 == 0 ? jobs() : *second.jobs;
+        auto job = queue.ClaimJob("w" + std::to_string(w), 1000, 60'000);
         if (!job) {
           ++errors;
           return;

@@ -36,44 +36,34 @@ class SqliteBackend final : public StoreBackend {
   TempDir dir_;
 };
 
-// A schema of its own per test in the database of $DLIPKG_TEST_POSTGRES_URL, dropped at the end.
-class PostgresBackend final : public StoreBackend {
- public:
-  PostgresBackend() {
-    static std::atomic<int> counter{0};
-    schema_ = "contract_" + std::to_string(getpid()) + "_" + std::to_string(++counter);
-    if (!TestPostgresUrl().empty()) Admin("CREATE SCHEMA " + schema_);
-  }
-  ~PostgresBackend() override {
-    try {
-      if (!TestPostgresUrl().empty()) Admin("DROP SCHEMA " + schema_ + " CASCADE");
-    } catch (const std::exception&) {  // a test that stopped PostgreSQL leaves it behind
-    }
-  }
-
-  Result<StoreUnderTest> Connect() override {
-    if (TestPostgresUrl().empty())
-      return Fail(ErrorCode::kInternal, std::string(kNoPostgres));
-    auto store = PostgresMetadataStore::Open({.url = Url(), .connections = 8});
-    if (!store) return std::unexpected(store.error());
-    return Serving(std::move(*store));
-  }
-
-  // The test database with this backend's schema first on the search path.
-  std::string Url() const {
-    return WithSearchPath(TestPostgresUrl(), schema_);
-  }
-
- private:
-  void Admin(const std::string& statement) const {
-    pqxx::connection connection(TestPostgresUrl());
-    pqxx::nontransaction(connection).exec(statement);
-  }
-
-  std::string schema_;
-};
-
 }  // namespace
+
+PostgresBackend::PostgresBackend() {
+  static std::atomic<int> counter{0};
+  schema_ = "contract_" + std::to_string(getpid()) + "_" + std::to_string(++counter);
+  if (!TestPostgresUrl().empty()) Admin("CREATE SCHEMA " + schema_);
+}
+
+PostgresBackend::~PostgresBackend() {
+  try {
+    if (!TestPostgresUrl().empty()) Admin("DROP SCHEMA " + schema_ + " CASCADE");
+  } catch (const std::exception&) {  // PostgreSQL is down: the schema stays behind
+  }
+}
+
+Result<StoreUnderTest> PostgresBackend::Connect() {
+  if (TestPostgresUrl().empty()) return Fail(ErrorCode::kInternal, std::string(kNoPostgres));
+  auto store = PostgresMetadataStore::Open({.url = Url(), .connections = 8});
+  if (!store) return std::unexpected(store.error());
+  return Serving(std::move(*store));
+}
+
+std::string PostgresBackend::Url() const { return WithSearchPath(TestPostgresUrl(), schema_); }
+
+void PostgresBackend::Admin(const std::string& statement) const {
+  pqxx::connection connection(TestPostgresUrl());
+  pqxx::nontransaction(connection).exec(statement);
+}
 
 std::string TestPostgresUrl() {
   const char* url = std::getenv("DLIPKG_TEST_POSTGRES_URL");

@@ -59,6 +59,22 @@ std::string PostgresSkipReason();   // "" unless the developer opted out
 // `url` with `schema` first on the search path (a URI; its query string extended).
 std::string WithSearchPath(const std::string& url, const std::string& schema);
 
+// A schema of its own in the test database, dropped at the end. Connect fails (kNoPostgres)
+// when DLIPKG_TEST_POSTGRES_URL is unset.
+class PostgresBackend final : public StoreBackend {
+ public:
+  PostgresBackend();
+  ~PostgresBackend() override;
+  Result<StoreUnderTest> Connect() override;
+  // The test database with this backend's schema first on the search path.
+  std::string Url() const;
+  // Runs a statement outside the schema (autocommit). Throws on failure.
+  void Admin(const std::string& statement) const;
+
+ private:
+  std::string schema_;
+};
+
 // Unwraps a result or ends the test (gtest reports the exception as a failure).
 template <class T>
 T Must(Result<T> result) {
