@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <filesystem>
 #include <iostream>
 
 namespace dlipkg::app {
@@ -21,6 +22,17 @@ Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& tex
   return std::pair{host, static_cast<std::uint16_t>(port)};
 }
 
+Result<MetadataLocation> ParseMetadata(const std::string& text, const std::string& data_dir) {
+  if (text.empty())
+    return SqliteMetadata{(std::filesystem::path(data_dir) / "metadata.db").string()};
+  if (text.starts_with("sqlite:") && text.size() > 7) return SqliteMetadata{text.substr(7)};
+  if (text.starts_with("postgresql://") || text.starts_with("postgres://"))
+    return PostgresMetadata{text};
+  // The text may be a URL with a password in it: not echoed.
+  return Fail(ErrorCode::kBadRequest,
+              "--metadata must be sqlite:PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE");
+}
+
 Command ParseCommandLine(int argc, char** argv) {
   CLI::App app{"dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
                "resources API."};
@@ -31,6 +43,7 @@ Command ParseCommandLine(int argc, char** argv) {
                "environment (e.g. DLIPKG_LISTEN) or as 'option = value' in the --config file.");
   ServeConfig config;
   std::string listen = "127.0.0.1:8080";
+  std::string metadata;
   serve->set_config("--config", "", "Read options from this TOML file (keys: the long option "
                                     "names without dashes, e.g. listen = \"127.0.0.1:8080\")");
   serve->get_config_ptr()->envname("DLIPKG_CONFIG");
@@ -40,6 +53,14 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->add_option("--data-dir", config.data_dir,
                     "Directory for the embedded store: metadata.db (SQLite) and blobs/")
       ->envname("DLIPKG_DATA_DIR")->capture_default_str();
+  serve->add_option("--metadata", metadata,
+                    "Where metadata and the job queue live: sqlite:PATH (one instance; default "
+                    "sqlite:<data-dir>/metadata.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
+                    "(any number of instances sharing it)")
+      ->envname("DLIPKG_METADATA");
+  serve->add_option("--metadata-connections", config.metadata_connections,
+                    "PostgreSQL connections per instance (store calls at once)")
+      ->envname("DLIPKG_METADATA_CONNECTIONS")->check(CLI::Range(1, 256))->capture_default_str();
   serve->add_option("--allow-source", config.allow_sources,
                     "Host name, IP or CIDR whose loopback/private/link-local addresses may be "
                     "fetched from (repeatable; comma-separated in the environment)")
@@ -111,6 +132,12 @@ Command ParseCommandLine(int argc, char** argv) {
   }
   config.listen_host = parsed->first;
   config.listen_port = parsed->second;
+  auto location = ParseMetadata(metadata, config.data_dir);
+  if (!location) {
+    std::cerr << "dlipkg: " << location.error().message << "\n";
+    return ExitNow{2};
+  }
+  config.metadata = std::move(*location);
   return config;
 }
 
