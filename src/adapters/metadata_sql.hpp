@@ -1,8 +1,7 @@
-// The calls of MetadataStore and JobQueue as SQL, shared by SqliteMetadataStore and
-// PostgresMetadataStore so that both keep exactly the same semantics: the statements, the row
-// mapping and each call's logic. Each function runs inside a transaction its store has opened
-// (for writes, one that is the only writer of what the call locks; for reads, one snapshot);
-// where the engines differ (row locks, several writers at once) SqlDialect says how.
+// The calls of MetadataStore and JobQueue as SQL, shared by the SQLite and PostgreSQL stores so
+// that both keep exactly the same semantics: statements, row mapping and each call's logic,
+// run inside a transaction the store has opened (writes: one that admits them; reads: one
+// snapshot). Where the engines differ (row locks, several writers at once), SqlDialect says how.
 // Stateless apart from the dialect: thread-safe.
 #pragma once
 

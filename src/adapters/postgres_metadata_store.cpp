@@ -158,10 +158,10 @@ class PostgresTransactions final : public SqlTransactions {
       if (!failure) return Reachable(std::move(result));
       switch (failure->kind) {
         case postgres::FailureKind::kStatement:
-          return result;
+          return Reachable(std::move(result));
         case postgres::FailureKind::kConflict:
           if (attempt < kConflictAttempts) continue;
-          return result;
+          return Reachable(std::move(result));
         case postgres::FailureKind::kConnection:
         case postgres::FailureKind::kInDoubt:
           // The server went away (or restarted): every idle connection is as dead as this one.
@@ -178,8 +178,8 @@ class PostgresTransactions final : public SqlTransactions {
     }
   }
 
-  // One log line when PostgreSQL stops answering and one when it is back, rather than one
-  // per failed call.
+  // One log line when PostgreSQL stops answering and one when it answers again (whatever the
+  // answer), rather than one per failed call.
   std::unexpected<Error> Unreachable(const Error& error) {
     if (!down_.exchange(true))
       spdlog::error("{}; calls fail until PostgreSQL is reachable again", error.message);

@@ -1,18 +1,8 @@
 // MetadataStore and JobQueue on PostgreSQL (libpqxx), for several server instances sharing one
 // database, with the semantics of SqliteMetadataStore (the SQL is shared, metadata_sql.hpp).
-// Writers of one group wait for each other (advisory locks), reads see one snapshot, jobs are
-// claimed with FOR UPDATE SKIP LOCKED. Schema migrations are versioned (table schema_version)
-// and applied at Open under an advisory lock, so instances may start at once.
+// Schema migrations are versioned (table schema_version) and applied at Open under an advisory
+// lock, so instances may start at once. Used by the composition root for --metadata postgresql://.
 // Thread-safe: each call borrows one connection of a small pool for one transaction.
-//
-// Unlike SQLite, RecoverAfterRestart keeps every lease: the holders may be other instances,
-// alive, and a dead one's leases run out by themselves. It only fails UPLOADING packages left
-// without a job.
-//
-// Connection loss: a call fails with kInternal "metadata store failure: ..." (no URL, host or
-// password in it) and its connection is dropped; later calls connect again, so the store
-// recovers by itself when PostgreSQL is back. A transaction that fails on a stale connection
-// before committing is run once more on a fresh one.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +18,17 @@ struct PostgresOptions {
   std::size_t connections = 8;  // calls at once; more wait for a free connection
 };
 
+// Writers of one group wait for each other (advisory locks), reads see one snapshot, jobs are
+// claimed with FOR UPDATE SKIP LOCKED, and enqueuers take turns so the queue bound is exact.
+//
+// Unlike SQLite, RecoverAfterRestart keeps every lease: the holders may be other instances,
+// alive, and a dead one's leases run out by themselves. It only fails UPLOADING packages left
+// without a job.
+//
+// Connection loss: a call fails with kInternal "metadata store failure: ..." (no URL, host or
+// password in it), its connection and the idle ones are dropped, and later calls connect
+// again, so the store recovers by itself when PostgreSQL is back. A transaction that failed on
+// a broken connection before committing is run once more on a fresh one.
 class PostgresMetadataStore final : public SqlMetadataStore {
  public:
   // Connects and migrates the schema. Errors: kInternal (bad URL, unreachable, refused, a
