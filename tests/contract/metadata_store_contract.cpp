@@ -531,8 +531,9 @@ TEST_P(MetadataStoreContract, FailedMergeAndPutLeaveNothingHalfWritten) {
   EXPECT_TRUE(Must(store().ListProject("p1")).ungrouped.empty());
 }
 
-// 8 writers replace one group with their own package sets while a reader watches: every
-// state seen, and the final one, is exactly one writer's set.
+// 8 writers replace one group with their own package sets while a reader watches through a
+// second store (as another instance would): every state seen, and the final one, is exactly
+// one writer's set.
 TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
   constexpr int kWriters = 8;
   constexpr int kRounds = 50;
@@ -571,9 +572,10 @@ TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
       }
     });
   }
+  const auto other_instance = Must(backend_->Connect()).metadata;
   std::thread reader([&] {
     while (writing) {
-      const auto seen = store().GetGroup("p1", "shared");
+      const auto seen = other_instance->GetGroup("p1", "shared");
       if (!seen)
         ++failures;
       else if (*seen && WhoseSet(**seen) < 0)
