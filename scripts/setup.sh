@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libspdlog-dev
-  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
-test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps)
-# An S3-compatible server that verifies SigV4, for the object-store source tests.
+  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpqxx-dev)
+test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postgresql)
+# An S3-compatible server that verifies SigV4, for the object-store tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
 
 testing=false
@@ -48,7 +48,7 @@ sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
-# nginx's package would start a system nginx on port 80; the tests run their own.
+# nginx's and postgresql's packages would start system servers; the tests run their own.
 "${sudo_cmd[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d

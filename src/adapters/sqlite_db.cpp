@@ -1,6 +1,37 @@
 #include "adapters/sqlite_db.hpp"
 
+#include <variant>
+
 namespace dlipkg::sqlite {
+namespace {
+
+// A row of a statement that sqlite3_step has just positioned.
+class StatementRow final : public sql::Row {
+ public:
+  explicit StatementRow(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  std::int64_t Int(int column) const override { return sqlite3_column_int64(stmt_, column); }
+  std::string Text(int column) const override {
+    const auto* text = sqlite3_column_text(stmt_, column);
+    if (text == nullptr) return {};
+    // The length is read after the text so it counts the bytes of that UTF-8 form.
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+  }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+int Bind(sqlite3_stmt* stmt, int index, const sql::Value& value) {
+  if (const auto* number = std::get_if<std::int64_t>(&value))
+    return sqlite3_bind_int64(stmt, index, *number);
+  const auto text = std::get<std::string_view>(value);
+  // A null pointer would bind SQL NULL; an empty string must stay an empty TEXT.
+  const char* data = text.data() != nullptr ? text.data() : "";
+  return sqlite3_bind_text64(stmt, index, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+}  // namespace
 
 std::unexpected<Error> Failure(sqlite3* db, int rc) {
   const int primary = rc & 0xff;
@@ -27,45 +58,38 @@ Result<void> Exec(sqlite3* db, std::string_view sql) {
   return {};
 }
 
-Result<Statement> Statement::Prepare(sqlite3* db, std::string_view sql) {
+Result<sqlite3_stmt*> Session::Prepared(std::string_view sql) {
+  if (auto found = statements_.find(std::string(sql)); found != statements_.end())
+    return found->second.get();
   sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  Statement stmt(db, raw);
-  if (rc != SQLITE_OK) return Failure(db, rc);
-  return stmt;
+  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  Statement stmt(raw);
+  if (rc != SQLITE_OK) return Failure(db_.get(), rc);
+  return statements_.emplace(std::string(sql), std::move(stmt)).first->second.get();
 }
 
-Result<bool> Statement::Step() {
-  const int rc = sqlite3_step(stmt_.get());
-  if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
-  return Failure(db_, rc);
-}
-
-Result<void> Statement::Run() {
-  for (;;) {
-    auto row = Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return {};
+Result<std::int64_t> Session::Execute(std::string_view sql, std::span<const sql::Value> values,
+                                      const sql::RowHandler& on_row) {
+  auto prepared = Prepared(sql);
+  if (!prepared) return std::unexpected(prepared.error());
+  sqlite3_stmt* stmt = *prepared;
+  // Reset on every way out, so an unfinished statement does not hold its read open.
+  struct Resetter {
+    sqlite3_stmt* stmt;
+    ~Resetter() { sqlite3_reset(stmt); }
+  } resetter{stmt};
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (const int rc = Bind(stmt, static_cast<int>(i) + 1, values[i]); rc != SQLITE_OK)
+      return Failure(db_.get(), rc);
   }
-}
-
-std::string Statement::Text(int column) const {
-  const auto* text = sqlite3_column_text(stmt_.get(), column);
-  if (text == nullptr) return {};
-  // The length is read after the text so it counts the bytes of that UTF-8 form.
-  const int size = sqlite3_column_bytes(stmt_.get(), column);
-  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
-}
-
-int Statement::BindOne(int index, std::int64_t value) {
-  return sqlite3_bind_int64(stmt_.get(), index, value);
-}
-
-int Statement::BindOne(int index, std::string_view value) {
-  // A null pointer would bind SQL NULL; an empty string must stay an empty TEXT.
-  const char* data = value.data() != nullptr ? value.data() : "";
-  return sqlite3_bind_text64(stmt_.get(), index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return sqlite3_changes64(db_.get());
+    if (rc != SQLITE_ROW) return Failure(db_.get(), rc);
+    if (!on_row) continue;
+    if (auto ok = on_row(StatementRow(stmt)); !ok) return std::unexpected(ok.error());
+  }
 }
 
 }  // namespace dlipkg::sqlite

@@ -14,10 +14,10 @@
 #include "adapters/credential_store.hpp"
 #include "adapters/curl_fetcher.hpp"
 #include "adapters/fs_blob_store.hpp"
-#include "adapters/sqlite_metadata_store.hpp"
 #include "adapters/system_clock.hpp"
 #include "api/resources_api.hpp"
 #include "app/config.hpp"
+#include "app/stores.hpp"
 #include "core/job_runner.hpp"
 #include "core/package_service.hpp"
 #include "http/server.hpp"
@@ -155,32 +155,41 @@ int Serve(const ServeConfig& config) {
   }
   auto blobs = FsBlobStore::Open(data_dir);
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
-  auto metadata = SqliteMetadataStore::Open(data_dir / "metadata.db");
-  if (!metadata) return spdlog::error("metadata store: {}", metadata.error().message), 1;
+  auto stores = OpenMetadataStores(config);
+  if (!stores) return spdlog::error("metadata store: {}", stores.error().message), 1;
+  spdlog::info("metadata store: {}", stores->description);
+  MetadataStore& metadata = *stores->metadata;
+  JobQueue& jobs = *stores->jobs;
   auto policy = PolicyFrom(config);
   if (!policy) return spdlog::error("source policy: {}", policy.error().message), 1;
   const std::size_t store_count = policy->object_stores.size();
   auto fetcher = CurlFetcher::Create(std::move(*policy));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
-  BlobKeeper keeper(**metadata, **blobs);
+  BlobKeeper keeper(metadata, **blobs);
   WorkerPool pool(config.workers);
-  JobRunner runner(**metadata, **blobs, keeper, **fetcher, clock, pool,
+  JobRunner runner(jobs, **blobs, keeper, **fetcher, clock, pool,
                    JobRunnerOptions{.worker_id = WorkerId(),
                                     .lease = std::chrono::seconds(config.job_lease_s),
                                     .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
                                     .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
                                     .fault_point = FaultHook()});
   PackageService service(
-      ServicePorts{**metadata, **metadata, **blobs, **fetcher, clock, keeper, pool},
+      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
                      .on_enqueued = [&runner] { runner.Notify(); }});
-  // Single instance on its own data directory: whoever held a job lease before is gone.
-  auto queued = (*metadata)->RecoverAfterRestart(clock.NowMs());
+  // SQLite releases every lease (this instance was the only one); PostgreSQL keeps them, since
+  // other instances may be alive, and a dead one's leases run out by themselves.
+  auto queued = jobs.RecoverAfterRestart(clock.NowMs());
   if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
-  if (auto swept = service.Sweep(); !swept)
+  // The sweep removes temporary files and blobs no package refers to yet: with other instances
+  // writing to the same stores, those may be their uploads in flight, so it would lose data.
+  if (stores->shared) {
+    spdlog::info("start-up sweep skipped: other instances may be writing to the same stores");
+  } else if (auto swept = service.Sweep(); !swept) {
     return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+  }
   if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
   auto modules = LoadModules(config.modules_file);
   if (!modules) return spdlog::error("--modules: {}", modules.error().message), 1;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "api/peer_address.hpp"
@@ -47,6 +48,17 @@ std::vector<std::string> WithEnvironment(const CLI::App& serve, int argc, char**
   return args;
 }
 
+Result<MetadataLocation> ParseMetadata(const std::string& text, const std::string& data_dir) {
+  if (text.empty())
+    return SqliteMetadata{(std::filesystem::path(data_dir) / "metadata.db").string()};
+  if (text.starts_with("sqlite:") && text.size() > 7) return SqliteMetadata{text.substr(7)};
+  if (text.starts_with("postgresql://") || text.starts_with("postgres://"))
+    return PostgresMetadata{text};
+  // The text may be a URL with a password in it: not echoed.
+  return Fail(ErrorCode::kBadRequest,
+              "--metadata must be sqlite:PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE");
+}
+
 Command ParseCommandLine(int argc, char** argv) {
   CLI::App app{"dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
                "resources API."};
@@ -60,6 +72,7 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->fallthrough();  // `dlipkg serve --config F` hands --config to the top level
   ServeConfig config;
   std::string listen = "127.0.0.1:8080";
+  std::string metadata;
   // CLI11 2.1 reads a config file only at the top level; the serve options live in its
   // [serve] table. `dlipkg serve --config F` works because the flag is accepted there too.
   // DLIPKG_CONFIG names the file when --config does not; then it must exist.
@@ -75,6 +88,14 @@ Command ParseCommandLine(int argc, char** argv) {
   serve->add_option("--data-dir", config.data_dir,
                     "Directory for the embedded store: metadata.db (SQLite) and blobs/")
       ->envname("DLIPKG_DATA_DIR")->capture_default_str();
+  serve->add_option("--metadata", metadata,
+                    "Where metadata and the job queue live: sqlite:PATH (one instance; default "
+                    "sqlite:<data-dir>/metadata.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
+                    "(any number of instances sharing it)")
+      ->envname("DLIPKG_METADATA");
+  serve->add_option("--metadata-connections", config.metadata_connections,
+                    "PostgreSQL connections per instance (store calls at once)")
+      ->envname("DLIPKG_METADATA_CONNECTIONS")->check(CLI::Range(1, 256))->capture_default_str();
   serve->add_option("--allow-source", config.allow_sources,
                     "Host name, IP or CIDR whose loopback/private/link-local addresses may be "
                     "fetched from (repeatable; comma-separated in the environment)")
@@ -181,6 +202,12 @@ Command ParseCommandLine(int argc, char** argv) {
                  "let anyone who can reach this address use the server\n";
     return ExitNow{2};
   }
+  auto location = ParseMetadata(metadata, config.data_dir);
+  if (!location) {
+    std::cerr << "dlipkg: " << location.error().message << "\n";
+    return ExitNow{2};
+  }
+  config.metadata = std::move(*location);
   return config;
 }
 

@@ -12,10 +12,21 @@
 
 namespace dlipkg::app {
 
+// Where metadata and the job queue live (--metadata).
+struct SqliteMetadata {
+  std::string path;  // the database file
+};
+struct PostgresMetadata {
+  std::string url;  // a libpq connection URL; may hold a password: never logged
+};
+using MetadataLocation = std::variant<SqliteMetadata, PostgresMetadata>;
+
 struct ServeConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::string data_dir = "./dlipkg-data";
+  MetadataLocation metadata = SqliteMetadata{"./dlipkg-data/metadata.db"};
+  int metadata_connections = 8;  // PostgreSQL connections per instance
   std::vector<std::string> allow_sources;
   std::vector<std::string> allow_file_roots;
   std::vector<std::string> deny_sources;
@@ -50,6 +61,10 @@ struct ExitNow {
 using Command = std::variant<ServeConfig, ExitNow>;
 
 Command ParseCommandLine(int argc, char** argv);
+
+// "sqlite:PATH", "postgresql://..." (or "postgres://...") into a location; "" means the
+// embedded default, sqlite:<data_dir>/metadata.db. Errors: kBadRequest.
+Result<MetadataLocation> ParseMetadata(const std::string& text, const std::string& data_dir);
 
 // "HOST:PORT" or "[V6]:PORT" into host and port. Errors: kBadRequest.
 Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text);

@@ -76,7 +76,8 @@ class JobQueue {
                                const std::string& reason, std::int64_t now_ms) = 0;
 
   // Start-up recovery of a single-instance deployment: releases every lease (whoever held one
-  // is gone) and fails packages left UPLOADING without a job. Returns the jobs queued.
+  // is gone) and fails packages left UPLOADING without a job. Returns the jobs queued. A queue
+  // shared by several instances keeps the leases instead: their holders may be alive.
   virtual Result<std::size_t> RecoverAfterRestart(std::int64_t now_ms) = 0;
   virtual Result<std::size_t> CountQueued() = 0;
 };

@@ -1,19 +1,15 @@
-// Contract of MetadataStore (ports/metadata_store.hpp), one suite run against every backend.
-// A backend joins by adding a factory to Backends(); each test gets a fresh, empty store.
+// Contract of MetadataStore (ports/metadata_store.hpp), one suite run against every backend
+// of store_backends.hpp; each test gets a fresh, empty store.
 // Backend-specific checks (SQLite schema versions, files) follow the shared suite.
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <functional>
 #include <latch>
 #include <memory>
 #include <ostream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -21,149 +17,37 @@
 #include <vector>
 
 #include "adapters/sqlite_metadata_store.hpp"
+#include "contract/record_helpers.hpp"
+#include "contract/store_backends.hpp"
 #include "ports/metadata_store.hpp"
+#include "unit/adapters/temp_dir.hpp"
 
 namespace dlipkg {
 namespace {
 
 namespace fs = std::filesystem;
-
-// ---- Backends ----
-
-// The data of one test; Connect may be called again after the previous store is destroyed,
-// and must then see what that store committed.
-class MetadataBackend {
- public:
-  virtual ~MetadataBackend() = default;
-  virtual Result<std::unique_ptr<MetadataStore>> Connect() = 0;
-};
-
-struct BackendFactory {
-  std::string name;
-  std::function<std::unique_ptr<MetadataBackend>()> make;
-};
-
-// A directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "dlipkg-contract-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-class SqliteBackend final : public MetadataBackend {
- public:
-  // In a subdirectory not yet there, so Open has to create it.
-  fs::path File() const { return dir_.path() / "data" / "metadata.db"; }
-
-  Result<std::unique_ptr<MetadataStore>> Connect() override {
-    auto store = SqliteMetadataStore::Open(File());
-    if (!store) return std::unexpected(store.error());
-    return std::unique_ptr<MetadataStore>(std::move(*store));
-  }
-
- private:
-  TempDir dir_;
-};
-
-void PrintTo(const BackendFactory& factory, std::ostream* out) { *out << factory.name; }
-
-std::vector<BackendFactory> Backends() {
-  return {
-      {"Sqlite", [] { return std::make_unique<SqliteBackend>(); }},
-  };
-}
+using test::BackendFactory;
+using test::Describe;
+using test::Group;
+using test::GroupNames;
+using test::Names;
+using test::Package;
+using test::Must;
+using test::TempDir;
 
 // ---- Helpers ----
-
-// Unwraps a result or ends the test (gtest reports the exception as a failure).
-template <class T>
-T Must(Result<T> result) {
-  if (!result) throw std::runtime_error("unexpected error: " + result.error().message);
-  if constexpr (!std::is_void_v<T>) return std::move(*result);
-}
-
-PackageRecord Package(const std::string& project, const std::string& group, const std::string& name,
-                      std::int64_t time = 1000) {
-  PackageRecord p;
-  p.project = project;
-  p.group = group;
-  p.name = name;
-  p.kind = PackageKind::kPyFile;
-  p.status = PackageStatus::kReady;
-  p.sha256 = "sha-of-" + name;
-  p.size = static_cast<std::int64_t>(name.size());
-  p.underlying_name = "u-" + name;
-  p.owner = "owner1";
-  p.create_time = time;
-  p.update_time = time;
-  return p;
-}
-
-GroupRecord Group(const std::string& project, const std::string& name, std::int64_t time = 1000) {
-  GroupRecord g;
-  g.project = project;
-  g.name = name;
-  g.owner = "owner1";
-  g.description = "first";
-  g.create_time = time;
-  g.update_time = time;
-  return g;
-}
-
-// Every field, so one comparison shows which differs.
-std::string Describe(const PackageRecord& p) {
-  std::ostringstream out;
-  out << p.project << '|' << p.group << '|' << p.name << '|' << ToString(p.kind) << '|'
-      << ToString(p.status) << '|' << p.sha256 << '|' << p.size << '|' << p.underlying_name << '|'
-      << p.owner << '|' << p.create_time << '|' << p.update_time << '|' << p.is_async << '|'
-      << p.status_reason << "|tags:";
-  for (const auto& tag : p.tags) out << tag.key << '=' << tag.value << ';';
-  return out.str();
-}
-
-std::string Describe(const GroupRecord& g) {
-  std::ostringstream out;
-  out << g.project << '|' << g.name << '|' << g.owner << '|' << g.description << '|'
-      << g.create_time << '|' << g.update_time << "|packages:\n";
-  for (const auto& p : g.packages) out << "  " << Describe(p) << '\n';
-  return out.str();
-}
-
-std::vector<std::string> Names(const std::vector<PackageRecord>& packages) {
-  std::vector<std::string> names;
-  for (const auto& p : packages) names.push_back(p.name);
-  return names;
-}
-
-std::vector<std::string> GroupNames(const ProjectContents& contents) {
-  std::vector<std::string> names;
-  for (const auto& g : contents.groups) names.push_back(g.name);
-  return names;
-}
 
 class MetadataStoreContract : public ::testing::TestWithParam<BackendFactory> {
  protected:
   void SetUp() override {
+    if (const auto why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
     backend_ = GetParam().make();
     Reconnect();
   }
 
   void Reconnect() {
     store_.reset();
-    store_ = Must(backend_->Connect());
+    store_ = Must(backend_->Connect()).metadata;
   }
 
   MetadataStore& store() { return *store_; }
@@ -182,8 +66,8 @@ class MetadataStoreContract : public ::testing::TestWithParam<BackendFactory> {
     return *found;
   }
 
-  std::unique_ptr<MetadataBackend> backend_;  // outlives store_: declared first
-  std::unique_ptr<MetadataStore> store_;
+  std::unique_ptr<test::StoreBackend> backend_;  // outlives store_: declared first
+  std::shared_ptr<MetadataStore> store_;
 };
 
 void ExpectNotFound(const Result<void>& result, const std::string& name) {
@@ -647,8 +531,9 @@ TEST_P(MetadataStoreContract, FailedMergeAndPutLeaveNothingHalfWritten) {
   EXPECT_TRUE(Must(store().ListProject("p1")).ungrouped.empty());
 }
 
-// 8 writers replace one group with their own package sets while a reader watches: every
-// state seen, and the final one, is exactly one writer's set.
+// 8 writers replace one group with their own package sets while a reader watches through a
+// second store (as another instance would): every state seen, and the final one, is exactly
+// one writer's set.
 TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
   constexpr int kWriters = 8;
   constexpr int kRounds = 50;
@@ -687,9 +572,10 @@ TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
       }
     });
   }
+  const auto other_instance = Must(backend_->Connect()).metadata;
   std::thread reader([&] {
     while (writing) {
-      const auto seen = store().GetGroup("p1", "shared");
+      const auto seen = other_instance->GetGroup("p1", "shared");
       if (!seen)
         ++failures;
       else if (*seen && WhoseSet(**seen) < 0)
@@ -705,7 +591,7 @@ TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
   EXPECT_GE(WhoseSet(StoredGroup("p1", "shared")), 0) << Describe(StoredGroup("p1", "shared"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreContract, ::testing::ValuesIn(Backends()),
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreContract, ::testing::ValuesIn(test::StoreBackends()),
                          [](const auto& info) { return info.param.name; });
 
 // ---- SQLite specifics: schema versions, files, several connections on one file ----

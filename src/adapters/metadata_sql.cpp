@@ -1,0 +1,613 @@
+#include "adapters/metadata_sql.hpp"
+
+#include <map>
+#include <set>
+#include <tuple>
+#include <utility>
+
+namespace dlipkg {
+namespace {
+
+using sql::IntFromRow;
+using sql::Row;
+using sql::Session;
+using sql::TextFromRow;
+
+// group_name of ungrouped packages: real group names are never empty.
+constexpr std::string_view kUngrouped = "";
+
+// ---- Reading rows ----
+
+constexpr std::string_view kSelectPackages =
+    "SELECT project, group_name, name, kind, status, sha256, size, underlying_name, owner, "
+    "create_time, update_time, is_async, status_reason FROM packages ";
+constexpr std::string_view kSelectGroups =
+    "SELECT project, name, owner, description, create_time, update_time FROM groups ";
+constexpr std::string_view kSelectJobs =
+    "SELECT id, project, group_name, name, url, attempts, deadline_at, last_error FROM jobs ";
+
+Result<PackageRecord> PackageFromRow(const Row& row) {
+  const auto kind = ParseKind(row.Text(3));
+  const auto status = ParseStatus(row.Text(4));
+  if (!kind || !status) {
+    return Fail(ErrorCode::kInternal,
+                "metadata store failure: unknown kind or status of '" + row.Text(2) + "'");
+  }
+  PackageRecord p;
+  p.project = row.Text(0);
+  p.group = row.Text(1);
+  p.name = row.Text(2);
+  p.kind = *kind;
+  p.status = *status;
+  p.sha256 = row.Text(5);
+  p.size = row.Int(6);
+  p.underlying_name = row.Text(7);
+  p.owner = row.Text(8);
+  p.create_time = row.Int(9);
+  p.update_time = row.Int(10);
+  p.is_async = row.Int(11) != 0;
+  p.status_reason = row.Text(12);
+  return p;
+}
+
+Result<GroupRecord> GroupFromRow(const Row& row) {
+  GroupRecord g;
+  g.project = row.Text(0);
+  g.name = row.Text(1);
+  g.owner = row.Text(2);
+  g.description = row.Text(3);
+  g.create_time = row.Int(4);
+  g.update_time = row.Int(5);
+  return g;
+}
+
+Result<UploadJob> JobFromRow(const Row& row) {
+  return UploadJob{.id = row.Int(0), .project = row.Text(1), .group = row.Text(2),
+                   .name = row.Text(3), .url = row.Text(4),
+                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6),
+                   .last_error = row.Text(7)};
+}
+
+// A tag with the key of its package.
+struct PackageTag {
+  std::string project, group, name;
+  Tag tag;
+};
+
+Result<PackageTag> PackageTagFromRow(const Row& row) {
+  return PackageTag{row.Text(0), row.Text(1), row.Text(2), Tag{row.Text(3), row.Text(4)}};
+}
+
+// Packages selected by `where` ("WHERE ..." over ?1, ?2, ... = keys), in `order`, with their
+// tags. Two queries whatever the number of packages: on a networked engine a query per
+// package would cost a round trip each.
+template <class... Keys>
+Result<std::vector<PackageRecord>> SelectPackages(Session& s, std::string_view where,
+                                                  std::string_view order, const Keys&... keys) {
+  auto packages = sql::Select(s, std::string(kSelectPackages) + std::string(where) + " " +
+                                     std::string(order),
+                              PackageFromRow, keys...);
+  if (!packages || packages->empty()) return packages;
+  auto tags = sql::Select(s,
+                          "SELECT project, group_name, name, key, value FROM package_tags "
+                          "WHERE (project, group_name, name) IN "
+                          "(SELECT project, group_name, name FROM packages " +
+                              std::string(where) + ") ORDER BY position",
+                          PackageTagFromRow, keys...);
+  if (!tags) return std::unexpected(tags.error());
+  using Key = std::tuple<std::string_view, std::string_view, std::string_view>;
+  std::map<Key, PackageRecord*> by_key;
+  for (auto& p : *packages) by_key.emplace(Key{p.project, p.group, p.name}, &p);
+  for (auto& t : *tags) {
+    if (auto found = by_key.find(Key{t.project, t.group, t.name}); found != by_key.end())
+      found->second->tags.push_back(std::move(t.tag));
+  }
+  return packages;
+}
+
+Result<std::optional<PackageRecord>> ReadPackage(Session& s, std::string_view project,
+                                                 std::string_view group, std::string_view name) {
+  auto found = SelectPackages(s, "WHERE project = ?1 AND group_name = ?2 AND name = ?3", "",
+                              project, group, name);
+  if (!found) return std::unexpected(found.error());
+  if (found->empty()) return std::nullopt;
+  return std::move(found->front());
+}
+
+// A package just written in the same transaction, so absence is a store failure.
+Result<PackageRecord> ReadBackPackage(Session& s, std::string_view project,
+                                      std::string_view group, std::string_view name) {
+  auto stored = ReadPackage(s, project, group, name);
+  if (!stored) return std::unexpected(stored.error());
+  if (!*stored) return Fail(ErrorCode::kInternal, "metadata store failure: package not written");
+  return std::move(**stored);
+}
+
+Result<std::optional<GroupRecord>> ReadGroup(Session& s, std::string_view project,
+                                             std::string_view name) {
+  auto groups = sql::Select(s, std::string(kSelectGroups) + "WHERE project = ?1 AND name = ?2",
+                            GroupFromRow, project, name);
+  if (!groups) return std::unexpected(groups.error());
+  if (groups->empty()) return std::nullopt;
+  auto packages = SelectPackages(s, "WHERE project = ?1 AND group_name = ?2", "ORDER BY position",
+                                 project, name);
+  if (!packages) return std::unexpected(packages.error());
+  groups->front().packages = std::move(*packages);
+  return std::move(groups->front());
+}
+
+// A group just written in the same transaction, so absence is a store failure.
+Result<GroupRecord> ReadBackGroup(Session& s, std::string_view project, std::string_view name) {
+  auto group = ReadGroup(s, project, name);
+  if (!group) return std::unexpected(group.error());
+  if (!*group) return Fail(ErrorCode::kInternal, "metadata store failure: group not written");
+  return std::move(**group);
+}
+
+// Hands each package to the group of the same name; both lists are ordered by group name
+// (byte order: the engines compare names as bytes, like std::string).
+void DistributePackages(std::vector<PackageRecord> packages, std::vector<GroupRecord>& groups) {
+  auto group = groups.begin();
+  for (auto& p : packages) {
+    while (group != groups.end() && group->name < p.group) ++group;
+    if (group != groups.end() && group->name == p.group) group->packages.push_back(std::move(p));
+  }
+}
+
+// ---- Writing rows ----
+
+constexpr std::string_view kInsertPackage = R"sql(
+INSERT INTO packages (project, group_name, name, position, kind, status, sha256, size,
+                      underlying_name, owner, create_time, update_time, is_async, status_reason,
+                      job_id)
+VALUES (?1, ?2, ?3,
+        (SELECT COALESCE(MAX(position) + 1, 0) FROM packages
+          WHERE project = ?1 AND group_name = ?2),
+        ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14))sql";
+// Replacing a package keeps its identity in the group: create_time and position. The new
+// job_id (0 for a synchronous write) supersedes the job that owned the package, if any.
+constexpr std::string_view kReplaceExistingPackage = R"sql(
+ON CONFLICT (project, group_name, name) DO UPDATE SET
+  kind = excluded.kind, status = excluded.status, sha256 = excluded.sha256,
+  size = excluded.size, underlying_name = excluded.underlying_name, owner = excluded.owner,
+  update_time = excluded.update_time, is_async = excluded.is_async,
+  status_reason = excluded.status_reason, job_id = excluded.job_id)sql";
+
+enum class OnExisting { kFail, kReplace };
+
+// Writes `p` into (project, group), whatever p.project and p.group say: the caller's
+// arguments decide where a package goes. Its tags replace the stored ones.
+Result<void> WritePackage(Session& s, OnExisting on_existing, std::string_view project,
+                          std::string_view group, const PackageRecord& p,
+                          std::int64_t job_id = 0) {
+  static const std::string kReplacing =
+      std::string(kInsertPackage) + std::string(kReplaceExistingPackage);
+  const std::string_view insert =
+      on_existing == OnExisting::kReplace ? std::string_view(kReplacing) : kInsertPackage;
+  if (auto ok = sql::Run(s, insert, project, group, p.name, ToString(p.kind), ToString(p.status),
+                         p.sha256, p.size, p.underlying_name, p.owner, p.create_time,
+                         p.update_time, p.is_async, p.status_reason, job_id);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = sql::Run(
+          s, "DELETE FROM package_tags WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+          project, group, p.name);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  for (std::size_t i = 0; i < p.tags.size(); ++i) {
+    const Tag& tag = p.tags[i];
+    if (auto ok = sql::Run(s,
+                           "INSERT INTO package_tags (project, group_name, name, position, key, "
+                           "value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           project, group, p.name, i, tag.key, tag.value);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  return {};
+}
+
+Result<void> WritePackages(Session& s, const GroupRecord& group,
+                           const std::vector<PackageRecord>& packages, OnExisting on_existing) {
+  for (const auto& p : packages) {
+    if (auto ok = WritePackage(s, on_existing, group.project, group.name, p); !ok) return ok;
+  }
+  return {};
+}
+
+// Creates the group from `group`; an existing one keeps create_time and takes update_time,
+// and with kTake also owner and description.
+enum class OwnerAndDescription { kKeep, kTake };
+Result<void> UpsertGroup(Session& s, const GroupRecord& group, OwnerAndDescription existing) {
+  std::string statement =
+      "INSERT INTO groups (project, name, owner, description, create_time, update_time) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+      "ON CONFLICT (project, name) DO UPDATE SET update_time = excluded.update_time";
+  if (existing == OwnerAndDescription::kTake)
+    statement += ", owner = excluded.owner, description = excluded.description";
+  auto ok = sql::Run(s, statement, group.project, group.name, group.owner, group.description,
+                     group.create_time, group.update_time);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+std::unexpected<Error> PackageNotFound(const std::string& group, const std::string& name) {
+  if (group.empty())
+    return Fail(ErrorCode::kNotFound, "The package '" + name + "' does not exist.");
+  return Fail(ErrorCode::kNotFound,
+              "The package '" + name + "' does not exist in the group '" + group + "'.");
+}
+
+std::unexpected<Error> GroupNotFound(const std::string& group) {
+  return Fail(ErrorCode::kNotFound, "The group '" + group + "' does not exist.");
+}
+
+Result<std::size_t> CountJobs(Session& s) {
+  auto queued = sql::SelectOne(s, "SELECT COUNT(*) FROM jobs", IntFromRow);
+  if (!queued) return std::unexpected(queued.error());
+  return static_cast<std::size_t>(*queued);
+}
+
+Result<void> DeleteJob(Session& s, std::int64_t job_id) {
+  if (auto ok = sql::Run(s, "DELETE FROM jobs WHERE id = ?1", job_id); !ok)
+    return std::unexpected(ok.error());
+  return {};
+}
+
+// The job that owns a package's pending upload: 0 for none, nullopt when the package is gone.
+Result<std::optional<std::int64_t>> OwningJob(Session& s, const UploadJob& job) {
+  auto rows = sql::Select(
+      s, "SELECT job_id FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+      IntFromRow, job.project, job.group, job.name);
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::nullopt;
+  return rows->front();
+}
+
+// Settles the job's package (READY or FAILED: `set_clause` over ?5, ?6, ... = values) and
+// deletes the job.
+template <class... Values>
+Result<void> FinishJob(Session& s, const UploadJob& job, std::string_view set_clause,
+                       std::int64_t now_ms, const Values&... values) {
+  const std::string statement = "UPDATE packages SET " + std::string(set_clause) +
+                                ", update_time = ?4, job_id = 0 "
+                                "WHERE project = ?1 AND group_name = ?2 AND name = ?3";
+  if (auto ok = sql::Run(s, statement, job.project, job.group, job.name, now_ms, values...); !ok)
+    return std::unexpected(ok.error());
+  return DeleteJob(s, job.id);
+}
+
+}  // namespace
+
+Result<void> CheckSchemaVersion(std::int64_t stored, std::int64_t latest) {
+  if (stored <= latest) return {};
+  return Fail(ErrorCode::kInternal, "metadata store failure: schema version " +
+                                        std::to_string(stored) + " is newer than this server's " +
+                                        std::to_string(latest));
+}
+
+Result<void> MetadataSql::LockGroup(Session& s, std::string_view project,
+                                    std::string_view group) const {
+  if (dialect_.lock_group.empty()) return {};
+  if (auto ok = sql::Run(s, dialect_.lock_group, project, group); !ok)
+    return std::unexpected(ok.error());
+  return {};
+}
+
+// ---- MetadataStore ----
+
+Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& group,
+                                              const std::vector<PackageRecord>& packages) const {
+  if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = UpsertGroup(s, group, OwnerAndDescription::kTake); !ok)
+    return std::unexpected(ok.error());
+  // Tags go with their packages (ON DELETE CASCADE).
+  if (auto ok = sql::Run(s, "DELETE FROM packages WHERE project = ?1 AND group_name = ?2",
+                         group.project, group.name);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = WritePackages(s, group, packages, OnExisting::kFail); !ok)
+    return std::unexpected(ok.error());
+  return ReadBackGroup(s, group.project, group.name);
+}
+
+Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& group,
+                                                const std::vector<PackageRecord>& packages) const {
+  if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = UpsertGroup(s, group, OwnerAndDescription::kKeep); !ok)
+    return std::unexpected(ok.error());
+  if (auto ok = WritePackages(s, group, packages, OnExisting::kReplace); !ok)
+    return std::unexpected(ok.error());
+  return ReadBackGroup(s, group.project, group.name);
+}
+
+Result<std::vector<PackageRecord>> MetadataSql::PutUngrouped(
+    Session& s, const std::vector<PackageRecord>& packages) const {
+  // In a fixed order, so that two calls locking the same projects cannot deadlock.
+  std::set<std::string_view> projects;
+  for (const auto& p : packages) projects.insert(p.project);
+  for (const auto project : projects) {
+    if (auto ok = LockGroup(s, project, kUngrouped); !ok) return std::unexpected(ok.error());
+  }
+  for (const auto& p : packages) {
+    if (auto ok = WritePackage(s, OnExisting::kReplace, p.project, kUngrouped, p); !ok)
+      return std::unexpected(ok.error());
+  }
+  std::vector<PackageRecord> stored;
+  for (const auto& p : packages) {
+    auto back = ReadBackPackage(s, p.project, kUngrouped, p.name);
+    if (!back) return std::unexpected(back.error());
+    stored.push_back(std::move(*back));
+  }
+  return stored;
+}
+
+Result<std::optional<PackageRecord>> MetadataSql::GetPackage(Session& s,
+                                                             const std::string& project,
+                                                             const std::string& group,
+                                                             const std::string& name) const {
+  return ReadPackage(s, project, group, name);
+}
+
+Result<std::optional<GroupRecord>> MetadataSql::GetGroup(Session& s, const std::string& project,
+                                                         const std::string& name) const {
+  return ReadGroup(s, project, name);
+}
+
+Result<ProjectContents> MetadataSql::ListProject(Session& s, const std::string& project) const {
+  auto groups = sql::Select(s, std::string(kSelectGroups) + "WHERE project = ?1 ORDER BY name",
+                            GroupFromRow, project);
+  if (!groups) return std::unexpected(groups.error());
+  auto grouped = SelectPackages(s, "WHERE project = ?1 AND group_name <> ''",
+                                "ORDER BY group_name, position", project);
+  if (!grouped) return std::unexpected(grouped.error());
+  auto ungrouped =
+      SelectPackages(s, "WHERE project = ?1 AND group_name = ''", "ORDER BY name", project);
+  if (!ungrouped) return std::unexpected(ungrouped.error());
+  DistributePackages(std::move(*grouped), *groups);
+  return ProjectContents{std::move(*groups), std::move(*ungrouped)};
+}
+
+Result<PackageRecord> MetadataSql::DeletePackage(Session& s, const std::string& project,
+                                                 const std::string& group,
+                                                 const std::string& name) const {
+  if (auto ok = LockGroup(s, project, group); !ok) return std::unexpected(ok.error());
+  auto found = ReadPackage(s, project, group, name);
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return PackageNotFound(group, name);
+  if (auto ok = sql::Run(
+          s, "DELETE FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3", project,
+          group, name);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  return std::move(**found);
+}
+
+Result<void> MetadataSql::SetGroupOwner(Session& s, const std::string& project,
+                                        const std::string& group, const std::string& owner,
+                                        std::int64_t now_ms) const {
+  if (auto ok = LockGroup(s, project, group); !ok) return ok;
+  auto changed = sql::Run(
+      s, "UPDATE groups SET owner = ?3, update_time = ?4 WHERE project = ?1 AND name = ?2",
+      project, group, owner, now_ms);
+  if (!changed) return std::unexpected(changed.error());
+  if (*changed == 0) return GroupNotFound(group);
+  if (auto ok = sql::Run(s,
+                         "UPDATE packages SET owner = ?3, update_time = ?4 "
+                         "WHERE project = ?1 AND group_name = ?2",
+                         project, group, owner, now_ms);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  return {};
+}
+
+Result<void> MetadataSql::SetPackageOwner(Session& s, const std::string& project,
+                                          const std::string& group, const std::string& name,
+                                          const std::string& owner, std::int64_t now_ms) const {
+  if (auto ok = LockGroup(s, project, group); !ok) return ok;
+  auto changed = sql::Run(s,
+                          "UPDATE packages SET owner = ?4, update_time = ?5 "
+                          "WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+                          project, group, name, owner, now_ms);
+  if (!changed) return std::unexpected(changed.error());
+  if (*changed == 0) return PackageNotFound(group, name);
+  return {};
+}
+
+Result<bool> MetadataSql::IsBlobReferenced(Session& s, const std::string& sha256) const {
+  if (sha256.empty()) return false;  // "" means "no bytes yet", not a blob
+  auto exists = sql::SelectOne(
+      s, "SELECT CASE WHEN EXISTS (SELECT 1 FROM packages WHERE sha256 = ?1) THEN 1 ELSE 0 END",
+      IntFromRow, sha256);
+  if (!exists) return std::unexpected(exists.error());
+  return *exists != 0;
+}
+
+Result<std::vector<std::string>> MetadataSql::ReferencedBlobs(Session& s) const {
+  return sql::Select(
+      s, "SELECT DISTINCT sha256 FROM packages WHERE sha256 <> '' ORDER BY sha256", TextFromRow);
+}
+
+// ---- JobQueue ----
+
+// Whether `worker` still holds the job's lease and the job still owns its package. A job that
+// lost its package is deleted here, since nobody will want its result.
+Result<bool> MetadataSql::StillResponsible(Session& s, const UploadJob& job,
+                                           const std::string& worker) const {
+  auto held = sql::Select(s,
+                          "SELECT id FROM jobs WHERE id = ?1 AND lease_owner = ?2" +
+                              std::string(dialect_.lock_rows),
+                          IntFromRow, job.id, worker);
+  if (!held) return std::unexpected(held.error());
+  if (held->empty()) return false;
+  auto owner = OwningJob(s, job);
+  if (!owner) return std::unexpected(owner.error());
+  if (*owner == job.id) return true;
+  if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
+  return false;
+}
+
+Result<EnqueuedUploads> MetadataSql::EnqueueUploads(Session& s,
+                                                    const std::optional<GroupRecord>& group,
+                                                    const std::vector<PackageRecord>& packages,
+                                                    const std::vector<std::string>& urls,
+                                                    std::int64_t deadline_ms,
+                                                    std::size_t max_queued) const {
+  if (packages.empty() || urls.size() != packages.size())
+    return Fail(ErrorCode::kInternal, "metadata store failure: one URL per package expected");
+  const std::string project = group ? group->project : packages.front().project;
+  const std::string group_name = group ? group->name : std::string(kUngrouped);
+  // The queue first, then the group: every writer that takes both takes them in this order.
+  if (!dialect_.lock_queue.empty()) {
+    if (auto ok = sql::Run(s, dialect_.lock_queue); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = LockGroup(s, project, group_name); !ok) return std::unexpected(ok.error());
+  auto queued = CountJobs(s);
+  if (!queued) return std::unexpected(queued.error());
+  if (*queued + packages.size() > max_queued)
+    return Fail(ErrorCode::kQuotaExceeded,
+                "The upload queue is full (" + std::to_string(*queued) + " jobs queued, at most " +
+                    std::to_string(max_queued) + "); try again later.");
+  if (group) {
+    if (auto ok = UpsertGroup(s, *group, OwnerAndDescription::kKeep); !ok)
+      return std::unexpected(ok.error());
+  }
+  EnqueuedUploads result;
+  for (std::size_t i = 0; i < packages.size(); ++i) {
+    PackageRecord p = packages[i];
+    p.status = PackageStatus::kUploading;
+    p.is_async = true;
+    auto old = ReadPackage(s, project, group_name, p.name);
+    if (!old) return std::unexpected(old.error());
+    // The stored bytes stay referenced (so downloadable) until the new ones are committed.
+    p.sha256 = *old ? (*old)->sha256 : "";
+    p.size = *old ? (*old)->size : 0;
+    if (*old) p.underlying_name = (*old)->underlying_name;
+    auto job_id = sql::SelectOne(s,
+                                 "INSERT INTO jobs (project, group_name, name, url, "
+                                 "next_attempt_at, deadline_at) VALUES (?1, ?2, ?3, ?4, 0, ?5) "
+                                 "RETURNING id",
+                                 IntFromRow, project, group_name, p.name, urls[i], deadline_ms);
+    if (!job_id) return std::unexpected(job_id.error());
+    if (auto ok = WritePackage(s, OnExisting::kReplace, project, group_name, p, *job_id); !ok)
+      return std::unexpected(ok.error());
+    auto stored = ReadBackPackage(s, project, group_name, p.name);
+    if (!stored) return std::unexpected(stored.error());
+    result.packages.push_back(std::move(*stored));
+  }
+  if (group) {
+    auto whole = ReadBackGroup(s, project, group_name);
+    if (!whole) return std::unexpected(whole.error());
+    result.group = std::move(*whole);
+  }
+  return result;
+}
+
+Result<std::optional<UploadJob>> MetadataSql::ClaimJob(Session& s, const std::string& worker,
+                                                       std::int64_t now_ms,
+                                                       std::int64_t lease_until_ms) const {
+  const std::string due_sql = std::string(kSelectJobs) +
+                              "WHERE next_attempt_at <= ?1 AND lease_until <= ?1 "
+                              "ORDER BY next_attempt_at, id LIMIT 1" +
+                              std::string(dialect_.skip_locked);
+  for (;;) {
+    auto due = sql::Select(s, due_sql, JobFromRow, now_ms);
+    if (!due) return std::unexpected(due.error());
+    if (due->empty()) return std::nullopt;
+    UploadJob job = std::move(due->front());
+    auto owner = OwningJob(s, job);
+    if (!owner) return std::unexpected(owner.error());
+    if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
+      if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
+      continue;
+    }
+    if (auto ok = sql::Run(s,
+                           "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
+                           "attempts = attempts + 1 WHERE id = ?1",
+                           job.id, worker, lease_until_ms);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    job.attempts += 1;
+    return job;
+  }
+}
+
+Result<bool> MetadataSql::RenewLease(Session& s, std::int64_t job_id, const std::string& worker,
+                                     std::int64_t lease_until_ms) const {
+  auto changed = sql::Run(s, "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
+                          job_id, worker, lease_until_ms);
+  if (!changed) return std::unexpected(changed.error());
+  return *changed > 0;
+}
+
+Result<std::optional<std::string>> MetadataSql::CompleteJob(Session& s, const UploadJob& job,
+                                                            const std::string& worker,
+                                                            const BlobInfo& blob,
+                                                            const std::string& underlying_name,
+                                                            std::int64_t now_ms) const {
+  if (auto ok = LockGroup(s, job.project, job.group); !ok) return std::unexpected(ok.error());
+  auto responsible = StillResponsible(s, job, worker);
+  if (!responsible) return std::unexpected(responsible.error());
+  if (!*responsible) return std::optional<std::string>();
+  auto old = ReadPackage(s, job.project, job.group, job.name);
+  if (!old) return std::unexpected(old.error());
+  const std::string previous = *old ? (*old)->sha256 : "";
+  if (auto ok = FinishJob(s, job,
+                          "status = 'READY', status_reason = '', sha256 = ?5, size = ?6, "
+                          "underlying_name = ?7",
+                          now_ms, blob.sha256, blob.size, underlying_name);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  return std::optional<std::string>(previous);
+}
+
+Result<void> MetadataSql::RetryJob(Session& s, const UploadJob& job, const std::string& worker,
+                                   std::int64_t next_attempt_ms, const std::string& reason) const {
+  auto ok = sql::Run(s,
+                     "UPDATE jobs SET lease_owner = '', lease_until = 0, next_attempt_at = ?3, "
+                     "last_error = ?4 WHERE id = ?1 AND lease_owner = ?2",
+                     job.id, worker, next_attempt_ms, reason);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<void> MetadataSql::FailJob(Session& s, const UploadJob& job, const std::string& worker,
+                                  const std::string& reason, std::int64_t now_ms) const {
+  if (auto ok = LockGroup(s, job.project, job.group); !ok) return ok;
+  auto responsible = StillResponsible(s, job, worker);
+  if (!responsible) return std::unexpected(responsible.error());
+  if (!*responsible) return {};
+  return FinishJob(s, job, "status = 'FAILED', status_reason = ?5", now_ms, reason);
+}
+
+Result<std::size_t> MetadataSql::RecoverAfterRestart(Session& s, std::int64_t now_ms,
+                                                     LeasesAtStart leases) const {
+  if (leases == LeasesAtStart::kRelease) {
+    if (auto ok = sql::Run(s, "UPDATE jobs SET lease_owner = '', lease_until = 0"); !ok)
+      return std::unexpected(ok.error());
+  }
+  // A package and its job are written in one transaction, so an UPLOADING package without
+  // its job is left over from an upload that nobody can finish, whoever is running.
+  if (auto ok = sql::Run(
+          s,
+          "UPDATE packages SET status = 'FAILED', update_time = ?1, job_id = 0, "
+          "status_reason = 'The upload was interrupted and cannot be resumed; upload it again.' "
+          "WHERE status = 'UPLOADING' AND NOT EXISTS "
+          "(SELECT 1 FROM jobs WHERE jobs.id = packages.job_id)",
+          now_ms);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  return CountJobs(s);
+}
+
+Result<std::size_t> MetadataSql::CountQueued(Session& s) const { return CountJobs(s); }
+
+}  // namespace dlipkg

@@ -1,0 +1,101 @@
+// The calls of MetadataStore and JobQueue as SQL, shared by the SQLite and PostgreSQL stores so
+// that both keep exactly the same semantics: statements, row mapping and each call's logic,
+// run inside a transaction the store has opened (writes: one that admits them; reads: one
+// snapshot). Where the engines differ (row locks, several writers at once), SqlDialect says how.
+// Stateless apart from the dialect: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/sql_session.hpp"
+#include "ports/job_queue.hpp"
+#include "ports/metadata_store.hpp"
+
+namespace dlipkg {
+
+struct SqlDialect {
+  // Appended to a SELECT of rows that the transaction goes on to change, so that a concurrent
+  // writer of those rows waits for it ("" where writers never overlap).
+  std::string_view lock_rows;
+  // Appended to the claim query, so that concurrent claimers pass over each other's job.
+  std::string_view skip_locked;
+  // A statement over ?1 = project and ?2 = group ("" for the ungrouped packages) that makes
+  // the writers of that group wait for each other until the ends of their transactions; ""
+  // where writers never overlap.
+  std::string_view lock_group;
+  // A statement that makes enqueuers wait for each other, so the queue bound is exact.
+  std::string_view lock_queue;
+};
+
+// What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
+enum class LeasesAtStart {
+  kRelease,  // single instance: whoever held a lease before is gone
+  kKeep,     // shared queue: the holders may be other instances, alive; leases run out alone
+};
+
+// Refuses a database that a newer server has migrated beyond `latest`, the last schema
+// version this server knows: it cannot tell what the newer schema means.
+Result<void> CheckSchemaVersion(std::int64_t stored, std::int64_t latest);
+
+class MetadataSql {
+ public:
+  explicit MetadataSql(SqlDialect dialect) : dialect_(dialect) {}
+
+  // MetadataStore, one call per function, run in the caller's transaction.
+  Result<GroupRecord> ReplaceGroup(sql::Session& s, const GroupRecord& group,
+                                   const std::vector<PackageRecord>& packages) const;
+  Result<GroupRecord> MergeIntoGroup(sql::Session& s, const GroupRecord& group,
+                                     const std::vector<PackageRecord>& packages) const;
+  Result<std::vector<PackageRecord>> PutUngrouped(sql::Session& s,
+                                                  const std::vector<PackageRecord>& packages) const;
+  Result<std::optional<PackageRecord>> GetPackage(sql::Session& s, const std::string& project,
+                                                  const std::string& group,
+                                                  const std::string& name) const;
+  Result<std::optional<GroupRecord>> GetGroup(sql::Session& s, const std::string& project,
+                                              const std::string& name) const;
+  Result<ProjectContents> ListProject(sql::Session& s, const std::string& project) const;
+  Result<PackageRecord> DeletePackage(sql::Session& s, const std::string& project,
+                                      const std::string& group, const std::string& name) const;
+  Result<void> SetGroupOwner(sql::Session& s, const std::string& project, const std::string& group,
+                             const std::string& owner, std::int64_t now_ms) const;
+  Result<void> SetPackageOwner(sql::Session& s, const std::string& project,
+                               const std::string& group, const std::string& name,
+                               const std::string& owner, std::int64_t now_ms) const;
+  Result<bool> IsBlobReferenced(sql::Session& s, const std::string& sha256) const;
+  Result<std::vector<std::string>> ReferencedBlobs(sql::Session& s) const;
+
+  // JobQueue, likewise.
+  Result<EnqueuedUploads> EnqueueUploads(sql::Session& s, const std::optional<GroupRecord>& group,
+                                         const std::vector<PackageRecord>& packages,
+                                         const std::vector<std::string>& urls,
+                                         std::int64_t deadline_ms, std::size_t max_queued) const;
+  Result<std::optional<UploadJob>> ClaimJob(sql::Session& s, const std::string& worker,
+                                            std::int64_t now_ms,
+                                            std::int64_t lease_until_ms) const;
+  Result<bool> RenewLease(sql::Session& s, std::int64_t job_id, const std::string& worker,
+                          std::int64_t lease_until_ms) const;
+  Result<std::optional<std::string>> CompleteJob(sql::Session& s, const UploadJob& job,
+                                                 const std::string& worker, const BlobInfo& blob,
+                                                 const std::string& underlying_name,
+                                                 std::int64_t now_ms) const;
+  Result<void> RetryJob(sql::Session& s, const UploadJob& job, const std::string& worker,
+                        std::int64_t next_attempt_ms, const std::string& reason) const;
+  Result<void> FailJob(sql::Session& s, const UploadJob& job, const std::string& worker,
+                       const std::string& reason, std::int64_t now_ms) const;
+  Result<std::size_t> RecoverAfterRestart(sql::Session& s, std::int64_t now_ms,
+                                          LeasesAtStart leases) const;
+  Result<std::size_t> CountQueued(sql::Session& s) const;
+
+ private:
+  Result<void> LockGroup(sql::Session& s, std::string_view project, std::string_view group) const;
+  Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
+                                const std::string& worker) const;
+
+  SqlDialect dialect_;
+};
+
+}  // namespace dlipkg

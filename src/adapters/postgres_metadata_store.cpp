@@ -1,0 +1,229 @@
+#include "adapters/postgres_metadata_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <iterator>
+#include <optional>
+#include <utility>
+
+#include "adapters/lending_pool.hpp"
+#include "adapters/postgres_db.hpp"
+
+namespace dlipkg {
+namespace {
+
+// Advisory lock keys: "dlipkg" in ASCII for migrations (the one-bigint key space); in the
+// two-int key space, "dlip" (1684826480) for groups and the next number for the queue bound.
+constexpr std::int64_t kMigrationLock = 0x646c69706b67;
+
+// Writers of one group (or of a project's ungrouped packages) take its lock first, so their
+// statements run as if alone for that group; READ COMMITTED then shows each statement what the
+// previous holder committed. Hash collisions only make unrelated groups wait for each other.
+constexpr SqlDialect kPostgresDialect{
+    .lock_rows = " FOR UPDATE",
+    .skip_locked = " FOR UPDATE SKIP LOCKED",
+    .lock_group =
+        "SELECT pg_advisory_xact_lock(1684826480, hashtext(?1::text || '/' || ?2::text))",
+    .lock_queue = "SELECT pg_advisory_xact_lock(1684826481, 0)",
+};
+
+// Serialization failures and deadlocks are retried this often before the call fails.
+constexpr int kConflictAttempts = 5;
+
+// Step i moves a database from schema version i to i + 1. Append new steps; never edit one
+// that has shipped. The tables are SQLite's (sqlite_metadata_store.cpp) in PostgreSQL types;
+// names sort as bytes (COLLATE "C"), as in SQLite and std::string, whatever the database's
+// locale.
+constexpr std::string_view kMigrations[] = {
+    R"sql(
+CREATE TABLE groups (
+  project     TEXT COLLATE "C" NOT NULL,
+  name        TEXT COLLATE "C" NOT NULL,
+  owner       TEXT NOT NULL,
+  description TEXT NOT NULL,
+  create_time BIGINT NOT NULL,
+  update_time BIGINT NOT NULL,
+  PRIMARY KEY (project, name)
+);
+-- group_name '' holds a project's ungrouped packages; position is the upload order in a group.
+-- job_id names the job that owns a package's pending upload (0: none).
+CREATE TABLE packages (
+  project         TEXT COLLATE "C" NOT NULL,
+  group_name      TEXT COLLATE "C" NOT NULL,
+  name            TEXT COLLATE "C" NOT NULL,
+  position        INTEGER NOT NULL,
+  kind            TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  sha256          TEXT COLLATE "C" NOT NULL,
+  size            BIGINT NOT NULL,
+  underlying_name TEXT NOT NULL,
+  owner           TEXT NOT NULL,
+  create_time     BIGINT NOT NULL,
+  update_time     BIGINT NOT NULL,
+  is_async        INTEGER NOT NULL,
+  status_reason   TEXT NOT NULL,
+  job_id          BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (project, group_name, name)
+);
+CREATE INDEX packages_by_sha256 ON packages (sha256);
+CREATE TABLE package_tags (
+  project    TEXT COLLATE "C" NOT NULL,
+  group_name TEXT COLLATE "C" NOT NULL,
+  name       TEXT COLLATE "C" NOT NULL,
+  position   INTEGER NOT NULL,
+  key        TEXT COLLATE "C" NOT NULL,
+  value      TEXT NOT NULL,
+  PRIMARY KEY (project, group_name, name, key),
+  FOREIGN KEY (project, group_name, name) REFERENCES packages (project, group_name, name)
+    ON DELETE CASCADE
+);
+CREATE TABLE jobs (
+  id              BIGSERIAL PRIMARY KEY,
+  project         TEXT COLLATE "C" NOT NULL,
+  group_name      TEXT COLLATE "C" NOT NULL,
+  name            TEXT COLLATE "C" NOT NULL,
+  url             TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  deadline_at     BIGINT NOT NULL,
+  lease_owner     TEXT NOT NULL DEFAULT '',
+  lease_until     BIGINT NOT NULL DEFAULT 0,
+  last_error      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX jobs_due ON jobs (next_attempt_at, id);
+)sql",
+};
+
+// Brings the schema to the latest version in one transaction. The advisory lock makes
+// instances starting at once take turns: the second finds the schema in place.
+Result<void> Migrate(pqxx::connection& connection) {
+  try {
+    pqxx::work tx(connection);
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
+    tx.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const auto version =
+        tx.exec("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0].as<std::int64_t>();
+    const auto latest = static_cast<std::int64_t>(std::size(kMigrations));
+    if (auto ok = CheckSchemaVersion(version, latest); !ok) return ok;
+    if (version == latest) return {};
+    for (auto step = version; step < latest; ++step) tx.exec(std::string(kMigrations[step]));
+    tx.exec("DELETE FROM schema_version");
+    tx.exec_params("INSERT INTO schema_version (version) VALUES ($1)", latest);
+    tx.commit();
+    return {};
+  } catch (const std::exception& e) {
+    return std::unexpected(postgres::Classify(e).error);
+  }
+}
+
+using ReadTransaction = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+
+class PostgresTransactions final : public SqlTransactions {
+ public:
+  PostgresTransactions(std::string connection_string, std::size_t connections)
+      : pool_(connections, [connection_string = std::move(connection_string)] {
+          return postgres::Connect(connection_string);
+        }) {}
+
+  LendingPool<pqxx::connection>& pool() { return pool_; }
+
+  // READ COMMITTED: each statement sees what was committed before it, and the dialect's
+  // locks keep concurrent writers of the same rows apart.
+  Result<void> Write(const Body& body) override { return Run<pqxx::work>(body); }
+
+  // Queue bookkeeping commits without waiting for the WAL flush (losing it only makes a job
+  // claimable again).
+  Result<void> WriteBookkeeping(const Body& body) override {
+    return Run<pqxx::work>([&](sql::Session& s) -> Result<void> {
+      if (auto ok = sql::Run(s, "SET LOCAL synchronous_commit TO OFF"); !ok)
+        return std::unexpected(ok.error());
+      return body(s);
+    });
+  }
+
+  // One snapshot for all of a call's queries, so a group is never seen half replaced.
+  Result<void> Read(const Body& body) override { return Run<ReadTransaction>(body); }
+
+ private:
+  template <class Transaction>
+  Result<void> Run(const Body& body) {
+    bool reconnected = false;
+    for (int attempt = 1;; ++attempt) {
+      auto lease = pool_.Acquire();
+      if (!lease) return Unreachable(lease.error());
+      std::optional<postgres::Failure> failure;
+      Result<void> result;
+      try {
+        Transaction tx(**lease);
+        postgres::Session session(tx);
+        result = body(session);
+        failure = session.failure();
+        if (result && !failure) tx.commit();
+      } catch (const std::exception& e) {
+        failure = postgres::Classify(e);
+        result = std::unexpected(failure->error);
+      }
+      if (!failure) return Reachable(std::move(result));
+      switch (failure->kind) {
+        case postgres::FailureKind::kStatement:
+          return Reachable(std::move(result));
+        case postgres::FailureKind::kConflict:
+          if (attempt < kConflictAttempts) continue;
+          return Reachable(std::move(result));
+        case postgres::FailureKind::kConnection:
+        case postgres::FailureKind::kInDoubt:
+          // The server went away (or restarted): every idle connection is as dead as this one.
+          lease->Discard();
+          pool_.DiscardIdle();
+          // Nothing was committed, so the call may run again, once, on a fresh connection:
+          // after a restart of PostgreSQL the first call then succeeds.
+          if (failure->kind == postgres::FailureKind::kConnection && !reconnected) {
+            reconnected = true;
+            continue;
+          }
+          return Unreachable(failure->error);
+      }
+    }
+  }
+
+  // One log line when PostgreSQL stops answering and one when it answers again (whatever the
+  // answer), rather than one per failed call.
+  std::unexpected<Error> Unreachable(const Error& error) {
+    if (!down_.exchange(true))
+      spdlog::error("{}; calls fail until PostgreSQL is reachable again", error.message);
+    return std::unexpected(error);
+  }
+
+  Result<void> Reachable(Result<void> result) {
+    if (down_.exchange(false)) spdlog::info("metadata store: PostgreSQL is reachable again");
+    return result;
+  }
+
+  LendingPool<pqxx::connection> pool_;
+  std::atomic<bool> down_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PostgresMetadataStore>> PostgresMetadataStore::Open(
+    const PostgresOptions& options) {
+  auto connection_string = postgres::CompleteConnectionString(options.url);
+  if (!connection_string) {
+    return Fail(ErrorCode::kInternal,
+                "metadata store failure: not a valid PostgreSQL connection URL "
+                "(postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMETERS])");
+  }
+  auto engine = std::make_unique<PostgresTransactions>(std::move(*connection_string),
+                                                       std::max<std::size_t>(options.connections, 1));
+  {
+    auto first = engine->pool().Acquire();  // fails the start when PostgreSQL is unreachable
+    if (!first) return std::unexpected(first.error());
+    if (auto ok = Migrate(**first); !ok) return std::unexpected(ok.error());
+  }
+  return std::unique_ptr<PostgresMetadataStore>(new PostgresMetadataStore(
+      std::move(engine), kPostgresDialect, LeasesAtStart::kKeep));
+}
+
+}  // namespace dlipkg

@@ -1,0 +1,176 @@
+#include "adapters/sql_metadata_store.hpp"
+
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace dlipkg {
+namespace {
+
+enum class Kind { kRead, kWrite, kBookkeeping };
+
+Result<void> Run(SqlTransactions& engine, Kind kind, const SqlTransactions::Body& body) {
+  switch (kind) {
+    case Kind::kRead: return engine.Read(body);
+    case Kind::kWrite: return engine.Write(body);
+    case Kind::kBookkeeping: return engine.WriteBookkeeping(body);
+  }
+  return engine.Write(body);
+}
+
+// Runs `call(session)`, returning Result<T>, as a SqlTransactions body and hands its value back.
+template <class Call>
+auto InTransaction(SqlTransactions& engine, Kind kind, Call&& call)
+    -> std::invoke_result_t<Call&, sql::Session&> {
+  using Returned = std::invoke_result_t<Call&, sql::Session&>;
+  using Value = typename Returned::value_type;
+  if constexpr (std::is_void_v<Value>) {
+    const SqlTransactions::Body body = [&](sql::Session& s) { return call(s); };
+    return Run(engine, kind, body);
+  } else {
+    std::optional<Value> value;
+    const SqlTransactions::Body body = [&](sql::Session& s) -> Result<void> {
+      auto result = call(s);
+      if (!result) return std::unexpected(result.error());
+      value = std::move(*result);
+      return {};
+    };
+    if (auto ok = Run(engine, kind, body); !ok)
+      return std::unexpected(ok.error());
+    return std::move(*value);
+  }
+}
+
+}  // namespace
+
+SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlDialect dialect,
+                                   LeasesAtStart leases_at_start)
+    : engine_(std::move(engine)), sql_(dialect), leases_at_start_(leases_at_start) {}
+
+SqlMetadataStore::~SqlMetadataStore() = default;
+
+template <class Call>
+auto SqlMetadataStore::Write(Call&& call) {
+  return InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call));
+}
+
+template <class Call>
+auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
+  return InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call));
+}
+
+template <class Call>
+auto SqlMetadataStore::Read(Call&& call) {
+  return InTransaction(*engine_, Kind::kRead, std::forward<Call>(call));
+}
+
+Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
+                                                   const std::vector<PackageRecord>& packages) {
+  return Write([&](sql::Session& s) { return sql_.ReplaceGroup(s, group, packages); });
+}
+
+Result<GroupRecord> SqlMetadataStore::MergeIntoGroup(const GroupRecord& group,
+                                                     const std::vector<PackageRecord>& packages) {
+  return Write([&](sql::Session& s) { return sql_.MergeIntoGroup(s, group, packages); });
+}
+
+Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
+    const std::vector<PackageRecord>& packages) {
+  return Write([&](sql::Session& s) { return sql_.PutUngrouped(s, packages); });
+}
+
+Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
+                                                                  const std::string& group,
+                                                                  const std::string& name) {
+  return Read([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+}
+
+Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string& project,
+                                                              const std::string& name) {
+  return Read([&](sql::Session& s) { return sql_.GetGroup(s, project, name); });
+}
+
+Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project) {
+  return Read([&](sql::Session& s) { return sql_.ListProject(s, project); });
+}
+
+Result<PackageRecord> SqlMetadataStore::DeletePackage(const std::string& project,
+                                                      const std::string& group,
+                                                      const std::string& name) {
+  return Write([&](sql::Session& s) { return sql_.DeletePackage(s, project, group, name); });
+}
+
+Result<void> SqlMetadataStore::SetGroupOwner(const std::string& project, const std::string& group,
+                                             const std::string& owner, std::int64_t now_ms) {
+  return Write(
+      [&](sql::Session& s) { return sql_.SetGroupOwner(s, project, group, owner, now_ms); });
+}
+
+Result<void> SqlMetadataStore::SetPackageOwner(const std::string& project,
+                                               const std::string& group, const std::string& name,
+                                               const std::string& owner, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) {
+    return sql_.SetPackageOwner(s, project, group, name, owner, now_ms);
+  });
+}
+
+Result<bool> SqlMetadataStore::IsBlobReferenced(const std::string& sha256) {
+  return Read([&](sql::Session& s) { return sql_.IsBlobReferenced(s, sha256); });
+}
+
+Result<std::vector<std::string>> SqlMetadataStore::ReferencedBlobs() {
+  return Read([&](sql::Session& s) { return sql_.ReferencedBlobs(s); });
+}
+
+Result<EnqueuedUploads> SqlMetadataStore::EnqueueUploads(const std::optional<GroupRecord>& group,
+                                                         const std::vector<PackageRecord>& packages,
+                                                         const std::vector<std::string>& urls,
+                                                         std::int64_t deadline_ms,
+                                                         std::size_t max_queued) {
+  return Write([&](sql::Session& s) {
+    return sql_.EnqueueUploads(s, group, packages, urls, deadline_ms, max_queued);
+  });
+}
+
+Result<std::optional<UploadJob>> SqlMetadataStore::ClaimJob(const std::string& worker,
+                                                            std::int64_t now_ms,
+                                                            std::int64_t lease_until_ms) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.ClaimJob(s, worker, now_ms, lease_until_ms); });
+}
+
+Result<bool> SqlMetadataStore::RenewLease(std::int64_t job_id, const std::string& worker,
+                                          std::int64_t lease_until_ms) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.RenewLease(s, job_id, worker, lease_until_ms); });
+}
+
+Result<std::optional<std::string>> SqlMetadataStore::CompleteJob(
+    const UploadJob& job, const std::string& worker, const BlobInfo& blob,
+    const std::string& underlying_name, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) {
+    return sql_.CompleteJob(s, job, worker, blob, underlying_name, now_ms);
+  });
+}
+
+Result<void> SqlMetadataStore::RetryJob(const UploadJob& job, const std::string& worker,
+                                        std::int64_t next_attempt_ms, const std::string& reason) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.RetryJob(s, job, worker, next_attempt_ms, reason); });
+}
+
+Result<void> SqlMetadataStore::FailJob(const UploadJob& job, const std::string& worker,
+                                       const std::string& reason, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) { return sql_.FailJob(s, job, worker, reason, now_ms); });
+}
+
+Result<std::size_t> SqlMetadataStore::RecoverAfterRestart(std::int64_t now_ms) {
+  return Write(
+      [&](sql::Session& s) { return sql_.RecoverAfterRestart(s, now_ms, leases_at_start_); });
+}
+
+Result<std::size_t> SqlMetadataStore::CountQueued() {
+  return Read([&](sql::Session& s) { return sql_.CountQueued(s); });
+}
+
+}  // namespace dlipkg

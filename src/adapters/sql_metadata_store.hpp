@@ -1,0 +1,96 @@
+// MetadataStore and JobQueue over a SQL engine: each call runs MetadataSql's logic in one
+// transaction that the engine's SqlTransactions opens. SqliteMetadataStore and
+// PostgresMetadataStore are this class with their own engine, dialect and start-up policy.
+// Thread-safe when the engine is (both are).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "adapters/metadata_sql.hpp"
+#include "adapters/sql_session.hpp"
+#include "ports/job_queue.hpp"
+#include "ports/metadata_store.hpp"
+
+namespace dlipkg {
+
+class SqlTransactions {
+ public:
+  using Body = std::function<Result<void>(sql::Session&)>;
+  virtual ~SqlTransactions() = default;
+  // Runs `body` in a transaction that admits its writes and commits when it succeeds. The
+  // engine may run it again after a conflict or on a fresh connection, so a body starts its
+  // results afresh each time.
+  virtual Result<void> Write(const Body& body) = 0;
+  // Like Write, for queue bookkeeping whose loss in a crash or power cut is harmless (a claim,
+  // a lease renewal, a retry time: the job only becomes claimable again), so the engine may
+  // commit it without waiting for the disk. Package states clients see always use Write.
+  virtual Result<void> WriteBookkeeping(const Body& body) { return Write(body); }
+  // Runs `body` in a read-only transaction that sees one committed state throughout.
+  virtual Result<void> Read(const Body& body) = 0;
+};
+
+class SqlMetadataStore : public MetadataStore, public JobQueue {
+ public:
+  ~SqlMetadataStore() override;
+
+  Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
+                                   const std::vector<PackageRecord>& packages) override;
+  Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
+                                     const std::vector<PackageRecord>& packages) override;
+  Result<std::vector<PackageRecord>> PutUngrouped(
+      const std::vector<PackageRecord>& packages) override;
+  Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
+                                                  const std::string& group,
+                                                  const std::string& name) override;
+  Result<std::optional<GroupRecord>> GetGroup(const std::string& project,
+                                              const std::string& name) override;
+  Result<ProjectContents> ListProject(const std::string& project) override;
+  Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
+                                      const std::string& name) override;
+  Result<void> SetGroupOwner(const std::string& project, const std::string& group,
+                             const std::string& owner, std::int64_t now_ms) override;
+  Result<void> SetPackageOwner(const std::string& project, const std::string& group,
+                               const std::string& name, const std::string& owner,
+                               std::int64_t now_ms) override;
+  Result<bool> IsBlobReferenced(const std::string& sha256) override;
+  Result<std::vector<std::string>> ReferencedBlobs() override;
+
+  Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
+                                         const std::vector<PackageRecord>& packages,
+                                         const std::vector<std::string>& urls,
+                                         std::int64_t deadline_ms,
+                                         std::size_t max_queued) override;
+  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
+                                            std::int64_t lease_until_ms) override;
+  Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
+                          std::int64_t lease_until_ms) override;
+  Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
+                                                 const BlobInfo& blob,
+                                                 const std::string& underlying_name,
+                                                 std::int64_t now_ms) override;
+  Result<void> RetryJob(const UploadJob& job, const std::string& worker,
+                        std::int64_t next_attempt_ms, const std::string& reason) override;
+  Result<void> FailJob(const UploadJob& job, const std::string& worker, const std::string& reason,
+                       std::int64_t now_ms) override;
+  Result<std::size_t> RecoverAfterRestart(std::int64_t now_ms) override;
+  Result<std::size_t> CountQueued() override;
+
+ protected:
+  SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlDialect dialect,
+                   LeasesAtStart leases_at_start);
+
+ private:
+  template <class Call>
+  auto Write(Call&& call);
+  template <class Call>
+  auto WriteBookkeeping(Call&& call);
+  template <class Call>
+  auto Read(Call&& call);
+
+  std::unique_ptr<SqlTransactions> engine_;
+  MetadataSql sql_;
+  LeasesAtStart leases_at_start_;
+};
+
+}  // namespace dlipkg

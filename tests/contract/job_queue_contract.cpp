@@ -1,0 +1,489 @@
+// Contract of JobQueue (ports/job_queue.hpp), one suite run against every backend of
+// store_backends.hpp, reading package states through MetadataStore. Times are explicit now_ms
+// values: a lease "runs out" because a later now is passed, never by sleeping.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <latch>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "contract/record_helpers.hpp"
+#include "contract/store_backends.hpp"
+#include "ports/job_queue.hpp"
+#include "ports/metadata_store.hpp"
+
+namespace dlipkg {
+namespace {
+
+using test::BackendFactory;
+using test::Describe;
+using test::Group;
+using test::Must;
+using test::Names;
+using test::Package;
+
+constexpr std::int64_t kDeadline = 9'000'000;
+constexpr std::size_t kRoomy = 1000;  // a queue bound no test reaches unless it means to
+
+BlobInfo Blob(const std::string& sha256, std::int64_t size) { return BlobInfo{sha256, size}; }
+
+class JobQueueContract : public ::testing::TestWithParam<BackendFactory> {
+ protected:
+  void SetUp() override {
+    if (const auto why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    backend_ = GetParam().make();
+    store_ = Must(backend_->Connect());
+  }
+
+  MetadataStore& metadata() { return *store_.metadata; }
+  JobQueue& jobs() { return *store_.jobs; }
+
+  // Queues uploads of `names` into group (p1, group), or ungrouped when group is "".
+  EnqueuedUploads Enqueue(const std::string& group, const std::vector<std::string>& names,
+                          std::size_t max_queued = kRoomy) {
+    return Must(TryEnqueue(group, names, max_queued));
+  }
+
+  Result<EnqueuedUploads> TryEnqueue(const std::string& group,
+                                     const std::vector<std::string>& names,
+                                     std::size_t max_queued) {
+    std::vector<PackageRecord> packages;
+    std::vector<std::string> urls;
+    for (const auto& name : names) {
+      auto p = Package("p1", group, name, 5000);
+      p.sha256 = "";  // the caller does not know the bytes yet
+      p.size = 0;
+      packages.push_back(p);
+      urls.push_back("obs://bucket/" + name);
+    }
+    std::optional<GroupRecord> target;
+    if (!group.empty()) target = Group("p1", group, 5000);
+    return jobs().EnqueueUploads(target, packages, urls, kDeadline, max_queued);
+  }
+
+  UploadJob Claim(const std::string& worker, std::int64_t now_ms, std::int64_t lease_until_ms) {
+    auto job = Must(jobs().ClaimJob(worker, now_ms, lease_until_ms));
+    if (!job) throw std::runtime_error("nothing to claim at " + std::to_string(now_ms));
+    return *job;
+  }
+
+  bool NothingDue(const std::string& worker, std::int64_t now_ms) {
+    return !Must(jobs().ClaimJob(worker, now_ms, now_ms + 1000)).has_value();
+  }
+
+  PackageRecord Stored(const std::string& group, const std::string& name) {
+    auto found = Must(metadata().GetPackage("p1", group, name));
+    if (!found) throw std::runtime_error("package " + group + "/" + name + " absent");
+    return *found;
+  }
+
+  std::unique_ptr<test::StoreBackend> backend_;  // outlives store_: declared first
+  test::StoreUnderTest store_;
+};
+
+// ---- Enqueueing ----
+
+TEST_P(JobQueueContract, EnqueueCreatesTheGroupWithUploadingPackagesAndOneJobEach) {
+  const auto queued = Enqueue("g1", {"b.py", "a.py"});
+
+  ASSERT_TRUE(queued.group);
+  EXPECT_EQ(queued.group->owner, "owner1");
+  EXPECT_EQ(queued.group->create_time, 5000);
+  EXPECT_EQ(Names(queued.group->packages), (std::vector<std::string>{"b.py", "a.py"}));
+  ASSERT_EQ(Names(queued.packages), (std::vector<std::string>{"b.py", "a.py"}));
+  for (const auto& p : queued.packages) {
+    EXPECT_EQ(p.status, PackageStatus::kUploading) << p.name;
+    EXPECT_TRUE(p.is_async) << p.name;
+    EXPECT_EQ(p.sha256, "") << p.name;
+    EXPECT_EQ(p.size, 0) << p.name;
+    EXPECT_EQ(Describe(Stored("g1", p.name)), Describe(p));
+  }
+  EXPECT_EQ(Describe(*queued.group), Describe(*Must(metadata().GetGroup("p1", "g1"))));
+  EXPECT_EQ(Must(jobs().CountQueued()), 2u);
+
+  // Due at once, in the order queued, with what the worker needs to fetch them.
+  const auto first = Claim("w1", 1, 100);
+  const auto second = Claim("w1", 1, 100);
+  EXPECT_EQ(first.name, "b.py");
+  EXPECT_EQ(first.group, "g1");
+  EXPECT_EQ(first.project, "p1");
+  EXPECT_EQ(first.url, "obs://bucket/b.py");
+  EXPECT_EQ(first.deadline_ms, kDeadline);
+  EXPECT_EQ(first.attempts, 1);
+  EXPECT_EQ(second.name, "a.py");
+  EXPECT_LT(first.id, second.id);
+}
+
+TEST_P(JobQueueContract, EnqueueMergesIntoAnExistingGroupKeepingTheOthers) {
+  GroupRecord existing = Group("p1", "g1", 1000);
+  existing.owner = "creator";
+  existing.description = "kept";
+  Must(metadata().ReplaceGroup(existing, {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+
+  const auto queued = Enqueue("g1", {"b.py", "c.py"});
+
+  ASSERT_TRUE(queued.group);
+  EXPECT_EQ(queued.group->owner, "creator");
+  EXPECT_EQ(queued.group->description, "kept");
+  EXPECT_EQ(queued.group->create_time, 1000);
+  EXPECT_EQ(queued.group->update_time, 5000);
+  EXPECT_EQ(Names(queued.group->packages), (std::vector<std::string>{"a.py", "b.py", "c.py"}));
+  EXPECT_EQ(Stored("g1", "a.py").status, PackageStatus::kReady);
+  EXPECT_EQ(Stored("g1", "b.py").status, PackageStatus::kUploading);
+  EXPECT_EQ(Stored("g1", "b.py").create_time, 1000);  // a replaced package keeps its identity
+  EXPECT_EQ(Stored("g1", "c.py").status, PackageStatus::kUploading);
+  EXPECT_EQ(Must(jobs().CountQueued()), 2u);
+}
+
+TEST_P(JobQueueContract, EnqueueUngroupedWritesPackagesWithoutAGroup) {
+  const auto queued = Enqueue("", {"x.txt", "y.txt"});
+
+  EXPECT_FALSE(queued.group);
+  ASSERT_EQ(Names(queued.packages), (std::vector<std::string>{"x.txt", "y.txt"}));
+  EXPECT_EQ(Describe(Stored("", "x.txt")), Describe(queued.packages[0]));
+  EXPECT_EQ(Stored("", "y.txt").status, PackageStatus::kUploading);
+  const auto contents = Must(metadata().ListProject("p1"));
+  EXPECT_TRUE(contents.groups.empty());
+  EXPECT_EQ(Names(contents.ungrouped), (std::vector<std::string>{"x.txt", "y.txt"}));
+  EXPECT_EQ(Claim("w1", 1, 100).group, "");
+}
+
+TEST_P(JobQueueContract, QueueBoundRefusesWithNothingWritten) {
+  Enqueue("g1", {"a.py", "b.py"}, 3);
+
+  const auto refused = TryEnqueue("g2", {"c.py", "d.py"}, 3);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kQuotaExceeded);
+  EXPECT_FALSE(Must(metadata().GetGroup("p1", "g2")));
+  EXPECT_FALSE(Must(metadata().GetPackage("p1", "g2", "c.py")));
+  EXPECT_FALSE(TryEnqueue("", {"u1", "u2"}, 3));
+  EXPECT_FALSE(Must(metadata().GetPackage("p1", "", "u1")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 2u);
+
+  Enqueue("g1", {"c.py"}, 3);  // exactly at the bound is allowed
+  EXPECT_EQ(Must(jobs().CountQueued()), 3u);
+}
+
+// ---- Completing: old bytes stay until the new ones are committed ----
+
+TEST_P(JobQueueContract, ReplacingAReadyPackageKeepsItsBytesUntilTheJobCompletes) {
+  auto old_x = Package("p1", "", "x.txt");
+  old_x.sha256 = "shaOld";
+  old_x.size = 111;
+  old_x.underlying_name = "u-old";
+  Must(metadata().PutUngrouped({old_x}));
+
+  const auto queued = Enqueue("", {"x.txt"});
+  ASSERT_EQ(queued.packages.size(), 1u);
+  for (const auto& p : {queued.packages[0], Stored("", "x.txt")}) {
+    EXPECT_EQ(p.status, PackageStatus::kUploading);
+    EXPECT_EQ(p.sha256, "shaOld");
+    EXPECT_EQ(p.size, 111);
+    EXPECT_EQ(p.underlying_name, "u-old");
+    EXPECT_EQ(p.create_time, 1000);
+  }
+  EXPECT_TRUE(Must(metadata().IsBlobReferenced("shaOld")));
+
+  const auto job = Claim("w1", 1000, 2000);
+  const auto previous = Must(jobs().CompleteJob(job, "w1", Blob("shaNew", 222), "u-new", 1500));
+  EXPECT_EQ(previous, std::optional<std::string>("shaOld"));
+
+  const auto done = Stored("", "x.txt");
+  EXPECT_EQ(done.status, PackageStatus::kReady);
+  EXPECT_EQ(done.sha256, "shaNew");
+  EXPECT_EQ(done.size, 222);
+  EXPECT_EQ(done.underlying_name, "u-new");
+  EXPECT_EQ(done.update_time, 1500);
+  EXPECT_EQ(done.status_reason, "");
+  EXPECT_TRUE(done.is_async);
+  EXPECT_FALSE(Must(metadata().IsBlobReferenced("shaOld")));
+  EXPECT_TRUE(Must(metadata().IsBlobReferenced("shaNew")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 0u);
+  EXPECT_TRUE(NothingDue("w1", 100'000));
+}
+
+TEST_P(JobQueueContract, CompletingANewPackageReturnsNoPreviousBytes) {
+  Enqueue("g1", {"a.py"});
+  const auto job = Claim("w1", 1000, 2000);
+  EXPECT_EQ(Must(jobs().CompleteJob(job, "w1", Blob("shaA", 5), "u-a", 1500)),
+            std::optional<std::string>(""));
+  EXPECT_EQ(Stored("g1", "a.py").status, PackageStatus::kReady);
+  EXPECT_EQ(Must(metadata().GetGroup("p1", "g1"))->packages.at(0).sha256, "shaA");
+}
+
+// ---- Claims and leases ----
+
+TEST_P(JobQueueContract, AClaimedJobIsNotClaimedAgainUntilItsLeaseRunsOut) {
+  Enqueue("g1", {"a.py"});
+  const auto first = Claim("w1", 1000, 2000);
+  EXPECT_EQ(first.attempts, 1);
+  EXPECT_TRUE(NothingDue("w1", 1000));
+  EXPECT_TRUE(NothingDue("w2", 1999));
+
+  const auto second = Claim("w2", 2500, 3500);  // w1 is presumed dead
+  EXPECT_EQ(second.id, first.id);
+  EXPECT_EQ(second.attempts, 2);
+  EXPECT_TRUE(NothingDue("w3", 3000));
+  EXPECT_EQ(Claim("w3", 4000, 5000).attempts, 3);
+}
+
+TEST_P(JobQueueContract, OnlyTheHolderRenewsALease) {
+  Enqueue("g1", {"a.py"});
+  const auto job = Claim("w1", 1000, 2000);
+  EXPECT_FALSE(Must(jobs().RenewLease(job.id, "w2", 9000)));
+  EXPECT_TRUE(Must(jobs().RenewLease(job.id, "w1", 5000)));
+  EXPECT_TRUE(NothingDue("w2", 4999));  // renewed past the first lease
+  EXPECT_EQ(Claim("w2", 5000, 6000).id, job.id);
+  EXPECT_FALSE(Must(jobs().RenewLease(job.id, "w1", 9000)));  // w2 holds it now
+  EXPECT_FALSE(Must(jobs().RenewLease(job.id + 1000, "w1", 9000)));  // no such job
+}
+
+TEST_P(JobQueueContract, AWorkerThatLostItsLeaseCannotSettleTheJob) {
+  Enqueue("g1", {"a.py", "b.py"});
+  const auto lost = Claim("w1", 1000, 2000);
+  const auto taken = Claim("w2", 2500, 3500);
+  ASSERT_EQ(taken.id, lost.id);
+
+  EXPECT_EQ(Must(jobs().CompleteJob(lost, "w1", Blob("shaW1", 1), "u-w1", 2600)), std::nullopt);
+  Must(jobs().FailJob(lost, "w1", "w1 gave up", 2600));
+  Must(jobs().RetryJob(lost, "w1", 2700, "w1 retries"));
+  const auto a = Stored("g1", "a.py");
+  EXPECT_EQ(a.status, PackageStatus::kUploading);
+  EXPECT_EQ(a.sha256, "");
+  EXPECT_EQ(a.status_reason, "");
+  EXPECT_FALSE(Must(metadata().IsBlobReferenced("shaW1")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 2u);
+  EXPECT_EQ(Claim("w3", 2800, 3800).name, "b.py");  // a.py stays w2's: the retry was ignored
+
+  EXPECT_EQ(Must(jobs().CompleteJob(taken, "w2", Blob("shaW2", 2), "u-w2", 2900)),
+            std::optional<std::string>(""));
+  EXPECT_EQ(Stored("g1", "a.py").sha256, "shaW2");
+}
+
+TEST_P(JobQueueContract, RetryMakesTheJobDueAgainAtTheGivenTime) {
+  Enqueue("g1", {"a.py"});
+  const auto job = Claim("w1", 1000, 60'000);
+  Must(jobs().RetryJob(job, "w1", 5000, "503 from the source"));
+
+  EXPECT_TRUE(NothingDue("w1", 4999));
+  const auto again = Claim("w2", 5000, 6000);  // the lease was released, not waited out
+  EXPECT_EQ(again.id, job.id);
+  EXPECT_EQ(again.attempts, 2);
+  EXPECT_EQ(Stored("g1", "a.py").status, PackageStatus::kUploading);
+}
+
+TEST_P(JobQueueContract, ClaimsTakeTheJobDueSoonestFirst) {
+  Enqueue("", {"first", "second", "third"});
+  const auto first = Claim("w1", 1000, 60'000);
+  const auto second = Claim("w1", 1000, 60'000);
+  Must(jobs().RetryJob(first, "w1", 3000, "later"));
+  Must(jobs().RetryJob(second, "w1", 2000, "sooner"));
+  EXPECT_EQ(Claim("w1", 1000, 60'000).name, "third");
+  EXPECT_TRUE(NothingDue("w1", 1999));
+  EXPECT_EQ(Claim("w1", 5000, 60'000).name, "second");
+  EXPECT_EQ(Claim("w1", 5000, 60'000).name, "first");
+}
+
+// ---- Failing ----
+
+TEST_P(JobQueueContract, FailMarksThePackageFailedAndKeepsItsPreviousBytes) {
+  auto old_a = Package("p1", "g1", "a.py");
+  old_a.sha256 = "shaOld";
+  old_a.size = 7;
+  Must(metadata().ReplaceGroup(Group("p1", "g1"), {old_a}));
+  Enqueue("g1", {"a.py", "b.py"});
+
+  const auto job = Claim("w1", 1000, 2000);
+  Must(jobs().FailJob(job, "w1", "source returned 404", 1500));
+
+  const auto a = Stored("g1", "a.py");
+  EXPECT_EQ(a.status, PackageStatus::kFailed);
+  EXPECT_EQ(a.status_reason, "source returned 404");
+  EXPECT_EQ(a.sha256, "shaOld");
+  EXPECT_EQ(a.size, 7);
+  EXPECT_EQ(a.update_time, 1500);
+  EXPECT_TRUE(Must(metadata().IsBlobReferenced("shaOld")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 1u);
+  EXPECT_EQ(Claim("w1", 1000, 200'000).name, "b.py");  // the failed job is gone
+  EXPECT_TRUE(NothingDue("w1", 100'000));
+}
+
+// ---- Superseding: a later write of the package wins over the job ----
+
+struct Superseder {
+  std::string name;
+  std::function<void(MetadataStore&)> write;  // rewrites or deletes p1/g1/a.py
+  bool package_remains;
+};
+
+std::vector<Superseder> Superseders() {
+  auto newer = [] {
+    auto p = Package("p1", "g1", "a.py", 8000);
+    p.sha256 = "shaSync";
+    return p;
+  };
+  return {
+      {"MergeIntoGroup",
+       [=](MetadataStore& m) { Must(m.MergeIntoGroup(Group("p1", "g1", 8000), {newer()})); },
+       true},
+      {"ReplaceGroup",
+       [=](MetadataStore& m) { Must(m.ReplaceGroup(Group("p1", "g1", 8000), {newer()})); }, true},
+      {"DeletePackage", [](MetadataStore& m) { Must(m.DeletePackage("p1", "g1", "a.py")); },
+       false},
+  };
+}
+
+// The same checks for each way of superseding, and for ungrouped packages (PutUngrouped).
+class SupersedeChecks {
+ public:
+  SupersedeChecks(JobQueue& jobs, MetadataStore& metadata) : jobs_(jobs), metadata_(metadata) {}
+
+  void AfterClaim(const std::string& group, const std::function<void()>& supersede,
+                  bool package_remains) {
+    const auto job = *Must(jobs_.ClaimJob("w1", 1000, 60'000));
+    supersede();
+    const auto before = metadata_.GetPackage("p1", group, "a.py");
+    EXPECT_EQ(Must(jobs_.CompleteJob(job, "w1", Blob("shaAsync", 9), "u-async", 9000)),
+              std::nullopt);
+    Must(jobs_.FailJob(job, "w1", "too late", 9000));
+    const auto after = Must(metadata_.GetPackage("p1", group, "a.py"));
+    ASSERT_EQ(after.has_value(), package_remains);
+    if (after) {
+      EXPECT_EQ(Describe(*after), Describe(**before));
+      EXPECT_EQ(after->sha256, "shaSync");
+      EXPECT_EQ(after->status, PackageStatus::kReady);
+    }
+    EXPECT_FALSE(Must(metadata_.IsBlobReferenced("shaAsync")));
+    EXPECT_EQ(Must(jobs_.CountQueued()), 0u);  // a superseded job is dropped on settling
+  }
+
+  void BeforeClaim(const std::function<void()>& supersede) {
+    supersede();
+    EXPECT_EQ(Must(jobs_.ClaimJob("w1", 1000, 60'000)), std::nullopt);
+    EXPECT_EQ(Must(jobs_.CountQueued()), 0u);  // dropped on the way
+  }
+
+ private:
+  JobQueue& jobs_;
+  MetadataStore& metadata_;
+};
+
+TEST_P(JobQueueContract, SupersededJobsAreDiscarded) {
+  SupersedeChecks checks(jobs(), metadata());
+  for (const auto& superseder : Superseders()) {
+    SCOPED_TRACE(superseder.name);
+    Must(metadata().ReplaceGroup(Group("p1", "g1"), {}));
+    Enqueue("g1", {"a.py"});
+    checks.AfterClaim("g1", [&] { superseder.write(metadata()); }, superseder.package_remains);
+    Enqueue("g1", {"a.py"});
+    checks.BeforeClaim([&] { superseder.write(metadata()); });
+  }
+  SCOPED_TRACE("PutUngrouped");
+  auto newer = Package("p1", "", "a.py", 8000);
+  newer.sha256 = "shaSync";
+  Enqueue("", {"a.py"});
+  checks.AfterClaim("", [&] { Must(metadata().PutUngrouped({newer})); }, true);
+  Enqueue("", {"a.py"});
+  checks.BeforeClaim([&] { Must(metadata().PutUngrouped({newer})); });
+}
+
+TEST_P(JobQueueContract, EnqueueingAPackageAgainSupersedesItsEarlierJob) {
+  Enqueue("g1", {"a.py"});
+  const auto earlier = Claim("w1", 1000, 60'000);
+  const auto queued = Enqueue("g1", {"a.py"});
+  EXPECT_EQ(queued.packages.at(0).status, PackageStatus::kUploading);
+
+  EXPECT_EQ(Must(jobs().CompleteJob(earlier, "w1", Blob("shaEarly", 1), "u", 2000)), std::nullopt);
+  const auto later = Claim("w2", 1000, 60'000);
+  EXPECT_NE(later.id, earlier.id);
+  EXPECT_EQ(Must(jobs().CompleteJob(later, "w2", Blob("shaLate", 2), "u", 3000)),
+            std::optional<std::string>(""));
+  EXPECT_EQ(Stored("g1", "a.py").sha256, "shaLate");
+  EXPECT_EQ(Must(jobs().CountQueued()), 0u);
+}
+
+// ---- Start-up recovery ----
+
+TEST_P(JobQueueContract, RecoveryFailsUploadsWithoutAJobAndTreatsLeasesByDeployment) {
+  Enqueue("g1", {"a.py", "b.py"});
+  const auto leased = Claim("w-before-restart", 1000, 1'000'000);
+  auto orphan = Package("p1", "", "orphan.txt", 1000);  // UPLOADING, but no job will ever run
+  orphan.status = PackageStatus::kUploading;
+  orphan.sha256 = "shaKept";
+  Must(metadata().PutUngrouped({orphan}));
+
+  EXPECT_EQ(Must(jobs().RecoverAfterRestart(2000)), 2u);
+
+  const auto failed = Stored("", "orphan.txt");
+  EXPECT_EQ(failed.status, PackageStatus::kFailed);
+  EXPECT_NE(failed.status_reason, "");
+  EXPECT_EQ(failed.update_time, 2000);
+  EXPECT_EQ(failed.sha256, "shaKept");
+  EXPECT_EQ(Stored("g1", "a.py").status, PackageStatus::kUploading);  // its job is queued
+  EXPECT_EQ(Stored("g1", "b.py").status, PackageStatus::kUploading);
+
+  const auto next = Claim("w-after-restart", 2000, 3000);
+  if (GetParam().recovery_releases_leases) {
+    EXPECT_EQ(next.id, leased.id);  // whoever held it is gone
+  } else {
+    EXPECT_EQ(next.name, "b.py");  // the holder may be another instance, alive
+    EXPECT_TRUE(Must(jobs().RenewLease(leased.id, "w-before-restart", 1'000'000)));
+  }
+}
+
+// ---- Several workers ----
+
+// Two stores on one database, as two server instances, with two workers each.
+TEST_P(JobQueueContract, ConcurrentClaimsTakeEveryJobExactlyOnce) {
+  constexpr int kJobs = 200;
+  constexpr int kWorkers = 4;
+  const test::StoreUnderTest second = Must(backend_->Connect());
+  for (int batch = 0; batch < kJobs / 50; ++batch) {
+    std::vector<std::string> names;
+    for (int i = 0; i < 50; ++i) names.push_back("f" + std::to_string(batch * 50 + i));
+    Enqueue("", names);
+  }
+
+  std::mutex mutex;
+  std::vector<std::int64_t> claimed;
+  std::atomic<int> errors{0};
+  std::latch start(kWorkers);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      start.arrive_and_wait();
+      for (;;) {
+        JobQueue& queue = w % 2 == 0 ? jobs() : *second.jobs;
+        auto job = queue.ClaimJob("w" + std::to_string(w), 1000, 60'000);
+        if (!job) {
+          ++errors;
+          return;
+        }
+        if (!*job) return;
+        std::lock_guard lock(mutex);
+        claimed.push_back((*job)->id);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(std::set<std::int64_t>(claimed.begin(), claimed.end()).size(),
+            static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(Must(jobs().CountQueued()), static_cast<std::size_t>(kJobs));  // claimed, not done
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobQueueContract, ::testing::ValuesIn(test::StoreBackends()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace dlipkg

@@ -1,0 +1,182 @@
+// PostgreSQL specifics beyond the shared contract suites: URLs and errors that name no secret,
+// schema versions and instances starting together, and surviving a restart of PostgreSQL
+// itself (stopped and started with scripts/postgres.sh on the cluster in
+// $DLIPKG_TEST_POSTGRES_DIR).
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <latch>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/postgres_metadata_store.hpp"
+#include "contract/record_helpers.hpp"
+#include "contract/store_backends.hpp"
+
+namespace dlipkg {
+namespace {
+
+using test::Group;
+using test::Must;
+using test::Package;
+using test::PostgresBackend;
+
+// Tests that need a server: they fail without one, unless the developer opted out.
+class PostgresMetadataStoreWithServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const auto why = test::PostgresSkipReason(); !why.empty()) GTEST_SKIP() << why;
+    ASSERT_NE(test::TestPostgresUrl(), "") << test::kNoPostgres;
+  }
+};
+
+void ExpectNoSecrets(const Error& error, const std::vector<std::string>& secrets) {
+  EXPECT_EQ(error.code, ErrorCode::kInternal);
+  EXPECT_TRUE(error.message.starts_with("metadata store failure: ")) << error.message;
+  for (const auto& secret : secrets)
+    EXPECT_EQ(error.message.find(secret), std::string::npos) << error.message;
+}
+
+TEST(PostgresMetadataStore, OpenFailuresNameNoUrlHostOrPassword) {
+  // Nothing listens on port 1; no server is needed for this test.
+  const auto refused =
+      PostgresMetadataStore::Open({.url = "postgresql://alice:s3cret-pw@127.0.0.1:1/db"});
+  ASSERT_FALSE(refused);
+  ExpectNoSecrets(refused.error(), {"s3cret-pw", "127.0.0.1", "alice", "postgresql://"});
+  EXPECT_NE(refused.error().message.find("cannot connect"), std::string::npos)
+      << refused.error().message;
+
+  const auto malformed = PostgresMetadataStore::Open({.url = "postgresql://bob:pw%zz@host/db"});
+  ASSERT_FALSE(malformed);
+  ExpectNoSecrets(malformed.error(), {"pw%zz", "bob", "host/db"});
+  EXPECT_NE(malformed.error().message.find("not a valid PostgreSQL connection URL"),
+            std::string::npos);
+}
+
+TEST_F(PostgresMetadataStoreWithServer, InstancesStartingTogetherMigrateOnce) {
+  PostgresBackend backend;
+  constexpr int kInstances = 4;
+  std::vector<std::string> errors(kInstances);
+  std::vector<test::StoreUnderTest> stores(kInstances);
+  std::latch start(kInstances);
+  std::vector<std::thread> starting;
+  for (int i = 0; i < kInstances; ++i) {
+    starting.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto store = backend.Connect();
+      if (store)
+        stores[i] = *store;
+      else
+        errors[i] = store.error().message;
+    });
+  }
+  for (auto& t : starting) t.join();
+  for (const auto& error : errors) EXPECT_EQ(error, "");
+  ASSERT_FALSE(::testing::Test::HasFailure());
+
+  pqxx::connection connection(backend.Url());
+  pqxx::work tx(connection);
+  EXPECT_EQ(tx.exec("SELECT COUNT(*) FROM schema_version")[0][0].as<int>(), 1);
+  EXPECT_GE(tx.exec("SELECT version FROM schema_version")[0][0].as<int>(), 1);
+
+  // They are one store: what one writes, the others read.
+  Must(stores[0].metadata->ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  EXPECT_TRUE(Must(stores[3].metadata->GetPackage("p1", "g1", "a.py")));
+}
+
+TEST_F(PostgresMetadataStoreWithServer, RefusesADatabaseFromANewerSchema) {
+  PostgresBackend backend;
+  Must(backend.Connect());
+  {
+    pqxx::connection connection(backend.Url());
+    pqxx::work tx(connection);
+    tx.exec("UPDATE schema_version SET version = 999");
+    tx.commit();
+  }
+  const auto reopened = backend.Connect();
+  ASSERT_FALSE(reopened);
+  EXPECT_EQ(reopened.error().code, ErrorCode::kInternal);
+  EXPECT_NE(reopened.error().message.find("newer"), std::string::npos) << reopened.error().message;
+}
+
+// ---- A restart of PostgreSQL ----
+
+// scripts/postgres.sh on the test cluster: "stop" or "start".
+void Cluster(const std::string& action) {
+  const std::string command = std::string(DLIPKG_SOURCE_DIR) + "/scripts/postgres.sh " + action +
+                              " '" + std::getenv("DLIPKG_TEST_POSTGRES_DIR") + "' >/dev/null";
+  if (std::system(command.c_str()) != 0) throw std::runtime_error(command + " failed");
+}
+
+// Runs `calls` GetGroup calls at once (so that as many pooled connections are in use) and
+// returns how many failed.
+int ConcurrentReadFailures(MetadataStore& store, int calls) {
+  std::atomic<int> failures{0};
+  std::latch start(calls);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < calls; ++i) {
+    readers.emplace_back([&] {
+      start.arrive_and_wait();
+      const auto group = store.GetGroup("p1", "g1");
+      if (!group || !*group || (*group)->packages.size() != 1) ++failures;
+    });
+  }
+  for (auto& t : readers) t.join();
+  return failures.load();
+}
+
+TEST_F(PostgresMetadataStoreWithServer, CallsFailCleanlyWhilePostgresIsDownAndSucceedOnceItIsBack) {
+  ASSERT_NE(std::getenv("DLIPKG_TEST_POSTGRES_DIR"), nullptr)
+      << "DLIPKG_TEST_POSTGRES_DIR must name the cluster directory given to scripts/postgres.sh "
+         "(scripts/test.sh sets it)";
+  PostgresBackend backend;
+  auto store = Must(backend.Connect());
+  Must(store.metadata->ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  Must(store.jobs->EnqueueUploads(std::nullopt, {Package("p1", "", "x"), Package("p1", "", "y")},
+                                  {"obs://b/x", "obs://b/y"}, 9'000'000, 100));
+  const auto leased = *Must(store.jobs->ClaimJob("w1", 1000, 1'000'000));
+  EXPECT_EQ(ConcurrentReadFailures(*store.metadata, 8), 0);  // 8 connections now in the pool
+
+  Cluster("stop");
+  struct Restarter {  // PostgreSQL is up again however this test ends
+    ~Restarter() {
+      try {
+        Cluster("start");
+      } catch (const std::exception&) {
+      }
+    }
+  } restarter;
+
+  const std::vector<std::string> secrets = {test::TestPostgresUrl(), "127.0.0.1", "postgres@"};
+  const auto read = store.metadata->GetGroup("p1", "g1");
+  ASSERT_FALSE(read);
+  ExpectNoSecrets(read.error(), secrets);
+  const auto write = store.metadata->MergeIntoGroup(Group("p1", "g1", 2000),
+                                                    {Package("p1", "g1", "b.py", 2000)});
+  ASSERT_FALSE(write);
+  ExpectNoSecrets(write.error(), secrets);
+  const auto claim = store.jobs->ClaimJob("w2", 2000, 3000);
+  ASSERT_FALSE(claim);
+  ExpectNoSecrets(claim.error(), secrets);
+  EXPECT_EQ(ConcurrentReadFailures(*store.metadata, 8), 8);
+
+  Cluster("start");
+  // Every call succeeds at once, although each pooled connection died with the server.
+  EXPECT_EQ(ConcurrentReadFailures(*store.metadata, 8), 0);
+  Must(store.metadata->MergeIntoGroup(Group("p1", "g1", 3000), {Package("p1", "g1", "c.py", 3000)}));
+  EXPECT_EQ(test::Names(Must(store.metadata->GetGroup("p1", "g1"))->packages),
+            (std::vector<std::string>{"a.py", "c.py"}));  // b.py's failed write left nothing
+  // No job lost, and the lease taken before the restart still holds.
+  EXPECT_EQ(Must(store.jobs->CountQueued()), 2u);
+  EXPECT_TRUE(Must(store.jobs->RenewLease(leased.id, "w1", 1'000'000)));
+  const auto other = Must(store.jobs->ClaimJob("w2", 2000, 3000));
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->id, leased.id);
+}
+
+}  // namespace
+}  // namespace dlipkg

@@ -1,0 +1,201 @@
+"""Issue 6, PostgreSQL half: several instances on one PostgreSQL (--metadata postgresql://...).
+
+Both instances use the SAME --data-dir for package bytes until the S3 blob store lands. Each test
+gets a schema of its own in the database of $DLIPKG_TEST_POSTGRES_URL (scripts/test.sh starts
+one with scripts/postgres.sh); without it these tests fail, unless DLIPKG_TEST_SKIP_POSTGRES=1.
+"""
+import concurrent.futures
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import sha256
+
+P = "/v2.0/p1/resources"
+REPO = Path(__file__).resolve().parents[2]
+LEASE_S = 3
+SLOW_BYTES = 30 * 1024  # nginx serves /slow/ at 10 KiB/s: about 3 s per object
+
+
+def psql(url, sql):
+    out = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def cluster(action):
+    """scripts/postgres.sh stop|start on the test cluster."""
+    subprocess.run([str(REPO / "scripts/postgres.sh"), action,
+                    os.environ["DLIPKG_TEST_POSTGRES_DIR"]], check=True, capture_output=True)
+
+
+@pytest.fixture
+def metadata_url():
+    if os.environ.get("DLIPKG_TEST_SKIP_POSTGRES", "0") not in ("", "0"):
+        pytest.skip("DLIPKG_TEST_SKIP_POSTGRES is set")
+    url = os.environ.get("DLIPKG_TEST_POSTGRES_URL", "")
+    assert url, ("DLIPKG_TEST_POSTGRES_URL is not set: run scripts/test.sh, or "
+                 "scripts/postgres.sh start DIR and export its URL")
+    schema = "it_" + uuid.uuid4().hex[:12]
+    psql(url, f"CREATE SCHEMA {schema}")
+    yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    try:
+        psql(url, f"DROP SCHEMA {schema} CASCADE")
+    except subprocess.CalledProcessError:
+        pass
+
+
+def slow_sources(sources, prefix, count):
+    """Objects that take nginx about 3 s each to send: name -> bytes."""
+    root, _ = sources
+    made = {}
+    for i in range(count):
+        name = f"{prefix}{i}.bin"
+        made[name] = os.urandom(SLOW_BYTES)
+        (root / "slow" / name).write_bytes(made[name])
+    return made
+
+
+def upload_async(server, nginx, paths, group="g1"):
+    return server.api("POST", P, json={"paths": [f"{nginx.url}/{p}" for p in paths],
+                                       "kind": "file", "group": group, "is_async": True})
+
+
+def show(server, name, group="g1"):
+    return server.api("GET", f"{P}/{name}?group={group}")
+
+
+def wait_settled(server, names, group="g1", timeout=30):
+    """Waits until no package of `names` is UPLOADING; returns name -> detail."""
+    deadline = time.time() + timeout
+    while True:
+        details = {n: show(server, n, group).json() for n in names}
+        if all(d.get("status") not in (None, "UPLOADING") for d in details.values()):
+            return details
+        assert time.time() < deadline, f"still uploading after {timeout} s: {details}"
+        time.sleep(0.1)
+
+
+def jobs_leased(url):
+    return int(psql(url, "SELECT COUNT(*) FROM jobs WHERE lease_owner <> ''"))
+
+
+def test_uploads_through_either_instance_are_visible_through_both(start_server, nginx, sources,
+                                                                  metadata_url, tmp_path):
+    data = tmp_path / "shared-data"
+    a = start_server("--metadata", metadata_url, data_dir=data)
+    b = start_server("--metadata", metadata_url, data_dir=data)
+    files = sources[1]
+
+    r = a.api("POST", f"{P}/pyfiles",
+              json={"paths": [f"{nginx.url}/a.py", f"{nginx.url}/b.py"], "group": "g1"})
+    assert r.status_code == 200, r.text
+    for server in (a, b):
+        [group] = server.api("GET", P).json()["groups"]
+        assert group["group_name"] == "g1" and group["resources"] == ["a.py", "b.py"]
+    assert b.api("GET", f"{P}/a.py/content?group=g1").content == files["a.py"]
+
+    r = upload_async(b, nginx, ["c.py"])
+    assert r.status_code == 200, r.text
+    detail = wait_settled(a, ["c.py"])["c.py"]
+    assert detail["status"] == "READY" and detail["sha256"] == sha256(files["c.py"])
+
+    assert a.api("DELETE", f"{P}/b.py?group=g1").status_code == 200
+    assert show(b, "b.py").status_code == 404
+    assert b.api("GET", P).json()["groups"][0]["resources"] == ["a.py", "c.py"]
+
+
+def test_concurrent_uploads_spread_over_two_instances_are_all_kept(start_server, nginx, sources,
+                                                                   metadata_url, tmp_path):
+    data = tmp_path / "shared-data"
+    servers = [start_server("--metadata", metadata_url, data_dir=data) for _ in range(2)]
+    files = sources[1]
+    count = 200
+
+    def upload(i):
+        name = f"m{i % 30:02d}.py"
+        r = upload_async(servers[i % 2], nginx, [name], group=f"g{i:03d}")
+        return r.status_code, r.text
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(upload, range(count)))
+    assert [code for code, _ in answers] == [200] * count, [t for c, t in answers if c != 200][:3]
+
+    deadline = time.time() + 60
+    while True:
+        groups = servers[0].api("GET", P).json()["groups"]
+        if len(groups) == count and all(g["status"] != "UPLOADING" for g in groups):
+            break
+        assert time.time() < deadline, "async uploads did not settle"
+        time.sleep(0.2)
+    for g in groups:
+        i = int(g["group_name"][1:])
+        detail = show(servers[1], f"m{i % 30:02d}.py", g["group_name"]).json()
+        assert detail["status"] == "READY", detail
+        assert detail["sha256"] == sha256(files[f"m{i % 30:02d}.py"])
+    assert int(psql(metadata_url, "SELECT COUNT(*) FROM jobs")) == 0
+
+
+def test_kill9_of_one_instance_its_jobs_finish_on_the_other(start_server, nginx, sources,
+                                                            metadata_url, tmp_path):
+    data = tmp_path / "shared-data"
+    lease = ["--job-lease", str(LEASE_S)]
+    a = start_server("--metadata", metadata_url, "--workers", "4", *lease, data_dir=data)
+    slow = slow_sources(sources, "kill", 4)
+
+    assert upload_async(a, nginx, [f"slow/{n}" for n in slow]).status_code == 200
+    deadline = time.time() + 10
+    while jobs_leased(metadata_url) < len(slow):  # a is fetching all of them
+        assert time.time() < deadline, "instance a did not claim the jobs"
+        time.sleep(0.05)
+    b = start_server("--metadata", metadata_url, *lease, data_dir=data)
+    a.kill()
+    killed_at = time.time()
+
+    details = wait_settled(b, list(slow), timeout=30)
+    # Taken over once a's leases ran out, then fetched again (about 3 s each, 4 workers).
+    assert time.time() - killed_at < LEASE_S + 3 + 5
+    for name, data_bytes in slow.items():
+        assert details[name]["status"] == "READY", details[name]
+        assert details[name]["sha256"] == sha256(data_bytes)
+    assert int(psql(metadata_url, "SELECT COUNT(*) FROM jobs")) == 0
+
+
+def test_postgres_restart_fails_requests_cleanly_and_loses_no_job(start_server, nginx, sources,
+                                                                  metadata_url, tmp_path):
+    assert os.environ.get("DLIPKG_TEST_POSTGRES_DIR"), "DLIPKG_TEST_POSTGRES_DIR is not set"
+    server = start_server("--metadata", metadata_url, "--job-lease", str(LEASE_S))
+    slow = slow_sources(sources, "restart", 3)
+    assert server.api("POST", f"{P}/pyfiles",
+                      json={"paths": [f"{nginx.url}/a.py"], "group": "g0"}).status_code == 200
+    assert upload_async(server, nginx, [f"slow/{n}" for n in slow]).status_code == 200
+
+    cluster("stop")
+    try:
+        for r in (server.api("GET", P),
+                  server.api("POST", f"{P}/pyfiles",
+                             json={"paths": [f"{nginx.url}/b.py"], "group": "g0"}),
+                  upload_async(server, nginx, ["c.py"], group="g2")):
+            assert r.status_code == 500, r.text
+            assert r.json()["error_code"] == "DLI.0999", r.text
+            assert metadata_url not in r.text and "127.0.0.1" not in r.text, r.text
+        time.sleep(SLOW_BYTES / 10240)  # the fetches end meanwhile; their results cannot commit
+        assert server.proc.poll() is None, "the server died with PostgreSQL"
+    finally:
+        cluster("start")
+
+    r = server.api("GET", P)
+    assert r.status_code == 200, r.text
+    assert [g["group_name"] for g in r.json()["groups"]] == ["g0", "g1"]
+    details = wait_settled(server, list(slow), timeout=LEASE_S + 20)
+    for name, data_bytes in slow.items():  # no job lost: each fetched again once its lease ran out
+        assert details[name]["status"] == "READY", details[name]
+        assert details[name]["sha256"] == sha256(data_bytes)
+    logs = server.logs()
+    assert "calls fail until PostgreSQL is reachable again" in logs
+    assert "PostgreSQL is reachable again" in logs
+    assert metadata_url not in logs
