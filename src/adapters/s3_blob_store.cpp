@@ -21,7 +21,7 @@ namespace {
 
 constexpr std::int64_t kMinPartBytes = 5LL << 20;  // S3's floor for every part but the last
 constexpr std::int64_t kMaxPartBytes = 5LL << 30;
-constexpr std::int64_t kMaxCopyPartBytes = 512LL << 20;
+constexpr std::int64_t kMaxCopyBytes = 5LL << 30;  // CopyObject's limit in S3 and Swift
 constexpr int kMaxParts = 10'000;
 constexpr std::size_t kMaxXmlBytes = 8 << 20;  // a listing page of 1000 keys is ~300 KiB
 constexpr std::size_t kIdleHandles = 16;
@@ -203,7 +203,7 @@ struct S3BlobStore::Impl {
   Result<std::optional<std::int64_t>> Head(const std::string& key);
   Result<void> Delete(const std::string& key);
   Result<void> Put(const std::string& key, std::span<const char> body, const std::string& sha256);
-  Result<void> Copy(const std::string& from, const std::string& to, std::int64_t size);
+  Result<void> Copy(const std::string& from, const std::string& to);
   Result<void> AbortUpload(const std::string& key, const std::string& upload_id);
   // Calls `each` with every <Contents> of a ListObjectsV2 under `prefix`, page after page.
   Result<void> ListObjects(const std::string& prefix,
@@ -383,14 +383,6 @@ class MultipartUpload {
     return AddPart("UploadPart", {.body = bytes});
   }
 
-  // Bytes first..last (inclusive) of the object `source`.
-  Result<void> CopyPart(const std::string& source, std::int64_t first, std::int64_t last) {
-    return AddPart("UploadPartCopy",
-                   {.headers = {CopySource(s3_, source),
-                                "x-amz-copy-source-range: bytes=" + std::to_string(first) + "-" +
-                                    std::to_string(last)}});
-  }
-
   Result<void> Complete() {
     std::string xml = "<CompleteMultipartUpload>";
     for (std::size_t i = 0; i < etags_.size(); ++i)
@@ -416,12 +408,7 @@ class MultipartUpload {
 
   std::size_t Parts() const { return etags_.size(); }
 
-  static std::string CopySource(const S3BlobStore::Impl& s3, const std::string& key) {
-    return "x-amz-copy-source: " + SigV4Encode("/" + s3.options.bucket + "/" + key, true);
-  }
-
  private:
-  // `call` carries the body or the copy headers; the rest is common to both kinds of part.
   Result<void> AddPart(std::string_view operation, S3Call call) {
     if (etags_.size() >= kMaxParts)
       return StoreFailure(operation, "more than 10000 parts (raise the part size)", false);
@@ -433,8 +420,7 @@ class MultipartUpload {
     if (!call.body) call.body = std::span<const char>();
     auto reply = s3_.Send(call);
     if (!reply) return std::unexpected(reply.error());
-    // UploadPartCopy names the ETag in its body, UploadPart in a header.
-    std::string etag = reply->etag.empty() ? FirstText(reply->body, "ETag") : reply->etag;
+    std::string etag = reply->etag;
     if (etag.empty()) return StoreFailure(operation, "no ETag in the reply", false);
     etags_.push_back(std::move(etag));
     return {};
@@ -448,27 +434,16 @@ class MultipartUpload {
 
 }  // namespace
 
-// Objects up to the single-copy limit in one request; beyond it (S3 and Swift refuse a bigger
-// CopyObject) part by part into a multipart upload on the destination.
-Result<void> S3BlobStore::Impl::Copy(const std::string& from, const std::string& to,
-                                     std::int64_t size) {
-  if (size <= options.max_single_copy_bytes) {
-    auto reply = Send({.operation = "CopyObject",
-                       .method = "PUT",
-                       .key = to,
-                       .body = std::span<const char>(),
-                       .headers = {MultipartUpload::CopySource(*this, from)}});
-    if (!reply) return std::unexpected(reply.error());
-    return {};
-  }
-  const std::int64_t part = std::min(options.max_single_copy_bytes, kMaxCopyPartBytes);
-  MultipartUpload upload(*this, to);
-  if (auto begun = upload.Begin(); !begun) return begun;
-  for (std::int64_t first = 0; first < size; first += part) {
-    if (auto copied = upload.CopyPart(from, first, std::min(first + part, size) - 1); !copied)
-      return copied;
-  }
-  return upload.Complete();
+// One CopyObject: the writer keeps objects within its limit (S3's and Swift's 5 GiB).
+Result<void> S3BlobStore::Impl::Copy(const std::string& from, const std::string& to) {
+  auto reply = Send({.operation = "CopyObject",
+                     .method = "PUT",
+                     .key = to,
+                     .body = std::span<const char>(),
+                     .headers = {"x-amz-copy-source: " +
+                                 SigV4Encode("/" + options.bucket + "/" + from, true)}});
+  if (!reply) return std::unexpected(reply.error());
+  return {};
 }
 
 namespace {
@@ -480,6 +455,11 @@ class S3BlobWriter final : public BlobWriter {
 
   Result<void> Write(std::span<const char> bytes) override {
     if (spent_) return StoreFailure("write", "writer is spent", false);
+    // Refused as soon as it is known, not after uploading gigabytes that could not be copied.
+    if (static_cast<std::int64_t>(bytes.size()) > s3_->options.max_object_bytes - size_)
+      return Abandon(Error{ErrorCode::kInternal,
+                           "blob store failure: object larger than the S3 store's limit of " +
+                               std::to_string(s3_->options.max_object_bytes) + " bytes"});
     hasher_.Update(bytes);
     size_ += static_cast<std::int64_t>(bytes.size());
     const auto part = static_cast<std::size_t>(s3_->options.part_bytes);
@@ -521,7 +501,7 @@ class S3BlobWriter final : public BlobWriter {
     auto existing = s3_->Head(content_key);
     if (!existing) return Abandon(existing.error());
     if (!*existing) {
-      if (auto copied = s3_->Copy(temp_key_, content_key, size_); !copied)
+      if (auto copied = s3_->Copy(temp_key_, content_key); !copied)
         return Abandon(copied.error());
     }
     Discard();
@@ -622,8 +602,8 @@ Result<void> ValidateOptions(const S3BlobStoreOptions& options) {
     return bad("the prefix must be '/'-separated segments of A-Z a-z 0-9 - _ .");
   if (options.part_bytes < kMinPartBytes || options.part_bytes > kMaxPartBytes)
     return bad("the part size must be between 5 MiB and 5 GiB");
-  if (options.max_single_copy_bytes < kMinPartBytes)
-    return bad("the single-copy limit must be at least 5 MiB");
+  if (options.max_object_bytes < 0 || options.max_object_bytes > kMaxCopyBytes)
+    return bad("the object size limit must be between 0 and 5 GiB");
   if (options.read_chunk_bytes <= 0) return bad("the read chunk must be positive");
   return {};
 }

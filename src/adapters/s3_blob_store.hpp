@@ -23,9 +23,10 @@ struct S3BlobStoreOptions {
   // larger ones a multipart upload with parts of this size. S3: 5 MiB to 5 GiB.
   std::int64_t part_bytes = 16LL << 20;
   std::int64_t read_chunk_bytes = 8LL << 20;  // one ranged GET per chunk
-  // Largest object moved with one CopyObject (S3 and Swift's limit: 5 GiB); larger ones are
-  // copied part by part (UploadPartCopy).
-  std::int64_t max_single_copy_bytes = 5LL << 30;
+  // Largest blob accepted (at most 5 GiB): a multipart blob reaches its content key with one
+  // CopyObject, which S3 and Swift refuse beyond 5 GiB. (UploadPartCopy would lift that, but
+  // libcurl 7.88 signs x-amz-copy-source-range in the wrong order: SignatureDoesNotMatch.)
+  std::int64_t max_object_bytes = 5LL << 30;
   // Temporaries younger than this are another instance's uploads in progress: not swept.
   std::chrono::seconds sweep_min_age{24 * 3600};
   std::chrono::seconds connect_timeout{10};

@@ -87,25 +87,29 @@ std::string Env(const char* name) {
   return value != nullptr ? value : "";
 }
 
+// Swift from scripts/test.sh, a bucket of the tests' own, a fresh prefix per store.
+S3BlobStoreOptions TestS3Options() {
+  const std::string endpoint = Env("DLIPKG_TEST_S3_ENDPOINT");
+  if (endpoint.empty())
+    throw std::runtime_error(
+        "DLIPKG_TEST_S3_ENDPOINT is not set: run scripts/test.sh (it starts Swift), or set "
+        "DLIPKG_TEST_NO_S3=1 to leave S3 out");
+  return S3BlobStoreOptions{
+      .store = {.name = "test",
+                .endpoint = endpoint,
+                .access_key = Env("DLIPKG_TEST_S3_ACCESS_KEY"),
+                .secret_key = Env("DLIPKG_TEST_S3_SECRET_KEY"),
+                .buckets = {"*"}},
+      .bucket = "dlipkg-contract",
+      .prefix = "run-" + std::to_string(std::random_device{}()) + "/t",
+      .part_bytes = kPartBytes,
+      .sweep_min_age = std::chrono::seconds(0),
+      .create_bucket = true};
+}
+
 class S3Backend final : public BlobBackend {
  public:
-  S3Backend() {
-    const std::string endpoint = Env("DLIPKG_TEST_S3_ENDPOINT");
-    if (endpoint.empty())
-      throw std::runtime_error(
-          "DLIPKG_TEST_S3_ENDPOINT is not set: run scripts/test.sh (it starts Swift), or set "
-          "DLIPKG_TEST_NO_S3=1 to leave S3 out");
-    S3BlobStoreOptions options{
-        .store = {.name = "test",
-                  .endpoint = endpoint,
-                  .access_key = Env("DLIPKG_TEST_S3_ACCESS_KEY"),
-                  .secret_key = Env("DLIPKG_TEST_S3_SECRET_KEY"),
-                  .buckets = {"*"}},
-        .bucket = "dlipkg-contract",
-        .prefix = "run-" + std::to_string(std::random_device{}()) + "/t",
-        .part_bytes = kPartBytes,
-        .sweep_min_age = std::chrono::seconds(0),
-        .create_bucket = true};
+  explicit S3Backend(S3BlobStoreOptions options = TestS3Options()) {
     auto store = S3BlobStore::Open(options);
     if (!store) throw std::runtime_error(store.error().message);
     store_ = std::move(*store);
@@ -365,6 +369,63 @@ TEST_P(BlobStoreContract, LargeBlobStreamsThroughIntact) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, BlobStoreContract, ::testing::ValuesIn(Backends()),
                          [](const auto& info) { return info.param.name; });
+
+// ---- S3 specifics: the size limit, credentials, options ----
+
+class S3BlobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Env("DLIPKG_TEST_NO_S3") == "1") GTEST_SKIP() << "DLIPKG_TEST_NO_S3=1";
+  }
+};
+
+// Beyond the limit a blob could not reach its content key (one CopyObject): refused on the
+// write that crosses it, and what was uploaded is aborted at once.
+TEST_F(S3BlobStoreTest, BlobOverTheSizeLimitIsRefusedAndLeavesNothing) {
+  S3BlobStoreOptions options = TestS3Options();
+  options.max_object_bytes = 2 * kPartBytes;
+  S3Backend backend(options);
+  auto writer = backend.Store().Create();
+  ASSERT_TRUE(writer);
+  const std::string part(kPartBytes, 'c');
+  ASSERT_TRUE((*writer)->Write(part));
+  ASSERT_TRUE((*writer)->Write(part));
+  auto crossed = (*writer)->Write(std::string_view("x"));
+  ASSERT_FALSE(crossed);
+  EXPECT_EQ(crossed.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(backend.Temporaries(), 0u);
+  EXPECT_FALSE((*writer)->Commit());
+}
+
+TEST_F(S3BlobStoreTest, WrongSecretFailsAtOpenWithoutShowingIt) {
+  S3BlobStoreOptions options = TestS3Options();
+  options.store.secret_key = "not-the-secret";
+  options.create_bucket = false;
+  auto store = S3BlobStore::Open(options);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kInternal);
+  EXPECT_FALSE(store.error().retryable);
+  EXPECT_NE(store.error().message.find("blob store failure"), std::string::npos);
+  EXPECT_EQ(store.error().message.find("not-the-secret"), std::string::npos);
+}
+
+TEST_F(S3BlobStoreTest, UnreachableStoreIsARetryableFailure) {
+  S3BlobStoreOptions options = TestS3Options();
+  options.store.endpoint = "http://127.0.0.1:1";
+  auto store = S3BlobStore::Open(options);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, ErrorCode::kInternal);
+  EXPECT_TRUE(store.error().retryable);
+}
+
+TEST_F(S3BlobStoreTest, BadPrefixOrPartSizeIsRefusedBeforeAnyRequest) {
+  S3BlobStoreOptions options = TestS3Options();
+  options.prefix = "a/../b";
+  EXPECT_EQ(S3BlobStore::Open(options).error().code, ErrorCode::kBadRequest);
+  options = TestS3Options();
+  options.part_bytes = 1 << 20;
+  EXPECT_EQ(S3BlobStore::Open(options).error().code, ErrorCode::kBadRequest);
+}
 
 }  // namespace
 }  // namespace dlipkg
