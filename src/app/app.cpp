@@ -13,10 +13,10 @@
 #include "adapters/credential_authenticator.hpp"
 #include "adapters/credential_store.hpp"
 #include "adapters/curl_fetcher.hpp"
-#include "adapters/fs_blob_store.hpp"
 #include "adapters/sqlite_metadata_store.hpp"
 #include "adapters/system_clock.hpp"
 #include "api/resources_api.hpp"
+#include "app/blob_store_factory.hpp"
 #include "app/config.hpp"
 #include "core/job_runner.hpp"
 #include "core/package_service.hpp"
@@ -153,7 +153,7 @@ int Serve(const ServeConfig& config) {
     spdlog::error("cannot create the data directory: {}", ec.message());
     return 1;
   }
-  auto blobs = FsBlobStore::Open(data_dir);
+  auto blobs = OpenBlobStore(config);
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
   auto metadata = SqliteMetadataStore::Open(data_dir / "metadata.db");
   if (!metadata) return spdlog::error("metadata store: {}", metadata.error().message), 1;
