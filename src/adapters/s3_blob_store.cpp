@@ -205,6 +205,16 @@ struct S3BlobStore::Impl {
   Result<void> Put(const std::string& key, std::span<const char> body, const std::string& sha256);
   Result<void> Copy(const std::string& from, const std::string& to);
   Result<void> AbortUpload(const std::string& key, const std::string& upload_id);
+  // A paginated GET listing: `markers` pairs each query parameter that continues it with the
+  // reply element giving its next value; the first one empty ends the listing.
+  struct Listing {
+    std::string_view operation;
+    std::string query;
+    std::string_view element;  // one per listed thing: <Contents>, <Upload>
+    std::vector<std::pair<std::string_view, std::string_view>> markers;
+  };
+  Result<void> ListPages(const Listing& listing,
+                         const std::function<Result<void>(std::string_view)>& each);
   // Calls `each` with every <Contents> of a ListObjectsV2 under `prefix`, page after page.
   Result<void> ListObjects(const std::string& prefix,
                            const std::function<Result<void>(std::string_view)>& each);
@@ -321,38 +331,43 @@ Result<void> S3BlobStore::Impl::AbortUpload(const std::string& key, const std::s
   return {};
 }
 
-Result<void> S3BlobStore::Impl::ListObjects(
-    const std::string& prefix, const std::function<Result<void>(std::string_view)>& each) {
-  std::string token;
+Result<void> S3BlobStore::Impl::ListPages(
+    const Listing& listing, const std::function<Result<void>(std::string_view)>& each) {
+  std::vector<std::string> markers(listing.markers.size());
   for (;;) {
-    std::string query = "list-type=2&prefix=" + SigV4Encode(prefix, false);
-    if (!token.empty()) query += "&continuation-token=" + SigV4Encode(token, false);
-    auto reply = Send({.operation = "ListObjectsV2", .method = "GET", .query = query});
+    std::string query = listing.query;
+    for (std::size_t i = 0; i < markers.size(); ++i) {
+      if (!markers[i].empty())
+        query += "&" + std::string(listing.markers[i].first) + "=" + SigV4Encode(markers[i], false);
+    }
+    auto reply = Send({.operation = listing.operation, .method = "GET", .query = query});
     if (!reply) return std::unexpected(reply.error());
-    for (const std::string_view entry : Elements(reply->body, "Contents")) {
+    for (const std::string_view entry : Elements(reply->body, listing.element)) {
       if (auto done = each(entry); !done) return done;
     }
-    token = FirstText(reply->body, "NextContinuationToken");
-    if (FirstText(reply->body, "IsTruncated") != "true" || token.empty()) return {};
+    for (std::size_t i = 0; i < markers.size(); ++i)
+      markers[i] = FirstText(reply->body, listing.markers[i].second);
+    if (FirstText(reply->body, "IsTruncated") != "true" || markers.front().empty()) return {};
   }
+}
+
+Result<void> S3BlobStore::Impl::ListObjects(
+    const std::string& prefix, const std::function<Result<void>(std::string_view)>& each) {
+  return ListPages({.operation = "ListObjectsV2",
+                    .query = "list-type=2&prefix=" + SigV4Encode(prefix, false),
+                    .element = "Contents",
+                    .markers = {{"continuation-token", "NextContinuationToken"}}},
+                   each);
 }
 
 Result<void> S3BlobStore::Impl::ListUploads(
     const std::string& prefix, const std::function<Result<void>(std::string_view)>& each) {
-  std::string key_marker, id_marker;
-  for (;;) {
-    std::string query = "prefix=" + SigV4Encode(prefix, false) + "&uploads=";
-    if (!key_marker.empty()) query += "&key-marker=" + SigV4Encode(key_marker, false);
-    if (!id_marker.empty()) query += "&upload-id-marker=" + SigV4Encode(id_marker, false);
-    auto reply = Send({.operation = "ListMultipartUploads", .method = "GET", .query = query});
-    if (!reply) return std::unexpected(reply.error());
-    for (const std::string_view upload : Elements(reply->body, "Upload")) {
-      if (auto done = each(upload); !done) return done;
-    }
-    key_marker = FirstText(reply->body, "NextKeyMarker");
-    id_marker = FirstText(reply->body, "NextUploadIdMarker");
-    if (FirstText(reply->body, "IsTruncated") != "true" || key_marker.empty()) return {};
-  }
+  return ListPages({.operation = "ListMultipartUploads",
+                    .query = "prefix=" + SigV4Encode(prefix, false) + "&uploads=",
+                    .element = "Upload",
+                    .markers = {{"key-marker", "NextKeyMarker"},
+                                {"upload-id-marker", "NextUploadIdMarker"}}},
+                   each);
 }
 
 namespace {

@@ -95,26 +95,12 @@ TEST_F(FsBlobStoreTest, SweepRemovesLeftoverTemporaries) {
   EXPECT_EQ(store_->Exists(kAbcHash), true);
 }
 
+// Refusing keys is the contract suite's; here, that no refused key touched a file.
 TEST_F(FsBlobStoreTest, InvalidKeysNeverBecomePaths) {
   dir_.WriteFile("secret", "do not touch");
-  const std::string bad_keys[] = {
-      "",
-      "abc",
-      "../../secret",
-      std::string(64, 'A'),
-      std::string(63, 'a') + "/",
-      "../" + std::string(61, 'a'),
-      std::string(65, 'a'),
-  };
-  for (const std::string& key : bad_keys) {
-    SCOPED_TRACE(key);
-    auto opened = store_->Open(key);
-    ASSERT_FALSE(opened);
-    EXPECT_EQ(opened.error().code, ErrorCode::kNotFound);
-    EXPECT_EQ(store_->Exists(key), false);
-    auto removed = store_->Remove(key);
-    ASSERT_FALSE(removed);
-    EXPECT_EQ(removed.error().code, ErrorCode::kBadRequest);
+  for (const std::string& key : {std::string("../../secret"), "../" + std::string(61, 'a')}) {
+    EXPECT_FALSE(store_->Remove(key));
+    EXPECT_FALSE(store_->Open(key));
   }
   EXPECT_TRUE(fs::exists(dir_.path() / "secret"));
 }
