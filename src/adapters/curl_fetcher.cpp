@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <mutex>
 
 #include "adapters/posix_file.hpp"
+#include "adapters/s3_request.hpp"
 #include "adapters/source_policy.hpp"
 
 namespace dlipkg {
@@ -25,18 +25,7 @@ constexpr std::size_t kMaxErrorBody = 4096;
 constexpr std::size_t kMaxShownUrl = 2048;
 constexpr char kProtocols[] = "http,https";
 constexpr char kSupportedSchemes[] = "supported: http, https, file, obs, s3";
-// The body is not hashed for the signature: it is what the request receives, not what it sends.
-constexpr char kUnsignedPayloadHeader[] = "x-amz-content-sha256: UNSIGNED-PAYLOAD";
 constexpr char kUserAgent[] = "dlipkg/0.1";
-
-struct CurlDeleter {
-  void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
-  void operator()(CURLU* url) const { curl_url_cleanup(url); }
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using EasyHandle = std::unique_ptr<CURL, CurlDeleter>;
-using UrlHandle = std::unique_ptr<CURLU, CurlDeleter>;
-using HeaderList = std::unique_ptr<curl_slist, CurlDeleter>;
 
 // A URL as curl parsed it. Requests go out through this same handle (CURLOPT_CURLU), so the
 // host the policy judged is the host curl connects to: no second parser to disagree.
@@ -260,20 +249,6 @@ CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) 
   return result;
 }
 
-// libcurl signs each request (CURLOPT_AWS_SIGV4); the caller's duties are a canonical URL
-// (ObjectStores makes it) and the payload-hash header. Key and secret go in separately because
-// a key may contain ':'.
-CURLcode SetSigning(CURL* easy, const ObjectStore& store, curl_slist* headers) {
-  const std::string provider = "aws:amz:" + store.region + ":s3";
-  for (const CURLcode code : {curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers),
-                              curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, provider.c_str()),
-                              curl_easy_setopt(easy, CURLOPT_USERNAME, store.access_key.c_str()),
-                              curl_easy_setopt(easy, CURLOPT_PASSWORD, store.secret_key.c_str())}) {
-    if (code != CURLE_OK) return code;
-  }
-  return CURLE_OK;
-}
-
 struct CurlOutcome {
   CURLcode code;
   ErrorCode error;
@@ -300,20 +275,6 @@ std::unexpected<Error> CurlFailure(CURLcode code, std::string_view shown) {
   if (known != std::end(kCurlOutcomes))
     return SourceFail(known->error, shown, known->cause, known->retryable);
   return SourceFail(ErrorCode::kSourceUnavailable, shown, Lower(curl_easy_strerror(code)));
-}
-
-// The <Code> of an S3 XML error ("SignatureDoesNotMatch"), or "" when there is none. Only a
-// short word is taken: the rest of the body is the store's, not ours to repeat.
-std::string S3ErrorCode(std::string_view body) {
-  const auto start = body.find("<Code>");
-  const auto end = body.find("</Code>");
-  if (start == std::string_view::npos || end == std::string_view::npos || end <= start + 6)
-    return {};
-  const auto code = body.substr(start + 6, end - start - 6);
-  const bool word = code.size() <= 64 && std::ranges::all_of(code, [](unsigned char c) {
-                      return std::isalnum(c) || c == '.';
-                    });
-  return word ? std::string(code) : std::string();
 }
 
 // `source` names who answered ("the source", "the object store"); `detail` follows the status.
@@ -409,14 +370,6 @@ Result<std::int64_t> StreamFile(int fd, ByteSink& sink, std::int64_t max_bytes,
       return std::unexpected(written.error());
     total += static_cast<std::int64_t>(*n);
   }
-}
-
-Result<void> InitCurlOnce() {
-  static std::once_flag once;
-  static CURLcode result = CURLE_OK;
-  std::call_once(once, [] { result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (result != CURLE_OK) return Fail(ErrorCode::kInternal, "libcurl failed to initialise");
-  return {};
 }
 
 Result<void> ValidateLimits(const SourcePolicy& policy) {

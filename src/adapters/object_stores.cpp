@@ -30,23 +30,6 @@ bool IsUnreserved(unsigned char c) {
   return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-// SigV4's UriEncode: every byte but the unreserved ones (and '/' in a path) as %XX, upper case.
-std::string SigV4Encode(std::string_view bytes, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string encoded;
-  encoded.reserve(bytes.size());
-  for (const unsigned char c : bytes) {
-    if (IsUnreserved(c) || (keep_slash && c == '/')) {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += '%';
-      encoded += kHex[c >> 4];
-      encoded += kHex[c & 0xf];
-    }
-  }
-  return encoded;
-}
-
 // "b=2&a=1&flag" -> "a=1&b=2&flag=": decoded once, re-encoded, sorted by name then value.
 std::optional<std::string> CanonicalQuery(std::string_view query) {
   std::vector<std::pair<std::string, std::string>> params;
@@ -225,6 +208,22 @@ Result<ObjectStore> StoreFromJson(const json::value& value, std::size_t index) {
 
 }  // namespace
 
+std::string SigV4Encode(std::string_view bytes, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string encoded;
+  encoded.reserve(bytes.size());
+  for (const unsigned char c : bytes) {
+    if (IsUnreserved(c) || (keep_slash && c == '/')) {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 0xf];
+    }
+  }
+  return encoded;
+}
+
 std::optional<std::string> CanonicalObjectUrl(const ObjectStore& store, std::string_view bucket,
                                               std::string_view raw_key,
                                               std::string_view raw_query) {
@@ -313,6 +312,12 @@ Result<StoreRequest> ObjectStores::Resolve(std::string_view url) const {
   const std::string_view bucket = rest.substr(0, slash);
   const std::string_view key =
       slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  auto store = StoreForBucket(bucket);
+  if (!store) return std::unexpected(store.error());
+  return Request(**store, bucket, key, query);
+}
+
+Result<const ObjectStore*> ObjectStores::StoreForBucket(std::string_view bucket) const {
   // Not echoed: a malformed "bucket" may be credentials ("user:pw@bucket").
   if (!IsValidBucket(bucket))
     return Fail(ErrorCode::kBadRequest,
@@ -322,7 +327,7 @@ Result<StoreRequest> ObjectStores::Resolve(std::string_view url) const {
   if (store == stores_.end())
     return Fail(ErrorCode::kBadRequest,
                 "no object store is configured for bucket '" + std::string(bucket) + "'");
-  return Request(*store, bucket, key, query);
+  return &*store;
 }
 
 Result<std::optional<StoreRequest>> ObjectStores::ResolveObsHost(std::string_view host,

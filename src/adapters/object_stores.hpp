@@ -51,6 +51,10 @@ Result<std::vector<ObjectStore>> ParseObjectStores(std::string_view json);
 // Reads and parses the file. Errors: kBadRequest (unreadable, or as ParseObjectStores).
 Result<std::vector<ObjectStore>> LoadObjectStores(const std::filesystem::path& file);
 
+// SigV4's UriEncode: every byte but A-Z a-z 0-9 - . _ ~ (and '/' when `keep_slash`) as %XX
+// with upper-case hex. Also what makes a value survive CanonicalObjectUrl's one decoding intact.
+std::string SigV4Encode(std::string_view bytes, bool keep_slash);
+
 // The URL a SigV4-signed GET of `raw_key` in `bucket` on `store` must use. libcurl 7.88 signs
 // the URL exactly as given, so it must already be canonical: the key and the query, as spelled in
 // the source URL, are percent-decoded once, then every byte outside A-Z a-z 0-9 - . _ ~ (and '/'
@@ -77,6 +81,9 @@ class ObjectStores {
   // cause alone; the caller names the URL): kBadRequest for a malformed URL, a bad bucket name, a
   // key that is empty or has '.' or '..' segments, or no store serving the bucket.
   Result<StoreRequest> Resolve(std::string_view url) const;
+  // The first store serving `bucket`. Errors: kBadRequest (not a valid bucket name, or no store
+  // serves it), worded as Resolve's.
+  Result<const ObjectStore*> StoreForBucket(std::string_view bucket) const;
   // An http(s) URL already split by a URL parser: its host, its path and query as spelled.
   // nullopt when the host is not an OBS-style name of a declared store (a plain URL then).
   // Errors: as Resolve, for a URL that is a store's but unusable.

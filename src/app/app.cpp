@@ -13,9 +13,9 @@
 #include "adapters/credential_authenticator.hpp"
 #include "adapters/credential_store.hpp"
 #include "adapters/curl_fetcher.hpp"
-#include "adapters/fs_blob_store.hpp"
 #include "adapters/system_clock.hpp"
 #include "api/resources_api.hpp"
+#include "app/blob_store_factory.hpp"
 #include "app/config.hpp"
 #include "app/stores.hpp"
 #include "core/job_runner.hpp"
@@ -153,7 +153,7 @@ int Serve(const ServeConfig& config) {
     spdlog::error("cannot create the data directory: {}", ec.message());
     return 1;
   }
-  auto blobs = FsBlobStore::Open(data_dir);
+  auto blobs = OpenBlobStore(config);
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
   auto stores = OpenMetadataStores(config);
   if (!stores) return spdlog::error("metadata store: {}", stores.error().message), 1;

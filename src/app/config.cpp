@@ -26,6 +26,20 @@ Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& tex
   return std::pair{host, static_cast<std::uint16_t>(port)};
 }
 
+Result<BlobsLocation> ParseBlobs(const std::string& text, const std::string& data_dir) {
+  if (text.empty()) return DirBlobs{data_dir};
+  if (text.starts_with("dir:") && text.size() > 4) return DirBlobs{text.substr(4)};
+  if (text.starts_with("s3://")) {
+    std::string rest = text.substr(5);
+    while (rest.ends_with('/')) rest.pop_back();
+    const auto slash = rest.find('/');
+    S3Blobs s3{rest.substr(0, slash), slash == std::string::npos ? "" : rest.substr(slash + 1)};
+    if (!s3.bucket.empty()) return s3;
+  }
+  return Fail(ErrorCode::kBadRequest,
+              "--blobs must be dir:PATH or s3://bucket[/prefix], got '" + text + "'");
+}
+
 // CLI11 2.1 lets a config file value beat an environment variable; we want the command line,
 // then DLIPKG_* variables, then the file. So each variable set for an option the command line
 // does not give becomes a command-line argument. Returns the arguments reversed, as CLI11's
@@ -111,6 +125,18 @@ Command ParseCommandLine(int argc, char** argv) {
                     "JSON file declaring the object stores obs://, s3:// and OBS-style https "
                     "sources resolve against (format: docs/sources.md)")
       ->envname("DLIPKG_OBJECT_STORES")->check(CLI::ExistingFile);
+  std::string blobs;
+  serve->add_option("--blobs", blobs,
+                    "Where package bytes live: dir:PATH (default: the data directory) or "
+                    "s3://bucket[/prefix], shared by any number of instances. The bucket's "
+                    "endpoint, region, addressing and keys come from the --object-stores entry "
+                    "serving it, the one place S3 endpoints are declared (docs/scale-out-blobs.md)")
+      ->envname("DLIPKG_BLOBS");
+  serve->add_option("--blob-part-size", config.blob_part_size,
+                    "With s3:// blobs: multipart part size, 5 MiB to 5 GiB; smaller blobs are one "
+                    "PUT. Memory per upload in flight is one part")
+      ->envname("DLIPKG_BLOB_PART_SIZE")->transform(CLI::AsSizeValue(false))
+      ->capture_default_str()->group("Advanced");
   serve->add_option("--fetch-first-byte-timeout", config.fetch_first_byte_timeout_s,
                     "Seconds a source may take to start answering a request")
       ->envname("DLIPKG_FETCH_FIRST_BYTE_TIMEOUT")->check(CLI::Range(1, 3600))
@@ -191,6 +217,17 @@ Command ParseCommandLine(int argc, char** argv) {
   auto parsed = ParseListen(listen);
   if (!parsed) {
     std::cerr << "dlipkg: " << parsed.error().message << "\n";
+    return ExitNow{2};
+  }
+  auto blobs_location = ParseBlobs(blobs, config.data_dir);
+  if (!blobs_location) {
+    std::cerr << "dlipkg: " << blobs_location.error().message << "\n";
+    return ExitNow{2};
+  }
+  config.blobs = std::move(*blobs_location);
+  if (std::holds_alternative<S3Blobs>(config.blobs) && config.object_stores_file.empty()) {
+    std::cerr << "dlipkg: --blobs s3://... needs --object-stores FILE with a store serving "
+                 "the bucket (its endpoint, region and keys)\n";
     return ExitNow{2};
   }
   config.listen_host = parsed->first;

@@ -21,6 +21,16 @@ struct PostgresMetadata {
 };
 using MetadataLocation = std::variant<SqliteMetadata, PostgresMetadata>;
 
+// Where package bytes live (--blobs).
+struct DirBlobs {
+  std::string path;  // holds blobs/ and tmp/
+};
+struct S3Blobs {
+  std::string bucket;  // its endpoint and keys: the --object-stores entry serving it
+  std::string prefix;  // "" or "a/b" (no leading or trailing '/')
+};
+using BlobsLocation = std::variant<DirBlobs, S3Blobs>;
+
 struct ServeConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
@@ -31,6 +41,8 @@ struct ServeConfig {
   std::vector<std::string> allow_file_roots;
   std::vector<std::string> deny_sources;
   std::string object_stores_file;  // empty: no object stores (obs:// and s3:// refused)
+  BlobsLocation blobs = DirBlobs{"./dlipkg-data"};
+  std::int64_t blob_part_size = 16LL << 20;  // S3 multipart part size
   int fetch_first_byte_timeout_s = 30;
   int read_timeout_s = 30;  // the HTTP server's limit on receiving one request
   std::int64_t max_object_size = 5LL << 30;
@@ -65,6 +77,10 @@ Command ParseCommandLine(int argc, char** argv);
 // "sqlite:PATH", "postgresql://..." (or "postgres://...") into a location; "" means the
 // embedded default, sqlite:<data_dir>/metadata.db. Errors: kBadRequest.
 Result<MetadataLocation> ParseMetadata(const std::string& text, const std::string& data_dir);
+
+// "dir:PATH" or "s3://bucket[/prefix]" into a location; "" means the embedded default, the data
+// directory. Errors: kBadRequest.
+Result<BlobsLocation> ParseBlobs(const std::string& text, const std::string& data_dir);
 
 // "HOST:PORT" or "[V6]:PORT" into host and port. Errors: kBadRequest.
 Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text);

@@ -7,6 +7,8 @@ hidden by the same bug in the other. Path-style addressing only.
 import datetime
 import hashlib
 import hmac
+import html
+import re
 import urllib.parse
 
 import requests
@@ -79,3 +81,23 @@ class S3Client:
 
     def get_object(self, bucket, key):
         return self.request("GET", bucket, key)
+
+    def list_keys(self, bucket, prefix):
+        """Every key under `prefix` (ListObjectsV2, all pages)."""
+        keys, token = [], None
+        while True:
+            params = {"list-type": "2", "prefix": prefix}
+            if token:
+                params["continuation-token"] = token
+            query = "&".join(f"{k}={urllib.parse.quote(v, safe=UNRESERVED)}"
+                             for k, v in sorted(params.items()))
+            url = f"{self.url(bucket)}?{query}"
+            headers = sign("GET", url, self.access_key, self.secret_key, self.region,
+                           hashlib.sha256(b"").hexdigest())
+            r = requests.get(url, headers=headers, timeout=30)
+            assert r.status_code == 200, r.text
+            keys += re.findall(r"<Key>([^<]*)</Key>", r.text)
+            token = re.search(r"<NextContinuationToken>([^<]*)<", r.text)
+            if "<IsTruncated>true</IsTruncated>" not in r.text or not token:
+                return keys
+            token = html.unescape(token.group(1))

@@ -9,6 +9,9 @@
 #include "adapters/sha256.hpp"
 #include "unit/adapters/temp_dir.hpp"
 
+// File-system specifics: the directory layout, files below the root. What every BlobStore must
+// do is in tests/contract/blob_store_contract.cpp, run against this store too.
+
 namespace dlipkg {
 namespace {
 
@@ -56,7 +59,7 @@ class FsBlobStoreTest : public ::testing::Test {
   std::unique_ptr<FsBlobStore> store_;
 };
 
-TEST_F(FsBlobStoreTest, CommittedBlobReadsBackUnderItsHash) {
+TEST_F(FsBlobStoreTest, CommittedBlobLandsInItsFanOutDirectory) {
   const BlobInfo info = Put("abc");
   EXPECT_EQ(info.sha256, kAbcHash);
   EXPECT_EQ(info.size, 3);
@@ -68,13 +71,7 @@ TEST_F(FsBlobStoreTest, CommittedBlobReadsBackUnderItsHash) {
   EXPECT_EQ(store_->Exists(kAbcHash), true);
 }
 
-TEST_F(FsBlobStoreTest, EmptyBlobIsAValidBlob) {
-  const BlobInfo info = Put("");
-  EXPECT_EQ(info.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(ReadAll(info.sha256), "");
-}
-
-TEST_F(FsBlobStoreTest, SameBytesTwiceMakeOneBlob) {
+TEST_F(FsBlobStoreTest, SameBytesTwiceMakeOneFile) {
   EXPECT_EQ(Put("abc").sha256, Put("abc").sha256);
   EXPECT_EQ(FilesBelow(dir_.path() / "blobs"), 1u);
   EXPECT_EQ(FilesBelow(dir_.path() / "tmp"), 0u);
@@ -89,14 +86,6 @@ TEST_F(FsBlobStoreTest, UncommittedWriterLeavesNothing) {
   EXPECT_EQ(FilesBelow(dir_.path()), 0u);
 }
 
-TEST_F(FsBlobStoreTest, SpentWriterRefusesMoreWork) {
-  auto writer = store_->Create();
-  ASSERT_TRUE(writer);
-  ASSERT_TRUE((*writer)->Commit());
-  EXPECT_FALSE((*writer)->Write(std::string_view("x")));
-  EXPECT_FALSE((*writer)->Commit());
-}
-
 TEST_F(FsBlobStoreTest, SweepRemovesLeftoverTemporaries) {
   dir_.WriteFile("tmp/crashed.part", "leftover");
   fs::create_directories(dir_.path() / "tmp" / "odd-dir");
@@ -106,38 +95,17 @@ TEST_F(FsBlobStoreTest, SweepRemovesLeftoverTemporaries) {
   EXPECT_EQ(store_->Exists(kAbcHash), true);
 }
 
+// Refusing keys is the contract suite's; here, that no refused key touched a file.
 TEST_F(FsBlobStoreTest, InvalidKeysNeverBecomePaths) {
   dir_.WriteFile("secret", "do not touch");
-  const std::string bad_keys[] = {
-      "",
-      "abc",
-      "../../secret",
-      std::string(64, 'A'),
-      std::string(63, 'a') + "/",
-      "../" + std::string(61, 'a'),
-      std::string(65, 'a'),
-  };
-  for (const std::string& key : bad_keys) {
-    SCOPED_TRACE(key);
-    auto opened = store_->Open(key);
-    ASSERT_FALSE(opened);
-    EXPECT_EQ(opened.error().code, ErrorCode::kNotFound);
-    EXPECT_EQ(store_->Exists(key), false);
-    auto removed = store_->Remove(key);
-    ASSERT_FALSE(removed);
-    EXPECT_EQ(removed.error().code, ErrorCode::kBadRequest);
+  for (const std::string& key : {std::string("../../secret"), "../" + std::string(61, 'a')}) {
+    EXPECT_FALSE(store_->Remove(key));
+    EXPECT_FALSE(store_->Open(key));
   }
   EXPECT_TRUE(fs::exists(dir_.path() / "secret"));
 }
 
-TEST_F(FsBlobStoreTest, MissingBlobIsNotFound) {
-  auto opened = store_->Open(kAbcHash);
-  ASSERT_FALSE(opened);
-  EXPECT_EQ(opened.error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->Exists(kAbcHash), false);
-}
-
-TEST_F(FsBlobStoreTest, ListNamesEveryCommittedBlob) {
+TEST_F(FsBlobStoreTest, ListIgnoresStrayFiles) {
   std::vector<std::string> expected = {Put("one").sha256, Put("two").sha256, Put("three").sha256};
   dir_.WriteFile("blobs/zz/not-a-blob", "");
   auto listed = store_->List();
@@ -145,41 +113,6 @@ TEST_F(FsBlobStoreTest, ListNamesEveryCommittedBlob) {
   std::ranges::sort(expected);
   std::ranges::sort(*listed);
   EXPECT_EQ(*listed, expected);
-}
-
-TEST_F(FsBlobStoreTest, RemoveIsIdempotent) {
-  Put("abc");
-  EXPECT_TRUE(store_->Remove(kAbcHash));
-  EXPECT_EQ(store_->Exists(kAbcHash), false);
-  EXPECT_TRUE(store_->Remove(kAbcHash));
-}
-
-TEST_F(FsBlobStoreTest, LargeBlobStreamsThroughIntact) {
-  constexpr std::size_t kChunk = 1 << 20;
-  constexpr int kChunks = 50;
-  std::string chunk(kChunk, '\0');
-  Sha256Hasher expected;
-  auto writer = store_->Create();
-  ASSERT_TRUE(writer);
-  for (int i = 0; i < kChunks; ++i) {
-    std::ranges::generate(chunk, [n = i * 7919u]() mutable { return static_cast<char>(n++ * 31); });
-    expected.Update(chunk);
-    ASSERT_TRUE((*writer)->Write(chunk));
-  }
-  auto info = (*writer)->Commit();
-  ASSERT_TRUE(info);
-  EXPECT_EQ(info->size, static_cast<std::int64_t>(kChunk) * kChunks);
-  const std::string expected_hash = expected.FinishHex();
-  EXPECT_EQ(info->sha256, expected_hash);
-
-  auto reader = store_->Open(info->sha256);
-  ASSERT_TRUE(reader);
-  EXPECT_EQ((*reader)->Size(), info->size);
-  Sha256Hasher read_back;
-  std::vector<char> buffer(kChunk);
-  for (auto n = (*reader)->Read(buffer); n && *n > 0; n = (*reader)->Read(buffer))
-    read_back.Update(std::span(buffer).first(*n));
-  EXPECT_EQ(read_back.FinishHex(), expected_hash);
 }
 
 }  // namespace

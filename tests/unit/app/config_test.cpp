@@ -135,3 +135,26 @@ TEST(ParseMetadata, RefusesOtherSchemesWithoutEchoingThem) {
 
 }  // namespace
 }  // namespace dlipkg::app
+
+namespace dlipkg::app {
+namespace {
+
+TEST(BlobsConfig, DefaultIsTheDataDirectoryAndBothFormsParse) {
+  EXPECT_EQ(std::get<DirBlobs>(*ParseBlobs("", "/data")).path, "/data");
+  EXPECT_EQ(std::get<DirBlobs>(*ParseBlobs("dir:/srv/blobs", "/data")).path, "/srv/blobs");
+  const auto s3 = std::get<S3Blobs>(*ParseBlobs("s3://pkgs/dlipkg/prod/", "/data"));
+  EXPECT_EQ(s3.bucket, "pkgs");
+  EXPECT_EQ(s3.prefix, "dlipkg/prod");
+  EXPECT_EQ(std::get<S3Blobs>(*ParseBlobs("s3://pkgs", "/data")).prefix, "");
+  for (const char* bad : {"dir:", "s3://", "/plain/path", "http://x/y"})
+    EXPECT_EQ(ParseBlobs(bad, "/data").error().code, ErrorCode::kBadRequest) << bad;
+}
+
+TEST(BlobsConfig, S3BlobsNeedTheObjectStoresFile) {
+  const char* args[] = {"dlipkg", "serve", "--blobs", "s3://pkgs/p"};
+  const Command command = ParseCommandLine(4, const_cast<char**>(args));
+  EXPECT_EQ(std::get<ExitNow>(command).code, 2);
+}
+
+}  // namespace
+}  // namespace dlipkg::app
