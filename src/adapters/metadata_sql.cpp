@@ -419,6 +419,50 @@ Result<void> MetadataSql::SetPackageOwner(Session& s, const std::string& project
   return {};
 }
 
+Result<void> MetadataSql::PinBlob(Session& s, const std::string& sha256,
+                                  const std::string& pin_id, std::int64_t until_ms) const {
+  if (!dialect_.lock_blob.empty()) {
+    if (auto ok = sql::Run(s, dialect_.lock_blob, sha256); !ok) return std::unexpected(ok.error());
+  }
+  auto ok = sql::Run(s,
+                     "INSERT INTO blob_pins (sha256, pin_id, pinned_until) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT (sha256, pin_id) DO UPDATE SET pinned_until = excluded.pinned_until",
+                     sha256, pin_id, until_ms);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<void> MetadataSql::UnpinBlob(Session& s, const std::string& sha256,
+                                    const std::string& pin_id) const {
+  auto ok = sql::Run(s, "DELETE FROM blob_pins WHERE sha256 = ?1 AND pin_id = ?2", sha256, pin_id);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<bool> MetadataSql::ReclaimBlob(Session& s, const std::string& sha256, std::int64_t now_ms,
+                                      const std::function<Result<void>()>& remove) const {
+  if (sha256.empty()) return false;
+  if (!dialect_.lock_blob.empty()) {
+    if (auto ok = sql::Run(s, dialect_.lock_blob, sha256); !ok) return std::unexpected(ok.error());
+  }
+  // Pins of uploads that died without unpinning run out.
+  if (auto ok = sql::Run(s, "DELETE FROM blob_pins WHERE sha256 = ?1 AND pinned_until <= ?2",
+                         sha256, now_ms);
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto held = sql::SelectOne(
+      s, "SELECT CASE WHEN EXISTS (SELECT 1 FROM blob_pins WHERE sha256 = ?1) THEN 1 ELSE 0 END",
+      IntFromRow, sha256);
+  if (!held) return std::unexpected(held.error());
+  if (*held != 0) return false;
+  auto referenced = IsBlobReferenced(s, sha256);
+  if (!referenced) return std::unexpected(referenced.error());
+  if (*referenced) return false;
+  if (auto removed = remove(); !removed) return std::unexpected(removed.error());
+  return true;
+}
+
 Result<bool> MetadataSql::IsBlobReferenced(Session& s, const std::string& sha256) const {
   if (sha256.empty()) return false;  // "" means "no bytes yet", not a blob
   auto exists = sql::SelectOne(

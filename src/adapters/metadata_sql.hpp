@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ struct SqlDialect {
   std::string_view lock_group;
   // A statement that makes enqueuers wait for each other, so the queue bound is exact.
   std::string_view lock_queue;
+  // A statement over ?1 = sha256 that makes pinners and reclaimers of that blob wait for each
+  // other until the ends of their transactions; "" where writers never overlap.
+  std::string_view lock_blob;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
@@ -67,6 +71,12 @@ class MetadataSql {
                                const std::string& owner, std::int64_t now_ms) const;
   Result<bool> IsBlobReferenced(sql::Session& s, const std::string& sha256) const;
   Result<std::vector<std::string>> ReferencedBlobs(sql::Session& s) const;
+  Result<void> PinBlob(sql::Session& s, const std::string& sha256, const std::string& pin_id,
+                       std::int64_t until_ms) const;
+  Result<void> UnpinBlob(sql::Session& s, const std::string& sha256,
+                         const std::string& pin_id) const;
+  Result<bool> ReclaimBlob(sql::Session& s, const std::string& sha256, std::int64_t now_ms,
+                           const std::function<Result<void>()>& remove) const;
 
   // JobQueue, likewise.
   Result<EnqueuedUploads> EnqueueUploads(sql::Session& s, const std::optional<GroupRecord>& group,

@@ -15,7 +15,8 @@ namespace dlipkg {
 namespace {
 
 // Advisory lock keys: "dlipkg" in ASCII for migrations (the one-bigint key space); in the
-// two-int key space, "dlip" (1684826480) for groups and the next number for the queue bound.
+// two-int key space, "dlip" (1684826480) for groups, the next numbers for the queue bound and
+// for blobs.
 constexpr std::int64_t kMigrationLock = 0x646c69706b67;
 
 // Writers of one group (or of a project's ungrouped packages) take its lock first, so their
@@ -27,6 +28,7 @@ constexpr SqlDialect kPostgresDialect{
     .lock_group =
         "SELECT pg_advisory_xact_lock(1684826480, hashtext(?1::text || '/' || ?2::text))",
     .lock_queue = "SELECT pg_advisory_xact_lock(1684826481, 0)",
+    .lock_blob = "SELECT pg_advisory_xact_lock(1684826482, hashtext(?1::text))",
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
@@ -93,6 +95,14 @@ CREATE TABLE jobs (
   last_error      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX jobs_due ON jobs (next_attempt_at, id);
+)sql",
+    R"sql(
+CREATE TABLE blob_pins (
+  sha256       TEXT COLLATE "C" NOT NULL,
+  pin_id       TEXT COLLATE "C" NOT NULL,
+  pinned_until BIGINT NOT NULL,
+  PRIMARY KEY (sha256, pin_id)
+);
 )sql",
 };
 

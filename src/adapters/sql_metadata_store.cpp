@@ -122,6 +122,22 @@ Result<std::vector<std::string>> SqlMetadataStore::ReferencedBlobs() {
   return Read([&](sql::Session& s) { return sql_.ReferencedBlobs(s); });
 }
 
+// A pin only matters while its uploader lives, so losing one in a crash is harmless.
+Result<void> SqlMetadataStore::PinBlob(const std::string& sha256, const std::string& pin_id,
+                                       std::int64_t until_ms) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.PinBlob(s, sha256, pin_id, until_ms); });
+}
+
+Result<void> SqlMetadataStore::UnpinBlob(const std::string& sha256, const std::string& pin_id) {
+  return WriteBookkeeping([&](sql::Session& s) { return sql_.UnpinBlob(s, sha256, pin_id); });
+}
+
+Result<bool> SqlMetadataStore::ReclaimBlob(const std::string& sha256, std::int64_t now_ms,
+                                           const std::function<Result<void>()>& remove) {
+  return Write([&](sql::Session& s) { return sql_.ReclaimBlob(s, sha256, now_ms, remove); });
+}
+
 Result<EnqueuedUploads> SqlMetadataStore::EnqueueUploads(const std::optional<GroupRecord>& group,
                                                          const std::vector<PackageRecord>& packages,
                                                          const std::vector<std::string>& urls,

@@ -55,6 +55,11 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
                                std::int64_t now_ms) override;
   Result<bool> IsBlobReferenced(const std::string& sha256) override;
   Result<std::vector<std::string>> ReferencedBlobs() override;
+  Result<void> PinBlob(const std::string& sha256, const std::string& pin_id,
+                       std::int64_t until_ms) override;
+  Result<void> UnpinBlob(const std::string& sha256, const std::string& pin_id) override;
+  Result<bool> ReclaimBlob(const std::string& sha256, std::int64_t now_ms,
+                           const std::function<Result<void>()>& remove) override;
 
   Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
                                          const std::vector<PackageRecord>& packages,

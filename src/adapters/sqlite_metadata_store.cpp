@@ -81,6 +81,16 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (next_attempt_at, id);
 )sql",
+    // 3: pins that keep bytes an upload has just committed from being reclaimed before its
+    // package refers to them (MetadataStore::PinBlob).
+    R"sql(
+CREATE TABLE blob_pins (
+  sha256       TEXT NOT NULL,
+  pin_id       TEXT NOT NULL,
+  pinned_until INTEGER NOT NULL,
+  PRIMARY KEY (sha256, pin_id)
+);
+)sql",
 };
 
 // ---- Connections and schema ----

@@ -166,10 +166,11 @@ int Serve(const ServeConfig& config) {
   auto fetcher = CurlFetcher::Create(std::move(*policy));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
-  BlobKeeper keeper(metadata, **blobs);
+  const std::string worker_id = WorkerId();
+  BlobKeeper keeper(metadata, **blobs, clock, worker_id);
   WorkerPool pool(config.workers);
   JobRunner runner(jobs, **blobs, keeper, **fetcher, clock, pool,
-                   JobRunnerOptions{.worker_id = WorkerId(),
+                   JobRunnerOptions{.worker_id = worker_id,
                                     .lease = std::chrono::seconds(config.job_lease_s),
                                     .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
                                     .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),

@@ -1,26 +1,83 @@
 #include "core/blob_keeper.hpp"
 
+#include <set>
+
 namespace dlipkg {
 
+BlobKeeper::BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock,
+                       std::string owner, std::chrono::milliseconds pin_ttl)
+    : metadata_(metadata), blobs_(blobs), clock_(clock), owner_(std::move(owner)),
+      pin_ttl_(pin_ttl) {}
+
+Result<void> BlobKeeper::PinAndCheck(const std::string& sha, const std::string& pin_id) {
+  if (auto pinned = metadata_.PinBlob(sha, pin_id, clock_.NowMs() + pin_ttl_.count()); !pinned)
+    return pinned;
+  auto exists = blobs_.Exists(sha);
+  if (!exists) return std::unexpected(exists.error());
+  if (!*exists)
+    return Fail(ErrorCode::kInternal,
+                "The stored bytes were reclaimed by a concurrent delete; retry the upload.",
+                /*retryable=*/true);
+  return {};
+}
+
 Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer) {
-  std::lock_guard lock(mutex_);
-  auto blob = writer.Commit();
-  if (blob) pinned_.insert(blob->sha256);
+  std::string pin_id;
+  Result<void> pinned;
+  Result<BlobInfo> blob;
+  {
+    // Within this process, commit-and-pin and reclaim never interleave, so uploads of equal
+    // bytes here never lose them to each other; the store's pins cover other instances.
+    std::lock_guard publishing(publish_mutex_);
+    blob = writer.Commit();
+    if (!blob) return blob;
+    {
+      std::lock_guard lock(mutex_);
+      pin_id = owner_ + "/" + std::to_string(++next_pin_);
+      held_.emplace(blob->sha256, pin_id);
+    }
+    pinned = PinAndCheck(blob->sha256, pin_id);
+  }
+  if (!pinned) {
+    Unpin({blob->sha256});
+    return std::unexpected(pinned.error());
+  }
   return blob;
 }
 
+Result<void> BlobKeeper::Confirm(const std::vector<std::string>& shas) {
+  for (const auto& sha : shas) {
+    std::string pin_id;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = held_.find(sha);
+      if (it == held_.end()) continue;
+      pin_id = it->second;
+    }
+    if (auto ok = PinAndCheck(sha, pin_id); !ok) return ok;
+  }
+  return {};
+}
+
 void BlobKeeper::Unpin(const std::vector<std::string>& shas) {
-  std::lock_guard lock(mutex_);
-  for (const auto& sha : shas)
-    if (auto it = pinned_.find(sha); it != pinned_.end()) pinned_.erase(it);
+  for (const auto& sha : shas) {
+    std::string pin_id;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = held_.find(sha);
+      if (it == held_.end()) continue;
+      pin_id = it->second;
+      held_.erase(it);
+    }
+    (void)metadata_.UnpinBlob(sha, pin_id);  // if it fails, the pin runs out by itself
+  }
 }
 
 void BlobKeeper::Reclaim(const std::vector<std::string>& shas) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard publishing(publish_mutex_);
   for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
-    if (sha.empty() || pinned_.contains(sha)) continue;
-    auto referenced = metadata_.IsBlobReferenced(sha);
-    if (referenced && !*referenced) (void)blobs_.Remove(sha);
+    if (sha.empty()) continue;
+    (void)metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
   }
 }
 

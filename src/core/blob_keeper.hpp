@@ -1,37 +1,56 @@
-// Decides when stored bytes may be reclaimed. Blobs are shared by content, so a blob that an
-// upload has just committed must not be removed by a concurrent delete of the last package
-// that used the same bytes before the upload's metadata commit refers to it. Commit pins a
-// blob, the caller unpins it after its metadata commit; Reclaim skips pinned blobs and removes
-// the others only if no package refers to them. Used by the upload paths and deletes.
-// Thread-safe.
+// Decides when stored bytes may be reclaimed, safely across instances sharing the stores.
+// Blobs are shared by content, so bytes an upload has just committed must not be removed by a
+// concurrent delete of the last package that used the same bytes before the upload's metadata
+// commit refers to them. CommitPinned pins the blob in the metadata store and then checks it
+// still exists (another instance's reclaim that won the race removed it: the upload fails,
+// retryable; within one process commit-and-pin and reclaim never interleave);
+// Confirm renews the pins right before the metadata commit; Unpin drops them after it;
+// Reclaim removes blobs no package refers to and no live pin holds (MetadataStore::ReclaimBlob).
+// Used by the upload paths, deletes and the start-up sweep. Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "ports/blob_store.hpp"
+#include "ports/clock.hpp"
 #include "ports/metadata_store.hpp"
 
 namespace dlipkg {
 
 class BlobKeeper {
  public:
-  BlobKeeper(MetadataStore& metadata, BlobStore& blobs) : metadata_(metadata), blobs_(blobs) {}
+  // `owner` makes pin ids unique across instances (the process's worker id).
+  BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock, std::string owner,
+             std::chrono::milliseconds pin_ttl = std::chrono::minutes(30));
 
-  // Commits the writer and pins the blob. Errors: those of BlobWriter::Commit.
+  // Commits the writer and pins the blob. Errors: those of BlobWriter::Commit or the store;
+  // kInternal (retryable) when a concurrent reclaim removed the bytes.
   Result<BlobInfo> CommitPinned(BlobWriter& writer);
+  // Renews this process's pins of `shas` and checks the bytes are still there; call right
+  // before the metadata commit that makes packages refer to them. Errors as CommitPinned.
+  Result<void> Confirm(const std::vector<std::string>& shas);
+  // Drops one pin of each of `shas` taken by CommitPinned.
   void Unpin(const std::vector<std::string>& shas);
   // Removes the blobs no package refers to and nobody has pinned. Failures only leak bytes
   // (the start-up sweep reclaims them), so they are not reported.
   void Reclaim(const std::vector<std::string>& shas);
 
  private:
+  Result<void> PinAndCheck(const std::string& sha, const std::string& pin_id);
+
   MetadataStore& metadata_;
   BlobStore& blobs_;
-  std::mutex mutex_;  // held across commit/pin and check/remove, so they never interleave
-  std::multiset<std::string> pinned_;
+  const Clock& clock_;
+  const std::string owner_;
+  const std::chrono::milliseconds pin_ttl_;
+  std::mutex publish_mutex_;  // held across commit-pin-check and across reclaim
+  std::mutex mutex_;          // guards next_pin_ and held_
+  std::uint64_t next_pin_ = 0;
+  std::multimap<std::string, std::string> held_;  // sha256 -> pin ids this process holds
 };
 
 }  // namespace dlipkg

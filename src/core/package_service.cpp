@@ -192,7 +192,10 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
     p.underlying_name = UnderlyingName(p.sha256, p.name);
     packages.push_back(std::move(p));
   }
-  auto result = impl_->Commit(command, group, std::move(packages));
+  // Fetching may have taken long: the pins are renewed and the bytes checked once more.
+  auto confirmed = impl_->ports.keeper.Confirm(pinned);
+  auto result = confirmed ? impl_->Commit(command, group, std::move(packages))
+                          : Result<UploadResult>(std::unexpected(confirmed.error()));
   impl_->ports.keeper.Unpin(pinned);
   impl_->ports.keeper.Reclaim(result ? replaced : pinned);
   return result;

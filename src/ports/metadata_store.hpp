@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,21 @@ class MetadataStore {
   virtual Result<bool> IsBlobReferenced(const std::string& sha256) = 0;
   // Every blob hash referred to by some package.
   virtual Result<std::vector<std::string>> ReferencedBlobs() = 0;
+
+  // Reclaiming bytes safely across instances that share the store. Blobs are shared by
+  // content, so an upload that has just committed bytes pins them (pin_id unique to it) until
+  // `until_ms` or UnpinBlob, covering the time until its package refers to them. ReclaimBlob
+  // calls `remove` (which deletes the bytes) only when no package refers to the blob and no
+  // live pin holds it, under the blob's lock: a PinBlob of the same hash waits until it is
+  // done. So after PinBlob the uploader checks the bytes still exist; if a reclaim came first,
+  // they are gone and the upload must not be committed. PinBlob on an existing (sha256, pin_id)
+  // moves its expiry. ReclaimBlob returns whether it removed; an error from `remove` is
+  // returned as is and nothing changes.
+  virtual Result<void> PinBlob(const std::string& sha256, const std::string& pin_id,
+                               std::int64_t until_ms) = 0;
+  virtual Result<void> UnpinBlob(const std::string& sha256, const std::string& pin_id) = 0;
+  virtual Result<bool> ReclaimBlob(const std::string& sha256, std::int64_t now_ms,
+                                   const std::function<Result<void>()>& remove) = 0;
 };
 
 }  // namespace dlipkg

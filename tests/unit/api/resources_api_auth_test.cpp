@@ -46,7 +46,7 @@ struct FakeCore {
   testing::FakeBlobStore blobs;
   testing::FakeFetcher fetcher;
   testing::FakeClock clock;
-  BlobKeeper keeper{metadata, blobs};
+  BlobKeeper keeper{metadata, blobs, clock, "test"};
   WorkerPool pool{1};
   PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool}};
 };

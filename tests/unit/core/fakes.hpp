@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -231,6 +232,31 @@ class FakeMetadataStore final : public MetadataStore {
     auto all = ReferencedBlobs();
     return std::find(all->begin(), all->end(), sha) != all->end();
   }
+  Result<void> PinBlob(const std::string& sha, const std::string& pin_id,
+                       std::int64_t until) override {
+    std::lock_guard lock(pin_mutex_);
+    pins_[{sha, pin_id}] = until;
+    return {};
+  }
+  Result<void> UnpinBlob(const std::string& sha, const std::string& pin_id) override {
+    std::lock_guard lock(pin_mutex_);
+    pins_.erase({sha, pin_id});
+    return {};
+  }
+  // The pin mutex is held across the check and `remove`, as the real stores hold the blob lock.
+  Result<bool> ReclaimBlob(const std::string& sha, std::int64_t now,
+                           const std::function<Result<void>()>& remove) override {
+    std::lock_guard lock(pin_mutex_);
+    for (const auto& [key, until] : pins_)
+      if (key.first == sha && until > now) return false;
+    if (*IsBlobReferenced(sha)) return false;
+    if (auto ok = remove(); !ok) return std::unexpected(ok.error());
+    return true;
+  }
+  std::size_t PinCount() {
+    std::lock_guard lock(pin_mutex_);
+    return pins_.size();
+  }
   Result<std::vector<std::string>> ReferencedBlobs() override {
     std::lock_guard lock(mutex_);
     std::set<std::string> shas;
@@ -254,6 +280,8 @@ class FakeMetadataStore final : public MetadataStore {
     return nullptr;
   }
   std::mutex mutex_;
+  std::mutex pin_mutex_;
+  std::map<std::pair<std::string, std::string>, std::int64_t> pins_;
   std::map<std::pair<std::string, std::string>, GroupRecord> groups_;
   std::map<std::pair<std::string, std::string>, PackageRecord> ungrouped_;
 };

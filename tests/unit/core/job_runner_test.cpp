@@ -51,7 +51,7 @@ class JobRunnerTest : public ::testing::Test {
   testing::FakeBlobStore blobs_;
   testing::FakeFetcher fetcher_;
   testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_};
+  BlobKeeper keeper_{metadata_, blobs_, clock_, "test"};
   WorkerPool pool_{2};
   JobRunner runner_{jobs_, blobs_, keeper_, fetcher_, clock_, pool_,
                     JobRunnerOptions{.worker_id = "w1", .lease = 10s, .poll = 5ms,

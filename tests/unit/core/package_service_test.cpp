@@ -38,7 +38,7 @@ class PackageServiceTest : public ::testing::Test {
   FakeBlobStore blobs_;
   testing::FakeFetcher fetcher_;
   testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_};
+  BlobKeeper keeper_{metadata_, blobs_, clock_, "test"};
   WorkerPool pool_{3};
   PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
                           ServiceOptions{.max_queued_jobs = 5}};
@@ -182,6 +182,70 @@ TEST_F(PackageServiceTest, SweepRemovesUnreferencedBlobs) {
   ASSERT_TRUE(service_.Sweep());
   EXPECT_EQ(blobs_.Count(), 1u);
   EXPECT_EQ(Content("g", "a.py"), "bytes of a.py");
+}
+
+}  // namespace
+}  // namespace dlipkg
+
+namespace dlipkg {
+namespace {
+
+class BlobKeeperTest : public ::testing::Test {
+ protected:
+  BlobInfo Commit(const std::string& bytes) {
+    auto writer = blobs_.Create();
+    (void)(*writer)->Write(std::span<const char>(bytes.data(), bytes.size()));
+    auto blob = keeper_.CommitPinned(**writer);
+    EXPECT_TRUE(blob) << blob.error().message;
+    return *blob;
+  }
+  testing::FakeMetadataStore metadata_;
+  testing::FakeBlobStore blobs_;
+  testing::FakeClock clock_;
+  BlobKeeper keeper_{metadata_, blobs_, clock_, "w1",
+                     std::chrono::milliseconds(1'000'000)};
+};
+
+TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
+  const auto blob = Commit("bytes");
+  keeper_.Reclaim({blob.sha256});
+  EXPECT_TRUE(*blobs_.Exists(blob.sha256));
+  keeper_.Unpin({blob.sha256});
+  EXPECT_EQ(metadata_.PinCount(), 0u);
+  keeper_.Reclaim({blob.sha256});
+  EXPECT_FALSE(*blobs_.Exists(blob.sha256));
+}
+
+TEST_F(BlobKeeperTest, TwoUploadsOfTheSameBytesHoldTwoPins) {
+  const auto first = Commit("same");
+  const auto second = Commit("same");
+  ASSERT_EQ(first.sha256, second.sha256);
+  keeper_.Unpin({first.sha256});
+  keeper_.Reclaim({first.sha256});
+  EXPECT_TRUE(*blobs_.Exists(first.sha256));  // the other upload still holds it
+  keeper_.Unpin({second.sha256});
+  keeper_.Reclaim({first.sha256});
+  EXPECT_FALSE(*blobs_.Exists(first.sha256));
+}
+
+TEST_F(BlobKeeperTest, ConfirmFailsRetryablyWhenTheBytesWereReclaimedMeanwhile) {
+  const auto blob = Commit("bytes");
+  // Another instance's reclaim after this pin ran out removed the bytes.
+  (void)blobs_.Remove(blob.sha256);
+  auto confirmed = keeper_.Confirm({blob.sha256});
+  ASSERT_FALSE(confirmed);
+  EXPECT_TRUE(confirmed.error().retryable);
+}
+
+TEST_F(BlobKeeperTest, ExpiredPinsDoNotHoldBytes) {
+  BlobKeeper short_pins{metadata_, blobs_, clock_, "w2", std::chrono::milliseconds(1)};
+  auto writer = blobs_.Create();
+  (void)(*writer)->Write(std::span<const char>("x", 1));
+  auto blob = short_pins.CommitPinned(**writer);
+  ASSERT_TRUE(blob);
+  clock_.now_ += 10;  // the uploader died without unpinning; its pin has run out
+  short_pins.Reclaim({blob->sha256});
+  EXPECT_FALSE(*blobs_.Exists(blob->sha256));
 }
 
 }  // namespace
