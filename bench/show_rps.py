@@ -1,16 +1,16 @@
 #!/usr/bin/python3
 """Show-package requests per second and upload throughput, per deployment.
 
-For each deployment (the embedded default; with --postgres-url, one and two instances on
-PostgreSQL; with --s3-blobs, bytes in the bucket), in one run:
+For each deployment (the embedded default; with --scale-out, also one and two instances on
+PostgreSQL + Swift s3api, both started here by scripts/postgres.sh and scripts/swift_s3.sh on
+loopback and stopped after), in one run:
   - show: wrk (keep-alive, --connections, --seconds) against GET /resources/{name}?group=g,
     spread over both instances when there are two; reference: nginx serving the same JSON
     body as a static file, measured by the same wrk in the same run;
   - upload: 20 synchronous uploads of a 16 MiB object from nginx, MiB/s.
 Installs wrk (Debian) if it is missing.
 
-Usage: bench/show_rps.py [--connections 64] [--seconds 5]
-                         [--postgres-url postgresql://...] [--object-stores F --s3-blobs s3://b/p]
+Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out]
 """
 import argparse
 import json
@@ -77,6 +77,27 @@ def run_deployment(label, servers, nginx, args, work):
           f"upload 16 MiB x20: {mib_s:.0f} MiB/s")
 
 
+def start_scale_out(work, stops):
+    """Starts PostgreSQL and Swift s3api; returns the serve arguments that use them."""
+    from s3_util import S3Client
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    # PostgreSQL runs as an unprivileged user, which needs a directory it can reach.
+    pg_dir, swift_dir = Path(tempfile.mkdtemp(prefix="dlipkg-bench-pg-")), work / "swift"
+    url = subprocess.run([str(scripts / "postgres.sh"), "start", str(pg_dir)], check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    stops.append(lambda: subprocess.run([str(scripts / "postgres.sh"), "stop", str(pg_dir)]))
+    stops.append(lambda: subprocess.run(["rm", "-rf", str(pg_dir)]))
+    endpoint = subprocess.run([str(scripts / "swift_s3.sh"), "start", str(swift_dir)], check=True,
+                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    stops.append(lambda: subprocess.run([str(scripts / "swift_s3.sh"), "stop", str(swift_dir)]))
+    S3Client(endpoint).create_bucket("benchblobs")
+    stores = work / "stores.json"
+    stores.write_text(json.dumps({"stores": [{
+        "name": "swift", "endpoint": endpoint, "access_key": "test:tester",
+        "secret_key": "testing", "buckets": ["benchblobs"]}]}))
+    return ["--metadata", url, "--blobs", "s3://benchblobs/dlipkg", "--object-stores", str(stores)]
+
+
 def start(work, tag, extra):
     server = Dlipkg(work / f"data-{tag}", ["--allow-source", "127.0.0.1",
                                            "--log-level", "warn", *extra])
@@ -87,9 +108,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--postgres-url")
-    parser.add_argument("--object-stores")
-    parser.add_argument("--s3-blobs")
+    parser.add_argument("--scale-out", action="store_true",
+                        help="also PostgreSQL + Swift s3api, one and two instances")
     args = parser.parse_args()
     ensure_wrk()
     base = Path(__file__).resolve().parents[1] / "build" / "bench"
@@ -100,12 +120,11 @@ def main():
     (work / "src" / "obj16.bin").write_bytes(os.urandom(16 << 20))
     nginx = Nginx(work / "src", work / "nginx").start()
     deployments = [("embedded (SQLite + directory)", 1, [])]
-    if args.postgres_url:
-        shared = ["--metadata", args.postgres_url]
-        if args.s3_blobs:
-            shared += ["--blobs", args.s3_blobs, "--object-stores", args.object_stores]
-        label = "PostgreSQL" + (" + S3" if args.s3_blobs else "")
-        deployments += [(f"{label}, 1 instance", 1, shared), (f"{label}, 2 instances", 2, shared)]
+    stops = []
+    if args.scale_out:
+        shared = start_scale_out(work, stops)
+        deployments += [("PostgreSQL + Swift, 1 instance", 1, shared),
+                         ("PostgreSQL + Swift, 2 instances", 2, shared)]
     try:
         for label, count, extra in deployments:
             servers = [start(work, f"{label[:3]}{i}", extra) for i in range(count)]
@@ -116,6 +135,8 @@ def main():
                     s.stop()
     finally:
         nginx.stop()
+        for stop in stops:
+            stop()
         subprocess.run(["rm", "-rf", str(work)])
 
 
