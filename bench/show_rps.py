@@ -121,14 +121,16 @@ def main():
     nginx = Nginx(work / "src", work / "nginx").start()
     deployments = [("embedded (SQLite + directory)", 1, [])]
     stops = []
-    if args.scale_out:
-        shared = start_scale_out(work, stops)
-        deployments += [("PostgreSQL + Swift, 1 instance", 1, shared),
-                         ("PostgreSQL + Swift, 2 instances", 2, shared)]
     try:
+        if args.scale_out:
+            shared = start_scale_out(work, stops)
+            deployments += [("PostgreSQL + Swift, 1 instance", 1, shared),
+                            ("PostgreSQL + Swift, 2 instances", 2, shared)]
         for label, count, extra in deployments:
-            servers = [start(work, f"{label[:3]}{i}", extra) for i in range(count)]
+            servers = []
             try:
+                for i in range(count):
+                    servers.append(start(work, f"{label[:3]}{i}", extra))
                 run_deployment(label, servers, nginx, args, work)
             finally:
                 for s in servers:

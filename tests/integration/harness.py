@@ -139,6 +139,7 @@ class Dlipkg:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dlipkg exited {self.proc.returncode}: {self.logs()}")
             time.sleep(0.02)
+        self.kill()  # never leave a server behind
         raise RuntimeError("dlipkg did not start: " + self.logs())
 
     def logs(self):
