@@ -7,9 +7,12 @@
 #                                   endpoint (http://127.0.0.1:PORT). Credentials: access key
 #                                   test:tester, secret testing, region us-east-1.
 #   scripts/swift_s3.sh stop DIR    stops what `start DIR` started, by the PIDs it recorded.
+#   scripts/swift_s3.sh proxy-down DIR / proxy-up DIR
+#                                   stops / restarts only the S3 endpoint (same port, same data):
+#                                   an outage of the bucket, for the tests.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|proxy-down|proxy-up DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 action=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -162,14 +165,24 @@ wait_healthy() {  # $1 name, $2 port
 stop() {
   [ -d "$pids" ] || return 0
   for file in "$pids"/*; do
-    [ -f "$file" ] || continue
-    local pid
-    pid=$(cat "$file")
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$file"
+    stop_one "$file"
   done
+}
+
+stop_one() {  # $1 a PID file
+  local file=$1
+  [ -f "$file" ] || return 0
+  local pid
+  pid=$(cat "$file")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+proxy_up() {
+  launch proxy swift-proxy-server "$etc/proxy-server.conf"
+  wait_healthy proxy "$(sed -n 's/^bind_port = //p' "$etc/proxy-server.conf" | head -n 1)"
 }
 
 start() {
@@ -213,5 +226,7 @@ EOF
 case $action in
   start) start ;;
   stop) stop ;;
+  proxy-down) stop_one "$pids/proxy" ;;
+  proxy-up) proxy_up ;;
   *) usage ;;
 esac

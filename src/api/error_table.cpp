@@ -28,6 +28,7 @@ Response ErrorResponse(const Error& error, const std::string& request_id) {
   Response response;
   response.status = mapping.http_status;
   response.body = boost::json::serialize(body);
+  if (mapping.http_status >= 500) response.log_note = error.message;
   return response;
 }
 

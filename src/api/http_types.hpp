@@ -33,6 +33,9 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   // When set, the body is streamed from it (a package download) instead of `body`.
   std::unique_ptr<BlobReader> stream;
+  // Why a request failed on the server's side (storage down, a bug), for the operator's log;
+  // "" otherwise. Never holds a secret.
+  std::string log_note;
 };
 
 // What the HTTP layer calls for each request. Handle blocks (store, disk, network), so the

@@ -342,6 +342,8 @@ asio::awaitable<void> Session::Serve() {
 
     // A response finished during shutdown tells the client not to reuse the connection.
     exchange.keep_alive = exchange.keep_alive && !core_.stopping();
+    if (!response.log_note.empty())
+      spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
     const Written written = co_await Write(std::move(response), exchange);
     LogAccess(exchange, written);
     if (!written.ok || !exchange.keep_alive) co_return;

@@ -1,10 +1,12 @@
-"""Issue 6, PostgreSQL half: several instances on one PostgreSQL (--metadata postgresql://...).
-
-Both instances use the SAME --data-dir for package bytes until the S3 blob store lands. Each test
-gets a schema of its own in the database of $DLIPKG_TEST_POSTGRES_URL (scripts/test.sh starts
-one with scripts/postgres.sh); without it these tests fail, unless DLIPKG_TEST_SKIP_POSTGRES=1.
+"""Issue 6: several instances on one PostgreSQL (--metadata postgresql://...) and one bucket
+(--blobs s3://... on Swift s3api), each with a data directory of its own, so they share nothing
+else. Each test gets a schema of its own in the database of $DLIPKG_TEST_POSTGRES_URL
+(scripts/test.sh starts one with scripts/postgres.sh; without it these tests fail, unless
+DLIPKG_TEST_SKIP_POSTGRES=1) and a bucket of its own.
 """
 import concurrent.futures
+import json
+import threading
 import os
 import subprocess
 import time
@@ -49,6 +51,19 @@ def metadata_url():
         pass
 
 
+@pytest.fixture
+def shared(metadata_url, swift, tmp_path):
+    """serve arguments for the shared stores: this test's schema and a fresh bucket."""
+    bucket = "b" + uuid.uuid4().hex[:12]
+    swift.create_bucket(bucket)
+    stores = tmp_path / "stores.json"
+    stores.write_text(json.dumps({"stores": [{
+        "name": "swift", "endpoint": swift.endpoint, "access_key": "test:tester",
+        "secret_key": "testing", "buckets": [bucket]}]}))
+    return ["--metadata", metadata_url, "--blobs", f"s3://{bucket}/dlipkg",
+            "--object-stores", str(stores)]
+
+
 def slow_sources(sources, prefix, count):
     """Objects that take nginx about 3 s each to send: name -> bytes."""
     root, _ = sources
@@ -85,10 +100,9 @@ def jobs_leased(url):
 
 
 def test_uploads_through_either_instance_are_visible_through_both(start_server, nginx, sources,
-                                                                  metadata_url, tmp_path):
-    data = tmp_path / "shared-data"
-    a = start_server("--metadata", metadata_url, data_dir=data)
-    b = start_server("--metadata", metadata_url, data_dir=data)
+                                                                  shared, tmp_path):
+    a = start_server(*shared, data_dir=tmp_path / "a")
+    b = start_server(*shared, data_dir=tmp_path / "b")
     files = sources[1]
 
     r = a.api("POST", f"{P}/pyfiles",
@@ -110,9 +124,8 @@ def test_uploads_through_either_instance_are_visible_through_both(start_server, 
 
 
 def test_concurrent_uploads_spread_over_two_instances_are_all_kept(start_server, nginx, sources,
-                                                                   metadata_url, tmp_path):
-    data = tmp_path / "shared-data"
-    servers = [start_server("--metadata", metadata_url, data_dir=data) for _ in range(2)]
+                                                                   shared, metadata_url, tmp_path):
+    servers = [start_server(*shared, data_dir=tmp_path / f"i{i}") for i in range(2)]
     files = sources[1]
     count = 200
 
@@ -141,10 +154,9 @@ def test_concurrent_uploads_spread_over_two_instances_are_all_kept(start_server,
 
 
 def test_kill9_of_one_instance_its_jobs_finish_on_the_other(start_server, nginx, sources,
-                                                            metadata_url, tmp_path):
-    data = tmp_path / "shared-data"
+                                                            shared, metadata_url, tmp_path):
     lease = ["--job-lease", str(LEASE_S)]
-    a = start_server("--metadata", metadata_url, "--workers", "4", *lease, data_dir=data)
+    a = start_server(*shared, "--workers", "4", *lease, data_dir=tmp_path / "a")
     slow = slow_sources(sources, "kill", 4)
 
     assert upload_async(a, nginx, [f"slow/{n}" for n in slow]).status_code == 200
@@ -152,7 +164,7 @@ def test_kill9_of_one_instance_its_jobs_finish_on_the_other(start_server, nginx,
     while jobs_leased(metadata_url) < len(slow):  # a is fetching all of them
         assert time.time() < deadline, "instance a did not claim the jobs"
         time.sleep(0.05)
-    b = start_server("--metadata", metadata_url, *lease, data_dir=data)
+    b = start_server(*shared, *lease, data_dir=tmp_path / "b")
     a.kill()
     killed_at = time.time()
 
@@ -163,6 +175,35 @@ def test_kill9_of_one_instance_its_jobs_finish_on_the_other(start_server, nginx,
         assert details[name]["status"] == "READY", details[name]
         assert details[name]["sha256"] == sha256(data_bytes)
     assert int(psql(metadata_url, "SELECT COUNT(*) FROM jobs")) == 0
+
+
+def test_group_replaced_through_one_instance_is_never_seen_mixed_through_the_other(
+        start_server, nginx, shared, tmp_path):
+    a = start_server(*shared, data_dir=tmp_path / "a")
+    b = start_server(*shared, data_dir=tmp_path / "b")
+    sets = [["a.py", "b.py"], ["c.py", "d.py", "m00.py"], ["m01.py"]]
+    done = threading.Event()
+    seen, bad = [], []
+
+    def replace():
+        try:
+            for i in range(30):
+                r = a.api("POST", f"{P}/pyfiles", json={
+                    "paths": [f"{nginx.url}/{n}" for n in sets[i % 3]], "group": "swap"})
+                assert r.status_code == 200, r.text
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=replace)
+    writer.start()
+    while not done.is_set():
+        for g in b.api("GET", P).json()["groups"]:
+            seen.append(g["resources"])
+            if g["resources"] not in sets or len(g["details"]) != len(g["resources"]):
+                bad.append(g["resources"])
+    writer.join()
+    assert not bad, bad[:3]
+    assert len({tuple(r) for r in seen}) >= 2, "the lists never saw a replacement happen"
 
 
 def test_postgres_restart_fails_requests_cleanly_and_loses_no_job(start_server, nginx, sources,

@@ -151,3 +151,46 @@ def content_digest(server, name, group="g"):
     for chunk in r.iter_content(1 << 20):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def test_bucket_outage_fails_requests_cleanly_then_recovers(start_server, nginx, sources,
+                                                            tmp_path):
+    """A Swift of its own, whose S3 endpoint goes down and comes back on the same port."""
+    import subprocess
+    from pathlib import Path
+
+    from s3_util import S3Client
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "swift_s3.sh"
+    swift_dir = tmp_path / "swift"
+    started = subprocess.run([str(script), "start", str(swift_dir)], capture_output=True,
+                             text=True, timeout=900, check=True)
+    try:
+        endpoint = started.stdout.strip().splitlines()[-1]
+        S3Client(endpoint).create_bucket("outage")
+        stores = tmp_path / "stores.json"
+        stores.write_text(json.dumps({"stores": [{
+            "name": "swift", "endpoint": endpoint, "access_key": "test:tester",
+            "secret_key": "testing", "buckets": ["outage"]}]}))
+        server = start_server("--blobs", "s3://outage/p", "--object-stores", str(stores))
+        files = sources[1]
+        upload(server, nginx, ["a.py"])
+
+        subprocess.run([str(script), "proxy-down", str(swift_dir)], check=True, timeout=60)
+        r = server.api("POST", P, json={"paths": [f"{nginx.url}/b.py"], "kind": "file",
+                                        "group": "g"})
+        assert r.status_code == 500 and r.json()["error_code"] == "DLI.0999", r.text
+        assert "testing" not in r.text and "127.0.0.1" not in r.text, r.text
+        r = server.api("GET", f"{P}/a.py/content?group=g")
+        assert r.status_code == 500 and r.json()["error_code"] == "DLI.0999", r.text
+        assert server.proc.poll() is None, "the server died with the bucket"
+        assert "failed: blob store failure" in server.logs()
+        assert server.api("GET", f"{P}/a.py?group=g").status_code == 200  # metadata still up
+
+        subprocess.run([str(script), "proxy-up", str(swift_dir)], check=True, timeout=120)
+        upload(server, nginx, ["b.py"])
+        assert server.api("GET", f"{P}/a.py/content?group=g").content == files["a.py"]
+        assert server.api("GET", f"{P}/b.py/content?group=g").content == files["b.py"]
+        assert "testing" not in server.logs()
+    finally:
+        subprocess.run([str(script), "stop", str(swift_dir)], timeout=120)

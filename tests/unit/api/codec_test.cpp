@@ -37,6 +37,7 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
     EXPECT_EQ(body.at("error_code").as_string(), mapping.error_code);
     EXPECT_EQ(body.at("error_msg").as_string(), "why");
     EXPECT_EQ(body.contains("request_id"), mapping.http_status == 401);
+    EXPECT_EQ(response.log_note, mapping.http_status >= 500 ? "why" : "");
   }
 }
 
