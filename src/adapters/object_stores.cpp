@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "adapters/percent_encoding.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg {
@@ -24,10 +25,6 @@ std::string Lower(std::string_view text) {
   std::string lower(text);
   std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return std::tolower(c); });
   return lower;
-}
-
-bool IsUnreserved(unsigned char c) {
-  return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 // "b=2&a=1&flag" -> "a=1&b=2&flag=": decoded once, re-encoded, sorted by name then value.
@@ -209,19 +206,7 @@ Result<ObjectStore> StoreFromJson(const json::value& value, std::size_t index) {
 }  // namespace
 
 std::string SigV4Encode(std::string_view bytes, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string encoded;
-  encoded.reserve(bytes.size());
-  for (const unsigned char c : bytes) {
-    if (IsUnreserved(c) || (keep_slash && c == '/')) {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += '%';
-      encoded += kHex[c >> 4];
-      encoded += kHex[c & 0xf];
-    }
-  }
-  return encoded;
+  return PercentEncodeUnreserved(bytes, keep_slash);
 }
 
 std::optional<std::string> CanonicalObjectUrl(const ObjectStore& store, std::string_view bucket,

@@ -7,16 +7,12 @@
 #include <algorithm>
 #include <new>
 
+#include "adapters/percent_encoding.hpp"
 #include "adapters/sha256.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg {
 namespace {
-
-bool Unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.' || c == '~';
-}
 
 }  // namespace
 
@@ -47,21 +43,7 @@ std::optional<SdkAuthorization> ParseSdkAuthorization(std::string_view header) {
   return parsed;
 }
 
-std::string SdkUrlEncode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(bytes.size());
-  for (const unsigned char c : bytes) {
-    if (Unreserved(c)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
+std::string SdkUrlEncode(std::string_view bytes) { return PercentEncodeUnreserved(bytes); }
 
 std::optional<std::string> CanonicalUri(std::string_view raw_path, UriForm form) {
   std::string uri;

@@ -45,31 +45,29 @@ Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer) {
   return blob;
 }
 
+std::optional<std::string> BlobKeeper::HeldPin(const std::string& sha, bool release) {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find(sha);
+  if (it == held_.end()) return std::nullopt;
+  std::string pin_id = it->second;
+  if (release) held_.erase(it);
+  return pin_id;
+}
+
 Result<void> BlobKeeper::Confirm(const std::vector<std::string>& shas) {
   for (const auto& sha : shas) {
-    std::string pin_id;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = held_.find(sha);
-      if (it == held_.end()) continue;
-      pin_id = it->second;
-    }
-    if (auto ok = PinAndCheck(sha, pin_id); !ok) return ok;
+    const auto pin_id = HeldPin(sha, /*release=*/false);
+    if (!pin_id) continue;
+    if (auto ok = PinAndCheck(sha, *pin_id); !ok) return ok;
   }
   return {};
 }
 
 void BlobKeeper::Unpin(const std::vector<std::string>& shas) {
   for (const auto& sha : shas) {
-    std::string pin_id;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = held_.find(sha);
-      if (it == held_.end()) continue;
-      pin_id = it->second;
-      held_.erase(it);
-    }
-    (void)metadata_.UnpinBlob(sha, pin_id);  // if it fails, the pin runs out by itself
+    const auto pin_id = HeldPin(sha, /*release=*/true);
+    // If this fails, the pin runs out by itself.
+    if (pin_id) (void)metadata_.UnpinBlob(sha, *pin_id);
   }
 }
 

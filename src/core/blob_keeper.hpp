@@ -12,6 +12,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ class BlobKeeper {
 
  private:
   Result<void> PinAndCheck(const std::string& sha, const std::string& pin_id);
+  // One of this process's pin ids for `sha`, forgotten when `release`; nullopt if none.
+  std::optional<std::string> HeldPin(const std::string& sha, bool release);
 
   MetadataStore& metadata_;
   BlobStore& blobs_;
