@@ -184,8 +184,9 @@ int Serve(const ServeConfig& config) {
   // other instances may be alive, and a dead one's leases run out by themselves.
   auto queued = jobs.RecoverAfterRestart(clock.NowMs());
   if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
-  // The sweep removes temporary files and blobs no package refers to yet: with other instances
-  // writing to the same stores, those may be their uploads in flight, so it would lose data.
+  // The sweep removes temporaries, which with other instances writing to the same stores may be
+  // their uploads in flight; so shared stores are not swept at start (unreferenced bytes are
+  // then only leaked; the S3 store drops day-old temporaries itself).
   if (stores->shared) {
     spdlog::info("start-up sweep skipped: other instances may be writing to the same stores");
   } else if (auto swept = service.Sweep(); !swept) {
