@@ -9,16 +9,12 @@
 #include <vector>
 
 #include "app/config.hpp"
+#include "unit/app/parse_command_line.hpp"
 
 namespace dlipkg::app {
 namespace {
 
-Command Parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "dlipkg");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
+using testing::Parse;
 
 std::string CredentialFile() {
   const std::string path = ::testing::TempDir() + "auth_config_credentials.json";

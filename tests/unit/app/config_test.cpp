@@ -1,4 +1,5 @@
 #include "app/config.hpp"
+#include "unit/app/parse_command_line.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,12 +11,7 @@
 namespace dlipkg::app {
 namespace {
 
-Command Parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "dlipkg");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
+using testing::Parse;
 
 std::string WriteFile(const std::string& name, const std::string& text) {
   const std::string path = ::testing::TempDir() + name;

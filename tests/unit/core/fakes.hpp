@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "ports/blob_store.hpp"
+#include "core/package_service.hpp"
 #include "ports/clock.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
@@ -428,5 +429,15 @@ class FakeJobQueue final : public JobQueue {
   std::map<std::int64_t, std::int64_t> due_;
   std::map<PackageKey, std::int64_t> owner_;
 };
+
+// A package's stored bytes through the service, or "<error message>".
+inline std::string ContentOf(PackageService& service, const std::string& project,
+                             const std::string& group, const std::string& name) {
+  auto reader = service.OpenContent(project, group, name);
+  if (!reader) return "<" + reader.error().message + ">";
+  std::string out(static_cast<std::size_t>((*reader)->Size()), '\0');
+  (void)(*reader)->Read(out);
+  return out;
+}
 
 }  // namespace dlipkg::testing

@@ -39,11 +39,7 @@ class JobRunnerTest : public ::testing::Test {
     return {};
   }
   std::string Content(const std::string& group, const std::string& name) {
-    auto reader = service_.OpenContent("p1", group, name);
-    if (!reader) return "<" + reader.error().message + ">";
-    std::string out(static_cast<std::size_t>((*reader)->Size()), '\0');
-    (void)(*reader)->Read(out);
-    return out;
+    return testing::ContentOf(service_, "p1", group, name);
   }
 
   testing::FakeMetadataStore metadata_;

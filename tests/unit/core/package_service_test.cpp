@@ -26,11 +26,7 @@ class PackageServiceTest : public ::testing::Test {
     return c;
   }
   std::string Content(const std::string& group, const std::string& name) {
-    auto reader = service_.OpenContent("p1", group, name);
-    if (!reader) return "<" + reader.error().message + ">";
-    std::string out(static_cast<std::size_t>((*reader)->Size()), '\0');
-    (void)(*reader)->Read(out);
-    return out;
+    return testing::ContentOf(service_, "p1", group, name);
   }
 
   testing::FakeMetadataStore metadata_;
