@@ -10,10 +10,10 @@
 #include <fstream>
 #include <random>
 
-#include "adapters/credential_authenticator.hpp"
-#include "adapters/credential_store.hpp"
-#include "adapters/curl_fetcher.hpp"
-#include "adapters/system_clock.hpp"
+#include "adapters/auth/credential_authenticator.hpp"
+#include "adapters/auth/credential_store.hpp"
+#include "adapters/sources/curl_fetcher.hpp"
+#include "adapters/common/system_clock.hpp"
 #include "api/resources_api.hpp"
 #include "app/blob_store_factory.hpp"
 #include "app/config.hpp"

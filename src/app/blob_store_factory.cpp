@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
-#include "adapters/fs_blob_store.hpp"
-#include "adapters/object_stores.hpp"
-#include "adapters/s3_blob_store.hpp"
+#include "adapters/blobs/fs_blob_store.hpp"
+#include "adapters/s3/object_stores.hpp"
+#include "adapters/blobs/s3_blob_store.hpp"
 
 namespace dlipkg::app {
 namespace {

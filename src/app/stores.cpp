@@ -2,8 +2,8 @@
 
 #include <variant>
 
-#include "adapters/postgres_metadata_store.hpp"
-#include "adapters/sqlite_metadata_store.hpp"
+#include "adapters/metadata/postgres/postgres_metadata_store.hpp"
+#include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
 
 namespace dlipkg::app {
 namespace {

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "adapters/fs_blob_store.hpp"
-#include "adapters/s3_blob_store.hpp"
-#include "adapters/sha256.hpp"
+#include "adapters/blobs/fs_blob_store.hpp"
+#include "adapters/blobs/s3_blob_store.hpp"
+#include "adapters/common/sha256.hpp"
 #include "ports/blob_store.hpp"
 
 namespace dlipkg {

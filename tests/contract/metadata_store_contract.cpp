@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "adapters/sqlite_metadata_store.hpp"
+#include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
 #include "contract/record_helpers.hpp"
 #include "contract/store_backends.hpp"
 #include "ports/metadata_store.hpp"

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "adapters/postgres_metadata_store.hpp"
+#include "adapters/metadata/postgres/postgres_metadata_store.hpp"
 #include "contract/record_helpers.hpp"
 #include "contract/store_backends.hpp"
 

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <pqxx/pqxx>
 
-#include "adapters/postgres_metadata_store.hpp"
-#include "adapters/sqlite_metadata_store.hpp"
+#include "adapters/metadata/postgres/postgres_metadata_store.hpp"
+#include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
 #include "unit/adapters/temp_dir.hpp"
 
 namespace dlipkg::test {

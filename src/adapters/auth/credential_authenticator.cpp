@@ -1,11 +1,11 @@
-#include "adapters/credential_authenticator.hpp"
+#include "adapters/auth/credential_authenticator.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 
-#include "adapters/sdk_hmac_signature.hpp"
-#include "adapters/utc_time.hpp"
+#include "adapters/auth/sdk_hmac_signature.hpp"
+#include "adapters/common/utc_time.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "adapters/credential_store.hpp"
+#include "adapters/auth/credential_store.hpp"
 #include "ports/authenticator.hpp"
 #include "ports/clock.hpp"
 

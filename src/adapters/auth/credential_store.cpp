@@ -1,4 +1,4 @@
-#include "adapters/credential_store.hpp"
+#include "adapters/auth/credential_store.hpp"
 
 #include <boost/json.hpp>
 
@@ -9,8 +9,8 @@
 #include <initializer_list>
 #include <iterator>
 
-#include "adapters/sha256.hpp"
-#include "adapters/utc_time.hpp"
+#include "adapters/common/sha256.hpp"
+#include "adapters/common/utc_time.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg {

@@ -1,4 +1,4 @@
-#include "adapters/sdk_hmac_signature.hpp"
+#include "adapters/auth/sdk_hmac_signature.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <new>
 
-#include "adapters/percent_encoding.hpp"
-#include "adapters/sha256.hpp"
+#include "adapters/common/percent_encoding.hpp"
+#include "adapters/common/sha256.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg {

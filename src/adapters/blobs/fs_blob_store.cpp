@@ -1,4 +1,4 @@
-#include "adapters/fs_blob_store.hpp"
+#include "adapters/blobs/fs_blob_store.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 #include <system_error>
 #include <vector>
 
-#include "adapters/posix_file.hpp"
-#include "adapters/sha256.hpp"
+#include "adapters/common/posix_file.hpp"
+#include "adapters/common/sha256.hpp"
 
 namespace dlipkg {
 namespace {

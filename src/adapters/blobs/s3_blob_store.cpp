@@ -1,4 +1,4 @@
-#include "adapters/s3_blob_store.hpp"
+#include "adapters/blobs/s3_blob_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "adapters/s3_request.hpp"
-#include "adapters/sha256.hpp"
-#include "adapters/utc_time.hpp"
+#include "adapters/s3/s3_request.hpp"
+#include "adapters/common/sha256.hpp"
+#include "adapters/common/utc_time.hpp"
 
 namespace dlipkg {
 namespace {

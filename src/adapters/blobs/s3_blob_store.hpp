@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "adapters/object_stores.hpp"
+#include "adapters/s3/object_stores.hpp"
 #include "ports/blob_store.hpp"
 
 namespace dlipkg {

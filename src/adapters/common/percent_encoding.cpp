@@ -1,4 +1,4 @@
-#include "adapters/percent_encoding.hpp"
+#include "adapters/common/percent_encoding.hpp"
 
 namespace dlipkg {
 

@@ -1,4 +1,4 @@
-#include "adapters/posix_file.hpp"
+#include "adapters/common/posix_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

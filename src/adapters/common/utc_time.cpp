@@ -1,4 +1,4 @@
-#include "adapters/utc_time.hpp"
+#include "adapters/common/utc_time.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "adapters/metadata_sql.hpp"
+#include "adapters/metadata/metadata_sql.hpp"
 
 #include <map>
 #include <set>

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "adapters/sql_session.hpp"
+#include "adapters/metadata/sql_session.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 

@@ -1,4 +1,4 @@
-#include "adapters/sql_metadata_store.hpp"
+#include "adapters/metadata/sql_metadata_store.hpp"
 
 #include <optional>
 #include <type_traits>

@@ -7,8 +7,8 @@
 #include <functional>
 #include <memory>
 
-#include "adapters/metadata_sql.hpp"
-#include "adapters/sql_session.hpp"
+#include "adapters/metadata/metadata_sql.hpp"
+#include "adapters/metadata/sql_session.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 

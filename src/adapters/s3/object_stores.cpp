@@ -1,4 +1,4 @@
-#include "adapters/object_stores.hpp"
+#include "adapters/s3/object_stores.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "adapters/percent_encoding.hpp"
+#include "adapters/common/percent_encoding.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg {

@@ -1,4 +1,4 @@
-#include "adapters/s3_request.hpp"
+#include "adapters/s3/s3_request.hpp"
 
 #include <algorithm>
 #include <cctype>

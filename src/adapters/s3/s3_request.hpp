@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "adapters/object_stores.hpp"
+#include "adapters/s3/object_stores.hpp"
 #include "domain/error.hpp"
 
 namespace dlipkg {

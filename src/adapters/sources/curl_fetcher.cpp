@@ -1,4 +1,4 @@
-#include "adapters/curl_fetcher.hpp"
+#include "adapters/sources/curl_fetcher.hpp"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -10,9 +10,9 @@
 #include <cctype>
 #include <cstring>
 
-#include "adapters/posix_file.hpp"
-#include "adapters/s3_request.hpp"
-#include "adapters/source_policy.hpp"
+#include "adapters/common/posix_file.hpp"
+#include "adapters/s3/s3_request.hpp"
+#include "adapters/sources/source_policy.hpp"
 
 namespace dlipkg {
 namespace {

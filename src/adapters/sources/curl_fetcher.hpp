@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/object_stores.hpp"
+#include "adapters/s3/object_stores.hpp"
 #include "ports/source_fetcher.hpp"
 
 namespace dlipkg {

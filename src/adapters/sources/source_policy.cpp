@@ -1,4 +1,4 @@
-#include "adapters/source_policy.hpp"
+#include "adapters/sources/source_policy.hpp"
 
 #include <arpa/inet.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "adapters/postgres_db.hpp"
+#include "adapters/metadata/postgres/postgres_db.hpp"
 
 #include <libpq-fe.h>
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "adapters/sql_session.hpp"
+#include "adapters/metadata/sql_session.hpp"
 #include "domain/error.hpp"
 
 namespace dlipkg::postgres {

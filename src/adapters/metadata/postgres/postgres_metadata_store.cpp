@@ -1,4 +1,4 @@
-#include "adapters/postgres_metadata_store.hpp"
+#include "adapters/metadata/postgres/postgres_metadata_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,8 +8,8 @@
 #include <optional>
 #include <utility>
 
-#include "adapters/lending_pool.hpp"
-#include "adapters/postgres_db.hpp"
+#include "adapters/metadata/lending_pool.hpp"
+#include "adapters/metadata/postgres/postgres_db.hpp"
 
 namespace dlipkg {
 namespace {

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "adapters/sql_metadata_store.hpp"
+#include "adapters/metadata/sql_metadata_store.hpp"
 
 namespace dlipkg {
 

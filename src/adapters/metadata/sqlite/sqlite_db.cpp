@@ -1,4 +1,4 @@
-#include "adapters/sqlite_db.hpp"
+#include "adapters/metadata/sqlite/sqlite_db.hpp"
 
 #include <variant>
 

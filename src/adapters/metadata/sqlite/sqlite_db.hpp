@@ -13,7 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "adapters/sql_session.hpp"
+#include "adapters/metadata/sql_session.hpp"
 #include "domain/error.hpp"
 
 namespace dlipkg::sqlite {

@@ -1,4 +1,4 @@
-#include "adapters/sqlite_metadata_store.hpp"
+#include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
 
 #include <chrono>
 #include <iterator>
@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/lending_pool.hpp"
-#include "adapters/sqlite_db.hpp"
+#include "adapters/metadata/lending_pool.hpp"
+#include "adapters/metadata/sqlite/sqlite_db.hpp"
 
 namespace dlipkg {
 namespace {

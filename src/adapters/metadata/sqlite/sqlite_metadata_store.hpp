@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "adapters/sql_metadata_store.hpp"
+#include "adapters/metadata/sql_metadata_store.hpp"
 
 namespace dlipkg {
 

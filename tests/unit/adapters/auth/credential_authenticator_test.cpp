@@ -1,11 +1,11 @@
 // CredentialAuthenticator on real signatures: the spec's test vector end to end, every way of
 // tampering with a signed request, the 15-minute window at its edges, tokens and their expiry,
 // and project isolation (the user's projects, X-Project-Id).
-#include "adapters/credential_authenticator.hpp"
+#include "adapters/auth/credential_authenticator.hpp"
 
 #include <gtest/gtest.h>
 
-#include "adapters/sdk_hmac_signature.hpp"
+#include "adapters/auth/sdk_hmac_signature.hpp"
 
 namespace dlipkg {
 namespace {

@@ -1,12 +1,12 @@
 // The credential file: what loads, what is refused (naming the user and field, never a secret),
 // and a reload that keeps the old store when the new file is bad.
-#include "adapters/credential_store.hpp"
+#include "adapters/auth/credential_store.hpp"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "adapters/utc_time.hpp"
+#include "adapters/common/utc_time.hpp"
 #include "unit/adapters/temp_dir.hpp"
 
 namespace dlipkg {

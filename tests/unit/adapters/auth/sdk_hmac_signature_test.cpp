@@ -1,6 +1,6 @@
 // The SDK-HMAC-SHA256 building blocks against spec/auth.md: the published test vector, and each
 // canonicalisation rule on the inputs real SDK clients send.
-#include "adapters/sdk_hmac_signature.hpp"
+#include "adapters/auth/sdk_hmac_signature.hpp"
 
 #include <gtest/gtest.h>
 

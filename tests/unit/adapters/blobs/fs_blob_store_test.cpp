@@ -1,4 +1,4 @@
-#include "adapters/fs_blob_store.hpp"
+#include "adapters/blobs/fs_blob_store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/sha256.hpp"
+#include "adapters/common/sha256.hpp"
 #include "unit/adapters/temp_dir.hpp"
 
 // File-system specifics: the directory layout, files below the root. What every BlobStore must

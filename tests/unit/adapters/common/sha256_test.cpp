@@ -1,4 +1,4 @@
-#include "adapters/sha256.hpp"
+#include "adapters/common/sha256.hpp"
 
 #include <gtest/gtest.h>
 

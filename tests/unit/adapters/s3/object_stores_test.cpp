@@ -1,6 +1,6 @@
 // ObjectStores without a network: the object-stores file format, how source URLs pick a store,
 // and the canonical URL libcurl's SigV4 signer needs (it signs the URL exactly as given).
-#include "adapters/object_stores.hpp"
+#include "adapters/s3/object_stores.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // CurlFetcher against a real HTTP server on 127.0.0.1 (a small Python script started per suite)
 // and against real files. The only waiting test is the stall, bounded by a 1 s stall timeout.
-#include "adapters/curl_fetcher.hpp"
+#include "adapters/sources/curl_fetcher.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

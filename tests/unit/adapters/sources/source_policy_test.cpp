@@ -1,8 +1,8 @@
-#include "adapters/source_policy.hpp"
+#include "adapters/sources/source_policy.hpp"
 
 #include <gtest/gtest.h>
 
-#include "adapters/curl_fetcher.hpp"
+#include "adapters/sources/curl_fetcher.hpp"
 #include "unit/adapters/temp_dir.hpp"
 
 namespace dlipkg {

@@ -1,7 +1,7 @@
 // The PostgreSQL adapter's pure helpers: placeholders, connection strings completed without
 // echoing them, and pqxx errors classed and worded without hosts or secrets. No server needed.
 
-#include "adapters/postgres_db.hpp"
+#include "adapters/metadata/postgres/postgres_db.hpp"
 
 #include <gtest/gtest.h>
 
