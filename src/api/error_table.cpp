@@ -6,17 +6,28 @@ namespace dlipkg::api {
 
 ErrorMapping MapError(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kBadRequest: return {400, "DLI.0001"};
-    case ErrorCode::kBodyTooLarge: return {413, "DLI.0001"};
-    case ErrorCode::kSourceUnavailable: return {400, "DLI.0012"};
-    case ErrorCode::kNotFound: return {404, "DLI.0002"};
-    case ErrorCode::kUnknownUser: return {400, "DLI.0002"};
-    case ErrorCode::kNotSupported: return {400, "DLI.0007"};
-    case ErrorCode::kQuotaExceeded: return {400, "DLI.1028"};
-    case ErrorCode::kUnauthenticated: return {401, "APIGW.0301"};
-    case ErrorCode::kForbidden: return {403, "APIGW.0302"};
-    case ErrorCode::kNoRoute: return {404, "APIGW.0101"};
-    case ErrorCode::kInternal: return {500, "DLI.0999"};
+    case ErrorCode::kBadRequest:
+      return {400, "DLI.0001"};
+    case ErrorCode::kBodyTooLarge:
+      return {413, "DLI.0001"};
+    case ErrorCode::kSourceUnavailable:
+      return {400, "DLI.0012"};
+    case ErrorCode::kNotFound:
+      return {404, "DLI.0002"};
+    case ErrorCode::kUnknownUser:
+      return {400, "DLI.0002"};
+    case ErrorCode::kNotSupported:
+      return {400, "DLI.0007"};
+    case ErrorCode::kQuotaExceeded:
+      return {400, "DLI.1028"};
+    case ErrorCode::kUnauthenticated:
+      return {401, "APIGW.0301"};
+    case ErrorCode::kForbidden:
+      return {403, "APIGW.0302"};
+    case ErrorCode::kNoRoute:
+      return {404, "APIGW.0101"};
+    case ErrorCode::kInternal:
+      return {500, "DLI.0999"};
   }
   return {500, "DLI.0999"};
 }

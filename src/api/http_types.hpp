@@ -18,9 +18,9 @@ struct Request {
   std::string method;  // upper case, as received ("GET", "POST", ...)
   std::string target;  // raw request target: path and query, still percent-encoded
   std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
-  std::string body;                                           // raw bytes
-  std::string remote_address;  // peer IP, without port
-  std::string request_id;      // also sent back as X-Request-Id
+  std::string body;                                          // raw bytes
+  std::string remote_address;                                // peer IP, without port
+  std::string request_id;                                    // also sent back as X-Request-Id
 
   // First header with this name (case-insensitive), value trimmed.
   std::optional<std::string_view> Header(std::string_view name) const;

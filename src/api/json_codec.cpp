@@ -43,7 +43,8 @@ Result<json::object> ParseObject(std::string_view body) {
   std::error_code ec;
   json::value value = json::parse(body, ec, {}, options);
   if (ec)
-    return Fail(ErrorCode::kBadRequest, "The request body is not valid JSON: " + ec.message() + ".");
+    return Fail(ErrorCode::kBadRequest,
+                "The request body is not valid JSON: " + ec.message() + ".");
   if (!value.is_object())
     return Fail(ErrorCode::kBadRequest, "The request body must be a JSON object.");
   return std::move(value.as_object());
@@ -75,8 +76,8 @@ Result<std::vector<std::string>> Paths(const json::object& o) {
   const auto& array = v->as_array();
   if (array.empty()) return BadField("paths", "must not be empty");
   if (array.size() > kMaxPathsPerRequest)
-    return BadField("paths", "has " + std::to_string(array.size()) +
-                                 " entries; at most 100 are allowed");
+    return BadField("paths",
+                    "has " + std::to_string(array.size()) + " entries; at most 100 are allowed");
   std::vector<std::string> paths;
   for (std::size_t i = 0; i < array.size(); ++i) {
     if (!array[i].is_string())
@@ -158,7 +159,8 @@ Result<std::vector<Module>> DecodeModules(std::string_view text) {
     if (!ParseKind(*type)) return BadField(field + ".module_type", "must be a package kind");
     Module module{*name, *type, description->value_or(""), {}};
     const auto* resources = o.if_contains("resources");
-    if (resources && !resources->is_array()) return BadField(field + ".resources", "must be an array");
+    if (resources && !resources->is_array())
+      return BadField(field + ".resources", "must be an array");
     for (const auto& r : resources ? resources->as_array() : json::array{}) {
       if (!r.is_string()) return BadField(field + ".resources", "must hold strings");
       module.resources.emplace_back(r.as_string());
@@ -261,10 +263,13 @@ std::string EncodeListing(const Listing& listing, const std::vector<Module>& mod
   for (const auto& m : modules) {
     json::array resources;
     for (const auto& r : m.resources) resources.emplace_back(r);
-    module_array.emplace_back(json::object{
-        {"module_name", m.name}, {"module_type", m.type}, {"status", "READY"},
-        {"description", m.description}, {"resources", std::move(resources)},
-        {"create_time", 0}, {"update_time", 0}});
+    module_array.emplace_back(json::object{{"module_name", m.name},
+                                           {"module_type", m.type},
+                                           {"status", "READY"},
+                                           {"description", m.description},
+                                           {"resources", std::move(resources)},
+                                           {"create_time", 0},
+                                           {"update_time", 0}});
   }
   json::object o{
       {"resources", json::value_from(listing.ungrouped)},

@@ -11,7 +11,7 @@ namespace dlipkg::api {
 namespace {
 
 struct Target {
-  std::vector<std::string_view> segments;  // raw path segments after the leading '/'
+  std::vector<std::string_view> segments;         // raw path segments after the leading '/'
   std::multimap<std::string, std::string> query;  // decoded
 };
 
@@ -72,8 +72,7 @@ Result<std::size_t> SizeParam(const Target& target, const std::string& name, std
   auto text = QueryValue(target, name);
   std::size_t value = 0;
   const auto* end = text ? text->data() + text->size() : nullptr;
-  if (!text || std::from_chars(text->data(), end, value).ptr != end || text->empty() ||
-      value > max)
+  if (!text || std::from_chars(text->data(), end, value).ptr != end || text->empty() || value > max)
     return Fail(ErrorCode::kBadRequest,
                 name + " must be a whole number from 0 to " + std::to_string(max) + ".");
   return value;
@@ -83,7 +82,8 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
   ListQuery query{.project = project};
   if (auto kind = QueryValue(target, "kind"); kind && !kind->empty()) {
     query.kind = ParseKind(*kind);
-    if (!query.kind) return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
+    if (!query.kind)
+      return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
   }
   if (auto tags = QueryValue(target, "tags"); tags) {
     for (auto item : Split(*tags, ',')) {
@@ -123,11 +123,10 @@ Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) cons
               "This server has no authentication configured and serves loopback clients only.");
 }
 
-Result<std::string> ResourcesApi::Authenticate(const Request& request,
-                                               const std::string& project) {
+Result<std::string> ResourcesApi::Authenticate(const Request& request, const std::string& project) {
   if (authenticator_ == nullptr) return options_.default_owner;  // credentials are ignored
-  auto identity = authenticator_->Authenticate(AuthRequest{
-      request.method, request.target, &request.headers, request.body, project});
+  auto identity = authenticator_->Authenticate(
+      AuthRequest{request.method, request.target, &request.headers, request.body, project});
   if (!identity) return std::unexpected(identity.error());
   return std::move(identity->user);
 }
@@ -179,23 +178,30 @@ Response ResourcesApi::Handle(const Request& request) {
     if (seg.size() == 3 && method == "POST") {
       auto dto = DecodeUpload(request.body);
       if (!dto) return std::unexpected(dto.error());
-      auto result = service_.Upload(UploadCommand{
-          .project = *project, .owner = owner, .kind = dto->kind, .group = dto->group,
-          .mode = GroupMode::kMerge, .paths = dto->paths, .tags = dto->tags,
-          .is_async = dto->is_async});
+      auto result = service_.Upload(UploadCommand{.project = *project,
+                                                  .owner = owner,
+                                                  .kind = dto->kind,
+                                                  .group = dto->group,
+                                                  .mode = GroupMode::kMerge,
+                                                  .paths = dto->paths,
+                                                  .tags = dto->tags,
+                                                  .is_async = dto->is_async});
       if (!result) return std::unexpected(result.error());
       return Json(EncodeUploadResponse(*result, owner, dto->is_async));
     }
     if (seg.size() == 4 && method == "POST") {
-      static const std::map<std::string_view, PackageKind> kTyped{
-          {"pyfiles", PackageKind::kPyFile}, {"jars", PackageKind::kJar},
-          {"files", PackageKind::kFile}};
+      static const std::map<std::string_view, PackageKind> kTyped{{"pyfiles", PackageKind::kPyFile},
+                                                                  {"jars", PackageKind::kJar},
+                                                                  {"files", PackageKind::kFile}};
       if (auto kind = kTyped.find(seg[3]); kind != kTyped.end()) {
         auto dto = DecodeTypedUpload(request.body);
         if (!dto) return std::unexpected(dto.error());
-        auto result = service_.Upload(UploadCommand{
-            .project = *project, .owner = owner, .kind = kind->second, .group = dto->group,
-            .mode = GroupMode::kReplace, .paths = dto->paths});
+        auto result = service_.Upload(UploadCommand{.project = *project,
+                                                    .owner = owner,
+                                                    .kind = kind->second,
+                                                    .group = dto->group,
+                                                    .mode = GroupMode::kReplace,
+                                                    .paths = dto->paths});
         if (!result) return std::unexpected(result.error());
         return Json(EncodeTypedUploadResponse(*result->group, kind->second));
       }
@@ -205,8 +211,8 @@ Response ResourcesApi::Handle(const Request& request) {
       if (!dto) return std::unexpected(dto.error());
       if (auto known = CheckKnownUser(dto->new_owner); !known)
         return std::unexpected(known.error());
-      auto done = service_.ChangeOwner(*project, dto->group_name, dto->resource_name,
-                                       dto->new_owner);
+      auto done =
+          service_.ChangeOwner(*project, dto->group_name, dto->resource_name, dto->new_owner);
       if (!done) return std::unexpected(done.error());
       return Json(EncodeOwnerChanged());
     }
@@ -234,8 +240,8 @@ Response ResourcesApi::Handle(const Request& request) {
       if (!package) return std::unexpected(package.error());
       return Json(EncodePackage(*package));
     }
-    return Fail(ErrorCode::kNoRoute, "No such API: " + method + " " +
-                                         std::string(request.target.substr(0, 200)) + ".");
+    return Fail(ErrorCode::kNoRoute,
+                "No such API: " + method + " " + std::string(request.target.substr(0, 200)) + ".");
   };
   auto response = route();
   if (!response) return ErrorResponse(response.error(), request.request_id);

@@ -27,8 +27,7 @@ struct ApiOptions {
 class ResourcesApi final : public RequestHandler {
  public:
   // `authenticator` null: no authentication configured. It must outlive the API.
-  ResourcesApi(PackageService& service, ApiOptions options,
-               Authenticator* authenticator = nullptr);
+  ResourcesApi(PackageService& service, ApiOptions options, Authenticator* authenticator = nullptr);
   Response Handle(const Request& request) override;
   Response Reject(ErrorCode code, std::string message) override;
 

@@ -12,8 +12,8 @@
 
 #include "adapters/auth/credential_authenticator.hpp"
 #include "adapters/auth/credential_store.hpp"
-#include "adapters/sources/curl_fetcher.hpp"
 #include "adapters/common/system_clock.hpp"
+#include "adapters/sources/curl_fetcher.hpp"
 #include "api/resources_api.hpp"
 #include "app/blob_store_factory.hpp"
 #include "app/config.hpp"
@@ -118,12 +118,12 @@ struct Authentication {
 Result<Authentication> SetUpAuthentication(const ServeConfig& config, const Clock& clock) {
   if (config.credentials_file.empty()) {
     if (config.insecure_no_auth)
-      spdlog::warn("authentication is disabled (--insecure-no-auth): anyone who can reach {} "
-                   "can read, replace and delete every project's packages",
-                   config.listen_host);
+      spdlog::warn(
+          "authentication is disabled (--insecure-no-auth): anyone who can reach {} "
+          "can read, replace and delete every project's packages",
+          config.listen_host);
     else
-      spdlog::info("no --credentials: serving loopback clients only, as user '{}'",
-                   config.owner);
+      spdlog::info("no --credentials: serving loopback clients only, as user '{}'", config.owner);
     return Authentication{};
   }
   if (config.insecure_no_auth)
@@ -169,12 +169,13 @@ int Serve(const ServeConfig& config) {
   const std::string worker_id = WorkerId();
   BlobKeeper keeper(metadata, **blobs, clock, worker_id);
   WorkerPool pool(config.workers);
-  JobRunner runner(jobs, **blobs, keeper, **fetcher, clock, pool,
-                   JobRunnerOptions{.worker_id = worker_id,
-                                    .lease = std::chrono::seconds(config.job_lease_s),
-                                    .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
-                                    .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
-                                    .fault_point = FaultHook()});
+  JobRunner runner(
+      jobs, **blobs, keeper, **fetcher, clock, pool,
+      JobRunnerOptions{.worker_id = worker_id,
+                       .lease = std::chrono::seconds(config.job_lease_s),
+                       .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
+                       .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
+                       .fault_point = FaultHook()});
   PackageService service(
       ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),

@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "adapters/blobs/fs_blob_store.hpp"
-#include "adapters/s3/object_stores.hpp"
 #include "adapters/blobs/s3_blob_store.hpp"
+#include "adapters/s3/object_stores.hpp"
 
 namespace dlipkg::app {
 namespace {

@@ -19,7 +19,8 @@ Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& tex
   if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   unsigned port = 0;
   const std::string port_text = text.substr(colon + 1);
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535 ||
       port_text.empty())
     return Fail(ErrorCode::kBadRequest, "--listen port must be 0-65535, got '" + port_text + "'");
@@ -69,20 +70,23 @@ Result<MetadataLocation> ParseMetadata(const std::string& text, const std::strin
   if (text.starts_with("postgresql://") || text.starts_with("postgres://"))
     return PostgresMetadata{text};
   // The text may be a URL with a password in it: not echoed.
-  return Fail(ErrorCode::kBadRequest,
-              "--metadata must be sqlite:PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE");
+  return Fail(
+      ErrorCode::kBadRequest,
+      "--metadata must be sqlite:PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE");
 }
 
 Command ParseCommandLine(int argc, char** argv) {
-  CLI::App app{"dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
-               "resources API."};
+  CLI::App app{
+      "dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
+      "resources API."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dlipkg 0.1.0");
   auto* serve = app.add_subcommand(
-      "serve", "Run the HTTP server. Every option can also be set as DLIPKG_<OPTION> in the "
-               "environment (e.g. DLIPKG_LISTEN), or as 'option = value' in the [serve] table of "
-               "a TOML file named by --config FILE (or DLIPKG_CONFIG); the command line wins "
-               "over the environment, which wins over the file.");
+      "serve",
+      "Run the HTTP server. Every option can also be set as DLIPKG_<OPTION> in the "
+      "environment (e.g. DLIPKG_LISTEN), or as 'option = value' in the [serve] table of "
+      "a TOML file named by --config FILE (or DLIPKG_CONFIG); the command line wins "
+      "over the environment, which wins over the file.");
   serve->fallthrough();  // `dlipkg serve --config F` hands --config to the top level
   ServeConfig config;
   std::string listen = "127.0.0.1:8080";
@@ -96,114 +100,181 @@ Command ParseCommandLine(int argc, char** argv) {
                  "names as keys (also DLIPKG_CONFIG)",
                  config_env != nullptr);
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
-  serve->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port and "
-                                        "the log line 'listening on HOST:PORT' tells which")
-      ->envname("DLIPKG_LISTEN")->capture_default_str();
-  serve->add_option("--data-dir", config.data_dir,
-                    "Directory for the embedded store: metadata.db (SQLite) and blobs/")
-      ->envname("DLIPKG_DATA_DIR")->capture_default_str();
-  serve->add_option("--metadata", metadata,
-                    "Where metadata and the job queue live: sqlite:PATH (one instance; default "
-                    "sqlite:<data-dir>/metadata.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
-                    "(any number of instances sharing it)")
+  serve
+      ->add_option("--listen", listen,
+                   "HOST:PORT to listen on; port 0 picks a free port and "
+                   "the log line 'listening on HOST:PORT' tells which")
+      ->envname("DLIPKG_LISTEN")
+      ->capture_default_str();
+  serve
+      ->add_option("--data-dir", config.data_dir,
+                   "Directory for the embedded store: metadata.db (SQLite) and blobs/")
+      ->envname("DLIPKG_DATA_DIR")
+      ->capture_default_str();
+  serve
+      ->add_option("--metadata", metadata,
+                   "Where metadata and the job queue live: sqlite:PATH (one instance; default "
+                   "sqlite:<data-dir>/metadata.db) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
+                   "(any number of instances sharing it)")
       ->envname("DLIPKG_METADATA");
-  serve->add_option("--metadata-connections", config.metadata_connections,
-                    "PostgreSQL connections per instance (store calls at once)")
-      ->envname("DLIPKG_METADATA_CONNECTIONS")->check(CLI::Range(1, 256))->capture_default_str();
-  serve->add_option("--allow-source", config.allow_sources,
-                    "Host name, IP or CIDR whose loopback/private/link-local addresses may be "
-                    "fetched from (repeatable; comma-separated in the environment)")
-      ->envname("DLIPKG_ALLOW_SOURCE")->delimiter(',');
-  serve->add_option("--allow-file-root", config.allow_file_roots,
-                    "Directory below which file:// sources may be read (repeatable)")
-      ->envname("DLIPKG_ALLOW_FILE_ROOT")->delimiter(',')->check(CLI::ExistingDirectory);
-  serve->add_option("--deny-source", config.deny_sources,
-                    "Host name, IP or CIDR never fetched from, public or not; wins over "
-                    "--allow-source (repeatable; comma-separated in the environment)")
-      ->envname("DLIPKG_DENY_SOURCE")->delimiter(',');
-  serve->add_option("--object-stores", config.object_stores_file,
-                    "JSON file declaring the object stores obs://, s3:// and OBS-style https "
-                    "sources resolve against (format: docs/sources.md)")
-      ->envname("DLIPKG_OBJECT_STORES")->check(CLI::ExistingFile);
+  serve
+      ->add_option("--metadata-connections", config.metadata_connections,
+                   "PostgreSQL connections per instance (store calls at once)")
+      ->envname("DLIPKG_METADATA_CONNECTIONS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve
+      ->add_option("--allow-source", config.allow_sources,
+                   "Host name, IP or CIDR whose loopback/private/link-local addresses may be "
+                   "fetched from (repeatable; comma-separated in the environment)")
+      ->envname("DLIPKG_ALLOW_SOURCE")
+      ->delimiter(',');
+  serve
+      ->add_option("--allow-file-root", config.allow_file_roots,
+                   "Directory below which file:// sources may be read (repeatable)")
+      ->envname("DLIPKG_ALLOW_FILE_ROOT")
+      ->delimiter(',')
+      ->check(CLI::ExistingDirectory);
+  serve
+      ->add_option("--deny-source", config.deny_sources,
+                   "Host name, IP or CIDR never fetched from, public or not; wins over "
+                   "--allow-source (repeatable; comma-separated in the environment)")
+      ->envname("DLIPKG_DENY_SOURCE")
+      ->delimiter(',');
+  serve
+      ->add_option("--object-stores", config.object_stores_file,
+                   "JSON file declaring the object stores obs://, s3:// and OBS-style https "
+                   "sources resolve against (format: docs/sources.md)")
+      ->envname("DLIPKG_OBJECT_STORES")
+      ->check(CLI::ExistingFile);
   std::string blobs;
-  serve->add_option("--blobs", blobs,
-                    "Where package bytes live: dir:PATH (default: the data directory) or "
-                    "s3://bucket[/prefix], shared by any number of instances. The bucket's "
-                    "endpoint, region, addressing and keys come from the --object-stores entry "
-                    "serving it, the one place S3 endpoints are declared (docs/scale-out-blobs.md)")
+  serve
+      ->add_option("--blobs", blobs,
+                   "Where package bytes live: dir:PATH (default: the data directory) or "
+                   "s3://bucket[/prefix], shared by any number of instances. The bucket's "
+                   "endpoint, region, addressing and keys come from the --object-stores entry "
+                   "serving it, the one place S3 endpoints are declared (docs/scale-out-blobs.md)")
       ->envname("DLIPKG_BLOBS");
-  serve->add_option("--blob-part-size", config.blob_part_size,
-                    "With s3:// blobs: multipart part size, 5 MiB to 5 GiB; smaller blobs are one "
-                    "PUT. Memory per upload in flight is one part")
-      ->envname("DLIPKG_BLOB_PART_SIZE")->transform(CLI::AsSizeValue(false))
-      ->capture_default_str()->group("Advanced");
-  serve->add_option("--fetch-first-byte-timeout", config.fetch_first_byte_timeout_s,
-                    "Seconds a source may take to start answering a request")
-      ->envname("DLIPKG_FETCH_FIRST_BYTE_TIMEOUT")->check(CLI::Range(1, 3600))
-      ->capture_default_str();
-  serve->add_option("--read-timeout", config.read_timeout_s,
-                    "Seconds a client may take to send one request (slow clients are cut off)")
-      ->envname("DLIPKG_READ_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str()
+  serve
+      ->add_option("--blob-part-size", config.blob_part_size,
+                   "With s3:// blobs: multipart part size, 5 MiB to 5 GiB; smaller blobs are one "
+                   "PUT. Memory per upload in flight is one part")
+      ->envname("DLIPKG_BLOB_PART_SIZE")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str()
       ->group("Advanced");
-  serve->add_option("--max-object-size", config.max_object_size,
-                    "Largest source object accepted, in bytes (suffixes KiB, MiB, GiB accepted)")
-      ->envname("DLIPKG_MAX_OBJECT_SIZE")->transform(CLI::AsSizeValue(false))
+  serve
+      ->add_option("--fetch-first-byte-timeout", config.fetch_first_byte_timeout_s,
+                   "Seconds a source may take to start answering a request")
+      ->envname("DLIPKG_FETCH_FIRST_BYTE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  serve->add_option("--max-body-size", config.max_body_size,
-                    "Largest request body accepted, in bytes (suffixes accepted)")
-      ->envname("DLIPKG_MAX_BODY_SIZE")->transform(CLI::AsSizeValue(false))->capture_default_str();
-  serve->add_option("--fetch-connect-timeout", config.fetch_connect_timeout_s,
-                    "Seconds to connect to a source")
-      ->envname("DLIPKG_FETCH_CONNECT_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
-  serve->add_option("--fetch-stall-timeout", config.fetch_stall_timeout_s,
-                    "Seconds a source may send nothing before the fetch fails")
-      ->envname("DLIPKG_FETCH_STALL_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
+  serve
+      ->add_option("--read-timeout", config.read_timeout_s,
+                   "Seconds a client may take to send one request (slow clients are cut off)")
+      ->envname("DLIPKG_READ_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str()
+      ->group("Advanced");
+  serve
+      ->add_option("--max-object-size", config.max_object_size,
+                   "Largest source object accepted, in bytes (suffixes KiB, MiB, GiB accepted)")
+      ->envname("DLIPKG_MAX_OBJECT_SIZE")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-body-size", config.max_body_size,
+                   "Largest request body accepted, in bytes (suffixes accepted)")
+      ->envname("DLIPKG_MAX_BODY_SIZE")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve
+      ->add_option("--fetch-connect-timeout", config.fetch_connect_timeout_s,
+                   "Seconds to connect to a source")
+      ->envname("DLIPKG_FETCH_CONNECT_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--fetch-stall-timeout", config.fetch_stall_timeout_s,
+                   "Seconds a source may send nothing before the fetch fails")
+      ->envname("DLIPKG_FETCH_STALL_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve->add_option("--fetch-timeout", config.fetch_timeout_s, "Seconds one source fetch may take")
-      ->envname("DLIPKG_FETCH_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+      ->envname("DLIPKG_FETCH_TIMEOUT")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   serve->add_option("--io-threads", config.io_threads, "Threads running network I/O")
-      ->envname("DLIPKG_IO_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
-  serve->add_option("--handler-threads", config.handler_threads,
-                    "Threads running requests (store, disk and source work)")
-      ->envname("DLIPKG_HANDLER_THREADS")->check(CLI::Range(1, 1024))->capture_default_str();
-  serve->add_option("--workers", config.workers,
-                    "Source fetches running at once, shared by synchronous uploads and the "
-                    "asynchronous job queue")
-      ->envname("DLIPKG_WORKERS")->check(CLI::Range(1, 256))->capture_default_str();
-  serve->add_option("--max-queued-jobs", config.max_queued_jobs,
-                    "Asynchronous uploads that may wait at once; beyond it uploads are refused "
-                    "(DLI.1028)")
-      ->envname("DLIPKG_MAX_QUEUED_JOBS")->check(CLI::Range(1, 100'000'000))
+      ->envname("DLIPKG_IO_THREADS")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  serve->add_option("--job-deadline", config.job_deadline_s,
-                    "Seconds an asynchronous upload may take, retries included, before it FAILs")
-      ->envname("DLIPKG_JOB_DEADLINE")->check(CLI::Range(1, 7 * 86400))->capture_default_str();
-  serve->add_option("--job-lease", config.job_lease_s,
-                    "Seconds a job claim lasts unless renewed (a dead instance's jobs are taken "
-                    "over after it)")
-      ->envname("DLIPKG_JOB_LEASE")->check(CLI::Range(3, 3600))->capture_default_str();
-  serve->add_option("--retry-base-delay-ms", config.retry_base_delay_ms,
-                    "First retry delay ceiling of a failing async fetch; doubles per attempt, "
-                    "with full jitter")
-      ->envname("DLIPKG_RETRY_BASE_DELAY_MS")->check(CLI::Range(1, 600'000))
+  serve
+      ->add_option("--handler-threads", config.handler_threads,
+                   "Threads running requests (store, disk and source work)")
+      ->envname("DLIPKG_HANDLER_THREADS")
+      ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  serve->add_option("--retry-max-delay-ms", config.retry_max_delay_ms,
-                    "Largest retry delay ceiling of a failing async fetch")
-      ->envname("DLIPKG_RETRY_MAX_DELAY_MS")->check(CLI::Range(1, 3'600'000))
+  serve
+      ->add_option("--workers", config.workers,
+                   "Source fetches running at once, shared by synchronous uploads and the "
+                   "asynchronous job queue")
+      ->envname("DLIPKG_WORKERS")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  serve->add_option("--owner", config.owner,
-                    "Owner recorded for what requests create when no authentication is configured")
-      ->envname("DLIPKG_OWNER")->capture_default_str();
-  serve->add_option("--modules", config.modules_file,
-                    "JSON file of built-in modules to list: [{\"module_name\", \"module_type\", "
-                    "\"description\", \"resources\": [...]}]; none by default")
-      ->envname("DLIPKG_MODULES")->check(CLI::ExistingFile);
-  serve->add_option("--credentials", config.credentials_file,
-                    "JSON file of users, their projects, access keys and tokens; enables "
-                    "authentication (AK/SK and X-Auth-Token). SIGHUP reloads it")
-      ->envname("DLIPKG_CREDENTIALS")->check(CLI::ExistingFile);
-  serve->add_flag("--insecure-no-auth", config.insecure_no_auth,
-                  "Without --credentials, serve clients from any address, not only loopback "
-                  "(anyone who can reach the server can use it)")
+  serve
+      ->add_option("--max-queued-jobs", config.max_queued_jobs,
+                   "Asynchronous uploads that may wait at once; beyond it uploads are refused "
+                   "(DLI.1028)")
+      ->envname("DLIPKG_MAX_QUEUED_JOBS")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
+  serve
+      ->add_option("--job-deadline", config.job_deadline_s,
+                   "Seconds an asynchronous upload may take, retries included, before it FAILs")
+      ->envname("DLIPKG_JOB_DEADLINE")
+      ->check(CLI::Range(1, 7 * 86400))
+      ->capture_default_str();
+  serve
+      ->add_option("--job-lease", config.job_lease_s,
+                   "Seconds a job claim lasts unless renewed (a dead instance's jobs are taken "
+                   "over after it)")
+      ->envname("DLIPKG_JOB_LEASE")
+      ->check(CLI::Range(3, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--retry-base-delay-ms", config.retry_base_delay_ms,
+                   "First retry delay ceiling of a failing async fetch; doubles per attempt, "
+                   "with full jitter")
+      ->envname("DLIPKG_RETRY_BASE_DELAY_MS")
+      ->check(CLI::Range(1, 600'000))
+      ->capture_default_str();
+  serve
+      ->add_option("--retry-max-delay-ms", config.retry_max_delay_ms,
+                   "Largest retry delay ceiling of a failing async fetch")
+      ->envname("DLIPKG_RETRY_MAX_DELAY_MS")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+  serve
+      ->add_option("--owner", config.owner,
+                   "Owner recorded for what requests create when no authentication is configured")
+      ->envname("DLIPKG_OWNER")
+      ->capture_default_str();
+  serve
+      ->add_option("--modules", config.modules_file,
+                   "JSON file of built-in modules to list: [{\"module_name\", \"module_type\", "
+                   "\"description\", \"resources\": [...]}]; none by default")
+      ->envname("DLIPKG_MODULES")
+      ->check(CLI::ExistingFile);
+  serve
+      ->add_option("--credentials", config.credentials_file,
+                   "JSON file of users, their projects, access keys and tokens; enables "
+                   "authentication (AK/SK and X-Auth-Token). SIGHUP reloads it")
+      ->envname("DLIPKG_CREDENTIALS")
+      ->check(CLI::ExistingFile);
+  serve
+      ->add_flag("--insecure-no-auth", config.insecure_no_auth,
+                 "Without --credentials, serve clients from any address, not only loopback "
+                 "(anyone who can reach the server can use it)")
       ->envname("DLIPKG_INSECURE_NO_AUTH");
   serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
       ->envname("DLIPKG_LOG_LEVEL")

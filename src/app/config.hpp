@@ -52,14 +52,14 @@ struct ServeConfig {
   int fetch_timeout_s = 3600;
   int io_threads = 2;
   int handler_threads = 32;
-  int workers = 4;                      // fetches running at once (sync and async)
+  int workers = 4;  // fetches running at once (sync and async)
   std::int64_t max_queued_jobs = 100'000;
   int job_deadline_s = 3600;
   int job_lease_s = 60;
   int retry_base_delay_ms = 500;
   int retry_max_delay_ms = 30'000;
   std::string owner = "local";
-  std::string modules_file;  // built-in modules listed by GET /resources
+  std::string modules_file;       // built-in modules listed by GET /resources
   std::string credentials_file;   // empty: no authentication (loopback clients only)
   bool insecure_no_auth = false;  // without credentials, serve non-loopback clients anyway
   std::string log_level = "info";

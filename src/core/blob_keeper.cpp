@@ -6,7 +6,10 @@ namespace dlipkg {
 
 BlobKeeper::BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock,
                        std::string owner, std::chrono::milliseconds pin_ttl)
-    : metadata_(metadata), blobs_(blobs), clock_(clock), owner_(std::move(owner)),
+    : metadata_(metadata),
+      blobs_(blobs),
+      clock_(clock),
+      owner_(std::move(owner)),
       pin_ttl_(pin_ttl) {}
 
 Result<void> BlobKeeper::PinAndCheck(const std::string& sha, const std::string& pin_id) {

@@ -29,11 +29,15 @@ class JobSink final : public ByteSink {
 
 }  // namespace
 
-JobRunner::JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper,
-                     SourceFetcher& fetcher, const Clock& clock, WorkerPool& pool,
-                     JobRunnerOptions options)
-    : queue_(queue), blobs_(blobs), keeper_(keeper), fetcher_(fetcher), clock_(clock),
-      pool_(pool), options_(std::move(options)) {}
+JobRunner::JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper, SourceFetcher& fetcher,
+                     const Clock& clock, WorkerPool& pool, JobRunnerOptions options)
+    : queue_(queue),
+      blobs_(blobs),
+      keeper_(keeper),
+      fetcher_(fetcher),
+      clock_(clock),
+      pool_(pool),
+      options_(std::move(options)) {}
 
 JobRunner::~JobRunner() { Stop(); }
 
@@ -149,8 +153,8 @@ void JobRunner::Settle(const UploadJob& job, const Error& error) {
 std::chrono::milliseconds JobRunner::Backoff(int attempts) {
   thread_local std::mt19937_64 random{std::random_device{}()};
   const int doublings = std::clamp(attempts - 1, 0, 30);
-  const auto ceiling = std::min<std::int64_t>(options_.retry_cap.count(),
-                                              options_.retry_base.count() << doublings);
+  const auto ceiling =
+      std::min<std::int64_t>(options_.retry_cap.count(), options_.retry_base.count() << doublings);
   return std::chrono::milliseconds(
       std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(ceiling, 1))(random));
 }

@@ -65,11 +65,20 @@ struct PackageService::Impl {
 
   PackageRecord NewPackage(const UploadCommand& command, const std::optional<std::string>& group,
                            const std::string& name, std::int64_t now) const {
-    return PackageRecord{.project = command.project, .group = group.value_or(""), .name = name,
-                         .kind = command.kind, .status = PackageStatus::kReady, .sha256 = "",
-                         .size = 0, .underlying_name = "", .owner = command.owner,
-                         .create_time = now, .update_time = now, .is_async = command.is_async,
-                         .status_reason = "", .tags = command.tags};
+    return PackageRecord{.project = command.project,
+                         .group = group.value_or(""),
+                         .name = name,
+                         .kind = command.kind,
+                         .status = PackageStatus::kReady,
+                         .sha256 = "",
+                         .size = 0,
+                         .underlying_name = "",
+                         .owner = command.owner,
+                         .create_time = now,
+                         .update_time = now,
+                         .is_async = command.is_async,
+                         .status_reason = "",
+                         .tags = command.tags};
   }
 
   Result<UploadResult> Enqueue(const UploadCommand& command,
@@ -84,11 +93,13 @@ struct PackageService::Impl {
     for (const auto& name : names) packages.push_back(NewPackage(command, group, name, now));
     std::optional<GroupRecord> header;
     if (group)
-      header = GroupRecord{.project = command.project, .name = *group, .owner = command.owner,
-                           .create_time = now, .update_time = now};
+      header = GroupRecord{.project = command.project,
+                           .name = *group,
+                           .owner = command.owner,
+                           .create_time = now,
+                           .update_time = now};
     auto queued = ports.jobs.EnqueueUploads(header, packages, command.paths,
-                                            now + options.job_deadline_ms,
-                                            options.max_queued_jobs);
+                                            now + options.job_deadline_ms, options.max_queued_jobs);
     if (!queued) return std::unexpected(queued.error());
     if (options.on_enqueued) options.on_enqueued();
     return UploadResult{std::move(queued->group), std::move(queued->packages)};
@@ -101,9 +112,9 @@ struct PackageService::Impl {
       auto name = ResourceNameFromUrl(path);
       if (!name) return std::unexpected(name.error());
       if (!seen.insert(*name).second)
-        return Fail(ErrorCode::kBadRequest,
-                    "Duplicate resource name '" + *name + "' in paths: each package needs a "
-                    "distinct name.");
+        return Fail(ErrorCode::kBadRequest, "Duplicate resource name '" + *name +
+                                                "' in paths: each package needs a "
+                                                "distinct name.");
       names.push_back(*name);
     }
     return names;
@@ -120,7 +131,8 @@ struct PackageService::Impl {
       return shas;
     }
     for (const auto& name : names)
-      if (auto old = ports.metadata.GetPackage(command.project, group.value_or(""), name); old && *old)
+      if (auto old = ports.metadata.GetPackage(command.project, group.value_or(""), name);
+          old && *old)
         shas.push_back((*old)->sha256);
     return shas;
   }
@@ -135,8 +147,11 @@ struct PackageService::Impl {
       return result;
     }
     const std::int64_t now = packages.empty() ? ports.clock.NowMs() : packages.front().update_time;
-    GroupRecord header{.project = command.project, .name = *group, .owner = command.owner,
-                       .create_time = now, .update_time = now};
+    GroupRecord header{.project = command.project,
+                       .name = *group,
+                       .owner = command.owner,
+                       .create_time = now,
+                       .update_time = now};
     auto stored = command.mode == GroupMode::kReplace
                       ? ports.metadata.ReplaceGroup(header, packages)
                       : ports.metadata.MergeIntoGroup(header, packages);
@@ -158,8 +173,7 @@ PackageService::~PackageService() = default;
 Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
   if (auto project = ParseProjectId(command.project); !project)
     return std::unexpected(project.error());
-  if (command.paths.empty())
-    return Fail(ErrorCode::kBadRequest, "paths must not be empty.");
+  if (command.paths.empty()) return Fail(ErrorCode::kBadRequest, "paths must not be empty.");
   if (command.paths.size() > kMaxPathsPerRequest)
     return Fail(ErrorCode::kBadRequest, "paths has " + std::to_string(command.paths.size()) +
                                             " entries; at most 100 are allowed.");
@@ -296,7 +310,8 @@ Result<void> PackageService::ChangeOwner(const std::string& project,
       return Fail(ErrorCode::kNotFound, "The group '" + *group + "' does not exist.");
     return done;
   }
-  auto done = impl_->ports.metadata.SetPackageOwner(project, group.value_or(""), *name, *owner, now);
+  auto done =
+      impl_->ports.metadata.SetPackageOwner(project, group.value_or(""), *name, *owner, now);
   if (!done && done.error().code == ErrorCode::kNotFound)
     return std::unexpected(NotFound(group.value_or(""), *name));
   return done;

@@ -30,8 +30,8 @@ enum class GroupMode {
 };
 
 struct UploadCommand {
-  std::string project;             // validated ProjectId
-  std::string owner;               // the authenticated user
+  std::string project;  // validated ProjectId
+  std::string owner;    // the authenticated user
   PackageKind kind = PackageKind::kFile;
   std::optional<std::string> group;  // raw (trimmed and validated here); nullopt: ungrouped
   GroupMode mode = GroupMode::kReplace;
@@ -65,9 +65,9 @@ struct Listing {
 };
 
 struct ServiceOptions {
-  std::size_t max_queued_jobs = 100'000;           // asynchronous uploads waiting at most
-  std::int64_t job_deadline_ms = 3'600'000;        // an async upload fails after this long
-  std::function<void()> on_enqueued;               // wakes the job runner
+  std::size_t max_queued_jobs = 100'000;     // asynchronous uploads waiting at most
+  std::int64_t job_deadline_ms = 3'600'000;  // an async upload fails after this long
+  std::function<void()> on_enqueued;         // wakes the job runner
 };
 
 // What the service works with. The job queue and the metadata store are usually one object.

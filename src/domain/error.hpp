@@ -25,10 +25,10 @@ enum class ErrorCode {
 
 // Every code, for tests that must walk them all.
 inline constexpr ErrorCode kAllErrorCodes[] = {
-    ErrorCode::kBadRequest,     ErrorCode::kBodyTooLarge, ErrorCode::kSourceUnavailable,
-    ErrorCode::kNotFound,       ErrorCode::kUnknownUser,  ErrorCode::kNotSupported,
-    ErrorCode::kQuotaExceeded,  ErrorCode::kUnauthenticated, ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,        ErrorCode::kInternal,
+    ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,    ErrorCode::kSourceUnavailable,
+    ErrorCode::kNotFound,      ErrorCode::kUnknownUser,     ErrorCode::kNotSupported,
+    ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated, ErrorCode::kForbidden,
+    ErrorCode::kNoRoute,       ErrorCode::kInternal,
 };
 
 struct Error {

@@ -49,8 +49,8 @@ std::optional<char32_t> NextCodePoint(std::string_view text, std::size_t& i) {
 // outside the C1 controls, the Unicode spaces, separators and byte-order mark.
 bool IsNonAsciiLetter(char32_t c) {
   if (c < 0xA0) return false;  // C1 controls
-  if (c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200F) || c == 0x2028 ||
-      c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF)
+  if (c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
+      c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF)
     return false;
   if (c >= 0x202A && c <= 0x202E) return false;  // bidi overrides
   return true;
@@ -103,25 +103,33 @@ std::vector<std::string_view> Split(std::string_view text, char separator) {
 
 std::string_view ToString(PackageKind kind) {
   switch (kind) {
-    case PackageKind::kJar: return "jar";
-    case PackageKind::kPyFile: return "pyFile";
-    case PackageKind::kFile: return "file";
-    case PackageKind::kModelFile: return "modelFile";
+    case PackageKind::kJar:
+      return "jar";
+    case PackageKind::kPyFile:
+      return "pyFile";
+    case PackageKind::kFile:
+      return "file";
+    case PackageKind::kModelFile:
+      return "modelFile";
   }
   return "file";
 }
 
 std::string_view ToString(PackageStatus status) {
   switch (status) {
-    case PackageStatus::kUploading: return "UPLOADING";
-    case PackageStatus::kReady: return "READY";
-    case PackageStatus::kFailed: return "FAILED";
+    case PackageStatus::kUploading:
+      return "UPLOADING";
+    case PackageStatus::kReady:
+      return "READY";
+    case PackageStatus::kFailed:
+      return "FAILED";
   }
   return "FAILED";
 }
 
 std::optional<PackageKind> ParseKind(std::string_view text) {
-  for (auto k : {PackageKind::kJar, PackageKind::kPyFile, PackageKind::kFile, PackageKind::kModelFile})
+  for (auto k :
+       {PackageKind::kJar, PackageKind::kPyFile, PackageKind::kFile, PackageKind::kModelFile})
     if (ToString(k) == text) return k;
   return std::nullopt;
 }
@@ -135,8 +143,7 @@ std::optional<PackageStatus> ParseStatus(std::string_view text) {
 Result<std::string> ParseProjectId(std::string_view text) {
   std::size_t n = 0;
   if (text.empty() || text.size() > 64 || !AllCharsAllowed(text, "", false, n))
-    return Fail(ErrorCode::kBadRequest,
-                "Invalid project_id: use 1-64 letters and digits.");
+    return Fail(ErrorCode::kBadRequest, "Invalid project_id: use 1-64 letters and digits.");
   return std::string(text);
 }
 
@@ -144,9 +151,8 @@ Result<std::string> ParseGroupName(std::string_view text) {
   text = Trim(text);
   std::size_t n = 0;
   if (text.empty() || text.size() > 64 || !AllCharsAllowed(text, "._-", false, n))
-    return Fail(ErrorCode::kBadRequest,
-                "Invalid group name '" + Quote(text) +
-                    "': use 1-64 letters, digits, '.', '_' or '-'.");
+    return Fail(ErrorCode::kBadRequest, "Invalid group name '" + Quote(text) +
+                                            "': use 1-64 letters, digits, '.', '_' or '-'.");
   return std::string(text);
 }
 
@@ -185,8 +191,8 @@ Result<void> ValidateTags(const std::vector<Tag>& tags) {
                   "Invalid tag key '" + Quote(tag.key) +
                       "': 1-128 letters, digits, spaces or _ . : + - @, no leading or trailing "
                       "space, not starting with _sys_.");
-    const bool value_ok = AllCharsAllowed(tag.value, " _.:+-@", true, n) && n <= 255 &&
-                          Trim(tag.value) == tag.value;
+    const bool value_ok =
+        AllCharsAllowed(tag.value, " _.:+-@", true, n) && n <= 255 && Trim(tag.value) == tag.value;
     if (!value_ok)
       return Fail(ErrorCode::kBadRequest,
                   "Invalid value for tag '" + Quote(tag.key) +
@@ -223,7 +229,8 @@ std::optional<std::string> PercentDecode(std::string_view text) {
 
 Result<std::string> ResourceNameFromUrl(std::string_view url) {
   std::string_view path = url;
-  if (auto cut = path.find_first_of("?#"); cut != std::string_view::npos) path = path.substr(0, cut);
+  if (auto cut = path.find_first_of("?#"); cut != std::string_view::npos)
+    path = path.substr(0, cut);
   if (auto scheme = path.find("://"); scheme != std::string_view::npos) {
     path.remove_prefix(scheme + 3);
     const auto slash = path.find('/');
@@ -240,7 +247,8 @@ Result<std::string> ResourceNameFromUrl(std::string_view url) {
                 "Invalid path '" + Quote(url) + "': malformed percent-encoding.");
   auto name = ParseResourceName(*decoded);
   if (!name)
-    return Fail(ErrorCode::kBadRequest, "Invalid path '" + Quote(url) + "': " + name.error().message);
+    return Fail(ErrorCode::kBadRequest,
+                "Invalid path '" + Quote(url) + "': " + name.error().message);
   return name;
 }
 

@@ -15,7 +15,7 @@ namespace dlipkg {
 enum class PackageKind { kJar, kPyFile, kFile, kModelFile };
 enum class PackageStatus { kUploading, kReady, kFailed };
 
-std::string_view ToString(PackageKind kind);    // "jar", "pyFile", "file", "modelFile"
+std::string_view ToString(PackageKind kind);      // "jar", "pyFile", "file", "modelFile"
 std::string_view ToString(PackageStatus status);  // "UPLOADING", "READY", "FAILED"
 std::optional<PackageKind> ParseKind(std::string_view text);
 std::optional<PackageStatus> ParseStatus(std::string_view text);

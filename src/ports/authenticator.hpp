@@ -18,8 +18,8 @@ struct AuthRequest {
   std::string_view method;      // "GET", ...
   std::string_view raw_target;  // path and query, still percent-encoded
   const std::vector<std::pair<std::string, std::string>>* headers = nullptr;  // as received
-  std::string_view body;        // raw bytes
-  std::string_view project;     // the project_id of the path (already validated)
+  std::string_view body;                                                      // raw bytes
+  std::string_view project;  // the project_id of the path (already validated)
 };
 
 struct Identity {

@@ -52,8 +52,7 @@ class JobQueue {
   // Claims the job due soonest (next attempt time <= now, lease free or expired), leasing it
   // to `worker` until `lease_until_ms`. Jobs whose package no longer refers to them are
   // dropped on the way. nullopt when nothing is due.
-  virtual Result<std::optional<UploadJob>> ClaimJob(const std::string& worker,
-                                                    std::int64_t now_ms,
+  virtual Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
                                                     std::int64_t lease_until_ms) = 0;
   // Extends a lease; false when the job is gone or leased to someone else now.
   virtual Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,

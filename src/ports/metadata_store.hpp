@@ -17,8 +17,8 @@
 namespace dlipkg {
 
 struct ProjectContents {
-  std::vector<GroupRecord> groups;        // ordered by group name, packages in upload order
-  std::vector<PackageRecord> ungrouped;   // ordered by name
+  std::vector<GroupRecord> groups;       // ordered by group name, packages in upload order
+  std::vector<PackageRecord> ungrouped;  // ordered by name
 };
 
 class MetadataStore {
@@ -52,8 +52,7 @@ class MetadataStore {
   virtual Result<ProjectContents> ListProject(const std::string& project) = 0;
 
   // Deletes a package and returns it (so its blob can be reclaimed). kNotFound when absent.
-  virtual Result<PackageRecord> DeletePackage(const std::string& project,
-                                              const std::string& group,
+  virtual Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                               const std::string& name) = 0;
 
   // Sets the owner of a group and all its packages. kNotFound when the group is absent.

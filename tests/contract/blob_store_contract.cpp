@@ -94,17 +94,16 @@ S3BlobStoreOptions TestS3Options() {
     throw std::runtime_error(
         "DLIPKG_TEST_S3_ENDPOINT is not set: run scripts/test.sh (it starts Swift), or set "
         "DLIPKG_TEST_NO_S3=1 to leave S3 out");
-  return S3BlobStoreOptions{
-      .store = {.name = "test",
-                .endpoint = endpoint,
-                .access_key = Env("DLIPKG_TEST_S3_ACCESS_KEY"),
-                .secret_key = Env("DLIPKG_TEST_S3_SECRET_KEY"),
-                .buckets = {"*"}},
-      .bucket = "dlipkg-contract",
-      .prefix = "run-" + std::to_string(std::random_device{}()) + "/t",
-      .part_bytes = kPartBytes,
-      .sweep_min_age = std::chrono::seconds(0),
-      .create_bucket = true};
+  return S3BlobStoreOptions{.store = {.name = "test",
+                                      .endpoint = endpoint,
+                                      .access_key = Env("DLIPKG_TEST_S3_ACCESS_KEY"),
+                                      .secret_key = Env("DLIPKG_TEST_S3_SECRET_KEY"),
+                                      .buckets = {"*"}},
+                            .bucket = "dlipkg-contract",
+                            .prefix = "run-" + std::to_string(std::random_device{}()) + "/t",
+                            .part_bytes = kPartBytes,
+                            .sweep_min_age = std::chrono::seconds(0),
+                            .create_bucket = true};
 }
 
 class S3Backend final : public BlobBackend {

@@ -126,7 +126,8 @@ TEST_P(JobQueueContract, EnqueueMergesIntoAnExistingGroupKeepingTheOthers) {
   GroupRecord existing = Group("p1", "g1", 1000);
   existing.owner = "creator";
   existing.description = "kept";
-  Must(metadata().ReplaceGroup(existing, {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  Must(metadata().ReplaceGroup(existing,
+                               {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
 
   const auto queued = Enqueue("g1", {"b.py", "c.py"});
 
@@ -242,7 +243,7 @@ TEST_P(JobQueueContract, OnlyTheHolderRenewsALease) {
   EXPECT_TRUE(Must(jobs().RenewLease(job.id, "w1", 5000)));
   EXPECT_TRUE(NothingDue("w2", 4999));  // renewed past the first lease
   EXPECT_EQ(Claim("w2", 5000, 6000).id, job.id);
-  EXPECT_FALSE(Must(jobs().RenewLease(job.id, "w1", 9000)));  // w2 holds it now
+  EXPECT_FALSE(Must(jobs().RenewLease(job.id, "w1", 9000)));         // w2 holds it now
   EXPECT_FALSE(Must(jobs().RenewLease(job.id + 1000, "w1", 9000)));  // no such job
 }
 
@@ -332,12 +333,10 @@ std::vector<Superseder> Superseders() {
   };
   return {
       {"MergeIntoGroup",
-       [=](MetadataStore& m) { Must(m.MergeIntoGroup(Group("p1", "g1", 8000), {newer()})); },
-       true},
+       [=](MetadataStore& m) { Must(m.MergeIntoGroup(Group("p1", "g1", 8000), {newer()})); }, true},
       {"ReplaceGroup",
        [=](MetadataStore& m) { Must(m.ReplaceGroup(Group("p1", "g1", 8000), {newer()})); }, true},
-      {"DeletePackage", [](MetadataStore& m) { Must(m.DeletePackage("p1", "g1", "a.py")); },
-       false},
+      {"DeletePackage", [](MetadataStore& m) { Must(m.DeletePackage("p1", "g1", "a.py")); }, false},
   };
 }
 
@@ -382,7 +381,8 @@ TEST_P(JobQueueContract, SupersededJobsAreDiscarded) {
     SCOPED_TRACE(superseder.name);
     Must(metadata().ReplaceGroup(Group("p1", "g1"), {}));
     Enqueue("g1", {"a.py"});
-    checks.AfterClaim("g1", [&] { superseder.write(metadata()); }, superseder.package_remains);
+    checks.AfterClaim(
+        "g1", [&] { superseder.write(metadata()); }, superseder.package_remains);
     Enqueue("g1", {"a.py"});
     checks.BeforeClaim([&] { superseder.write(metadata()); });
   }
@@ -390,7 +390,8 @@ TEST_P(JobQueueContract, SupersededJobsAreDiscarded) {
   auto newer = Package("p1", "", "a.py", 8000);
   newer.sha256 = "shaSync";
   Enqueue("", {"a.py"});
-  checks.AfterClaim("", [&] { Must(metadata().PutUngrouped({newer})); }, true);
+  checks.AfterClaim(
+      "", [&] { Must(metadata().PutUngrouped({newer})); }, true);
   Enqueue("", {"a.py"});
   checks.BeforeClaim([&] { Must(metadata().PutUngrouped({newer})); });
 }

@@ -30,9 +30,9 @@ using test::BackendFactory;
 using test::Describe;
 using test::Group;
 using test::GroupNames;
+using test::Must;
 using test::Names;
 using test::Package;
-using test::Must;
 using test::TempDir;
 
 // ---- Helpers ----
@@ -591,7 +591,8 @@ TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
   EXPECT_GE(WhoseSet(StoredGroup("p1", "shared")), 0) << Describe(StoredGroup("p1", "shared"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreContract, ::testing::ValuesIn(test::StoreBackends()),
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreContract,
+                         ::testing::ValuesIn(test::StoreBackends()),
                          [](const auto& info) { return info.param.name; });
 
 // ---- SQLite specifics: schema versions, files, several connections on one file ----

@@ -155,8 +155,8 @@ TEST_F(PostgresMetadataStoreWithServer, CallsFailCleanlyWhilePostgresIsDownAndSu
   const auto read = store.metadata->GetGroup("p1", "g1");
   ASSERT_FALSE(read);
   ExpectNoSecrets(read.error(), secrets);
-  const auto write = store.metadata->MergeIntoGroup(Group("p1", "g1", 2000),
-                                                    {Package("p1", "g1", "b.py", 2000)});
+  const auto write =
+      store.metadata->MergeIntoGroup(Group("p1", "g1", 2000), {Package("p1", "g1", "b.py", 2000)});
   ASSERT_FALSE(write);
   ExpectNoSecrets(write.error(), secrets);
   const auto claim = store.jobs->ClaimJob("w2", 2000, 3000);
@@ -167,7 +167,8 @@ TEST_F(PostgresMetadataStoreWithServer, CallsFailCleanlyWhilePostgresIsDownAndSu
   Cluster("start");
   // Every call succeeds at once, although each pooled connection died with the server.
   EXPECT_EQ(ConcurrentReadFailures(*store.metadata, 8), 0);
-  Must(store.metadata->MergeIntoGroup(Group("p1", "g1", 3000), {Package("p1", "g1", "c.py", 3000)}));
+  Must(
+      store.metadata->MergeIntoGroup(Group("p1", "g1", 3000), {Package("p1", "g1", "c.py", 3000)}));
   EXPECT_EQ(test::Names(Must(store.metadata->GetGroup("p1", "g1"))->packages),
             (std::vector<std::string>{"a.py", "c.py"}));  // b.py's failed write left nothing
   // No job lost, and the lease taken before the restart still holds.

@@ -54,8 +54,8 @@ inline constexpr std::string_view kNoPostgres =
     "DLIPKG_TEST_POSTGRES_URL is not set: run scripts/test.sh, or start a server with "
     "`scripts/postgres.sh start DIR` and export its URL; DLIPKG_TEST_SKIP_POSTGRES=1 skips "
     "the PostgreSQL tests";
-std::string TestPostgresUrl();      // "" when unset
-std::string PostgresSkipReason();   // "" unless the developer opted out
+std::string TestPostgresUrl();     // "" when unset
+std::string PostgresSkipReason();  // "" unless the developer opted out
 // `url` with `schema` first on the search path (a URI; its query string extended).
 std::string WithSearchPath(const std::string& url, const std::string& schema);
 

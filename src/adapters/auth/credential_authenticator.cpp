@@ -12,9 +12,8 @@ namespace dlipkg {
 namespace {
 
 bool SameName(std::string_view a, std::string_view b) {
-  return std::ranges::equal(a, b, [](unsigned char x, unsigned char y) {
-    return std::tolower(x) == std::tolower(y);
-  });
+  return std::ranges::equal(
+      a, b, [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 // Every value of header `name` (case-insensitive), trimmed, in order received.
@@ -57,18 +56,21 @@ Result<Identity> CredentialAuthenticator::Authenticate(const AuthRequest& reques
   const auto authorization = HeaderValues(request, "Authorization");
   const auto token = HeaderValues(request, "X-Auth-Token");
   if (authorization.size() > 1 || token.size() > 1)
-    return Unauthenticated("The request carries more than one Authorization or X-Auth-Token "
-                           "header.");
+    return Unauthenticated(
+        "The request carries more than one Authorization or X-Auth-Token "
+        "header.");
   const bool signed_request =
       !authorization.empty() && authorization[0].starts_with(kSdkHmacAlgorithm);
   Result<std::string> user = [&]() -> Result<std::string> {
     if (signed_request) return VerifySignature(*credentials, authorization[0], request);
     if (!token.empty()) return VerifyToken(*credentials, token[0]);
     if (!authorization.empty())
-      return Unauthenticated("Unsupported Authorization scheme: sign with SDK-HMAC-SHA256 or "
-                             "send X-Auth-Token.");
-    return Unauthenticated("missing credentials: send X-Auth-Token, or sign the request with "
-                           "SDK-HMAC-SHA256 (Authorization and X-Sdk-Date headers).");
+      return Unauthenticated(
+          "Unsupported Authorization scheme: sign with SDK-HMAC-SHA256 or "
+          "send X-Auth-Token.");
+    return Unauthenticated(
+        "missing credentials: send X-Auth-Token, or sign the request with "
+        "SDK-HMAC-SHA256 (Authorization and X-Sdk-Date headers).");
   }();
   if (!user) return std::unexpected(user.error());
 
@@ -81,8 +83,8 @@ Result<Identity> CredentialAuthenticator::Authenticate(const AuthRequest& reques
   }
   const auto found = credentials->users.find(*user);
   if (found == credentials->users.end() || !found->second.projects.contains(request.project))
-    return Fail(ErrorCode::kForbidden, "User " + *user + " may not use project " +
-                                           std::string(request.project) + ".");
+    return Fail(ErrorCode::kForbidden,
+                "User " + *user + " may not use project " + std::string(request.project) + ".");
   return Identity{std::move(*user)};
 }
 
@@ -95,18 +97,18 @@ Result<std::string> CredentialAuthenticator::VerifyToken(const Credentials& cred
   const auto found = credentials.tokens.find(TokenDigest(token));
   if (found == credentials.tokens.end()) return Unauthenticated("The token is not valid.");
   if (found->second.expires_at_ms && clock_.NowMs() >= *found->second.expires_at_ms)
-    return Unauthenticated("The token expired at " + FormatUtc(*found->second.expires_at_ms) +
-                           ".");
+    return Unauthenticated("The token expired at " + FormatUtc(*found->second.expires_at_ms) + ".");
   return found->second.user;
 }
 
-Result<std::string> CredentialAuthenticator::VerifySignature(
-    const Credentials& credentials, std::string_view authorization,
-    const AuthRequest& request) const {
+Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& credentials,
+                                                             std::string_view authorization,
+                                                             const AuthRequest& request) const {
   const auto parsed = ParseSdkAuthorization(authorization);
   if (!parsed)
-    return Unauthenticated("Malformed Authorization header: expected 'SDK-HMAC-SHA256 "
-                           "Access=<AK>, SignedHeaders=<h1;h2>, Signature=<hex>'.");
+    return Unauthenticated(
+        "Malformed Authorization header: expected 'SDK-HMAC-SHA256 "
+        "Access=<AK>, SignedHeaders=<h1;h2>, Signature=<hex>'.");
   if (std::ranges::find(parsed->signed_headers, "x-sdk-date") == parsed->signed_headers.end())
     return Unauthenticated("SignedHeaders must include x-sdk-date.");
 
@@ -121,8 +123,7 @@ Result<std::string> CredentialAuthenticator::VerifySignature(
   }
   const auto date = HeaderValues(request, "X-Sdk-Date")[0];
   const auto signed_at = ParseSdkDateMs(date);
-  if (!signed_at)
-    return Unauthenticated("X-Sdk-Date must be a UTC time written YYYYMMDDTHHMMSSZ.");
+  if (!signed_at) return Unauthenticated("X-Sdk-Date must be a UTC time written YYYYMMDDTHHMMSSZ.");
   const auto now = clock_.NowMs();
   if (*signed_at > now + kMaxClockSkewMs || *signed_at < now - kMaxClockSkewMs)
     return Unauthenticated("X-Sdk-Date " + FormatUtc(*signed_at) +
@@ -135,8 +136,7 @@ Result<std::string> CredentialAuthenticator::VerifySignature(
 
   const auto content_sha = HeaderValues(request, "X-Sdk-Content-Sha256");
   const bool unsigned_payload = !content_sha.empty() && content_sha[0] == kUnsignedPayload;
-  parts.payload_hash =
-      unsigned_payload ? std::string(kUnsignedPayload) : PayloadHash(request.body);
+  parts.payload_hash = unsigned_payload ? std::string(kUnsignedPayload) : PayloadHash(request.body);
   const auto canonical = CanonicalRequest(parts);
   if (!canonical) return Unauthenticated("The request target has a malformed percent-encoding.");
   const auto signs = [&](const std::string& canonical_request) {
@@ -148,7 +148,8 @@ Result<std::string> CredentialAuthenticator::VerifySignature(
   // literally named "a%20b.py" also pass for "a b.py": same user, method, body and 15-minute
   // window, so we accept that to let the official Node.js client work unchanged.)
   const bool path_has_escape =
-      request.raw_target.substr(0, request.raw_target.find('?')).find('%') != std::string_view::npos;
+      request.raw_target.substr(0, request.raw_target.find('?')).find('%') !=
+      std::string_view::npos;
   const auto node_form = [&] {
     auto node_parts = parts;
     node_parts.uri_form = UriForm::kEncodedAsSent;
@@ -156,9 +157,10 @@ Result<std::string> CredentialAuthenticator::VerifySignature(
     return node_canonical && signs(*node_canonical);
   };
   if (!signs(*canonical) && !(path_has_escape && node_form()))
-    return Unauthenticated("The request signature does not match. The server's canonical "
-                           "request (newlines shown as |): " +
-                           CanonicalForMessage(parts));
+    return Unauthenticated(
+        "The request signature does not match. The server's canonical "
+        "request (newlines shown as |): " +
+        CanonicalForMessage(parts));
   return key->second.user;
 }
 

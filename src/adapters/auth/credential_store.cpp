@@ -85,16 +85,15 @@ class Loader {
     }
     if (const auto* keys = OptionalArray(*object, "access_keys")) {
       for (std::size_t i = 0; i < keys->size(); ++i) {
-        if (auto ok = AccessKey((*keys)[i], where + ".access_keys[" + std::to_string(i) + "]",
-                                *name);
+        if (auto ok =
+                AccessKey((*keys)[i], where + ".access_keys[" + std::to_string(i) + "]", *name);
             !ok)
           return ok;
       }
     }
     if (const auto* tokens = OptionalArray(*object, "tokens")) {
       for (std::size_t i = 0; i < tokens->size(); ++i) {
-        if (auto ok = Token((*tokens)[i], where + ".tokens[" + std::to_string(i) + "]", *name);
-            !ok)
+        if (auto ok = Token((*tokens)[i], where + ".tokens[" + std::to_string(i) + "]", *name); !ok)
           return ok;
       }
     }
@@ -118,8 +117,7 @@ class Loader {
     return {};
   }
 
-  Result<void> Token(const json::value& value, const std::string& where,
-                     const std::string& user) {
+  Result<void> Token(const json::value& value, const std::string& where, const std::string& user) {
     const auto* object = value.if_object();
     if (!object) return Invalid(where + " must be an object");
     if (auto ok = OnlyKeys(*object, {"token", "expires_at"}, where); !ok) return ok;
@@ -130,8 +128,9 @@ class Loader {
       const auto* text = expires->if_string();
       entry.expires_at_ms = text ? ParseRfc3339Ms(*text) : std::nullopt;
       if (!entry.expires_at_ms)
-        return Invalid(where + ".expires_at must be an RFC 3339 time such as "
-                               "\"2027-01-01T00:00:00Z\"");
+        return Invalid(where +
+                       ".expires_at must be an RFC 3339 time such as "
+                       "\"2027-01-01T00:00:00Z\"");
     }
     if (!credentials_->tokens.try_emplace(TokenDigest(*token), std::move(entry)).second)
       return Invalid(where + ".token is already used by an earlier token");
@@ -156,7 +155,8 @@ Result<std::shared_ptr<const Credentials>> ParseCredentials(std::string_view tex
   if (!ec) parser.finish(ec);
   if (ec) {
     // The line only, never the text around it: that text may be a secret.
-    const auto line = 1 + std::count(text.begin(), text.begin() + std::min(used, text.size()), '\n');
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + std::min(used, text.size()), '\n');
     return Invalid("the credential file is not valid JSON (" + ec.message() + " on line " +
                    std::to_string(line) + ")");
   }
@@ -183,8 +183,7 @@ Result<std::shared_ptr<const Credentials>> LoadFile(const std::filesystem::path&
                    std::strerror(errno));
   const std::string text(std::istreambuf_iterator<char>(in), {});
   auto credentials = ParseCredentials(text);
-  if (!credentials)
-    return Invalid(file.string() + ": " + credentials.error().message);
+  if (!credentials) return Invalid(file.string() + ": " + credentials.error().message);
   return credentials;
 }
 

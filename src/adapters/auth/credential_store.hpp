@@ -33,7 +33,7 @@ struct Credentials {
     std::optional<std::int64_t> expires_at_ms;  // none: never expires
   };
 
-  std::map<std::string, User, std::less<>> users;         // by name
+  std::map<std::string, User, std::less<>> users;          // by name
   std::unordered_map<std::string, AccessKey> access_keys;  // by AK
   // By the lower-case hex SHA-256 of the token: looking a token up by its hash means the
   // lookup's timing says nothing about the token, and the snapshot holds no usable token.

@@ -12,9 +12,7 @@
 #include "domain/names.hpp"
 
 namespace dlipkg {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::optional<SdkAuthorization> ParseSdkAuthorization(std::string_view header) {
   header = Trim(header);
@@ -27,15 +25,14 @@ std::optional<SdkAuthorization> ParseSdkAuthorization(std::string_view header) {
     const auto eq = part.find('=');
     if (eq == std::string_view::npos) return std::nullopt;
     const auto key = part.substr(0, eq);
-    auto* slot = key == "Access" ? &access
+    auto* slot = key == "Access"          ? &access
                  : key == "SignedHeaders" ? &names
-                 : key == "Signature" ? &signature
-                                      : nullptr;
+                 : key == "Signature"     ? &signature
+                                          : nullptr;
     if (slot == nullptr || slot->has_value()) return std::nullopt;
     *slot = Trim(part.substr(eq + 1));
   }
-  if (!access || !names || !signature || access->empty() || names->empty() ||
-      signature->empty())
+  if (!access || !names || !signature || access->empty() || names->empty() || signature->empty())
     return std::nullopt;
   SdkAuthorization parsed{*access, Split(*names, ';'), *signature};
   if (std::ranges::any_of(parsed.signed_headers, [](auto name) { return name.empty(); }))
@@ -89,9 +86,9 @@ std::string PayloadHash(std::string_view body) {
 std::optional<std::string> CanonicalRequest(const CanonicalRequestParts& parts) {
   const auto question = parts.raw_target.find('?');
   auto uri = CanonicalUri(parts.raw_target.substr(0, question), parts.uri_form);
-  auto query = CanonicalQuery(question == std::string_view::npos
-                                  ? std::string_view()
-                                  : parts.raw_target.substr(question + 1));
+  auto query =
+      CanonicalQuery(question == std::string_view::npos ? std::string_view()
+                                                        : parts.raw_target.substr(question + 1));
   if (!uri || !query) return std::nullopt;
   std::string headers;
   std::string names;

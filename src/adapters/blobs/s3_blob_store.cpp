@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "adapters/s3/s3_request.hpp"
 #include "adapters/common/sha256.hpp"
 #include "adapters/common/utc_time.hpp"
+#include "adapters/s3/s3_request.hpp"
 
 namespace dlipkg {
 namespace {
@@ -105,10 +105,10 @@ std::int64_t NowMs() {
 // ---- One request ----
 
 struct S3Call {
-  std::string_view operation;  // S3's name for it, for messages: "UploadPart"
-  std::string_view method;     // GET HEAD PUT POST DELETE
-  std::string key{};           // below the bucket; "" for the bucket itself
-  std::string query{};         // names and values already SigV4Encode'd
+  std::string_view operation;                   // S3's name for it, for messages: "UploadPart"
+  std::string_view method;                      // GET HEAD PUT POST DELETE
+  std::string key{};                            // below the bucket; "" for the bucket itself
+  std::string query{};                          // names and values already SigV4Encode'd
   std::optional<std::span<const char>> body{};  // PUT and POST send one, even empty
   std::string payload_sha256{};                 // hex; "" sends UNSIGNED-PAYLOAD
   std::vector<std::string> headers{};
@@ -160,15 +160,14 @@ std::unexpected<Error> StatusFailure(std::string_view operation, const S3Reply& 
   const std::string code = S3ErrorCode(reply.body);
   const bool retryable = reply.status >= 500 || reply.status == 429 || reply.status == 408 ||
                          code == "SlowDown" || code == "InternalError";
-  return StoreFailure(operation,
-                      (code.empty() ? "" : code + " ") + "(HTTP " + std::to_string(reply.status) +
-                          ")",
-                      retryable);
+  return StoreFailure(
+      operation, (code.empty() ? "" : code + " ") + "(HTTP " + std::to_string(reply.status) + ")",
+      retryable);
 }
 
 std::unexpected<Error> CurlFailure(std::string_view operation, CURLcode code) {
   static constexpr CURLcode kTransient[] = {
-      CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
+      CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,          CURLE_RECV_ERROR,
       CURLE_GOT_NOTHING,     CURLE_PARTIAL_FILE,       CURLE_COULDNT_RESOLVE_HOST};
   return StoreFailure(operation, curl_easy_strerror(code),
                       std::ranges::find(kTransient, code) != std::end(kTransient));
@@ -183,7 +182,9 @@ struct S3BlobStore::Impl {
   std::mutex idle_mutex;
   std::vector<EasyHandle> idle;  // kept so their connections are reused
 
-  std::string ContentKey(std::string_view sha256) const { return blobs_prefix + std::string(sha256); }
+  std::string ContentKey(std::string_view sha256) const {
+    return blobs_prefix + std::string(sha256);
+  }
 
   EasyHandle Acquire() {
     std::lock_guard lock(idle_mutex);
@@ -237,10 +238,10 @@ Result<S3Reply> S3BlobStore::Impl::Send(const S3Call& call) {
   Exchange exchange{.upload = call.body.value_or(std::span<const char>()),
                     .reply = &reply.body,
                     .max_reply = call.max_reply};
-  HeaderList headers(curl_slist_append(
-      nullptr, call.payload_sha256.empty()
-                   ? kUnsignedPayloadHeader
-                   : ("x-amz-content-sha256: " + call.payload_sha256).c_str()));
+  HeaderList headers(
+      curl_slist_append(nullptr, call.payload_sha256.empty()
+                                     ? kUnsignedPayloadHeader
+                                     : ("x-amz-content-sha256: " + call.payload_sha256).c_str()));
   // No "Expect:" to save the 100-continue round trip: libcurl 7.88 signs the emptied header
   // that it then does not send, and every upload fails with SignatureDoesNotMatch.
   for (const std::string& header : call.headers) {
@@ -257,9 +258,11 @@ Result<S3Reply> S3BlobStore::Impl::Send(const S3Call& call) {
   check(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L));
   check(curl_easy_setopt(h, CURLOPT_PROXY, ""));
   check(curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent));
-  check(curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout.count())));
+  check(curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+                         static_cast<long>(options.connect_timeout.count())));
   check(curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L));
-  check(curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.stall_timeout.count())));
+  check(curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+                         static_cast<long>(options.stall_timeout.count())));
   check(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnWrite));
   check(curl_easy_setopt(h, CURLOPT_WRITEDATA, &exchange));
   if (call.method == "HEAD") {
@@ -269,7 +272,8 @@ Result<S3Reply> S3BlobStore::Impl::Send(const S3Call& call) {
     check(curl_easy_setopt(h, CURLOPT_UPLOAD, 1L));
     check(curl_easy_setopt(h, CURLOPT_READFUNCTION, &OnRead));
     check(curl_easy_setopt(h, CURLOPT_READDATA, &exchange));
-    check(curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.body->size())));
+    check(
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(call.body->size())));
   }
   if (call.method != "GET" && call.method != "HEAD" && call.method != "PUT")
     check(curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(call.method).c_str()));
@@ -285,7 +289,8 @@ Result<S3Reply> S3BlobStore::Impl::Send(const S3Call& call) {
   if (curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK)
     reply.length = length;
   curl_header* etag = nullptr;
-  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) == CURLHE_OK) reply.etag = etag->value;
+  if (curl_easy_header(h, "ETag", 0, CURLH_HEADER, -1, &etag) == CURLHE_OK)
+    reply.etag = etag->value;
   Release(std::move(easy));
   if (std::ranges::find(call.ok, reply.status) == call.ok.end())
     return StatusFailure(operation, reply);
@@ -303,8 +308,8 @@ Result<std::optional<std::int64_t>> S3BlobStore::Impl::Head(const std::string& k
 }
 
 Result<void> S3BlobStore::Impl::Delete(const std::string& key) {
-  auto reply = Send(
-      {.operation = "DeleteObject", .method = "DELETE", .key = key, .ok = {200, 204, 404}});
+  auto reply =
+      Send({.operation = "DeleteObject", .method = "DELETE", .key = key, .ok = {200, 204, 404}});
   if (!reply) return std::unexpected(reply.error());
   return {};
 }
@@ -362,12 +367,12 @@ Result<void> S3BlobStore::Impl::ListObjects(
 
 Result<void> S3BlobStore::Impl::ListUploads(
     const std::string& prefix, const std::function<Result<void>(std::string_view)>& each) {
-  return ListPages({.operation = "ListMultipartUploads",
-                    .query = "prefix=" + SigV4Encode(prefix, false) + "&uploads=",
-                    .element = "Upload",
-                    .markers = {{"key-marker", "NextKeyMarker"},
-                                {"upload-id-marker", "NextUploadIdMarker"}}},
-                   each);
+  return ListPages(
+      {.operation = "ListMultipartUploads",
+       .query = "prefix=" + SigV4Encode(prefix, false) + "&uploads=",
+       .element = "Upload",
+       .markers = {{"key-marker", "NextKeyMarker"}, {"upload-id-marker", "NextUploadIdMarker"}}},
+      each);
 }
 
 namespace {
@@ -417,7 +422,8 @@ class MultipartUpload {
   // Best effort: what is left is found by SweepTemporaries.
   void Abort() {
     if (upload_id_.empty()) return;
-    if (auto aborted = s3_.AbortUpload(key_, upload_id_); !aborted) spdlog::warn("{} (left for the sweep)", aborted.error().message);
+    if (auto aborted = s3_.AbortUpload(key_, upload_id_); !aborted)
+      spdlog::warn("{} (left for the sweep)", aborted.error().message);
     upload_id_.clear();
   }
 
@@ -451,12 +457,12 @@ class MultipartUpload {
 
 // One CopyObject: the writer keeps objects within its limit (S3's and Swift's 5 GiB).
 Result<void> S3BlobStore::Impl::Copy(const std::string& from, const std::string& to) {
-  auto reply = Send({.operation = "CopyObject",
-                     .method = "PUT",
-                     .key = to,
-                     .body = std::span<const char>(),
-                     .headers = {"x-amz-copy-source: " +
-                                 SigV4Encode("/" + options.bucket + "/" + from, true)}});
+  auto reply = Send(
+      {.operation = "CopyObject",
+       .method = "PUT",
+       .key = to,
+       .body = std::span<const char>(),
+       .headers = {"x-amz-copy-source: " + SigV4Encode("/" + options.bucket + "/" + from, true)}});
   if (!reply) return std::unexpected(reply.error());
   return {};
 }
@@ -481,7 +487,8 @@ class S3BlobWriter final : public BlobWriter {
     while (!bytes.empty()) {
       if (buffer_.capacity() < part) buffer_.reserve(part);
       const std::size_t take = std::min(bytes.size(), part - buffer_.size());
-      buffer_.insert(buffer_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
+      buffer_.insert(buffer_.end(), bytes.begin(),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(take));
       bytes = bytes.subspan(take);
       if (buffer_.size() < part) break;
       if (auto sent = SendPart(); !sent) return Abandon(sent.error());
@@ -516,8 +523,7 @@ class S3BlobWriter final : public BlobWriter {
     auto existing = s3_->Head(content_key);
     if (!existing) return Abandon(existing.error());
     if (!*existing) {
-      if (auto copied = s3_->Copy(temp_key_, content_key); !copied)
-        return Abandon(copied.error());
+      if (auto copied = s3_->Copy(temp_key_, content_key); !copied) return Abandon(copied.error());
     }
     Discard();
     return info;
@@ -576,13 +582,13 @@ class S3BlobReader final : public BlobReader {
       const std::int64_t last = std::min(fetched_ + s3_->options.read_chunk_bytes, size_) - 1;
       const auto expected = static_cast<std::size_t>(last - fetched_ + 1);
       chunk_.clear();
-      auto reply = s3_->Send({.operation = "GetObject",
-                              .method = "GET",
-                              .key = key_,
-                              .headers = {"Range: bytes=" + std::to_string(fetched_) + "-" +
-                                          std::to_string(last)},
-                              .max_reply = expected,
-                              .ok = {206, 200}});
+      auto reply = s3_->Send(
+          {.operation = "GetObject",
+           .method = "GET",
+           .key = key_,
+           .headers = {"Range: bytes=" + std::to_string(fetched_) + "-" + std::to_string(last)},
+           .max_reply = expected,
+           .ok = {206, 200}});
       if (!reply) return std::unexpected(reply.error());
       if (reply->body.size() != expected)
         return StoreFailure("GetObject", "the object changed size while being read", false);
@@ -676,13 +682,14 @@ Result<void> S3BlobStore::Remove(const std::string& sha256) {
 
 Result<std::vector<std::string>> S3BlobStore::List() {
   std::vector<std::string> keys;
-  auto listed = impl_->ListObjects(impl_->blobs_prefix, [&](std::string_view entry) -> Result<void> {
-    const std::string key = FirstText(entry, "Key");
-    const std::string_view name = std::string_view(key).substr(
-        std::min(key.size(), impl_->blobs_prefix.size()));
-    if (key.starts_with(impl_->blobs_prefix) && IsBlobKey(name)) keys.emplace_back(name);
-    return {};
-  });
+  auto listed =
+      impl_->ListObjects(impl_->blobs_prefix, [&](std::string_view entry) -> Result<void> {
+        const std::string key = FirstText(entry, "Key");
+        const std::string_view name =
+            std::string_view(key).substr(std::min(key.size(), impl_->blobs_prefix.size()));
+        if (key.starts_with(impl_->blobs_prefix) && IsBlobKey(name)) keys.emplace_back(name);
+        return {};
+      });
   if (!listed) return std::unexpected(listed.error());
   return keys;
 }
@@ -702,10 +709,11 @@ bool OldEnough(std::string_view timestamp, std::chrono::seconds min_age) {
 
 Result<void> S3BlobStore::SweepTemporaries() {
   const auto min_age = impl_->options.sweep_min_age;
-  auto objects = impl_->ListObjects(impl_->temp_prefix, [&](std::string_view entry) -> Result<void> {
-    if (!OldEnough(FirstText(entry, "LastModified"), min_age)) return {};
-    return impl_->Delete(FirstText(entry, "Key"));
-  });
+  auto objects =
+      impl_->ListObjects(impl_->temp_prefix, [&](std::string_view entry) -> Result<void> {
+        if (!OldEnough(FirstText(entry, "LastModified"), min_age)) return {};
+        return impl_->Delete(FirstText(entry, "Key"));
+      });
   if (!objects) return objects;
   // Both prefixes: a crash in a part-by-part copy leaves an upload on a content key.
   return impl_->ListUploads(impl_->options.prefix, [&](std::string_view upload) -> Result<void> {

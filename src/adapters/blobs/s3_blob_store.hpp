@@ -16,9 +16,9 @@
 namespace dlipkg {
 
 struct S3BlobStoreOptions {
-  ObjectStore store;      // endpoint, region, addressing and keys (from --object-stores)
-  std::string bucket;     // a valid S3 bucket name the store serves
-  std::string prefix{};   // "" or path segments of A-Z a-z 0-9 - _ . (a '/' is appended)
+  ObjectStore store;     // endpoint, region, addressing and keys (from --object-stores)
+  std::string bucket;    // a valid S3 bucket name the store serves
+  std::string prefix{};  // "" or path segments of A-Z a-z 0-9 - _ . (a '/' is appended)
   // Writes up to this size are one PUT straight to the content key (the hash is known by then);
   // larger ones a multipart upload with parts of this size. S3: 5 MiB to 5 GiB.
   std::int64_t part_bytes = 16LL << 20;

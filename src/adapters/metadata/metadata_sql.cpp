@@ -62,9 +62,13 @@ Result<GroupRecord> GroupFromRow(const Row& row) {
 }
 
 Result<UploadJob> JobFromRow(const Row& row) {
-  return UploadJob{.id = row.Int(0), .project = row.Text(1), .group = row.Text(2),
-                   .name = row.Text(3), .url = row.Text(4),
-                   .attempts = static_cast<int>(row.Int(5)), .deadline_ms = row.Int(6),
+  return UploadJob{.id = row.Int(0),
+                   .project = row.Text(1),
+                   .group = row.Text(2),
+                   .name = row.Text(3),
+                   .url = row.Text(4),
+                   .attempts = static_cast<int>(row.Int(5)),
+                   .deadline_ms = row.Int(6),
                    .last_error = row.Text(7)};
 }
 
@@ -84,9 +88,9 @@ Result<PackageTag> PackageTagFromRow(const Row& row) {
 template <class... Keys>
 Result<std::vector<PackageRecord>> SelectPackages(Session& s, std::string_view where,
                                                   std::string_view order, const Keys&... keys) {
-  auto packages = sql::Select(s, std::string(kSelectPackages) + std::string(where) + " " +
-                                     std::string(order),
-                              PackageFromRow, keys...);
+  auto packages =
+      sql::Select(s, std::string(kSelectPackages) + std::string(where) + " " + std::string(order),
+                  PackageFromRow, keys...);
   if (!packages || packages->empty()) return packages;
   auto tags = sql::Select(s,
                           "SELECT project, group_name, name, key, value FROM package_tags "
@@ -115,8 +119,8 @@ Result<std::optional<PackageRecord>> ReadPackage(Session& s, std::string_view pr
 }
 
 // A package just written in the same transaction, so absence is a store failure.
-Result<PackageRecord> ReadBackPackage(Session& s, std::string_view project,
-                                      std::string_view group, std::string_view name) {
+Result<PackageRecord> ReadBackPackage(Session& s, std::string_view project, std::string_view group,
+                                      std::string_view name) {
   auto stored = ReadPackage(s, project, group, name);
   if (!stored) return std::unexpected(stored.error());
   if (!*stored) return Fail(ErrorCode::kInternal, "metadata store failure: package not written");
@@ -178,15 +182,14 @@ enum class OnExisting { kFail, kReplace };
 // Writes `p` into (project, group), whatever p.project and p.group say: the caller's
 // arguments decide where a package goes. Its tags replace the stored ones.
 Result<void> WritePackage(Session& s, OnExisting on_existing, std::string_view project,
-                          std::string_view group, const PackageRecord& p,
-                          std::int64_t job_id = 0) {
+                          std::string_view group, const PackageRecord& p, std::int64_t job_id = 0) {
   static const std::string kReplacing =
       std::string(kInsertPackage) + std::string(kReplaceExistingPackage);
   const std::string_view insert =
       on_existing == OnExisting::kReplace ? std::string_view(kReplacing) : kInsertPackage;
   if (auto ok = sql::Run(s, insert, project, group, p.name, ToString(p.kind), ToString(p.status),
-                         p.sha256, p.size, p.underlying_name, p.owner, p.create_time,
-                         p.update_time, p.is_async, p.status_reason, job_id);
+                         p.sha256, p.size, p.underlying_name, p.owner, p.create_time, p.update_time,
+                         p.is_async, p.status_reason, job_id);
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -345,8 +348,7 @@ Result<std::vector<PackageRecord>> MetadataSql::PutUngrouped(
   return stored;
 }
 
-Result<std::optional<PackageRecord>> MetadataSql::GetPackage(Session& s,
-                                                             const std::string& project,
+Result<std::optional<PackageRecord>> MetadataSql::GetPackage(Session& s, const std::string& project,
                                                              const std::string& group,
                                                              const std::string& name) const {
   return ReadPackage(s, project, group, name);
@@ -378,9 +380,9 @@ Result<PackageRecord> MetadataSql::DeletePackage(Session& s, const std::string& 
   auto found = ReadPackage(s, project, group, name);
   if (!found) return std::unexpected(found.error());
   if (!*found) return PackageNotFound(group, name);
-  if (auto ok = sql::Run(
-          s, "DELETE FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3", project,
-          group, name);
+  if (auto ok =
+          sql::Run(s, "DELETE FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+                   project, group, name);
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -391,9 +393,9 @@ Result<void> MetadataSql::SetGroupOwner(Session& s, const std::string& project,
                                         const std::string& group, const std::string& owner,
                                         std::int64_t now_ms) const {
   if (auto ok = LockGroup(s, project, group); !ok) return ok;
-  auto changed = sql::Run(
-      s, "UPDATE groups SET owner = ?3, update_time = ?4 WHERE project = ?1 AND name = ?2",
-      project, group, owner, now_ms);
+  auto changed =
+      sql::Run(s, "UPDATE groups SET owner = ?3, update_time = ?4 WHERE project = ?1 AND name = ?2",
+               project, group, owner, now_ms);
   if (!changed) return std::unexpected(changed.error());
   if (*changed == 0) return GroupNotFound(group);
   if (auto ok = sql::Run(s,
@@ -419,15 +421,16 @@ Result<void> MetadataSql::SetPackageOwner(Session& s, const std::string& project
   return {};
 }
 
-Result<void> MetadataSql::PinBlob(Session& s, const std::string& sha256,
-                                  const std::string& pin_id, std::int64_t until_ms) const {
+Result<void> MetadataSql::PinBlob(Session& s, const std::string& sha256, const std::string& pin_id,
+                                  std::int64_t until_ms) const {
   if (!dialect_.lock_blob.empty()) {
     if (auto ok = sql::Run(s, dialect_.lock_blob, sha256); !ok) return std::unexpected(ok.error());
   }
-  auto ok = sql::Run(s,
-                     "INSERT INTO blob_pins (sha256, pin_id, pinned_until) VALUES (?1, ?2, ?3) "
-                     "ON CONFLICT (sha256, pin_id) DO UPDATE SET pinned_until = excluded.pinned_until",
-                     sha256, pin_id, until_ms);
+  auto ok =
+      sql::Run(s,
+               "INSERT INTO blob_pins (sha256, pin_id, pinned_until) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT (sha256, pin_id) DO UPDATE SET pinned_until = excluded.pinned_until",
+               sha256, pin_id, until_ms);
   if (!ok) return std::unexpected(ok.error());
   return {};
 }
@@ -473,8 +476,8 @@ Result<bool> MetadataSql::IsBlobReferenced(Session& s, const std::string& sha256
 }
 
 Result<std::vector<std::string>> MetadataSql::ReferencedBlobs(Session& s) const {
-  return sql::Select(
-      s, "SELECT DISTINCT sha256 FROM packages WHERE sha256 <> '' ORDER BY sha256", TextFromRow);
+  return sql::Select(s, "SELECT DISTINCT sha256 FROM packages WHERE sha256 <> '' ORDER BY sha256",
+                     TextFromRow);
 }
 
 // ---- JobQueue ----
@@ -483,10 +486,9 @@ Result<std::vector<std::string>> MetadataSql::ReferencedBlobs(Session& s) const 
 // lost its package is deleted here, since nobody will want its result.
 Result<bool> MetadataSql::StillResponsible(Session& s, const UploadJob& job,
                                            const std::string& worker) const {
-  auto held = sql::Select(s,
-                          "SELECT id FROM jobs WHERE id = ?1 AND lease_owner = ?2" +
-                              std::string(dialect_.lock_rows),
-                          IntFromRow, job.id, worker);
+  auto held = sql::Select(
+      s, "SELECT id FROM jobs WHERE id = ?1 AND lease_owner = ?2" + std::string(dialect_.lock_rows),
+      IntFromRow, job.id, worker);
   if (!held) return std::unexpected(held.error());
   if (held->empty()) return false;
   auto owner = OwningJob(s, job);
@@ -496,12 +498,9 @@ Result<bool> MetadataSql::StillResponsible(Session& s, const UploadJob& job,
   return false;
 }
 
-Result<EnqueuedUploads> MetadataSql::EnqueueUploads(Session& s,
-                                                    const std::optional<GroupRecord>& group,
-                                                    const std::vector<PackageRecord>& packages,
-                                                    const std::vector<std::string>& urls,
-                                                    std::int64_t deadline_ms,
-                                                    std::size_t max_queued) const {
+Result<EnqueuedUploads> MetadataSql::EnqueueUploads(
+    Session& s, const std::optional<GroupRecord>& group, const std::vector<PackageRecord>& packages,
+    const std::vector<std::string>& urls, std::int64_t deadline_ms, std::size_t max_queued) const {
   if (packages.empty() || urls.size() != packages.size())
     return Fail(ErrorCode::kInternal, "metadata store failure: one URL per package expected");
   const std::string project = group ? group->project : packages.front().project;
@@ -514,9 +513,9 @@ Result<EnqueuedUploads> MetadataSql::EnqueueUploads(Session& s,
   auto queued = CountJobs(s);
   if (!queued) return std::unexpected(queued.error());
   if (*queued + packages.size() > max_queued)
-    return Fail(ErrorCode::kQuotaExceeded,
-                "The upload queue is full (" + std::to_string(*queued) + " jobs queued, at most " +
-                    std::to_string(max_queued) + "); try again later.");
+    return Fail(ErrorCode::kQuotaExceeded, "The upload queue is full (" + std::to_string(*queued) +
+                                               " jobs queued, at most " +
+                                               std::to_string(max_queued) + "); try again later.");
   if (group) {
     if (auto ok = UpsertGroup(s, *group, OwnerAndDescription::kKeep); !ok)
       return std::unexpected(ok.error());

@@ -84,8 +84,7 @@ class MetadataSql {
                                          const std::vector<std::string>& urls,
                                          std::int64_t deadline_ms, std::size_t max_queued) const;
   Result<std::optional<UploadJob>> ClaimJob(sql::Session& s, const std::string& worker,
-                                            std::int64_t now_ms,
-                                            std::int64_t lease_until_ms) const;
+                                            std::int64_t now_ms, std::int64_t lease_until_ms) const;
   Result<bool> RenewLease(sql::Session& s, std::int64_t job_id, const std::string& worker,
                           std::int64_t lease_until_ms) const;
   Result<std::optional<std::string>> CompleteJob(sql::Session& s, const UploadJob& job,

@@ -11,9 +11,12 @@ enum class Kind { kRead, kWrite, kBookkeeping };
 
 Result<void> Run(SqlTransactions& engine, Kind kind, const SqlTransactions::Body& body) {
   switch (kind) {
-    case Kind::kRead: return engine.Read(body);
-    case Kind::kWrite: return engine.Write(body);
-    case Kind::kBookkeeping: return engine.WriteBookkeeping(body);
+    case Kind::kRead:
+      return engine.Read(body);
+    case Kind::kWrite:
+      return engine.Write(body);
+    case Kind::kBookkeeping:
+      return engine.WriteBookkeeping(body);
   }
   return engine.Write(body);
 }
@@ -35,8 +38,7 @@ auto InTransaction(SqlTransactions& engine, Kind kind, Call&& call)
       value = std::move(*result);
       return {};
     };
-    if (auto ok = Run(engine, kind, body); !ok)
-      return std::unexpected(ok.error());
+    if (auto ok = Run(engine, kind, body); !ok) return std::unexpected(ok.error());
     return std::move(*value);
   }
 }
@@ -106,9 +108,9 @@ Result<void> SqlMetadataStore::SetGroupOwner(const std::string& project, const s
       [&](sql::Session& s) { return sql_.SetGroupOwner(s, project, group, owner, now_ms); });
 }
 
-Result<void> SqlMetadataStore::SetPackageOwner(const std::string& project,
-                                               const std::string& group, const std::string& name,
-                                               const std::string& owner, std::int64_t now_ms) {
+Result<void> SqlMetadataStore::SetPackageOwner(const std::string& project, const std::string& group,
+                                               const std::string& name, const std::string& owner,
+                                               std::int64_t now_ms) {
   return Write([&](sql::Session& s) {
     return sql_.SetPackageOwner(s, project, group, name, owner, now_ms);
   });
@@ -161,9 +163,11 @@ Result<bool> SqlMetadataStore::RenewLease(std::int64_t job_id, const std::string
       [&](sql::Session& s) { return sql_.RenewLease(s, job_id, worker, lease_until_ms); });
 }
 
-Result<std::optional<std::string>> SqlMetadataStore::CompleteJob(
-    const UploadJob& job, const std::string& worker, const BlobInfo& blob,
-    const std::string& underlying_name, std::int64_t now_ms) {
+Result<std::optional<std::string>> SqlMetadataStore::CompleteJob(const UploadJob& job,
+                                                                 const std::string& worker,
+                                                                 const BlobInfo& blob,
+                                                                 const std::string& underlying_name,
+                                                                 std::int64_t now_ms) {
   return Write([&](sql::Session& s) {
     return sql_.CompleteJob(s, job, worker, blob, underlying_name, now_ms);
   });

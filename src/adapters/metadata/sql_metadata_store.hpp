@@ -64,8 +64,7 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
   Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
                                          const std::vector<PackageRecord>& packages,
                                          const std::vector<std::string>& urls,
-                                         std::int64_t deadline_ms,
-                                         std::size_t max_queued) override;
+                                         std::int64_t deadline_ms, std::size_t max_queued) override;
   Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
                                             std::int64_t lease_until_ms) override;
   Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,

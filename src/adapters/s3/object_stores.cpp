@@ -17,9 +17,8 @@ namespace json = boost::json;
 
 constexpr std::string_view kAnyBucket = "*";
 constexpr std::size_t kMaxFileBytes = 1 << 20;
-constexpr std::string_view kKnownKeys[] = {"name",       "endpoint",   "region",
-                                           "addressing", "access_key", "secret_key",
-                                           "buckets",    "obs_domains"};
+constexpr std::string_view kKnownKeys[] = {"name",       "endpoint",   "region",  "addressing",
+                                           "access_key", "secret_key", "buckets", "obs_domains"};
 
 std::string Lower(std::string_view text) {
   std::string lower(text);

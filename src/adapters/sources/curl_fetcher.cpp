@@ -281,8 +281,8 @@ std::unexpected<Error> CurlFailure(CURLcode code, std::string_view shown) {
 std::unexpected<Error> StatusFailure(long status, std::string_view shown,
                                      std::string_view source = "the source",
                                      std::string_view detail = "") {
-  const std::string http = " (HTTP " + std::to_string(status) +
-                           (detail.empty() ? "" : " " + std::string(detail)) + ")";
+  const std::string http =
+      " (HTTP " + std::to_string(status) + (detail.empty() ? "" : " " + std::string(detail)) + ")";
   const auto unavailable = [&](std::string_view cause, bool retryable = false) {
     return SourceFail(ErrorCode::kSourceUnavailable, shown, std::string(cause) + http, retryable);
   };
@@ -328,11 +328,11 @@ Result<long> Perform(Transfer& transfer, const ParsedUrl& url, const SourcePolic
                       true);
   // Only when no address was allowed: otherwise the allowed one's own failure is the cause.
   if (transfer.address_refused && !transfer.address_allowed && code == CURLE_COULDNT_CONNECT)
-    return SourceFail(ErrorCode::kBadRequest, shown,
-                      "source address not allowed (host '" + url.host +
-                          (transfer.address_denied
-                               ? "' leads to an address the server's source policy denies)"
-                               : "' leads to a loopback, private or link-local address)"));
+    return SourceFail(
+        ErrorCode::kBadRequest, shown,
+        "source address not allowed (host '" + url.host +
+            (transfer.address_denied ? "' leads to an address the server's source policy denies)"
+                                     : "' leads to a loopback, private or link-local address)"));
   if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && transfer.body_discarded))
     return CurlFailure(code, shown);
   long status = 0;
@@ -493,8 +493,8 @@ Result<std::unique_ptr<CurlFetcher>> CurlFetcher::Create(SourcePolicy policy) {
   if (!file_roots) return std::unexpected(file_roots.error());
   auto stores = ObjectStores::Create(policy.object_stores);
   if (!stores) return std::unexpected(stores.error());
-  auto impl = std::make_unique<Impl>(Impl{std::move(policy), std::move(*addresses),
-                                          std::move(*file_roots), std::move(*stores)});
+  auto impl = std::make_unique<Impl>(
+      Impl{std::move(policy), std::move(*addresses), std::move(*file_roots), std::move(*stores)});
   return std::unique_ptr<CurlFetcher>(new CurlFetcher(std::move(impl)));
 }
 

@@ -34,7 +34,7 @@ struct SourcePolicy {
   std::chrono::milliseconds connect_timeout{10'000};
   // From the start of each request (connecting included) to the response's first byte.
   std::chrono::milliseconds first_byte_timeout{30'000};
-  std::chrono::milliseconds stall_timeout{30'000};       // no byte received for this long
+  std::chrono::milliseconds stall_timeout{30'000};  // no byte received for this long
   std::chrono::milliseconds total_timeout{600'000};
   int max_redirects = 3;  // followed only to the same scheme, host and port; never for stores
 };

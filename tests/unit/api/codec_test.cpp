@@ -96,10 +96,17 @@ TEST(DecodeOwnerChange, NeedsOwnerAndATarget) {
 }
 
 PackageRecord Package(const std::string& name) {
-  return PackageRecord{.project = "p1", .group = "g", .name = name, .kind = PackageKind::kPyFile,
-                       .status = PackageStatus::kReady, .sha256 = std::string(64, 'a'),
-                       .size = 10, .underlying_name = "u_" + name, .owner = "local",
-                       .create_time = 1700000000000, .update_time = 1700000000001};
+  return PackageRecord{.project = "p1",
+                       .group = "g",
+                       .name = name,
+                       .kind = PackageKind::kPyFile,
+                       .status = PackageStatus::kReady,
+                       .sha256 = std::string(64, 'a'),
+                       .size = 10,
+                       .underlying_name = "u_" + name,
+                       .owner = "local",
+                       .create_time = 1700000000000,
+                       .update_time = 1700000000001};
 }
 
 std::set<std::string> Keys(const json::object& o) {
@@ -109,8 +116,12 @@ std::set<std::string> Keys(const json::object& o) {
 }
 
 TEST(Encode, TypedUploadExactKeysAndTypes) {
-  GroupRecord group{.project = "p1", .name = "g", .owner = "local", .description = "",
-                    .create_time = 1700000000000, .update_time = 1700000000005,
+  GroupRecord group{.project = "p1",
+                    .name = "g",
+                    .owner = "local",
+                    .description = "",
+                    .create_time = 1700000000000,
+                    .update_time = 1700000000005,
                     .packages = {Package("a.py"), Package("b.py")}};
   const auto o = json::parse(EncodeTypedUploadResponse(group, PackageKind::kPyFile)).as_object();
   EXPECT_EQ(Keys(o), (std::set<std::string>{"group_name", "status", "resources", "details",
@@ -123,8 +134,8 @@ TEST(Encode, TypedUploadExactKeysAndTypes) {
   EXPECT_EQ(o.at("module_type").as_string(), "pyFile");
   EXPECT_EQ(o.at("resources").as_array(), (json::array{"a.py", "b.py"}));
   const auto& detail = o.at("details").as_array().at(0).as_object();
-  for (const char* key : {"create_time", "update_time", "resource_type", "resource_name",
-                          "status", "underlying_name", "is_async", "owner", "size", "sha256"})
+  for (const char* key : {"create_time", "update_time", "resource_type", "resource_name", "status",
+                          "underlying_name", "is_async", "owner", "size", "sha256"})
     EXPECT_TRUE(detail.contains(key)) << key;
   EXPECT_TRUE(detail.at("update_time").is_int64());
   EXPECT_TRUE(detail.at("is_async").is_bool());
@@ -154,8 +165,7 @@ TEST(Encode, ListingAndUngroupedAndFailed) {
   EXPECT_EQ(u.at("resource_names").as_array(), (json::array{"x.py"}));
   EXPECT_FALSE(u.contains("group_name"));
   EXPECT_TRUE(u.at("is_async").as_bool());
-  EXPECT_EQ(json::parse(EncodeOwnerChanged()),
-            json::parse(R"({"is_success":true,"message":""})"));
+  EXPECT_EQ(json::parse(EncodeOwnerChanged()), json::parse(R"({"is_success":true,"message":""})"));
 }
 
 }  // namespace

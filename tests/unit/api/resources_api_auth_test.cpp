@@ -53,11 +53,12 @@ struct FakeCore {
 
 class ResourcesApiAuthTest : public ::testing::Test {
  protected:
-
   static Request Make(std::string method, std::string target, std::string body = "",
                       std::string token = "", std::string peer = "127.0.0.1") {
-    Request request{.method = std::move(method), .target = std::move(target),
-                    .body = std::move(body), .remote_address = std::move(peer),
+    Request request{.method = std::move(method),
+                    .target = std::move(target),
+                    .body = std::move(body),
+                    .remote_address = std::move(peer),
                     .request_id = "req-1"};
     if (!token.empty()) request.headers.emplace_back("X-Auth-Token", token);
     return request;
@@ -104,20 +105,17 @@ TEST_F(ResourcesApiAuthTest, HealthzNeedsNoCredentials) {
 }
 
 TEST_F(ResourcesApiAuthTest, AnOwnerChangeMustNameAKnownUser) {
-  ASSERT_EQ(api_.Handle(Make("POST", "/v2.0/p1/resources/pyfiles", kUpload, "alice")).status,
-            200);
-  const auto unknown = api_.Handle(Make(
-      "PUT", "/v2.0/p1/resources/owner", R"({"new_owner": "mallory", "group_name": "g"})",
-      "alice"));
+  ASSERT_EQ(api_.Handle(Make("POST", "/v2.0/p1/resources/pyfiles", kUpload, "alice")).status, 200);
+  const auto unknown = api_.Handle(Make("PUT", "/v2.0/p1/resources/owner",
+                                        R"({"new_owner": "mallory", "group_name": "g"})", "alice"));
   EXPECT_EQ(unknown.status, 400);
   EXPECT_EQ(Body(unknown).at("error_code"), "DLI.0002");
   EXPECT_EQ(Body(unknown).at("error_msg"), "No such user. userName:mallory.");
-  const auto known = api_.Handle(Make(
-      "PUT", "/v2.0/p1/resources/owner", R"({"new_owner": "bobby", "group_name": "g"})",
-      "alice"));
+  const auto known = api_.Handle(Make("PUT", "/v2.0/p1/resources/owner",
+                                      R"({"new_owner": "bobby", "group_name": "g"})", "alice"));
   EXPECT_EQ(known.status, 200) << known.body;
-  const auto invalid = api_.Handle(Make(
-      "PUT", "/v2.0/p1/resources/owner", R"({"new_owner": "x", "group_name": "g"})", "alice"));
+  const auto invalid = api_.Handle(
+      Make("PUT", "/v2.0/p1/resources/owner", R"({"new_owner": "x", "group_name": "g"})", "alice"));
   EXPECT_EQ(Body(invalid).at("error_code"), "DLI.0001");
 }
 
@@ -125,7 +123,9 @@ TEST(ResourcesApiNoAuth, ServesLoopbackPeersAsTheDefaultOwnerIgnoringCredentials
   FakeCore core;
   ResourcesApi api{core.service, ApiOptions{.default_owner = "local"}};
 
-  Request request{.method = "POST", .target = "/v2.0/p1/resources/pyfiles", .body = kUpload,
+  Request request{.method = "POST",
+                  .target = "/v2.0/p1/resources/pyfiles",
+                  .body = kUpload,
                   .remote_address = "::ffff:127.0.0.1"};
   request.headers.emplace_back("Authorization", "SDK-HMAC-SHA256 Access=x, garbage");
   const auto created = api.Handle(request);
@@ -152,8 +152,7 @@ TEST(ResourcesApiNoAuth, ServesLoopbackPeersAsTheDefaultOwnerIgnoringCredentials
 TEST(ResourcesApiNoAuth, InsecureModeServesEveryPeerAndSaysSoInHealthz) {
   FakeCore core;
   ResourcesApi api{core.service, ApiOptions{.insecure_no_auth = true}};
-  const Request list{.method = "GET", .target = "/v2.0/p1/resources",
-                     .remote_address = "10.0.0.7"};
+  const Request list{.method = "GET", .target = "/v2.0/p1/resources", .remote_address = "10.0.0.7"};
   EXPECT_EQ(api.Handle(list).status, 200);
   const Request health{.method = "GET", .target = "/healthz", .remote_address = "127.0.0.1"};
   EXPECT_EQ(api.Handle(health).body, R"({"status":"ok","auth":"disabled"})");

@@ -112,8 +112,8 @@ TEST(ParseMetadata, TakesASqlitePath) {
 }
 
 TEST(ParseMetadata, TakesPostgresUrlsAsGiven) {
-  for (const std::string url : {"postgresql://u:pw@db:5432/dlipkg?sslmode=require",
-                                "postgres://db/dlipkg"}) {
+  for (const std::string url :
+       {"postgresql://u:pw@db:5432/dlipkg?sslmode=require", "postgres://db/dlipkg"}) {
     const auto location = ParseMetadata(url, "/ignored");
     ASSERT_TRUE(location) << url;
     EXPECT_EQ(std::get<PostgresMetadata>(*location).url, url);

@@ -10,8 +10,8 @@
 #include <set>
 #include <tuple>
 
-#include "ports/blob_store.hpp"
 #include "core/package_service.hpp"
+#include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
@@ -115,7 +115,8 @@ class FakeFetcher final : public SourceFetcher {
     const std::string key(url);
     {
       std::lock_guard lock(mutex_);
-      if (errors_.contains(key) && failures_left_[key]-- > 0) return std::unexpected(errors_.at(key));
+      if (errors_.contains(key) && failures_left_[key]-- > 0)
+        return std::unexpected(errors_.at(key));
     }
     if (!bytes_.contains(key))
       return dlipkg::Fail(ErrorCode::kSourceUnavailable, key + ": not found (HTTP 404)");
@@ -334,8 +335,7 @@ class FakeJobQueue final : public JobQueue {
     }
     return std::optional<UploadJob>();
   }
-  Result<bool> RenewLease(std::int64_t id, const std::string& worker,
-                          std::int64_t until) override {
+  Result<bool> RenewLease(std::int64_t id, const std::string& worker, std::int64_t until) override {
     std::lock_guard lock(mutex_);
     if (lease_[id] != worker) return false;
     lease_until_[id] = until;

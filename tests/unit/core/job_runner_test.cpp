@@ -23,8 +23,12 @@ class JobRunnerTest : public ::testing::Test {
   static std::string Url(const std::string& name) { return "http://src/" + name; }
 
   UploadCommand Async(std::vector<std::string> names, std::optional<std::string> group = "g") {
-    UploadCommand c{.project = "p1", .owner = "alice", .kind = PackageKind::kFile,
-                    .group = std::move(group), .mode = GroupMode::kMerge, .is_async = true};
+    UploadCommand c{.project = "p1",
+                    .owner = "alice",
+                    .kind = PackageKind::kFile,
+                    .group = std::move(group),
+                    .mode = GroupMode::kMerge,
+                    .is_async = true};
     for (auto& n : names) c.paths.push_back(Url(n));
     return c;
   }
@@ -49,13 +53,19 @@ class JobRunnerTest : public ::testing::Test {
   testing::FakeClock clock_;
   BlobKeeper keeper_{metadata_, blobs_, clock_, "test"};
   WorkerPool pool_{2};
-  JobRunner runner_{jobs_, blobs_, keeper_, fetcher_, clock_, pool_,
-                    JobRunnerOptions{.worker_id = "w1", .lease = 10s, .poll = 5ms,
-                                     .retry_base = 1ms, .retry_cap = 2ms}};
-  PackageService service_{
-      ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
-      ServiceOptions{.max_queued_jobs = 3, .job_deadline_ms = 1'000'000,
-                     .on_enqueued = [this] { runner_.Notify(); }}};
+  JobRunner runner_{
+      jobs_,
+      blobs_,
+      keeper_,
+      fetcher_,
+      clock_,
+      pool_,
+      JobRunnerOptions{
+          .worker_id = "w1", .lease = 10s, .poll = 5ms, .retry_base = 1ms, .retry_cap = 2ms}};
+  PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
+                          ServiceOptions{.max_queued_jobs = 3,
+                                         .job_deadline_ms = 1'000'000,
+                                         .on_enqueued = [this] { runner_.Notify(); }}};
 };
 
 TEST_F(JobRunnerTest, AsyncUploadAnswersUploadingThenBecomesReady) {
@@ -98,8 +108,9 @@ TEST_F(JobRunnerTest, RetryableFailuresStopAtTheDeadline) {
   // The fake clock moves 1 ms per reading: a 60 ms deadline allows a few attempts.
   PackageService short_deadline{
       ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
-      ServiceOptions{.max_queued_jobs = 3, .job_deadline_ms = 60,
-                     .on_enqueued = [this] { runner_.Notify(); }}};
+      ServiceOptions{.max_queued_jobs = 3, .job_deadline_ms = 60, .on_enqueued = [this] {
+                       runner_.Notify();
+                     }}};
   ASSERT_TRUE(short_deadline.Upload(Async({"a.py"})));
   runner_.Start();
   const auto p = Settled("g", "a.py");
@@ -119,7 +130,12 @@ TEST_F(JobRunnerTest, FailedReplacementKeepsThePreviousBytesDownloadable) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->packages[0].status, PackageStatus::kUploading);
   EXPECT_EQ(Content("g", "a.py"), "bytes of a");  // old bytes while the new ones upload
-  JobRunner second{jobs_, blobs_, keeper_, fetcher_, clock_, pool_,
+  JobRunner second{jobs_,
+                   blobs_,
+                   keeper_,
+                   fetcher_,
+                   clock_,
+                   pool_,
                    JobRunnerOptions{.worker_id = "w2", .poll = 5ms}};
   second.Start();
   EXPECT_EQ(Settled("g", "a.py").status, PackageStatus::kFailed);

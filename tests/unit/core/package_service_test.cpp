@@ -20,8 +20,11 @@ class PackageServiceTest : public ::testing::Test {
   static std::string Url(const std::string& name) { return "http://src/" + name; }
   UploadCommand Typed(std::vector<std::string> names, std::string group = "g",
                       GroupMode mode = GroupMode::kReplace) {
-    UploadCommand c{.project = "p1", .owner = "alice", .kind = PackageKind::kPyFile,
-                    .group = group, .mode = mode};
+    UploadCommand c{.project = "p1",
+                    .owner = "alice",
+                    .kind = PackageKind::kPyFile,
+                    .group = group,
+                    .mode = mode};
     for (auto& n : names) c.paths.push_back(Url(n));
     return c;
   }
@@ -198,8 +201,7 @@ class BlobKeeperTest : public ::testing::Test {
   testing::FakeMetadataStore metadata_;
   testing::FakeBlobStore blobs_;
   testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_, clock_, "w1",
-                     std::chrono::milliseconds(1'000'000)};
+  BlobKeeper keeper_{metadata_, blobs_, clock_, "w1", std::chrono::milliseconds(1'000'000)};
 };
 
 TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {

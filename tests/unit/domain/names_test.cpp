@@ -30,8 +30,8 @@ TEST(ResourceName, Rules) {
   for (const char* ok : {"a.py", "lib-1.0_x!.jar", "a b.py", "a b+c~d.py", "p%41ct.py",
                          "\xE6\x95\xB0\xE6\x8D\xAE.py", "owner", "x"})
     EXPECT_TRUE(ParseResourceName(ok)) << ok;
-  for (const char* bad : {"", ".", "..", ".hidden", "dir/sub.py", "a\\b", " a.py", "a.py ",
-                          "a\tb", "a:b", "a*b", "\xff.py", "\xC0\xAF.py", "a\xE3\x80\x80.py"})
+  for (const char* bad : {"", ".", "..", ".hidden", "dir/sub.py", "a\\b", " a.py", "a.py ", "a\tb",
+                          "a:b", "a*b", "\xff.py", "\xC0\xAF.py", "a\xE3\x80\x80.py"})
     EXPECT_FALSE(ParseResourceName(bad)) << bad;
   EXPECT_TRUE(ParseResourceName(std::string(128, 'n')));
   EXPECT_FALSE(ParseResourceName(std::string(129, 'n')));

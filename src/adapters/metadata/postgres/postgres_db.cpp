@@ -89,8 +89,8 @@ Result<std::unique_ptr<pqxx::connection>> Connect(const std::string& connection_
   try {
     return std::make_unique<pqxx::connection>(connection_string);
   } catch (const std::exception& e) {
-    return std::unexpected(Make(FailureKind::kConnection, e.what(),
-                                "cannot connect to PostgreSQL: ").error);
+    return std::unexpected(
+        Make(FailureKind::kConnection, e.what(), "cannot connect to PostgreSQL: ").error);
   }
 }
 

@@ -25,8 +25,7 @@ constexpr std::int64_t kMigrationLock = 0x646c69706b67;
 constexpr SqlDialect kPostgresDialect{
     .lock_rows = " FOR UPDATE",
     .skip_locked = " FOR UPDATE SKIP LOCKED",
-    .lock_group =
-        "SELECT pg_advisory_xact_lock(1684826480, hashtext(?1::text || '/' || ?2::text))",
+    .lock_group = "SELECT pg_advisory_xact_lock(1684826480, hashtext(?1::text || '/' || ?2::text))",
     .lock_queue = "SELECT pg_advisory_xact_lock(1684826481, 0)",
     .lock_blob = "SELECT pg_advisory_xact_lock(1684826482, hashtext(?1::text))",
 };
@@ -225,15 +224,15 @@ Result<std::unique_ptr<PostgresMetadataStore>> PostgresMetadataStore::Open(
                 "metadata store failure: not a valid PostgreSQL connection URL "
                 "(postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?PARAMETERS])");
   }
-  auto engine = std::make_unique<PostgresTransactions>(std::move(*connection_string),
-                                                       std::max<std::size_t>(options.connections, 1));
+  auto engine = std::make_unique<PostgresTransactions>(
+      std::move(*connection_string), std::max<std::size_t>(options.connections, 1));
   {
     auto first = engine->pool().Acquire();  // fails the start when PostgreSQL is unreachable
     if (!first) return std::unexpected(first.error());
     if (auto ok = Migrate(**first); !ok) return std::unexpected(ok.error());
   }
-  return std::unique_ptr<PostgresMetadataStore>(new PostgresMetadataStore(
-      std::move(engine), kPostgresDialect, LeasesAtStart::kKeep));
+  return std::unique_ptr<PostgresMetadataStore>(
+      new PostgresMetadataStore(std::move(engine), kPostgresDialect, LeasesAtStart::kKeep));
 }
 
 }  // namespace dlipkg

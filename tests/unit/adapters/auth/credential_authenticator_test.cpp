@@ -42,9 +42,7 @@ struct WireRequest {
   std::string body = R"({"paths": ["http://src/a.py"], "group": "g"})";
   std::string project = "p1";
 
-  AuthRequest View() const {
-    return AuthRequest{method, target, &headers, body, project};
-  }
+  AuthRequest View() const { return AuthRequest{method, target, &headers, body, project}; }
   std::string& Header(std::string_view name) {
     for (auto& [key, value] : headers)
       if (key == name) return value;
@@ -52,10 +50,10 @@ struct WireRequest {
   }
   // Signs the headers listed (lower case, in order) as an SDK does.
   void Sign(std::string_view ak, std::string_view sk,
-            std::vector<std::string> names = {"content-type", "host", "user-agent",
-                                              "x-project-id", "x-sdk-date"}) {
-    CanonicalRequestParts parts{.method = method, .raw_target = target,
-                                .payload_hash = PayloadHash(body)};
+            std::vector<std::string> names = {"content-type", "host", "user-agent", "x-project-id",
+                                              "x-sdk-date"}) {
+    CanonicalRequestParts parts{
+        .method = method, .raw_target = target, .payload_hash = PayloadHash(body)};
     std::string joined;
     for (const auto& name : names) {
       for (const auto& [key, value] : headers)
@@ -75,8 +73,7 @@ struct WireRequest {
 
 class CredentialAuthenticatorTest : public ::testing::Test {
  protected:
-  CredentialAuthenticatorTest()
-      : store_(*ParseCredentials(kCredentials)), auth_(store_, clock_) {
+  CredentialAuthenticatorTest() : store_(*ParseCredentials(kCredentials)), auth_(store_, clock_) {
     clock_.now_ms = kSignedAtMs;
   }
 
@@ -111,8 +108,9 @@ TEST_F(CredentialAuthenticatorTest, AcceptsTheSpecTestVectorRequest) {
        "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, SignedHeaders=content-type;host;x-sdk-date, "
        "Signature=7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe"}};
   const AuthRequest request{
-      "GET", "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs?limit=2&marker=13551d6b-755d-4757-b956-"
-             "536f674975c0",
+      "GET",
+      "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs?limit=2&marker=13551d6b-755d-4757-b956-"
+      "536f674975c0",
       &headers, "", "77b6a44cba5143ab91d13ab9a8ff44fd"};
   auto identity = auth_.Authenticate(request);
   ASSERT_TRUE(identity) << identity.error().message;
@@ -160,17 +158,21 @@ TEST_F(CredentialAuthenticatorTest, RejectsEveryTampering) {
       {"signed user-agent", [](WireRequest& r) { r.Header("User-Agent") = "curl/8"; }},
       {"host", [](WireRequest& r) { r.Header("Host") = "127.0.0.1:8081"; }},
       {"body", [](WireRequest& r) { r.body = R"({"paths": ["http://src/b.py"], "group": "g"})"; }},
-      {"body re-serialised", [](WireRequest& r) {
-         r.body = R"({"paths":["http://src/a.py"],"group":"g"})"; }},
+      {"body re-serialised",
+       [](WireRequest& r) { r.body = R"({"paths":["http://src/a.py"],"group":"g"})"; }},
       {"date", [](WireRequest& r) { r.Header("X-Sdk-Date") = "20240101T000001Z"; }},
-      {"AK", [](WireRequest& r) {  // another user's valid AK: the SK no longer fits
+      {"AK",
+       [](WireRequest& r) {  // another user's valid AK: the SK no longer fits
          auto& a = r.Header("Authorization");
-         a.replace(a.find("AKALICE"), 7, "QTWAOYTTINDUT2QVKYUC"); }},
-      {"signature", [](WireRequest& r) {
+         a.replace(a.find("AKALICE"), 7, "QTWAOYTTINDUT2QVKYUC");
+       }},
+      {"signature",
+       [](WireRequest& r) {
          auto& a = r.Header("Authorization");
-         a.back() = a.back() == '0' ? '1' : '0'; }},
-      {"unsigned payload claimed", [](WireRequest& r) {
-         r.Header("X-Sdk-Content-Sha256") = "UNSIGNED-PAYLOAD"; }},
+         a.back() = a.back() == '0' ? '1' : '0';
+       }},
+      {"unsigned payload claimed",
+       [](WireRequest& r) { r.Header("X-Sdk-Content-Sha256") = "UNSIGNED-PAYLOAD"; }},
   };
   for (const auto& [what, tamper] : tamperings) {
     auto request = Signed();
@@ -191,7 +193,8 @@ TEST_F(CredentialAuthenticatorTest, AMismatchShowsTheServersCanonicalRequestWith
   request.body = "{}";
   ExpectRejected(request, ErrorCode::kUnauthenticated,
                  "POST|/v2.0/p1/resources/pyfiles/||x-sdk-date:20240101T000000Z|"
-                 "x-security-token:***||x-sdk-date;x-security-token|" + PayloadHash("{}"));
+                 "x-security-token:***||x-sdk-date;x-security-token|" +
+                     PayloadHash("{}"));
   EXPECT_EQ(Check(request).error().message.find("temporary-secret"), std::string::npos);
 }
 

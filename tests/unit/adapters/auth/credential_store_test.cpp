@@ -90,8 +90,9 @@ TEST(CredentialStore, RefusesInvalidFilesNamingTheUserAndFieldButNoSecret) {
 }
 
 TEST(CredentialStore, ASyntaxErrorGivesTheLineButNotTheText) {
-  auto credentials = ParseCredentials("{\"users\": [\n{\"name\": \"alice\",\n \"tokens\": "
-                                      "[{\"token\": \"TOPSECRET\" \"x\"}]}]}");
+  auto credentials = ParseCredentials(
+      "{\"users\": [\n{\"name\": \"alice\",\n \"tokens\": "
+      "[{\"token\": \"TOPSECRET\" \"x\"}]}]}");
   ASSERT_FALSE(credentials);
   EXPECT_NE(credentials.error().message.find("line 3"), std::string::npos)
       << credentials.error().message;

@@ -13,8 +13,9 @@ constexpr std::string_view kEmptyHash =
 TEST(SdkHmacSignature, ReproducesTheSpecTestVector) {
   const CanonicalRequestParts parts{
       .method = "GET",
-      .raw_target = "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs?limit=2&marker=13551d6b-755d-4757-"
-                    "b956-536f674975c0",
+      .raw_target =
+          "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs?limit=2&marker=13551d6b-755d-4757-"
+          "b956-536f674975c0",
       .headers = {{"content-type", "application/json"},
                   {"host", "service.region.example.com"},
                   {"x-sdk-date", "20191115T033655Z"}},
@@ -82,17 +83,17 @@ TEST(SdkHmacSignature, CanonicalQuerySortsByNameThenValueAndKeepsEquals) {
   EXPECT_EQ(CanonicalQuery("b=1&B=2&a=3&A=4"), "A=4&B=2&a=3&b=1");
   EXPECT_EQ(CanonicalQuery("tag=z&tag=a&tag=M"), "tag=M&tag=a&tag=z");
   EXPECT_EQ(CanonicalQuery("kind=&group"), "group=&kind=");
-  EXPECT_EQ(CanonicalQuery("tags=k%3Dv%2Cx%20y&kind=pyFile"),
-            "kind=pyFile&tags=k%3Dv%2Cx%20y");
+  EXPECT_EQ(CanonicalQuery("tags=k%3Dv%2Cx%20y&kind=pyFile"), "kind=pyFile&tags=k%3Dv%2Cx%20y");
   EXPECT_EQ(CanonicalQuery("a%20b=c+d~"), "a%20b=c%2Bd~");
   EXPECT_EQ(CanonicalQuery("&&a=1&"), "a=1");
   EXPECT_FALSE(CanonicalQuery("a=%G0"));
 }
 
 TEST(SdkHmacSignature, CanonicalRequestWithNoQueryHasAnEmptyLineAndTrimsHeaderValues) {
-  const auto canonical = CanonicalRequest(
-      {.method = "DELETE", .raw_target = "/v2.0/p1/resources/a.py",
-       .headers = {{"x-sdk-date", "  20240101T000000Z \t"}}, .payload_hash = std::string(kUnsignedPayload)});
+  const auto canonical = CanonicalRequest({.method = "DELETE",
+                                           .raw_target = "/v2.0/p1/resources/a.py",
+                                           .headers = {{"x-sdk-date", "  20240101T000000Z \t"}},
+                                           .payload_hash = std::string(kUnsignedPayload)});
   ASSERT_TRUE(canonical);
   EXPECT_EQ(*canonical,
             "DELETE\n/v2.0/p1/resources/a.py/\n\nx-sdk-date:20240101T000000Z\n\nx-sdk-date\n"
@@ -108,13 +109,15 @@ TEST(SdkHmacSignature, ParsesTheAuthorizationHeaderOfEverySdk) {
   EXPECT_EQ(parsed->signed_headers,
             (std::vector<std::string_view>{"content-type", "host", "x-sdk-date"}));
   EXPECT_EQ(parsed->signature, "abc");
-  EXPECT_TRUE(ParseSdkAuthorization("SDK-HMAC-SHA256 Access=A,SignedHeaders=x-sdk-date,"
-                                    "Signature=s"));
+  EXPECT_TRUE(
+      ParseSdkAuthorization("SDK-HMAC-SHA256 Access=A,SignedHeaders=x-sdk-date,"
+                            "Signature=s"));
   for (const char* bad :
        {"", "SDK-HMAC-SHA256", "SDK-HMAC-SHA256Access=A, SignedHeaders=x, Signature=s",
         "AWS4-HMAC-SHA256 Access=A, SignedHeaders=x, Signature=s",
-        "SDK-HMAC-SHA256 Access=A, SignedHeaders=x", "SDK-HMAC-SHA256 Access=A, Access=B, "
-                                                     "SignedHeaders=x, Signature=s",
+        "SDK-HMAC-SHA256 Access=A, SignedHeaders=x",
+        "SDK-HMAC-SHA256 Access=A, Access=B, "
+        "SignedHeaders=x, Signature=s",
         "SDK-HMAC-SHA256 Access=, SignedHeaders=x, Signature=s",
         "SDK-HMAC-SHA256 Access=A, SignedHeaders=a;;b, Signature=s",
         "SDK-HMAC-SHA256 Access=A, SignedHeaders=x, Signature=s, Other=1"})

@@ -23,13 +23,13 @@ TEST(CanonicalObjectUrl, EncodesEveryByteButUnreservedOnesWithUpperCaseHex) {
   } cases[] = {
       {"a.py", "/pkgs/a.py"},
       {"dir/sub dir/a b.py", "/pkgs/dir/sub%20dir/a%20b.py"},
-      {"a+b.py", "/pkgs/a%2Bb.py"},                        // '+' is a plus, never a space
-      {"tilde~_-.py", "/pkgs/tilde~_-.py"},                // unreserved stay as they are
+      {"a+b.py", "/pkgs/a%2Bb.py"},                               // '+' is a plus, never a space
+      {"tilde~_-.py", "/pkgs/tilde~_-.py"},                       // unreserved stay as they are
       {"\xc3\xbc/\xe6\x97\xa5.py", "/pkgs/%C3%BC/%E6%97%A5.py"},  // UTF-8, byte by byte
-      {"already%20encoded.py", "/pkgs/already%20encoded.py"},    // decoded once, re-encoded
+      {"already%20encoded.py", "/pkgs/already%20encoded.py"},     // decoded once, re-encoded
       {"lower%2bhex%3d.py", "/pkgs/lower%2Bhex%3D.py"},
-      {"%41%7E%2F.py", "/pkgs/A~/.py"},                    // needless escapes undone
-      {"%2520.py", "/pkgs/%2520.py"},                      // decoded once only
+      {"%41%7E%2F.py", "/pkgs/A~/.py"},  // needless escapes undone
+      {"%2520.py", "/pkgs/%2520.py"},    // decoded once only
       {"q?#&=:@!$'()*,;.py", "/pkgs/q%3F%23%26%3D%3A%40%21%24%27%28%29%2A%2C%3B.py"},
   };
   for (const auto& c : cases) {
@@ -128,16 +128,16 @@ TEST(ObjectStores, ObsHostNamesGoToTheStoreDeclaringTheirDomainAndRegion) {
   store.obs_domains = {"myhuaweicloud.com"};
   store.region = "cn-north-4";
   const auto stores = ObjectStores::Create({store}).value();
-  auto request = stores.ResolveObsHost("pkgs.obs.cn-north-4.MyHuaweiCloud.com", "/dir/a%20b.py",
-                                       "");
+  auto request =
+      stores.ResolveObsHost("pkgs.obs.cn-north-4.MyHuaweiCloud.com", "/dir/a%20b.py", "");
   ASSERT_TRUE(request) << request.error().message;
   ASSERT_TRUE(*request);
   EXPECT_EQ((*request)->url, "http://127.0.0.1:8080/pkgs/dir/a%20b.py");
   // Not a store's: fetched as plain URLs.
-  for (const char* host : {"pkgs.obs.eu-west-1.myhuaweicloud.com",  // another region
+  for (const char* host : {"pkgs.obs.eu-west-1.myhuaweicloud.com",    // another region
                            "other.obs.cn-north-4.myhuaweicloud.com",  // bucket not served
-                           "pkgs.obs.cn-north-4.example.com",        // undeclared domain
-                           "pkgs.cn-north-4.myhuaweicloud.com",      // no "obs" label
+                           "pkgs.obs.cn-north-4.example.com",         // undeclared domain
+                           "pkgs.cn-north-4.myhuaweicloud.com",       // no "obs" label
                            "obs.cn-north-4.myhuaweicloud.com", "myhuaweicloud.com"}) {
     auto plain = stores.ResolveObsHost(host, "/a.py", "");
     ASSERT_TRUE(plain) << host;

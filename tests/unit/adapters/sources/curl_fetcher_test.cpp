@@ -475,8 +475,7 @@ TEST_F(CurlFetcherTest, DenyListWinsOverTheAllowList) {
   for (const auto& c : cases) {
     auto fetcher = Fetcher({.allow_sources = {"127.0.0.1", "localhost"}, .deny_sources = c.deny});
     const Error error = ExpectFailure(*fetcher, Url("/ok/a.txt", c.host), ErrorCode::kBadRequest);
-    EXPECT_NE(error.message.find("an address the server's source policy denies"),
-              std::string::npos)
+    EXPECT_NE(error.message.find("an address the server's source policy denies"), std::string::npos)
         << c.host << ": " << error.message;
   }
   auto by_name = Fetcher({.allow_sources = {"localhost"}, .deny_sources = {"LOCALHOST"}});

@@ -91,8 +91,8 @@ TEST(AddressPolicy, BadEntriesAreNamed) {
 
 TEST(AddressPolicy, DenyWinsOverAllowAndOverPublic) {
   const auto policy = AddressPolicy::Create({"127.0.0.0/8", "files.internal"},
-                                            {"127.0.0.2", "8.8.8.0/24", "Evil.Example.",
-                                             "fd00::/8", "files.internal"})
+                                            {"127.0.0.2", "8.8.8.0/24", "Evil.Example.", "fd00::/8",
+                                             "files.internal"})
                           .value();
   EXPECT_EQ(policy.Judge("x", Ip("127.0.0.1")), AddressVerdict::kAllowed);
   EXPECT_EQ(policy.Judge("x", Ip("127.0.0.2")), AddressVerdict::kDenied);

@@ -25,8 +25,8 @@ TEST(CompleteConnectionString, AddsATimeoutAndANameUnlessGiven) {
   EXPECT_NE(completed->find("connect_timeout=10"), std::string::npos);
   EXPECT_NE(completed->find("application_name=dlipkg"), std::string::npos);
 
-  const auto own = CompleteConnectionString(
-      "postgresql://db/meta?connect_timeout=3&application_name=mine");
+  const auto own =
+      CompleteConnectionString("postgresql://db/meta?connect_timeout=3&application_name=mine");
   ASSERT_TRUE(own);
   EXPECT_NE(own->find("connect_timeout='3'"), std::string::npos) << *own;
   EXPECT_EQ(own->find("connect_timeout=10"), std::string::npos) << *own;
@@ -46,9 +46,8 @@ TEST(Classify, ConnectionLossIsToldApartFromConflictsAndStatementErrors) {
   EXPECT_EQ(lost.error.message,
             "metadata store failure: PostgreSQL unreachable: Connection refused");
 
-  const auto shutdown = Classify(
-      pqxx::sql_error("FATAL:  terminating connection due to administrator command\n", "q",
-                      "57P01"));
+  const auto shutdown = Classify(pqxx::sql_error(
+      "FATAL:  terminating connection due to administrator command\n", "q", "57P01"));
   EXPECT_EQ(shutdown.kind, FailureKind::kConnection);
 
   EXPECT_EQ(Classify(pqxx::serialization_failure("ERROR:  could not serialize")).kind,
@@ -57,10 +56,10 @@ TEST(Classify, ConnectionLossIsToldApartFromConflictsAndStatementErrors) {
             FailureKind::kConflict);
   EXPECT_EQ(Classify(pqxx::in_doubt_error("lost")).kind, FailureKind::kInDoubt);
 
-  const auto constraint = Classify(pqxx::sql_error(
-      "ERROR:  duplicate key value violates unique constraint \"packages_pkey\"\n"
-      "DETAIL:  Key (project)=(p1) already exists.\n",
-      "INSERT INTO packages ...", "23505"));
+  const auto constraint = Classify(
+      pqxx::sql_error("ERROR:  duplicate key value violates unique constraint \"packages_pkey\"\n"
+                      "DETAIL:  Key (project)=(p1) already exists.\n",
+                      "INSERT INTO packages ...", "23505"));
   EXPECT_EQ(constraint.kind, FailureKind::kStatement);
   EXPECT_FALSE(constraint.error.retryable);
   EXPECT_EQ(constraint.error.message,
