@@ -21,14 +21,25 @@ enum class ErrorCode {
   kForbidden,          // authenticated, not allowed on this project
   kNoRoute,            // unknown path or method
   kInternal,           // storage down, bug
+  kCorrupted,          // stored bytes do not match their SHA-256
+  kRangeNotSatisfiable,  // a download's Range lies outside the package
 };
 
 // Every code, for tests that must walk them all.
 inline constexpr ErrorCode kAllErrorCodes[] = {
-    ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,    ErrorCode::kSourceUnavailable,
-    ErrorCode::kNotFound,      ErrorCode::kUnknownUser,     ErrorCode::kNotSupported,
-    ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated, ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,       ErrorCode::kInternal,
+    ErrorCode::kBadRequest,
+    ErrorCode::kBodyTooLarge,
+    ErrorCode::kSourceUnavailable,
+    ErrorCode::kNotFound,
+    ErrorCode::kUnknownUser,
+    ErrorCode::kNotSupported,
+    ErrorCode::kQuotaExceeded,
+    ErrorCode::kUnauthenticated,
+    ErrorCode::kForbidden,
+    ErrorCode::kNoRoute,
+    ErrorCode::kInternal,
+    ErrorCode::kCorrupted,
+    ErrorCode::kRangeNotSatisfiable,
 };
 
 struct Error {
