@@ -113,8 +113,108 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
 }  // namespace
 
 ResourcesApi::ResourcesApi(PackageService& service, ApiOptions options,
-                           Authenticator* authenticator)
-    : service_(service), options_(std::move(options)), authenticator_(authenticator) {}
+                           Authenticator* authenticator, UrlGrants* grants)
+    : service_(service),
+      options_(std::move(options)),
+      authenticator_(authenticator),
+      grants_(grants) {}
+
+BodyMode ResourcesApi::BodyModeFor(std::string_view method, std::string_view target) const {
+  if (method != "PUT" || grants_ == nullptr) return BodyMode::kBuffer;
+  const auto segments = Split(target.substr(0, target.find('?')), '/');
+  // "" / v2.0 / {project} / resources / {name} / content, or "" / v2.0 / {project} / blobs / {sha}
+  const bool content = segments.size() == 6 && segments[1] == "v2.0" &&
+                       segments[3] == "resources" && segments[5] == "content";
+  const bool blob = segments.size() == 5 && segments[1] == "v2.0" && segments[3] == "blobs";
+  return content || blob ? BodyMode::kStream : BodyMode::kBuffer;
+}
+
+Result<Identity> ResourcesApi::Identify(const Request& request, const std::string& project) {
+  if (authenticator_ == nullptr) return Identity{options_.default_owner, std::nullopt};
+  return authenticator_->Authenticate(AuthRequest{.method = request.method,
+                                                  .raw_target = request.target,
+                                                  .headers = &request.headers,
+                                                  .body = request.body,
+                                                  .project = project,
+                                                  .body_streamed = request.body_stream != nullptr});
+}
+
+Result<Identity> ResourcesApi::AdmitFileRead(const Request& request, const std::string& project,
+                                             const std::string& group, const std::string& name,
+                                             const std::multimap<std::string, std::string>& query) {
+  const auto expires = query.find(std::string(kUrlExpiresParam));
+  const auto signature = query.find(std::string(kUrlSignatureParam));
+  if (expires == query.end() && signature == query.end()) return Identify(request, project);
+  if (expires == query.end() || signature == query.end())
+    return Fail(ErrorCode::kForbidden, "The presigned URL is malformed: a parameter is missing.");
+  auto granted = grants_->Check(project, group, name, expires->second, signature->second);
+  if (!granted) return std::unexpected(granted.error());
+  return Identity{"", std::nullopt};
+}
+
+std::optional<Result<Response>> ResourcesApi::RouteTransfer(
+    const Request& request, const std::vector<std::string_view>& seg,
+    const std::multimap<std::string, std::string>& query) {
+  if (grants_ == nullptr || seg.size() < 4 || seg[0] != "v2.0") return std::nullopt;
+  const auto& method = request.method;
+  enum class Kind { kNone, kContent, kUrls, kCommit, kPutBlob, kHeadBlob, kFile };
+  Kind kind = Kind::kNone;
+  if (seg[2] == "resources" && seg.size() == 5 && seg[4] == "content" && method == "PUT")
+    kind = Kind::kContent;
+  else if (seg[2] == "resources" && seg.size() == 4 && seg[3] == "urls" && method == "POST")
+    kind = Kind::kUrls;
+  else if (seg[2] == "resources" && seg.size() == 4 && seg[3] == "commit" && method == "POST")
+    kind = Kind::kCommit;
+  else if (seg[2] == "blobs" && seg.size() == 4 && method == "PUT")
+    kind = Kind::kPutBlob;
+  else if (seg[2] == "blobs" && seg.size() == 4 && method == "HEAD")
+    kind = Kind::kHeadBlob;
+  else if (seg[2] == "files" && seg.size() <= 5 && (method == "GET" || method == "HEAD"))
+    kind = Kind::kFile;
+  if (kind == Kind::kNone) return std::nullopt;
+  return [&]() -> Result<Response> {
+    auto project = ParseProjectId(seg[1]);
+    if (!project) return std::unexpected(project.error());
+    std::string group, name;
+    if (kind == Kind::kFile || kind == Kind::kContent) {
+      auto parsed = ResourceNameParam(kind == Kind::kFile ? seg.back() : seg[3]);
+      if (!parsed) return std::unexpected(parsed.error());
+      name = std::move(*parsed);
+    }
+    if (kind == Kind::kFile && seg.size() == 5) {
+      auto parsed = PercentDecode(seg[3]);
+      auto valid = parsed ? ParseGroupName(*parsed) : Fail(ErrorCode::kBadRequest, "bad group");
+      if (!valid) return std::unexpected(valid.error());
+      group = std::move(*valid);
+    }
+    auto who = kind == Kind::kFile ? AdmitFileRead(request, *project, group, name, query)
+                                   : Identify(request, *project);
+    if (!who) return std::unexpected(who.error());
+    const TransferContext context{service_, *grants_, options_.transfer};
+    const TransferCall call{
+        request,
+        query,
+        *project,
+        std::move(*who),
+        group,
+        name,
+        kind == Kind::kPutBlob || kind == Kind::kHeadBlob ? std::string(seg[3]) : std::string()};
+    switch (kind) {
+      case Kind::kContent:
+        return PutResourceContent(context, call);
+      case Kind::kUrls:
+        return CreateUrls(context, call);
+      case Kind::kCommit:
+        return CommitGroup(context, call);
+      case Kind::kPutBlob:
+        return PutBlob(context, call);
+      case Kind::kHeadBlob:
+        return HeadBlob(context, call);
+      default:
+        return GetFile(context, call);
+    }
+  }();
+}
 
 Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) const {
   if (authenticator_ != nullptr || options_.insecure_no_auth || IsLoopback(request.remote_address))
@@ -124,9 +224,7 @@ Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) cons
 }
 
 Result<std::string> ResourcesApi::Authenticate(const Request& request, const std::string& project) {
-  if (authenticator_ == nullptr) return options_.default_owner;  // credentials are ignored
-  auto identity = authenticator_->Authenticate(
-      AuthRequest{request.method, request.target, &request.headers, request.body, project});
+  auto identity = Identify(request, project);  // without authentication, the default owner
   if (!identity) return std::unexpected(identity.error());
   return std::move(identity->user);
 }
@@ -157,6 +255,7 @@ Response ResourcesApi::Handle(const Request& request) {
                       : R"({"status":"ok"})");
     if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted)
       return std::unexpected(admitted.error());
+    if (auto transfer = RouteTransfer(request, seg, target->query)) return std::move(*transfer);
     // v2.0 / {project_id} / resources [/ {resource_name} [/ content]]
     if (seg.size() < 3 || seg.size() > 5 || seg[0] != "v2.0" || seg[1].empty() ||
         seg[2] != "resources")
