@@ -1,5 +1,7 @@
 #include "api/transfer_handlers.hpp"
 
+#include "api/handlers.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -7,6 +9,7 @@
 #include "api/download_headers.hpp"
 #include "api/error_table.hpp"
 #include "api/json_codec.hpp"
+#include "domain/names.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -47,6 +50,14 @@ class RangeReader final : public BlobReader {
   std::int64_t left_;
 };
 
+// A path parameter, percent-decoded once after routing (an encoded '/' stays in the value).
+Result<std::string> DecodedParam(const Call& call, std::string_view name) {
+  auto decoded = PercentDecode(call.Param(name));
+  if (!decoded) return Fail(ErrorCode::kBadRequest, "The path is not validly percent-encoded.");
+  if (name == "resource_name") return ParseResourceName(*decoded);
+  return std::move(*decoded);
+}
+
 Response JsonAnswer(std::string body) {
   Response response;
   response.body = std::move(body);
@@ -55,14 +66,13 @@ Response JsonAnswer(std::string body) {
 
 // The body of an upload, and the announced length checked against the limit before any byte
 // is read (a chunked body is checked while it streams).
-Result<ByteSource*> BodyOf(const TransferContext& context, const TransferCall& call,
-                           StringSource& buffered) {
+Result<ByteSource*> BodyOf(const ApiContext& context, const Call& call, StringSource& buffered) {
   if (call.request.body_stream == nullptr) return &buffered;
   const auto length = call.request.body_stream->Length();
-  if (length && *length > static_cast<std::uint64_t>(context.options.max_object_bytes))
-    return Fail(ErrorCode::kBodyTooLarge, "The object is larger than the server's limit of " +
-                                              std::to_string(context.options.max_object_bytes) +
-                                              " bytes.");
+  if (length && *length > static_cast<std::uint64_t>(context.options.transfer.max_object_bytes))
+    return Fail(ErrorCode::kBodyTooLarge,
+                "The object is larger than the server's limit of " +
+                    std::to_string(context.options.transfer.max_object_bytes) + " bytes.");
   return call.request.body_stream;
 }
 
@@ -75,8 +85,8 @@ Result<std::optional<std::string>> DeclaredSha(const Request& request) {
 }
 
 // Scheme and authority for presigned URLs.
-Result<std::string> UrlBase(const TransferContext& context, const Request& request) {
-  if (!context.options.public_url.empty()) return context.options.public_url;
+Result<std::string> UrlBase(const ApiContext& context, const Request& request) {
+  if (!context.options.transfer.public_url.empty()) return context.options.transfer.public_url;
   const auto host = request.Header("Host");
   const bool valid =
       host && !host->empty() && std::ranges::all_of(*host, [](unsigned char c) {
@@ -108,74 +118,72 @@ void AddFileHeaders(Response& response, const PackageRecord& package, const std:
 
 }  // namespace
 
-std::optional<std::string> TransferCall::Query(const std::string& key) const {
-  const auto it = query.find(key);
-  if (it == query.end()) return std::nullopt;
-  return it->second;
-}
-
-Result<Response> PutResourceContent(const TransferContext& context, const TransferCall& call) {
+Result<Response> PutResourceContent(const ApiContext& context, const Call& call) {
   const auto kind_text = call.Query("kind");
   if (!kind_text) return Fail(ErrorCode::kBadRequest, "kind is mandatory.");
   const auto kind = ParseKind(*kind_text);
   if (!kind)
     return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
+  auto name = DecodedParam(call, "resource_name");
+  if (!name) return std::unexpected(name.error());
   auto expected = DeclaredSha(call.request);
   if (!expected) return std::unexpected(expected.error());
   StringSource buffered(call.request.body);
   auto body = BodyOf(context, call, buffered);
   if (!body) return std::unexpected(body.error());
-  auto package =
-      context.service.UploadBytes(DirectUpload{.project = call.project,
-                                               .owner = call.who.user,
-                                               .kind = *kind,
-                                               .group = call.Query("group"),
-                                               .name = call.name,
-                                               .max_bytes = context.options.max_object_bytes,
-                                               .expected_sha256 = std::move(*expected),
-                                               .signed_sha256 = call.who.signed_payload_sha256},
-                                  **body);
+  auto package = context.service.UploadBytes(
+      DirectUpload{.project = call.project,
+                   .owner = call.user,
+                   .kind = *kind,
+                   .group = call.Query("group"),
+                   .name = *name,
+                   .max_bytes = context.options.transfer.max_object_bytes,
+                   .expected_sha256 = std::move(*expected),
+                   .signed_sha256 = call.signed_payload_sha256},
+      **body);
   if (!package) return std::unexpected(package.error());
   return JsonAnswer(EncodePackage(*package));
 }
 
-Result<Response> PutBlob(const TransferContext& context, const TransferCall& call) {
+Result<Response> PutBlob(const ApiContext& context, const Call& call) {
   StringSource buffered(call.request.body);
   auto body = BodyOf(context, call, buffered);
   if (!body) return std::unexpected(body.error());
-  auto blob = context.service.StageBlob(call.sha256, context.options.max_object_bytes,
-                                        call.who.signed_payload_sha256, **body);
+  auto blob = context.service.StageBlob(std::string(call.Param("sha256")),
+                                        context.options.transfer.max_object_bytes,
+                                        call.signed_payload_sha256, **body);
   if (!blob) return std::unexpected(blob.error());
   return JsonAnswer(R"({"sha256":")" + blob->sha256 + R"(","size":)" + std::to_string(blob->size) +
                     "}");
 }
 
-Result<Response> HeadBlob(const TransferContext& context, const TransferCall& call) {
-  auto stored = context.service.HasBlob(call.sha256);
+Result<Response> ShowBlob(const ApiContext& context, const Call& call) {
+  const std::string sha(call.Param("sha256"));
+  auto stored = context.service.HasBlob(sha);
   if (!stored) return std::unexpected(stored.error());
-  if (!*stored) return Fail(ErrorCode::kNotFound, "The blob " + call.sha256 + " is not stored.");
-  Response response;
-  response.content_type = "";
-  return response;
+  if (!*stored) return Fail(ErrorCode::kNotFound, "The blob " + sha + " is not stored.");
+  return JsonAnswer(R"({"sha256":")" + sha + R"("})");
 }
 
-Result<Response> CommitGroup(const TransferContext& context, const TransferCall& call) {
+Result<Response> CommitGroup(const ApiContext& context, const Call& call) {
   auto dto = DecodeGroupCommit(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto group = context.service.CommitStaged(call.project, call.who.user, dto->group, dto->packages);
+  auto group = context.service.CommitStaged(call.project, call.user, dto->group, dto->packages);
   if (!group) return std::unexpected(group.error());
   return JsonAnswer(EncodeGroup(*group));
 }
 
-Result<Response> CreateUrls(const TransferContext& context, const TransferCall& call) {
+Result<Response> CreateUrls(const ApiContext& context, const Call& call) {
   auto dto = DecodeUrlsRequest(call.request.body);
   if (!dto) return std::unexpected(dto.error());
   auto base = UrlBase(context, call.request);
   if (!base) return std::unexpected(base.error());
-  auto grants = context.grants.Grant(GrantRequest{.project = call.project,
-                                                  .group = dto->group,
-                                                  .names = dto->resource_names,
-                                                  .expires_in_s = dto->expires_in});
+  if (context.grants == nullptr)
+    return Fail(ErrorCode::kNotSupported, "This server does not sign URLs.");
+  auto grants = context.grants->Grant(GrantRequest{.project = call.project,
+                                                   .group = dto->group,
+                                                   .names = dto->resource_names,
+                                                   .expires_in_s = dto->expires_in});
   if (!grants) return std::unexpected(grants.error());
   std::vector<SignedUrl> urls;
   for (auto& grant : *grants) {
@@ -185,12 +193,16 @@ Result<Response> CreateUrls(const TransferContext& context, const TransferCall& 
   return JsonAnswer(EncodeUrls(urls));
 }
 
-Result<Response> GetFile(const TransferContext& context, const TransferCall& call) {
-  auto package = context.service.Show(call.project, call.group, call.name);
+namespace {
+
+// GET|HEAD /files/...: the package `group`/{resource_name} under its own name.
+Result<Response> Download(const ApiContext& context, const Call& call, const std::string& group) {
+  auto name = DecodedParam(call, "resource_name");
+  if (!name) return std::unexpected(name.error());
+  auto package = context.service.Show(call.project, group, *name);
   if (!package) return std::unexpected(package.error());
   if (package->sha256.empty())
-    return Fail(ErrorCode::kNotFound,
-                "The resource '" + call.name + "' has no stored content yet.");
+    return Fail(ErrorCode::kNotFound, "The resource '" + *name + "' has no stored content yet.");
   const std::string etag = "\"" + package->sha256 + "\"";
   Response response;
   response.content_type = "application/octet-stream";
@@ -226,6 +238,20 @@ Result<Response> GetFile(const TransferContext& context, const TransferCall& cal
   }
   response.stream = std::move(*reader);
   return response;
+}
+
+}  // namespace
+
+Result<Response> DownloadFile(const ApiContext& context, const Call& call) {
+  return Download(context, call, "");
+}
+
+Result<Response> DownloadGroupFile(const ApiContext& context, const Call& call) {
+  auto group = DecodedParam(call, "group");
+  if (!group) return std::unexpected(group.error());
+  auto valid = ParseGroupName(*group);
+  if (!valid) return std::unexpected(valid.error());
+  return Download(context, call, *valid);
 }
 
 }  // namespace dlipkg::api

@@ -19,7 +19,8 @@ enum class ErrorCode {
   kQuotaExceeded,      // a per-project quota, or the job queue bound
   kUnauthenticated,    // missing or invalid credentials
   kForbidden,          // authenticated, not allowed on this project
-  kNoRoute,            // unknown path or method
+  kNoRoute,            // unknown path
+  kMethodNotAllowed,   // known path, but not with this method
   kInternal,           // storage down, bug
   kCorrupted,          // stored bytes do not match their SHA-256
   kRangeNotSatisfiable,  // a download's Range lies outside the package
@@ -27,19 +28,11 @@ enum class ErrorCode {
 
 // Every code, for tests that must walk them all.
 inline constexpr ErrorCode kAllErrorCodes[] = {
-    ErrorCode::kBadRequest,
-    ErrorCode::kBodyTooLarge,
-    ErrorCode::kSourceUnavailable,
-    ErrorCode::kNotFound,
-    ErrorCode::kUnknownUser,
-    ErrorCode::kNotSupported,
-    ErrorCode::kQuotaExceeded,
-    ErrorCode::kUnauthenticated,
-    ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,
-    ErrorCode::kInternal,
-    ErrorCode::kCorrupted,
-    ErrorCode::kRangeNotSatisfiable,
+    ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,     ErrorCode::kSourceUnavailable,
+    ErrorCode::kNotFound,      ErrorCode::kUnknownUser,      ErrorCode::kNotSupported,
+    ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated,  ErrorCode::kForbidden,
+    ErrorCode::kNoRoute,       ErrorCode::kMethodNotAllowed, ErrorCode::kInternal,
+    ErrorCode::kCorrupted,     ErrorCode::kRangeNotSatisfiable,
 };
 
 struct Error {
