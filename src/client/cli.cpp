@@ -90,7 +90,7 @@ ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
   push->add_flag("--replace", o.replace,
                  "The group becomes exactly these packages, all or nothing (needs --group)");
   push->add_flag("--async", o.is_async, "URLs: answer at once, fetch in the background (see wait)");
-  push->add_option("--tag", o.tags, "KEY=VALUE tag (repeatable)");
+  push->add_option("--tag", o.tags, "KEY=VALUE tag (repeatable)")->allow_extra_args(false);
   push->add_option("PATH_OR_URL", o.arguments, "Local files; http(s)://, obs://, s3:// URLs")
       ->required();
 
@@ -99,7 +99,8 @@ ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
   ls->add_option("--group", group, "Only this group");
   ls->add_option("--kind", o.kind, "Only this kind")
       ->check(CLI::IsMember({"pyFile", "jar", "file", "modelFile"}));
-  ls->add_option("--tag", o.tags, "Only packages with this KEY=VALUE tag (repeatable)");
+  ls->add_option("--tag", o.tags, "Only packages with this KEY=VALUE tag (repeatable)")
+      ->allow_extra_args(false);
   ls->add_flag("--json", o.json, "Print the server's JSON");
 
   auto* show = Command(app, "show", "Show one package", "dlipkg show main.py --group etl");
@@ -139,7 +140,7 @@ ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
                         "Print spark-submit arguments (--py-files, --jars, --files) of presigned "
                         "URLs for the groups' READY packages",
                         "spark-submit $(dlipkg spark-args --group etl --expires 12h) main.py");
-  spark->add_option("--group", o.groups, "Group (repeatable)")->required();
+  spark->add_option("--group", o.groups, "Group (repeatable)")->required()->allow_extra_args(false);
   spark->add_option("--expires", expires, "URL lifetime: SECONDS or 30m, 12h, 2d (default 1h)");
   spark
       ->add_option("--format", o.format, "args (spark-submit flags) or conf (spark-defaults lines)")

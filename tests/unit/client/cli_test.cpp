@@ -31,6 +31,8 @@ TEST(ClientCommandLine, PushTakesGroupKindTagsFlagsAndManyPaths) {
   EXPECT_TRUE(o.is_async);
   EXPECT_TRUE(o.replace);
   EXPECT_EQ(o.arguments, (std::vector<std::string>{"a.jar", "https://h/b.jar"}));
+  // A repeatable option takes one value each time, not the paths after it.
+  EXPECT_EQ(Parse({"push", "--tag", "k=v", "a.py", "b.py"}).arguments.size(), 2u);
   EXPECT_FALSE(o.connection.endpoint);  // not given: left to the environment and profile
 }
 
