@@ -189,6 +189,8 @@ ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
   if (!lifetime) return usage("--expires must be SECONDS or a number with s, m, h or d");
   o.expires_s = *lifetime;
   if (o.command == "push" && o.replace && group.empty()) return usage("--replace needs --group");
+  if (o.command == "push" && o.replace && (o.is_async || !o.tags.empty()))
+    return usage("--replace commits the group at once and sets no tags: drop --async and --tag");
   if (o.command == "get" && o.arguments.empty() && group.empty())
     return usage("get needs a package NAME, or --group G to fetch the whole group");
   return {std::move(o), 0};

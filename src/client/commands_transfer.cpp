@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <random>
 #include <set>
 
 #include "adapters/common/posix_file.hpp"
@@ -126,13 +128,109 @@ void PrintSummary(const std::vector<json::object>& packages) {
   std::cout << Table(rows) << std::flush;
 }
 
+// The package objects of a group from the listing.
+Outcome<json::array> GroupDetails(DliClient& dli, const std::string& group) {
+  auto listing = dli.List("", "");
+  if (!listing) return std::unexpected(listing.error());
+  if (const auto* groups = listing->if_contains("groups"); groups && groups->is_array())
+    for (const auto& entry : groups->as_array())
+      if (entry.is_object() && Str(entry.as_object(), "group_name") == group)
+        if (const auto* details = entry.as_object().if_contains("details");
+            details && details->is_array())
+          return details->as_array();
+  return std::unexpected(
+      Failure{ExitStatus::kNotFound, "DLI.0002: group " + group + " does not exist"});
+}
+
+// A local file for --replace: hashed, then sent to /blobs/{sha256} unless the server already
+// holds those bytes. The group does not change yet.
+Outcome<std::string> StageFile(DliClient& dli, const ClientOptions& options, const PushItem& item) {
+  auto fd = OpenFd(item.argument, O_RDONLY);
+  if (!fd)
+    return std::unexpected(
+        LocalFailure("cannot open " + item.argument + ": " + ErrnoText(fd.error())));
+  auto sha256 = HashFile(fd->Get(), item.size, item.argument);
+  if (!sha256) return std::unexpected(sha256.error());
+  auto held = dli.HasBlob(*sha256);
+  if (!held) return std::unexpected(held.error());
+  ProgressBar bar(ProgressStream(options), item.name, item.size);
+  if (!*held) {
+    auto sent =
+        dli.PutBlob({.fd = fd->Get(),
+                     .size = item.size,
+                     .sha256 = *sha256,
+                     .progress = [&](std::int64_t done, std::int64_t) { bar.Update(done); }});
+    if (!sent) {
+      bar.Finish(0);
+      return std::unexpected(sent.error());
+    }
+  }
+  bar.Finish(item.size);
+  return *sha256;
+}
+
+// A group name for the URLs of a --replace to be fetched into before the commit.
+std::string ScratchGroup(const std::string& group) {
+  std::random_device random;
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "-dlipkg-staging-%08x", random());
+  return group.substr(0, 64 - std::strlen(suffix)) + suffix;
+}
+
+void DropScratch(DliClient& dli, const std::string& scratch) {
+  auto details = GroupDetails(dli, scratch);
+  if (!details) return;  // never created: nothing to drop
+  for (const auto& detail : *details)
+    if (detail.is_object()) (void)dli.Delete(Str(detail.as_object(), "resource_name"), scratch);
+}
+
+// --replace: every local file staged as a blob, every URL fetched by the server into a scratch
+// group, then one commit that makes the group exactly these packages. Any failure before the
+// commit leaves the group as it was.
+ExitStatus PushReplace(DliClient& dli, const ClientOptions& options,
+                       const std::vector<PushItem>& items) {
+  json::array packages;
+  for (const auto& item : items) {
+    if (item.remote) continue;
+    auto sha256 = StageFile(dli, options, item);
+    if (!sha256)
+      return Report({sha256.error().status, item.name + ": " + sha256.error().message + "; group " +
+                                                options.group() + " unchanged"});
+    packages.push_back(json::object{{"name", item.name}, {"kind", item.kind}, {"sha256", *sha256}});
+  }
+  std::string scratch;
+  if (std::ranges::any_of(items, [](const PushItem& item) { return item.remote; })) {
+    scratch = ScratchGroup(options.group());
+    ClientOptions fetch = options;
+    fetch.groups = {scratch};
+    std::vector<json::object> fetched;
+    if (auto urls = PushUrls(dli, fetch, items, fetched); !urls) {
+      DropScratch(dli, scratch);
+      return Report({urls.error().status,
+                     urls.error().message + "; group " + options.group() + " unchanged"});
+    }
+    for (const auto& package : fetched)
+      packages.push_back(json::object{{"name", Str(package, "resource_name")},
+                                      {"kind", Str(package, "resource_type")},
+                                      {"sha256", Str(package, "sha256")}});
+  }
+  auto group = dli.Commit(options.group(), std::move(packages));
+  if (!scratch.empty()) DropScratch(dli, scratch);
+  if (!group) return Report(group.error());
+  std::vector<json::object> summary;
+  std::set<std::string> names;
+  for (const auto& item : items) names.insert(item.name);
+  CollectDetails(*group, names, summary);
+  if (!options.quiet) PrintSummary(summary);
+  return ExitStatus::kOk;
+}
+
 }  // namespace
 
 ExitStatus RunPush(DliClient& dli, const ClientOptions& options) {
   const auto plan = PlanPush(options.arguments, options.kind);
   if (!plan.error.empty()) return Report({ExitStatus::kUsage, plan.error});
-  if (options.replace)
-    return Report({ExitStatus::kUsage, "--replace is not offered by this client yet"});
+  if (options.replace) return PushReplace(dli, options, plan.items);
   std::vector<json::object> pushed;
   ExitStatus status = ExitStatus::kOk;
   for (const auto& item : plan.items) {
@@ -211,20 +309,6 @@ ExitStatus GetOne(DliClient& dli, const ClientOptions& options, const json::obje
         {ExitStatus::kFailed, "cannot write " + destination.string() + ": " + ErrnoText(errno)});
   if (!options.quiet) std::cout << destination.string() << "\n" << std::flush;
   return ExitStatus::kOk;
-}
-
-// The package objects of a group from the listing.
-Outcome<json::array> GroupDetails(DliClient& dli, const std::string& group) {
-  auto listing = dli.List("", "");
-  if (!listing) return std::unexpected(listing.error());
-  if (const auto* groups = listing->if_contains("groups"); groups && groups->is_array())
-    for (const auto& entry : groups->as_array())
-      if (entry.is_object() && Str(entry.as_object(), "group_name") == group)
-        if (const auto* details = entry.as_object().if_contains("details");
-            details && details->is_array())
-          return details->as_array();
-  return std::unexpected(
-      Failure{ExitStatus::kNotFound, "DLI.0002: group " + group + " does not exist"});
 }
 
 }  // namespace

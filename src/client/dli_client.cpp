@@ -124,6 +124,37 @@ Outcome<json::object> DliClient::PutContent(const ContentUpload& upload) {
   return CallForObject(request);
 }
 
+Outcome<bool> DliClient::HasBlob(const std::string& sha256) {
+  auto response = http_.Send({.method = "HEAD",
+                              .target = Base() + "/blobs/" + Encode(sha256),
+                              .retry = RetryPolicy::kIdempotent});
+  if (!response) return std::unexpected(Failure{ExitStatus::kServer, response.error()});
+  if (response->status == 404) return false;
+  if (response->status >= 300) return std::unexpected(FailureOf(*response));
+  return true;
+}
+
+Outcome<void> DliClient::PutBlob(const ContentUpload& upload) {
+  auto response = Call({.method = "PUT",
+                        .target = Base() + "/blobs/" + Encode(upload.sha256),
+                        .upload_fd = upload.fd,
+                        .upload_size = upload.size,
+                        .upload_sha256 = upload.sha256,
+                        .progress = upload.progress,
+                        .retry = RetryPolicy::kIdempotent});
+  if (!response) return std::unexpected(response.error());
+  return {};
+}
+
+Outcome<json::object> DliClient::Commit(const std::string& group, json::array packages) {
+  json::object body{{"group", group}, {"packages", std::move(packages)}};
+  // Committing the same list twice leaves the same group: safe to retry.
+  return CallForObject({.method = "POST",
+                        .target = Base() + "/resources/commit",
+                        .body = json::serialize(body),
+                        .retry = RetryPolicy::kIdempotent});
+}
+
 Outcome<void> DliClient::Download(const std::string& name, const std::string& group,
                                   std::function<bool(std::span<const char>)> sink,
                                   std::function<void(std::int64_t, std::int64_t)> progress) {

@@ -60,7 +60,14 @@ class DliClient {
   Outcome<boost::json::object> UploadPaths(const UploadPathsRequest& request);
   // PUT /resources/{name}/content?kind=K[&group=G]: the package object.
   Outcome<boost::json::object> PutContent(const ContentUpload& upload);
-  // The package's bytes into `sink`.
+  // HEAD /blobs/{sha256}: whether the server holds (and now keeps staged) these bytes.
+  Outcome<bool> HasBlob(const std::string& sha256);
+  // PUT /blobs/{sha256}: stages the bytes for a commit (`upload.name`, `kind`, `group` unused).
+  Outcome<void> PutBlob(const ContentUpload& upload);
+  // POST /resources/commit: the group becomes exactly `packages` ({name, kind, sha256}), all or
+  // nothing; answers the group object.
+  Outcome<boost::json::object> Commit(const std::string& group, boost::json::array packages);
+  // GET /files/[{group}/]{name}: the package's bytes into `sink`.
   Outcome<void> Download(const std::string& name, const std::string& group,
                          std::function<bool(std::span<const char>)> sink,
                          std::function<void(std::int64_t, std::int64_t)> progress);

@@ -183,7 +183,9 @@ std::vector<std::string> HttpClient::Headers(const HttpRequest& request) const {
     const auto authorization =
         SignSdkRequest(parts, connection_.access_key, connection_.secret_key, date);
     lines.push_back("X-Sdk-Date: " + date);
-    if (unsigned_payload) lines.push_back("X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD");
+    // A streamed body's hash is declared up front, so the server verifies the headers before
+    // reading the body and the body's SHA-256 once it is in.
+    if (streamed) lines.push_back("X-Sdk-Content-Sha256: " + parts.payload_hash);
     lines.push_back("Authorization: " + authorization.value_or(""));
   }
   return lines;
@@ -221,6 +223,8 @@ std::expected<HttpResponse, std::string> HttpClient::SendOnce(const HttpRequest&
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   } else if (request.method == "GET") {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     if (!request.body.empty() || request.method != "DELETE") {

@@ -70,6 +70,8 @@ TEST(ClientCommandLine, UsageErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(ExitOf({"push", "--kind", "egg", "a.py"}), 2);     // unknown kind
   EXPECT_EQ(ExitOf({"push", "--tag", "novalue", "a.py"}), 2);  // not KEY=VALUE
   EXPECT_EQ(ExitOf({"push", "--replace", "a.py"}), 2);         // --replace without --group
+  EXPECT_EQ(ExitOf({"push", "--replace", "--group", "g", "--async", "a.py"}), 2);
+  EXPECT_EQ(ExitOf({"push", "--replace", "--group", "g", "--tag", "k=v", "a.py"}), 2);
   EXPECT_EQ(ExitOf({"show"}), 2);
   EXPECT_EQ(ExitOf({"get"}), 2);  // neither a name nor a group
   EXPECT_EQ(ExitOf({"spark-args"}), 2);
