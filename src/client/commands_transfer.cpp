@@ -72,7 +72,6 @@ Outcome<json::object> PushFile(DliClient& dli, const ClientOptions& options, con
                       .fd = fd->Get(),
                       .size = item.size,
                       .sha256 = *sha256,
-                      .tags = ParsedTags(options),
                       .progress = [&](std::int64_t done, std::int64_t) { bar.Update(done); }});
   bar.Finish(answer ? item.size : 0);
   return answer;
@@ -194,8 +193,8 @@ ExitStatus PushReplace(DliClient& dli, const ClientOptions& options,
     if (item.remote) continue;
     auto sha256 = StageFile(dli, options, item);
     if (!sha256)
-      return Report({sha256.error().status, item.name + ": " + sha256.error().message + "; group " +
-                                                options.group() + " unchanged"});
+      return Report({sha256.error().status, item.name + ": " + sha256.error().message + " (group " +
+                                                options.group() + " unchanged)"});
     packages.push_back(json::object{{"name", item.name}, {"kind", item.kind}, {"sha256", *sha256}});
   }
   std::string scratch;
@@ -207,7 +206,7 @@ ExitStatus PushReplace(DliClient& dli, const ClientOptions& options,
     if (auto urls = PushUrls(dli, fetch, items, fetched); !urls) {
       DropScratch(dli, scratch);
       return Report({urls.error().status,
-                     urls.error().message + "; group " + options.group() + " unchanged"});
+                     urls.error().message + " (group " + options.group() + " unchanged)"});
     }
     for (const auto& package : fetched)
       packages.push_back(json::object{{"name", Str(package, "resource_name")},
@@ -230,6 +229,12 @@ ExitStatus PushReplace(DliClient& dli, const ClientOptions& options,
 ExitStatus RunPush(DliClient& dli, const ClientOptions& options) {
   const auto plan = PlanPush(options.arguments, options.kind);
   if (!plan.error.empty()) return Report({ExitStatus::kUsage, plan.error});
+  const bool local_files =
+      std::ranges::any_of(plan.items, [](const PushItem& item) { return !item.remote; });
+  if (local_files && !options.tags.empty())
+    return Report({ExitStatus::kUsage,
+                   "--tag applies to URLs only: the direct-upload route of local files takes no "
+                   "tags"});
   if (options.replace) return PushReplace(dli, options, plan.items);
   std::vector<json::object> pushed;
   ExitStatus status = ExitStatus::kOk;

@@ -158,11 +158,12 @@ Outcome<json::object> DliClient::Commit(const std::string& group, json::array pa
 Outcome<void> DliClient::Download(const std::string& name, const std::string& group,
                                   std::function<bool(std::span<const char>)> sink,
                                   std::function<void(std::int64_t, std::int64_t)> progress) {
-  auto response =
-      Call({.target = WithGroup(Base() + "/resources/" + Encode(name) + "/content", group),
-            .sink = std::move(sink),
-            .progress = std::move(progress),
-            .retry = RetryPolicy::kIdempotent});
+  // The file-named route: the server verifies the bytes while they stream, and so does get.
+  const std::string path = group.empty() ? Encode(name) : Encode(group) + "/" + Encode(name);
+  auto response = Call({.target = Base() + "/files/" + path,
+                        .sink = std::move(sink),
+                        .progress = std::move(progress),
+                        .retry = RetryPolicy::kIdempotent});
   if (!response) return std::unexpected(response.error());
   return {};
 }

@@ -40,7 +40,6 @@ struct ContentUpload {
   int fd = -1;
   std::int64_t size = 0;
   std::string sha256;  // hex, or "" to send UNSIGNED-PAYLOAD without X-Content-Sha256
-  std::vector<std::pair<std::string, std::string>> tags;
   std::function<void(std::int64_t, std::int64_t)> progress;
 };
 

@@ -68,7 +68,7 @@ def test_push_ls_show_get_chown_rm_wait(env, tmp_path):
     files = {"a.py": b"VALUE = 'a'\n", "lib.jar": os.urandom(50_000),
              "model.bin": os.urandom(2_500_000)}  # larger than --max-body-size: streamed
     paths = [str(write(tmp_path / "src" / n, d)) for n, d in files.items()]
-    pushed = ok(env, "push", "--group", "etl", "--tag", "team=data", *paths)
+    pushed = ok(env, "push", "--group", "etl", *paths)
     # The summary names each package with its kind (from the extension) and READY.
     for name, kind in [("a.py", "pyFile"), ("lib.jar", "jar"), ("model.bin", "file")]:
         assert re.search(rf"^{re.escape(name)}\s+{kind}\s+etl\s+READY", pushed.stdout, re.M), \
@@ -77,7 +77,9 @@ def test_push_ls_show_get_chown_rm_wait(env, tmp_path):
         package = show(env, name, "etl")
         assert (package["sha256"], package["size"], package["owner"]) == \
             (sha256(data), len(data), "alice")
-    assert {"key": "team", "value": "data"} in show(env, "a.py", "etl")["tags"]
+    # The direct-upload route takes no tags: refused before anything is sent.
+    tagged = run(env, "push", "--group", "etl", "--tag", "team=data", paths[0])
+    assert tagged.returncode == 2 and "--tag" in tagged.stderr
 
     table = ok(env, "ls", "--group", "etl").stdout.splitlines()
     assert table[0].split() == ["GROUP", "NAME", "TYPE", "STATUS", "SIZE", "OWNER", "UPDATED"]
@@ -107,7 +109,9 @@ def test_push_ls_show_get_chown_rm_wait(env, tmp_path):
 
 def test_push_of_urls_and_mixed_with_local_files(env, tmp_path, nginx, sources):
     _, served = sources
-    ok(env, "push", "--group", "web", f"{nginx.url}/a.py", f"{nginx.url}/lib.jar")
+    ok(env, "push", "--group", "web", "--tag", "team=data", f"{nginx.url}/a.py",
+       f"{nginx.url}/lib.jar")
+    assert {"key": "team", "value": "data"} in show(env, "a.py", "web")["tags"]
     assert show(env, "lib.jar", "web")["resource_type"] == "jar"
     assert show(env, "a.py", "web")["sha256"] == sha256(served["a.py"])
     local = write(tmp_path / "local.py", b"print('local')\n")
@@ -212,7 +216,7 @@ def test_get_refuses_a_corrupted_download(server, tmp_path):
     ok(env, "push", "--group", "cg", str(write(tmp_path / "src" / "data.bin", data)))
     out = tmp_path / "out"
     out.mkdir()
-    with CorruptingProxy(server.address, "data.bin") as proxy:
+    with CorruptingProxy(server.address, "/files/cg/data.bin") as proxy:
         bad = client_env(server, "aksk", tmp_path, DLIPKG_ENDPOINT=proxy.url)
         done = run(bad, "get", "data.bin", "--group", "cg", "-o", str(out))
     assert done.returncode == 1, done.stderr
