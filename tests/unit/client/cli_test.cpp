@@ -23,13 +23,14 @@ int ExitOf(std::vector<std::string> args) {
 
 TEST(ClientCommandLine, PushTakesGroupKindTagsFlagsAndManyPaths) {
   const auto o = Parse({"push", "--group", "etl", "--kind", "jar", "--tag", "team=data", "--tag",
-                        "env=prod", "--async", "--replace", "a.jar", "https://h/b.jar"});
+                        "env=prod", "--async", "a.jar", "https://h/b.jar"});
   EXPECT_EQ(o.command, "push");
   EXPECT_EQ(o.group(), "etl");
   EXPECT_EQ(o.kind, "jar");
   EXPECT_EQ(o.tags, (std::vector<std::string>{"team=data", "env=prod"}));
   EXPECT_TRUE(o.is_async);
-  EXPECT_TRUE(o.replace);
+  EXPECT_FALSE(o.replace);
+  EXPECT_TRUE(Parse({"push", "--replace", "--group", "g", "a.py"}).replace);
   EXPECT_EQ(o.arguments, (std::vector<std::string>{"a.jar", "https://h/b.jar"}));
   // A repeatable option takes one value each time, not the paths after it.
   EXPECT_EQ(Parse({"push", "--tag", "k=v", "a.py", "b.py"}).arguments.size(), 2u);
