@@ -18,7 +18,8 @@ declare -A allowed=(
   [adapters]="domain ports adapters"
   [api]="domain ports core api"
   [http]="domain ports core api http"
-  [app]="domain ports core adapters api http app"
+  [client]="domain ports adapters client"
+  [app]="domain ports core adapters api http client app"
 )
 # Adapter sub-layers: which adapters/<folder> each adapters/<folder> may include.
 adapter_allowed() {

@@ -19,6 +19,7 @@
 #include "app/blob_store_factory.hpp"
 #include "app/config.hpp"
 #include "app/stores.hpp"
+#include "client/cli.hpp"
 #include "core/job_runner.hpp"
 #include "core/package_service.hpp"
 #include "core/url_grants.hpp"
@@ -239,6 +240,8 @@ int Serve(const ServeConfig& config) {
 }  // namespace
 
 int Main(int argc, char** argv) {
+  // One executable: every subcommand but `serve` is the client (src/client).
+  if (argc > 1 && client::IsClientCommand(argv[1])) return client::Main(argc, argv);
   const Command command = ParseCommandLine(argc, argv);
   if (const auto* exit = std::get_if<ExitNow>(&command)) return exit->code;
   return Serve(std::get<ServeConfig>(command));

@@ -80,6 +80,10 @@ Command ParseCommandLine(int argc, char** argv) {
       "dlipkg: a self-hosted package-group service speaking Huawei Cloud DLI's v2.0 "
       "resources API."};
   app.require_subcommand(1);
+  // The client subcommands are parsed by src/client (app::Main hands them over first).
+  app.footer(
+      "Client subcommands (each with --help): push, ls, show, get, rm, chown, wait, spark-args, "
+      "completion, configure.");
   app.set_version_flag("--version", "dlipkg 0.1.0");
   auto* serve = app.add_subcommand(
       "serve",

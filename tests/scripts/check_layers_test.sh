@@ -44,6 +44,8 @@ plant adapters/s3/object_stores.cpp '#include "adapters/sources/source_policy.hp
 plant adapters/metadata/sqlite/sqlite_db.cpp '#include "adapters/metadata/postgres/postgres_db.hpp"'
 plant adapters/sources/nested/new_file.cpp '#include "api/routes.hpp"'
 plant core/sub/new_file.hpp '#include <spdlog/spdlog.h>'
+plant client/cli.cpp '#include "api/error_table.hpp"'
+plant adapters/auth/sdk_hmac_signature.cpp '#include "client/cli.hpp"'
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures planted violation(s) were not refused"

@@ -158,7 +158,7 @@ Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& 
   const auto canonical = CanonicalRequest(parts);
   if (!canonical) return Unauthenticated("The request target has a malformed percent-encoding.");
   const auto signs = [&](const std::string& canonical_request) {
-    const auto expected = HmacSha256Hex(key->second.secret, StringToSign(date, canonical_request));
+    const auto expected = SdkSignature(key->second.secret, date, canonical_request);
     return ConstantTimeEquals(expected, parsed->signature);
   };
   // The Node.js SDK signs an escaped path escaped again; its form differs from the canonical one

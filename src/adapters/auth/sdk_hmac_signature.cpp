@@ -125,6 +125,28 @@ std::string HmacSha256Hex(std::string_view key, std::string_view data) {
   return HexLower(std::span(digest, length));
 }
 
+std::string SdkSignature(std::string_view secret_key, std::string_view sdk_date,
+                         std::string_view canonical_request) {
+  return HmacSha256Hex(secret_key, StringToSign(sdk_date, canonical_request));
+}
+
+std::optional<std::string> SignSdkRequest(const CanonicalRequestParts& parts,
+                                          std::string_view access_key, std::string_view secret_key,
+                                          std::string_view sdk_date) {
+  const auto canonical = CanonicalRequest(parts);
+  if (!canonical) return std::nullopt;
+  std::string names;
+  for (const auto& [name, value] : parts.headers) {
+    if (!names.empty()) names += ';';
+    names += name;
+  }
+  std::string header(kSdkHmacAlgorithm);
+  header.append(" Access=").append(access_key);
+  header.append(", SignedHeaders=").append(names);
+  header.append(", Signature=").append(SdkSignature(secret_key, sdk_date, *canonical));
+  return header;
+}
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   // The length of a hex signature is public; only the contents must not leak through timing.
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

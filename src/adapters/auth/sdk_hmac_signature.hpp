@@ -1,6 +1,7 @@
 // The SDK-HMAC-SHA256 request signature (docs/auth.md), as the Huawei Cloud SDK cores compute
 // it: canonical request, string to sign, HMAC-SHA256 keyed with the SK (no key derivation).
-// CredentialAuthenticator verifies requests with it; tests sign requests with it.
+// CredentialAuthenticator verifies requests with it; the `dlipkg` client (src/client) and the
+// tests sign requests with it, so both sides share one canonical form.
 // Pure functions; thread-safe.
 #pragma once
 
@@ -68,6 +69,18 @@ std::string StringToSign(std::string_view sdk_date, std::string_view canonical_r
 
 // Lower-case hex HMAC-SHA256 of `data` keyed with `key`'s bytes.
 std::string HmacSha256Hex(std::string_view key, std::string_view data);
+
+// The signature both sides compute: lower-case hex HMAC-SHA256, keyed with the SK, of
+// StringToSign(sdk_date, canonical_request).
+std::string SdkSignature(std::string_view secret_key, std::string_view sdk_date,
+                         std::string_view canonical_request);
+
+// What a client adds to sign a request: the Authorization header's value. `parts.headers`
+// must be the headers to sign, names lower case and sorted, including x-sdk-date with
+// `sdk_date`. nullopt: a malformed escape in `parts.raw_target`.
+std::optional<std::string> SignSdkRequest(const CanonicalRequestParts& parts,
+                                          std::string_view access_key, std::string_view secret_key,
+                                          std::string_view sdk_date);
 
 // Equal contents, compared in time that does not depend on where they differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

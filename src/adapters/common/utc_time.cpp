@@ -102,17 +102,27 @@ std::optional<std::int64_t> ParseSdkDateMs(std::string_view text) {
   return ToEpochMs(Fields{*year, *month, *day, *hour, *minute, *second});
 }
 
-std::string FormatUtc(std::int64_t epoch_ms) {
+namespace {
+std::string Format(const char* format, std::int64_t epoch_ms) {
   const sys_time<milliseconds> at{milliseconds{epoch_ms}};
   const auto day_start = floor<days>(at);
   const year_month_day date{day_start};
   const hh_mm_ss time{floor<seconds>(at - day_start)};
   char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
+  std::snprintf(text, sizeof text, format, static_cast<int>(date.year()),
                 static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
                 static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
                 static_cast<int>(time.seconds().count()));
   return text;
+}
+}  // namespace
+
+std::string FormatSdkDate(std::int64_t epoch_ms) {
+  return Format("%04d%02u%02uT%02d%02d%02dZ", epoch_ms);
+}
+
+std::string FormatUtc(std::int64_t epoch_ms) {
+  return Format("%04d-%02u-%02uT%02d:%02d:%02dZ", epoch_ms);
 }
 
 }  // namespace dlipkg

@@ -150,6 +150,8 @@ TEST(UtcTime, ParsesRfc3339AndSdkDates) {
                           "20191115T033660Z", "20191115t033655Z", " 20191115T033655Z"})
     EXPECT_FALSE(ParseSdkDateMs(bad)) << bad;
   EXPECT_EQ(FormatUtc(1573789015000), "2019-11-15T03:36:55Z");
+  EXPECT_EQ(FormatSdkDate(1573789015999), "20191115T033655Z");
+  EXPECT_EQ(ParseSdkDateMs(FormatSdkDate(1573789015000)), 1573789015000);
 }
 
 }  // namespace

@@ -42,6 +42,26 @@ TEST(SdkHmacSignature, ReproducesTheSpecTestVector) {
             "7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe");
 }
 
+TEST(SdkHmacSignature, SignsTheSpecTestVectorAsAClientWould) {
+  const CanonicalRequestParts parts{
+      .method = "GET",
+      .raw_target =
+          "/v1/77b6a44cba5143ab91d13ab9a8ff44fd/vpcs?limit=2&marker=13551d6b-755d-4757-"
+          "b956-536f674975c0",
+      .headers = {{"content-type", "application/json"},
+                  {"host", "service.region.example.com"},
+                  {"x-sdk-date", "20191115T033655Z"}},
+      .payload_hash = PayloadHash("")};
+  EXPECT_EQ(SignSdkRequest(parts, "QTWAOYTTINDUT2QVKYUC",
+                           "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc", "20191115T033655Z"),
+            "SDK-HMAC-SHA256 Access=QTWAOYTTINDUT2QVKYUC, "
+            "SignedHeaders=content-type;host;x-sdk-date, "
+            "Signature=7be6668032f70418fcc22abc52071e57aff61b84a1d2381bb430d6870f4f6ebe");
+  auto bad = parts;
+  bad.raw_target = "/v1/%zz";
+  EXPECT_FALSE(SignSdkRequest(bad, "AK", "SK", "20191115T033655Z"));
+}
+
 TEST(SdkHmacSignature, EncodesEverythingButUnreservedWithUpperCaseHex) {
   EXPECT_EQ(SdkUrlEncode("AZaz09-_.~"), "AZaz09-_.~");
   EXPECT_EQ(SdkUrlEncode("a b+c/d=e&f%g*h'i!"), "a%20b%2Bc%2Fd%3De%26f%25g%2Ah%27i%21");
