@@ -11,6 +11,9 @@ build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-
 test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postgresql)
 # An S3-compatible server that verifies SigV4, for the object-store tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
+# The web console's tests: Debian's headless Chromium, its driver, and Selenium to drive it
+# (nothing that downloads a browser of its own).
+test_pkgs+=(chromium chromium-driver python3-selenium)
 
 testing=false
 [ "${1:-}" = "--test" ] && testing=true

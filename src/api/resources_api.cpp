@@ -1,9 +1,11 @@
 #include "api/resources_api.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <string_view>
 
+#include "api/console_routes.hpp"
 #include "api/error_table.hpp"
 #include "api/peer_address.hpp"
 
@@ -97,6 +99,10 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
       }
     }
   }
+  if (auto name = QueryValue(target, "name"); name) {
+    if (name->size() > 256) return Fail(ErrorCode::kBadRequest, "name must be at most 256 bytes.");
+    query.name_contains = *name;
+  }
   if (target.query.contains("limit")) {
     auto limit = SizeParam(target, "limit", 1000);
     if (!limit) return std::unexpected(limit.error());
@@ -121,6 +127,25 @@ Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) cons
     return {};
   return Fail(ErrorCode::kForbidden,
               "This server has no authentication configured and serves loopback clients only.");
+}
+
+// Without credentials nothing in a request proves who sent it, so a page on another site that
+// the user's browser visits could POST to this loopback server with a form or a no-cors fetch.
+// Those can only send no Content-Type or the CORS-safelisted ones; any other type makes the
+// browser ask first (a preflight this server never grants). So a POST must name another type
+// (the API's own is application/json). With credentials the token or signature headers do this.
+Result<void> ResourcesApi::RefuseCrossSiteForm(const Request& request) const {
+  if (authenticator_ != nullptr || request.method != "POST") return {};
+  std::string type(Trim(request.Header("Content-Type").value_or("")));
+  type = type.substr(0, type.find(';'));
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  type = std::string(Trim(type));
+  if (!type.empty() && type != "application/x-www-form-urlencoded" &&
+      type != "multipart/form-data" && type != "text/plain")
+    return {};
+  return Fail(ErrorCode::kBadRequest,
+              "A POST needs Content-Type: application/json (a form or a cross-site page cannot "
+              "send it, and this server has no credentials to tell them apart).");
 }
 
 Result<std::string> ResourcesApi::Authenticate(const Request& request, const std::string& project) {
@@ -157,6 +182,11 @@ Response ResourcesApi::Handle(const Request& request) {
                       : R"({"status":"ok"})");
     if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted)
       return std::unexpected(admitted.error());
+    // The web console: static files, no data, so no authentication.
+    if (method == "GET" && (seg.empty() || (seg.size() == 1 && seg[0].empty()) ||
+                            (seg.size() == 1 && seg[0] == "console")))
+      return ConsoleRedirect();
+    if (method == "GET" && seg.size() == 2 && seg[0] == "console") return ConsoleFile(seg[1]);
     // v2.0 / {project_id} / resources [/ {resource_name} [/ content]]
     if (seg.size() < 3 || seg.size() > 5 || seg[0] != "v2.0" || seg[1].empty() ||
         seg[2] != "resources")
@@ -164,6 +194,8 @@ Response ResourcesApi::Handle(const Request& request) {
                                            std::string(request.target.substr(0, 200)) + ".");
     auto project = ParseProjectId(seg[1]);
     if (!project) return std::unexpected(project.error());
+    if (auto same_site = RefuseCrossSiteForm(request); !same_site)
+      return std::unexpected(same_site.error());
     auto authenticated = Authenticate(request, *project);
     if (!authenticated) return std::unexpected(authenticated.error());
     const std::string& owner = *authenticated;

@@ -36,6 +36,8 @@ class ResourcesApi final : public RequestHandler {
   Result<std::string> Authenticate(const Request& request, const std::string& project);
   // Without authentication, whether the peer may be served at all.
   Result<void> AdmitUnauthenticatedPeer(const Request& request) const;
+  // Without authentication, a POST a cross-site form could send is refused (CSRF).
+  Result<void> RefuseCrossSiteForm(const Request& request) const;
   // With authentication, an owner change must name a user the authenticator knows.
   Result<void> CheckKnownUser(const std::string& new_owner);
 
