@@ -7,8 +7,8 @@ dlipkg on it and opens /console/?project=bench in headless Chromium (Debian's, v
 with the cache disabled. Measures, from the browser's Performance API:
   - time to first render of the package table (the console's own performance mark, from the
     start of navigation);
-  - bytes transferred on first load (transferSize of the page and every resource, headers
-    included; the list answer counted apart);
+  - bytes transferred on first load (headers and bodies of the page and every resource, from
+    Chromium's DevTools network events; the list answer's transferSize shown apart);
   - the list call's own time in the same load.
 Reference from the same run, alternating rounds: nginx serving the same console files and,
 for the list call, the very same JSON page as a static file, so the console renders the same
@@ -17,6 +17,8 @@ table from a server that does no work.
 Usage: bench/console_load.py [--groups 100000] [--rounds 5]
 """
 import argparse
+import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -67,8 +69,9 @@ class StaticConsole:
     def __init__(self, workdir, page_json):
         self.workdir = Path(workdir)
         self.port = free_port()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "page.json").write_bytes(page_json)
-        user = "user root;" if shutil.os.geteuid() == 0 else ""
+        user = "user root;" if os.geteuid() == 0 else ""
         w = self.workdir
         (w / "nginx.conf").write_text(f"""
 {user}
@@ -123,13 +126,26 @@ return {
 """
 
 
+def wire_bytes(log_entries):
+    """Bytes on the wire (headers and bodies) of every response finished, from Chromium's
+    DevTools network events (the Performance API's transferSize is rounded for privacy)."""
+    total = 0
+    for entry in log_entries:
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.loadingFinished":
+            total += int(message["params"]["encodedDataLength"])
+    return total
+
+
 def load_once(browser, base):
     d = browser.driver
     d.get("about:blank")
     d.execute_cdp_cmd("Network.clearBrowserCache", {})
+    d.get_log("performance")  # drop what came before this load
     d.get(f"{base}/console/?project={PROJECT}")
     browser.wait(lambda: d.execute_script("return document.body.dataset.loaded"), "the table", 60)
     result = d.execute_script(MEASURE)
+    result["bytes"] = wire_bytes(d.get_log("performance"))
     if not result["rows"] or result["render_ms"] is None:
         raise SystemExit(f"the console rendered nothing from {base}: {result}")
     return result

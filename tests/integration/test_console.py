@@ -129,7 +129,8 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     for local in (local1, local2):
         li = b.wait(lambda: [x for x in b.css("#uploads li")
                              if x.get_attribute("data-file") == local.name], f"{local.name} listed")[0]
-        b.wait(lambda: li.get_attribute("data-state") == "done", f"{local.name} uploaded", 60)
+        state = b.wait(lambda: li.get_attribute("data-state"), f"{local.name} uploaded", 60)
+        assert state == "done", li.find_element(By.CLASS_NAME, "outcome").text
         bar = li.find_element(By.TAG_NAME, "progress")
         assert int(bar.get_attribute("value")) == local.stat().st_size
         assert li.find_element(By.CLASS_NAME, "pct").text == "100%"
