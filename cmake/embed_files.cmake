@@ -2,7 +2,7 @@
 # dlipkg binary (no files to install beside it, no build tool beyond CMake on the server).
 # Run as: cmake -DOUTPUT=out.cpp -DBASE_DIR=dir -P embed_files.cmake; embeds the .html, .css,
 # .js and .svg files of BASE_DIR (the same globs as CMakeLists.txt's dependency list).
-# The output defines dlipkg::api::ConsoleFiles() declared in src/api/console_assets.hpp.
+# The output defines dlipkg::api::EmbeddedConsoleFiles() declared in src/api/console_assets.hpp.
 if(NOT OUTPUT OR NOT BASE_DIR)
   message(FATAL_ERROR "embed_files.cmake needs OUTPUT and BASE_DIR")
 endif()
@@ -24,7 +24,7 @@ foreach(file IN LISTS FILES)
   math(EXPR index "${index} + 1")
 endforeach()
 string(APPEND body "constexpr EmbeddedFile kFiles[] = {\n${table}};\n}  // namespace\n\n")
-string(APPEND body "std::span<const EmbeddedFile> ConsoleFiles() { return kFiles; }\n\n")
+string(APPEND body "std::span<const EmbeddedFile> EmbeddedConsoleFiles() { return kFiles; }\n\n")
 string(APPEND body "}  // namespace dlipkg::api\n")
 # Only rewrite when changed, so an unchanged console does not recompile.
 if(EXISTS "${OUTPUT}")

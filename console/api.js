@@ -120,6 +120,25 @@ export class Api {
     return response.blob();
   }
 
+  // Whether the server already has these bytes (HEAD /blobs/{sha256}: 200 yes, 404 no).
+  async hasBlob(sha256) {
+    const response = await fetch(`${this.base()}/blobs/${sha256}`,
+      { method: 'HEAD', headers: this.headers(), credentials: 'omit', cache: 'no-store' });
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    throw errorFrom(response.status, response.statusText, '');
+  }
+
+  // Stages bytes under their SHA-256 for a later commit (PUT /blobs/{sha256}).
+  stageBlob(file, sha256, onProgress) {
+    return this.send('PUT', `${this.base()}/blobs/${sha256}`, file, onProgress);
+  }
+
+  // Makes `group` hold exactly `packages` ([{name, kind, sha256}]), all or nothing.
+  commitGroup(group, packages) {
+    return this.call('POST', '/resources/commit', { group, packages });
+  }
+
   // Streams one local file through the direct-upload route; onProgress(sent, total).
   // Resolves with the package, rejects with an ApiError. XMLHttpRequest because fetch has no
   // upload progress.
@@ -127,9 +146,13 @@ export class Api {
     const q = new URLSearchParams({ kind });
     if (group) q.set('group', group);
     const url = `${this.base()}/resources/${encodeURIComponent(name)}/content?${q}`;
+    return this.send('PUT', url, file, onProgress);
+  }
+
+  send(method, url, file, onProgress) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open('PUT', url);
+      xhr.open(method, url);
       for (const [k, v] of Object.entries(this.headers())) xhr.setRequestHeader(k, v);
       xhr.setRequestHeader('Content-Type', 'application/octet-stream');
       xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);

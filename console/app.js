@@ -429,10 +429,34 @@ function openReplace(group) {
   openDialog('replace-dialog');
 }
 
+async function sha256Hex(file) {
+  if (!(window.crypto && crypto.subtle)) {
+    throw new Error('Hashing local files needs a secure context: open the console over https ' +
+      'or from localhost / 127.0.0.1.');
+  }
+  const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// Local bytes: each file staged under its SHA-256 (skipped when the server has it), then one
+// all-or-nothing commit naming them all (docs/api.md, "Whole-group replacement").
 async function replaceWithFiles(typed, group, files) {
-  // Local bytes: upload each file, then one all-or-nothing commit naming them (docs/api.md).
-  throw new ApiError(0, '', 'Replacing a group with local files needs the direct-upload API, ' +
-    `which this server does not offer yet (group ${group}, ${files.length} file(s), ${typed}).`);
+  const kind = { pyfiles: 'pyFile', jars: 'jar', files: 'file' }[typed];
+  const packages = [];
+  for (const file of files) {
+    const sha256 = await sha256Hex(file);
+    const item = el('li', { 'data-file': file.name }, el('span', { class: 'name' }, file.name));
+    $('uploads').append(item);
+    if (!(await state.api.hasBlob(sha256))) {
+      const bar = el('progress', { max: Math.max(file.size, 1), value: 0 });
+      item.append(bar);
+      await state.api.stageBlob(file, sha256, (sent) => { bar.value = sent; });
+    }
+    item.dataset.state = 'done';
+    item.append(el('span', { class: 'outcome' }, 'staged'));
+    packages.push({ name: file.name, kind, sha256 });
+  }
+  await state.api.commitGroup(group, packages);
 }
 
 function wireDialogs() {
@@ -452,6 +476,7 @@ function wireDialogs() {
     if (files && files.length) await replaceWithFiles(typed, group, files);
     else await state.api.replaceGroup(typed, group, lines($('rg-paths').value));
     $('rg-paths').value = '';
+    $('rg-files').value = '';
     return `Replaced group ${group}.`;
   });
   wireDialog('owner-dialog', async () => {

@@ -14,6 +14,6 @@ struct EmbeddedFile {
 };
 
 // Every embedded file, in a fixed order. Defined in the generated console_assets.cpp.
-std::span<const EmbeddedFile> ConsoleFiles();
+std::span<const EmbeddedFile> EmbeddedConsoleFiles();
 
 }  // namespace dlipkg::api

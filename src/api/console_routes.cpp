@@ -3,6 +3,7 @@
 #include <string>
 
 #include "api/console_assets.hpp"
+#include "api/handlers.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -30,18 +31,18 @@ void AddSecurityHeaders(Response& response) {
 
 }  // namespace
 
-Response ConsoleRedirect() {
+Response ConsoleRedirect(std::string_view query) {
   Response response;
   response.status = 302;
   response.content_type = "";
-  response.headers.emplace_back("Location", "/console/");
+  response.headers.emplace_back("Location", "/console/" + std::string(query));
   AddSecurityHeaders(response);
   return response;
 }
 
 Result<Response> ConsoleFile(std::string_view path) {
   if (path.empty()) path = "index.html";
-  for (const auto& file : ConsoleFiles()) {
+  for (const auto& file : EmbeddedConsoleFiles()) {
     if (file.path != path) continue;
     Response response;
     response.content_type = std::string(ContentTypeOf(path));
@@ -51,6 +52,18 @@ Result<Response> ConsoleFile(std::string_view path) {
   }
   return Fail(ErrorCode::kNoRoute,
               "No such console file: /console/" + std::string(path.substr(0, 200)) + ".");
+}
+
+Result<Response> RedirectRoot(const ApiContext&, const Call&) { return ConsoleRedirect(); }
+
+// The query goes along, so `/console?project=p1` opens p1 as `/console/?project=p1` does.
+Result<Response> RedirectToConsole(const ApiContext&, const Call& call) {
+  const auto question = call.request.target.find('?');
+  return ConsoleRedirect(question == std::string::npos ? "" : call.request.target.substr(question));
+}
+
+Result<Response> ServeConsole(const ApiContext&, const Call& call) {
+  return ConsoleFile(call.Param("file"));
 }
 
 }  // namespace dlipkg::api

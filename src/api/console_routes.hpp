@@ -16,8 +16,8 @@ inline constexpr std::string_view kConsoleCsp =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-// 302 to /console/ (for `GET /` and `GET /console`).
-Response ConsoleRedirect();
+// 302 to /console/ followed by `query` ("" or "?..." from the request's own target).
+Response ConsoleRedirect(std::string_view query = "");
 
 // The file at `path` below /console/ (raw, before any query); "" is index.html. kNoRoute when
 // there is no such file.

@@ -229,6 +229,23 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     gone = server.api("GET", "/v2.0/p1/resources/a.py?group=etl", headers=auth(server))
     assert gone.status_code == 404
 
+    # --- replace a whole group with local files: staged blobs, then one commit ---------------
+    local3 = tmp_path / "local_three.py"
+    local3.write_bytes(b"print('three')\n")
+    local1.write_bytes(b"print('one, replaced')\n")
+    b.click_in_row(b.group_row("laptop"), "Replace")
+    b.visible("replace-dialog")
+    assert b.by_id("rg-group").get_attribute("value") == "laptop"
+    Select(b.by_id("rg-kind")).select_by_visible_text("pyFile")
+    b.by_id("rg-files").send_keys(f"{local1}\n{local3}")
+    b.by_id("replace-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    b.wait(lambda: not b.by_id("replace-dialog").is_displayed(), "the replace dialog to close", 30)
+    b.wait(lambda: b.row("local_three.py", "laptop") and not b.row("local_two.jar", "laptop"),
+           "group laptop replaced")
+    group = server.api("GET", "/v2.0/p1/resources?name=laptop", headers=auth(server)).json()
+    details = {p["resource_name"]: p["sha256"] for p in group["groups"][0]["details"]}
+    assert details == {n.name: hashlib.sha256(n.read_bytes()).hexdigest() for n in (local1, local3)}
+
     # --- an API error is shown as the server wrote it, markup in it as text ------------------
     b.by_id("open-add-url").click()
     b.by_id("au-paths").send_keys(f"{nginx.url}/b.py")

@@ -29,8 +29,8 @@ TEST(ConsoleRoutes, IndexIsEmbeddedWithSafetyHeaders) {
 }
 
 TEST(ConsoleRoutes, EveryFileHasItsTypeAndUnknownPathsAreNoRoute) {
-  ASSERT_GE(ConsoleFiles().size(), 4u);
-  for (const auto& file : ConsoleFiles()) {
+  ASSERT_GE(EmbeddedConsoleFiles().size(), 4u);
+  for (const auto& file : EmbeddedConsoleFiles()) {
     auto response = ConsoleFile(file.path);
     ASSERT_TRUE(response) << file.path;
     EXPECT_EQ(response->body, file.data);
