@@ -250,12 +250,13 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     b.by_id("open-add-url").click()
     b.by_id("au-paths").send_keys(f"{nginx.url}/b.py")
     b.by_id("au-tags").clear()
-    b.by_id("au-tags").send_keys("<img src=x onerror=alert(3)>=v")
+    b.by_id("au-tags").send_keys("<script>alert(3)</script><b>k</b>=v")
     b.by_id("add-url-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     err = b.wait(lambda: (e := b.css("#add-url-dialog .dialog-error")[0]).is_displayed() and e,
                  "the add-by-URL error")
-    assert err.text.startswith("DLI.0001: Invalid tag key '<img src=x onerror=alert(3)>'"), err.text
-    assert not b.css("#add-url-dialog img")
+    assert err.text.startswith(
+        "DLI.0001: Invalid tag key '<script>alert(3)</script><b>k</b>'"), err.text
+    assert not b.css("#add-url-dialog script") and not b.css("#add-url-dialog b")
     b.by_id("add-url-dialog").find_element(By.CLASS_NAME, "cancel").click()
     assert not b.row("b.py", "etl")
 
