@@ -1,6 +1,7 @@
 """Headless Chromium from Debian driven by Selenium (python3-selenium), for the console tests
 and bench/console_load.py. Nothing here downloads a browser or a driver: both paths are
 Debian's. Every wait is on observable page state, with a bound."""
+import base64
 import shutil
 import tempfile
 import time
@@ -100,6 +101,15 @@ class Browser:
                 return
         raise AssertionError(f"no button {text!r} in row {tr.text!r}")
 
-    def screenshot(self, path):
+    def screenshot(self, path, scale=1.0):
+        """The viewport as PNG; scale < 1 makes a smaller image (the README's)."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(path))
+        if scale == 1.0:
+            self.driver.save_screenshot(str(path))
+            return
+        size = self.driver.execute_script(
+            "return [document.documentElement.clientWidth, window.innerHeight]")
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png",
+            "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": scale}})
+        Path(path).write_bytes(base64.b64decode(shot["data"]))

@@ -175,6 +175,7 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     assert b.driver.execute_script("return document.scripts.length") == 1
     no_alert(b)
     b.screenshot(SHOTS / "03-table.png")
+    b.screenshot(SHOTS / "readme.png", scale=0.75)  # small enough for docs/console.png
 
     # --- filters: kind, tag, name -------------------------------------------------------------
     Select(b.by_id("f-kind")).select_by_visible_text("jar")
