@@ -110,9 +110,9 @@ def test_console_without_credentials_opens_project_directly(start_server, nginx,
     assert browser.driver.execute_script("return localStorage.getItem('dlipkg.project')") == "p2"
 
 
-def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
+def test_console_scenario(console_server, nginx, sources, browser):
+    """Sign-in, async URL packages to READY, hostile text, filters, owner, delete, errors."""
     server, b = console_server, browser
-    _, files = sources
     sign_in(b, server)
     b.screenshot(SHOTS / "01-empty.png")
     # The token is in session storage, not in the URL nor local storage.
@@ -120,28 +120,16 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     assert b.driver.execute_script("return sessionStorage.getItem('dlipkg.token')") == TOKEN
     assert TOKEN not in (b.driver.execute_script("return JSON.stringify(localStorage)") or "")
 
-    # --- two local files, through the direct-upload route, with progress per file --------------
-    local1, local2 = tmp_path / "local_one.py", tmp_path / "local_two.jar"
-    local1.write_bytes(b"print('one')\n" * 1000)
-    local2.write_bytes(os.urandom(3 * 1024 * 1024))
-    b.by_id("upload-group").send_keys("laptop")
-    b.by_id("file-input").send_keys(f"{local1}\n{local2}")
-    for local in (local1, local2):
-        li = b.wait(lambda: [x for x in b.css("#uploads li")
-                             if x.get_attribute("data-file") == local.name], f"{local.name} listed")[0]
-        state = b.wait(lambda: li.get_attribute("data-state"), f"{local.name} uploaded", 60)
-        assert state == "done", li.find_element(By.CLASS_NAME, "outcome").text
-        bar = li.find_element(By.TAG_NAME, "progress")
-        assert int(bar.get_attribute("value")) == local.stat().st_size
-        assert li.find_element(By.CLASS_NAME, "pct").text == "100%"
-    for local, kind in ((local1, "pyFile"), (local2, "jar")):
-        row = b.wait(lambda: b.row(local.name, "laptop"), f"{local.name} in the table")
-        assert kind in row.text and "READY" in row.text
-        sha = hashlib.sha256(local.read_bytes()).hexdigest()
-        button = row.find_element(By.CSS_SELECTOR, "button.sha")
-        assert button.text == sha[:12] and sha in button.get_attribute("title")
-    stored = server.api("GET", "/v2.0/p1/resources/local_two.jar?group=laptop", headers=auth(server))
-    assert stored.json()["sha256"] == hashlib.sha256(local2.read_bytes()).hexdigest()
+    # Two packages in group "laptop" (the next test uploads them from local files instead).
+    root, _ = sources
+    (root / "local_one.py").write_bytes(b"print('one')\n")
+    (root / "local_two.jar").write_bytes(os.urandom(100_000))
+    for name, kind in (("local_one.py", "pyFile"), ("local_two.jar", "jar")):
+        r = server.api("POST", "/v2.0/p1/resources", headers=auth(server),
+                       json={"paths": [f"{nginx.url}/{name}"], "kind": kind, "group": "laptop"})
+        assert r.status_code == 200, r.text
+    reload_table(b)
+    assert b.row("local_two.jar", "laptop")
 
     # --- a URL package, asynchronously, watched from UPLOADING to READY ----------------------
     b.by_id("open-add-url").click()
@@ -208,16 +196,6 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     shown = server.api("GET", "/v2.0/p1/resources", headers=auth(server)).json()
     assert [g["owner"] for g in shown["groups"] if g["group_name"] == "etl"] == ["bobby"]
 
-    # --- spark-submit arguments of a group: every URL fetches the package without headers -----
-    b.click_in_row(b.group_row("etl"), "Spark args")
-    line = b.wait(lambda: b.by_id("copied").text.startswith("--py-files"), "the spark line") and \
-        b.by_id("copied").text
-    urls = re.fullmatch(r"--py-files '([^']+)'", line).group(1).split(",")
-    assert len(urls) == 2
-    fetched = {u.split("?")[0].rsplit("/", 1)[1]: requests.get(u, timeout=10) for u in urls}
-    assert fetched["a.py"].content == files["a.py"]
-    assert fetched["console.py"].status_code == 200
-
     # --- delete: cancel keeps it, confirm removes it ------------------------------------------
     b.click_in_row(b.row("a.py", "etl"), "Delete")
     b.visible("confirm-dialog")
@@ -229,23 +207,6 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     b.wait(lambda: not b.row("a.py", "etl"), "a.py deleted")
     gone = server.api("GET", "/v2.0/p1/resources/a.py?group=etl", headers=auth(server))
     assert gone.status_code == 404
-
-    # --- replace a whole group with local files: staged blobs, then one commit ---------------
-    local3 = tmp_path / "local_three.py"
-    local3.write_bytes(b"print('three')\n")
-    local1.write_bytes(b"print('one, replaced')\n")
-    b.click_in_row(b.group_row("laptop"), "Replace")
-    b.visible("replace-dialog")
-    assert b.by_id("rg-group").get_attribute("value") == "laptop"
-    Select(b.by_id("rg-kind")).select_by_visible_text("pyFile")
-    b.by_id("rg-files").send_keys(f"{local1}\n{local3}")
-    b.by_id("replace-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    b.wait(lambda: not b.by_id("replace-dialog").is_displayed(), "the replace dialog to close", 30)
-    b.wait(lambda: b.row("local_three.py", "laptop") and not b.row("local_two.jar", "laptop"),
-           "group laptop replaced")
-    group = server.api("GET", "/v2.0/p1/resources?name=laptop", headers=auth(server)).json()
-    details = {p["resource_name"]: p["sha256"] for p in group["groups"][0]["details"]}
-    assert details == {n.name: hashlib.sha256(n.read_bytes()).hexdigest() for n in (local1, local3)}
 
     # --- an API error is shown as the server wrote it, markup in it as text ------------------
     b.by_id("open-add-url").click()
@@ -265,6 +226,89 @@ def test_console_scenario(console_server, nginx, sources, browser, tmp_path):
     b.driver.set_window_size(390, 844)
     b.wait(lambda: not b.css("thead")[0].is_displayed(), "the card layout")
     b.screenshot(SHOTS / "05-phone.png")
+    no_alert(b)
+
+
+def test_console_local_files_presigned_urls_and_spark(console_server, nginx, sources, browser,
+                                                      tmp_path):
+    """The direct-transfer routes: local uploads with progress, a whole group replaced with
+    local bytes, presigned URLs, a download and the spark-submit line."""
+    server, b = console_server, browser
+    _, files = sources
+    sign_in(b, server)
+
+    # --- two local files, through the direct-upload route, with progress per file --------------
+    local1, local2 = tmp_path / "local_one.py", tmp_path / "local_two.jar"
+    local1.write_bytes(b"print('one')\n" * 1000)
+    local2.write_bytes(os.urandom(3 * 1024 * 1024))
+    b.by_id("upload-group").send_keys("laptop")
+    b.by_id("file-input").send_keys(f"{local1}\n{local2}")
+    for local in (local1, local2):
+        li = b.wait(lambda: [x for x in b.css("#uploads li")
+                             if x.get_attribute("data-file") == local.name], f"{local.name} listed")[0]
+        state = b.wait(lambda: li.get_attribute("data-state"), f"{local.name} uploaded", 60)
+        assert state == "done", li.find_element(By.CLASS_NAME, "outcome").text
+        bar = li.find_element(By.TAG_NAME, "progress")
+        assert int(bar.get_attribute("value")) == local.stat().st_size
+        assert li.find_element(By.CLASS_NAME, "pct").text == "100%"
+    for local, kind in ((local1, "pyFile"), (local2, "jar")):
+        row = b.wait(lambda: b.row(local.name, "laptop"), f"{local.name} in the table")
+        assert kind in row.text and "READY" in row.text
+        sha = hashlib.sha256(local.read_bytes()).hexdigest()
+        button = row.find_element(By.CSS_SELECTOR, "button.sha")
+        assert button.text == sha[:12] and sha in button.get_attribute("title")
+    stored = server.api("GET", "/v2.0/p1/resources/local_two.jar?group=laptop", headers=auth(server))
+    assert stored.json()["sha256"] == hashlib.sha256(local2.read_bytes()).hexdigest()
+
+    # A URL package beside them, for the spark line's --py-files.
+    r = server.api("POST", "/v2.0/p1/resources", headers=auth(server),
+                   json={"paths": [f"{nginx.url}/a.py"], "kind": "pyFile", "group": "etl"})
+    assert r.status_code == 200, r.text
+    reload_table(b)
+
+    # --- spark-submit arguments of a group: every URL fetches the package without headers -----
+    b.click_in_row(b.group_row("etl"), "Spark args")
+    line = b.wait(lambda: b.by_id("copied").text.startswith("--py-files"), "the spark line") and \
+        b.by_id("copied").text
+    urls = re.fullmatch(r"--py-files '([^']+)'", line).group(1).split(",")
+    assert len(urls) == 1
+    assert requests.get(urls[0], timeout=10).content == files["a.py"]
+    b.click_in_row(b.group_row("laptop"), "Spark args")
+    b.wait(lambda: b.by_id("copied").text.startswith("--py-files") and "--jars" in
+           b.by_id("copied").text, "the laptop group's spark line")
+    line = b.by_id("copied").text
+    jars = re.search(r"--jars '([^']+)'", line).group(1).split(",")
+    assert requests.get(jars[0], timeout=10).content == local2.read_bytes()
+    # One package's presigned URL, and a download through the browser.
+    b.click_in_row(b.row("local_two.jar", "laptop"), "Copy URL")
+    url = b.wait(lambda: "/files/laptop/local_two.jar?" in b.by_id("copied").text and
+                 b.by_id("copied").text, "the presigned URL")
+    assert requests.get(url, timeout=10).content == local2.read_bytes()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    b.driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                             {"behavior": "allow", "downloadPath": str(downloads)})
+    b.click_in_row(b.row("local_one.py", "laptop"), "Download")
+    b.wait(lambda: (downloads / "local_one.py").exists() and
+           (downloads / "local_one.py").read_bytes() == local1.read_bytes(), "the download", 30)
+
+    # --- replace a whole group with local files: staged blobs, then one commit ---------------
+    local3 = tmp_path / "local_three.py"
+    local3.write_bytes(b"print('three')\n")
+    local1.write_bytes(b"print('one, replaced')\n")
+    b.click_in_row(b.group_row("laptop"), "Replace")
+    b.visible("replace-dialog")
+    assert b.by_id("rg-group").get_attribute("value") == "laptop"
+    Select(b.by_id("rg-kind")).select_by_visible_text("pyFile")
+    b.by_id("rg-files").send_keys(f"{local1}\n{local3}")
+    b.by_id("replace-form").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    b.wait(lambda: not b.by_id("replace-dialog").is_displayed(), "the replace dialog to close", 30)
+    b.wait(lambda: b.row("local_three.py", "laptop") and not b.row("local_two.jar", "laptop"),
+           "group laptop replaced")
+    group = server.api("GET", "/v2.0/p1/resources?name=laptop", headers=auth(server)).json()
+    details = {p["resource_name"]: p["sha256"] for p in group["groups"][0]["details"]}
+    assert details == {n.name: hashlib.sha256(n.read_bytes()).hexdigest() for n in (local1, local3)}
+
     no_alert(b)
 
 
