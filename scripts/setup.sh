@@ -28,6 +28,10 @@ done
 if $testing && ! { command -v node && command -v npm; } >/dev/null; then
   missing+=(nodejs npm)
 fi
+# A JVM and javac for the test that loads a class from a presigned JAR URL; any JDK will do.
+if $testing && ! { command -v java && command -v javac && command -v jar; } >/dev/null; then
+  missing+=(default-jdk-headless)
+fi
 
 # The Node.js SDK core, pinned by tests/node/package-lock.json; reinstalled only when the
 # package files are newer than the last install.

@@ -32,6 +32,10 @@ ErrorMapping MapError(ErrorCode code) {
       return {405, "APIGW.0101"};
     case ErrorCode::kInternal:
       return {500, "DLI.0999"};
+    case ErrorCode::kCorrupted:
+      return {500, "DLI.0999"};
+    case ErrorCode::kRangeNotSatisfiable:
+      return {416, "DLI.0001"};
   }
   return {500, "DLI.0999"};
 }

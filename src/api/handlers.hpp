@@ -28,4 +28,13 @@ Result<Response> ShowResource(const ApiContext& context, const Call& call);
 Result<Response> DeleteResource(const ApiContext& context, const Call& call);
 Result<Response> DownloadResourceContent(const ApiContext& context, const Call& call);
 
+// transfer_handlers.cpp: direct uploads, staged blobs, /files downloads, presigned URLs.
+Result<Response> PutResourceContent(const ApiContext& context, const Call& call);
+Result<Response> PutBlob(const ApiContext& context, const Call& call);
+Result<Response> ShowBlob(const ApiContext& context, const Call& call);
+Result<Response> CommitGroup(const ApiContext& context, const Call& call);
+Result<Response> CreateUrls(const ApiContext& context, const Call& call);
+Result<Response> DownloadFile(const ApiContext& context, const Call& call);
+Result<Response> DownloadGroupFile(const ApiContext& context, const Call& call);
+
 }  // namespace dlipkg::api

@@ -3,6 +3,7 @@
 // never sees Beast types. Plain values, one owner at a time.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,14 +12,32 @@
 #include <vector>
 
 #include "ports/blob_store.hpp"
+#include "ports/byte_source.hpp"
 
 namespace dlipkg::api {
+
+// How the HTTP layer hands a request's body to the handler.
+enum class BodyMode {
+  kBuffer,  // read whole (up to the server's body limit) before Handle is called
+  kStream,  // Handle is called after the header; it pulls the body through Request::body_stream
+};
+
+// A request body the handler pulls while the HTTP layer reads it off the connection: a Read
+// blocks until bytes arrive (backpressure: nothing is read ahead of the handler) and fails with
+// kBadRequest when the client disconnects, stalls past the read timeout or breaks the framing.
+// No size limit here: the handler enforces its own. Used by one handler thread.
+class RequestBody : public ByteSource {
+ public:
+  // The Content-Length the client announced; nullopt for a chunked body.
+  virtual std::optional<std::uint64_t> Length() const = 0;
+};
 
 struct Request {
   std::string method;  // upper case, as received ("GET", "POST", ...)
   std::string target;  // raw request target: path and query, still percent-encoded
   std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
-  std::string body;                                          // raw bytes
+  std::string body;                                          // raw bytes (kBuffer)
+  RequestBody* body_stream = nullptr;                        // the body, for kStream only
   std::string remote_address;                                // peer IP, without port
   std::string request_id;                                    // also sent back as X-Request-Id
 
@@ -44,6 +63,11 @@ class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
   virtual Response Handle(const Request& request) = 0;
+  // Whether a request's body is buffered or streamed, from its method and raw target. Called
+  // on the I/O threads once the header is in: must not block.
+  virtual BodyMode BodyModeFor(std::string_view method, std::string_view target) const {
+    return BodyMode::kBuffer;
+  }
   // The response for a request the HTTP layer rejected itself (body or header too large,
   // unparseable request) so that every error body comes from the API's one error table.
   virtual Response Reject(ErrorCode code, std::string message) = 0;

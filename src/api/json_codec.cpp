@@ -284,4 +284,68 @@ std::string EncodeOwnerChanged() {
   return json::serialize(json::object{{"is_success", true}, {"message", ""}});
 }
 
+Result<UrlsRequest> DecodeUrlsRequest(std::string_view body) {
+  auto o = ParseObject(body);
+  if (!o) return std::unexpected(o.error());
+  UrlsRequest request;
+  auto group = OptionalString(*o, "group");
+  if (!group) return std::unexpected(group.error());
+  request.group = std::move(*group);
+  if (const auto* v = o->if_contains("resource_names"); v && !v->is_null()) {
+    if (!v->is_array()) return BadField("resource_names", "must be an array of strings");
+    std::vector<std::string> names;
+    for (const auto& item : v->as_array()) {
+      if (!item.is_string()) return BadField("resource_names", "must be an array of strings");
+      names.emplace_back(item.as_string());
+    }
+    request.resource_names = std::move(names);
+  }
+  if (const auto* v = o->if_contains("expires_in"); v && !v->is_null()) {
+    if (!v->is_int64() || v->as_int64() <= 0)
+      return BadField("expires_in", "must be a positive whole number of seconds");
+    request.expires_in = v->as_int64();
+  }
+  if (!request.group && !request.resource_names)
+    return BadField("group or resource_names", "is mandatory");
+  return request;
+}
+
+Result<GroupCommitRequest> DecodeGroupCommit(std::string_view body) {
+  auto o = ParseObject(body);
+  if (!o) return std::unexpected(o.error());
+  auto group = RequiredString(*o, "group");
+  if (!group) return std::unexpected(group.error());
+  const auto* v = o->if_contains("packages");
+  if (!v || !v->is_array() || v->as_array().empty())
+    return BadField("packages", "must be a non-empty array of {name, kind, sha256} objects");
+  GroupCommitRequest request{std::move(*group), {}};
+  for (std::size_t i = 0; i < v->as_array().size(); ++i) {
+    const auto& item = v->as_array()[i];
+    const std::string field = "packages[" + std::to_string(i) + "]";
+    if (!item.is_object()) return BadField(field, "must be an object with name, kind, sha256");
+    auto name = RequiredString(item.as_object(), "name");
+    auto kind_text = RequiredString(item.as_object(), "kind");
+    auto sha = RequiredString(item.as_object(), "sha256");
+    if (!name || !kind_text || !sha) return BadField(field, "needs string name, kind and sha256");
+    const auto kind = ParseKind(*kind_text);
+    if (!kind) return BadField(field + ".kind", "must be one of jar, pyFile, file, modelFile");
+    request.packages.push_back(StagedPackage{std::move(*name), *kind, std::move(*sha)});
+  }
+  return request;
+}
+
+std::string EncodeUrls(const std::vector<SignedUrl>& urls) {
+  json::array array;
+  for (const auto& u : urls)
+    array.emplace_back(json::object{{"resource_name", u.grant.package.name},
+                                    {"resource_type", ToString(u.grant.package.kind)},
+                                    {"group_name", u.grant.package.group},
+                                    {"sha256", u.grant.package.sha256},
+                                    {"url", u.url},
+                                    {"expires_at", u.grant.expires_at_s * 1000}});
+  return json::serialize(json::object{{"urls", std::move(array)}});
+}
+
+std::string EncodeGroup(const GroupRecord& group) { return json::serialize(GroupObject(group)); }
+
 }  // namespace dlipkg::api

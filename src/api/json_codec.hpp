@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/package_service.hpp"
+#include "core/url_grants.hpp"
 #include "domain/error.hpp"
 #include "domain/records.hpp"
 
@@ -34,6 +35,23 @@ struct OwnerChangeRequest {
   std::optional<std::string> resource_name;
 };
 
+// POST /resources/urls
+struct UrlsRequest {
+  std::optional<std::string> group;
+  std::optional<std::vector<std::string>> resource_names;
+  std::optional<std::int64_t> expires_in;  // seconds
+};
+// POST /resources/commit
+struct GroupCommitRequest {
+  std::string group;
+  std::vector<StagedPackage> packages;
+};
+// One entry of the POST /resources/urls answer.
+struct SignedUrl {
+  UrlGrant grant;
+  std::string url;
+};
+
 // A built-in module shown in the list (configured, read-only).
 struct Module {
   std::string name;
@@ -48,6 +66,8 @@ Result<std::vector<Module>> DecodeModules(std::string_view text);
 Result<TypedUploadRequest> DecodeTypedUpload(std::string_view body);
 Result<UploadRequest> DecodeUpload(std::string_view body);
 Result<OwnerChangeRequest> DecodeOwnerChange(std::string_view body);
+Result<UrlsRequest> DecodeUrlsRequest(std::string_view body);
+Result<GroupCommitRequest> DecodeGroupCommit(std::string_view body);
 
 // 3.1 answer: the group with description/module_name/module_type.
 std::string EncodeTypedUploadResponse(const GroupRecord& group, PackageKind kind);
@@ -57,5 +77,10 @@ std::string EncodeUploadResponse(const UploadResult& result, const std::string& 
 std::string EncodePackage(const PackageRecord& package);
 std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules);
 std::string EncodeOwnerChanged();
+// {"urls": [{"resource_name", "resource_type", "group_name", "sha256", "url", "expires_at"}]}
+// (expires_at in Unix epoch milliseconds, like the other times of the API).
+std::string EncodeUrls(const std::vector<SignedUrl>& urls);
+// A whole group (the answer of a group commit), as POST /resources answers a grouped upload.
+std::string EncodeGroup(const GroupRecord& group);
 
 }  // namespace dlipkg::api

@@ -7,6 +7,7 @@
 #include "api/error_table.hpp"
 #include "api/peer_address.hpp"
 #include "api/routes.hpp"
+#include "api/transfer_handlers.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg::api {
@@ -19,8 +20,29 @@ std::string Shown(const Request& request) {
 }  // namespace
 
 ResourcesApi::ResourcesApi(PackageService& service, ApiOptions options,
-                           Authenticator* authenticator)
-    : options_(std::move(options)), context_{service, options_, authenticator} {}
+                           Authenticator* authenticator, UrlGrants* grants)
+    : options_(std::move(options)), context_{service, options_, authenticator, grants} {}
+
+BodyMode ResourcesApi::BodyModeFor(std::string_view method, std::string_view target) const {
+  auto parsed = ParseTarget(target);
+  if (!parsed) return BodyMode::kBuffer;
+  const RouteMatch match = MatchRoute(Routes(), method, parsed->segments);
+  return match.route != nullptr && match.method_allowed ? match.route->body : BodyMode::kBuffer;
+}
+
+Result<bool> ResourcesApi::AdmitPresigned(const Call& call, const std::string& project) const {
+  const auto expires = call.Query(std::string(kUrlExpiresParam));
+  const auto signature = call.Query(std::string(kUrlSignatureParam));
+  if (!expires && !signature) return false;
+  if (!expires || !signature || context_.grants == nullptr)
+    return Fail(ErrorCode::kForbidden, "The presigned URL is malformed: a parameter is missing.");
+  auto group = PercentDecode(call.Param("group"));
+  auto name = PercentDecode(call.Param("resource_name"));
+  if (!group || !name) return Fail(ErrorCode::kForbidden, "The presigned URL is malformed.");
+  auto granted = context_.grants->Check(project, *group, *name, *expires, *signature);
+  if (!granted) return std::unexpected(granted.error());
+  return true;
+}
 
 Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) const {
   if (context_.authenticator != nullptr || options_.insecure_no_auth ||
@@ -30,13 +52,17 @@ Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) cons
               "This server has no authentication configured and serves loopback clients only.");
 }
 
-Result<std::string> ResourcesApi::Authenticate(const Request& request,
-                                               const std::string& project) const {
-  if (context_.authenticator == nullptr) return options_.default_owner;  // credentials ignored
-  auto identity = context_.authenticator->Authenticate(
-      AuthRequest{request.method, request.target, &request.headers, request.body, project});
-  if (!identity) return std::unexpected(identity.error());
-  return std::move(identity->user);
+Result<Identity> ResourcesApi::Authenticate(const Request& request,
+                                            const std::string& project) const {
+  if (context_.authenticator == nullptr)  // credentials are ignored
+    return Identity{options_.default_owner, std::nullopt};
+  return context_.authenticator->Authenticate(
+      AuthRequest{.method = request.method,
+                  .raw_target = request.target,
+                  .headers = &request.headers,
+                  .body = request.body,
+                  .project = project,
+                  .body_streamed = request.body_stream != nullptr});
 }
 
 // Without credentials nothing in a request proves who sent it, so a page on another site that
@@ -63,14 +89,23 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
   if (match.route == nullptr || match.route->access != Access::kPublic) {
     if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted) return admitted;
   }
-  if (match.route == nullptr || match.route->access != Access::kProject) return {};
+  if (match.route == nullptr || match.route->access == Access::kPublic) return {};
   auto project = ParseProjectId(call.Param("project_id"));
   if (!project) return std::unexpected(project.error());
+  if (match.route->access == Access::kProjectOrPresigned && match.method_allowed) {
+    auto presigned = AdmitPresigned(call, *project);
+    if (!presigned) return std::unexpected(presigned.error());
+    if (*presigned) {
+      call.project = std::move(*project);
+      return {};
+    }
+  }
   if (auto same_site = RefuseCrossSiteForm(request); !same_site) return same_site;
-  auto user = Authenticate(request, *project);
-  if (!user) return std::unexpected(user.error());
+  auto identity = Authenticate(request, *project);
+  if (!identity) return std::unexpected(identity.error());
   call.project = std::move(*project);
-  call.user = std::move(*user);
+  call.user = std::move(identity->user);
+  call.signed_payload_sha256 = std::move(identity->signed_payload_sha256);
   return {};
 }
 

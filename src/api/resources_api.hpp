@@ -20,17 +20,24 @@ namespace dlipkg::api {
 
 class ResourcesApi final : public RequestHandler {
  public:
-  // `authenticator` null: no authentication configured. It must outlive the API.
-  ResourcesApi(PackageService& service, ApiOptions options, Authenticator* authenticator = nullptr);
+  // `authenticator` null: no authentication configured; `grants` null: no presigned URLs.
+  // Both must outlive the API.
+  ResourcesApi(PackageService& service, ApiOptions options, Authenticator* authenticator = nullptr,
+               UrlGrants* grants = nullptr);
   Response Handle(const Request& request) override;
   Response Reject(ErrorCode code, std::string message) override;
+  // The matched route's body mode: direct uploads stream, everything else is buffered.
+  BodyMode BodyModeFor(std::string_view method, std::string_view target) const override;
 
  private:
   Result<Response> Dispatch(const Request& request);
   // The route's access rule; fills call.project and call.user for project routes.
   Result<void> Admit(const Request& request, const RouteMatch& match, Call& call) const;
-  // Who owns what this request creates: the authenticated user, or the default owner.
-  Result<std::string> Authenticate(const Request& request, const std::string& project) const;
+  // Who owns what this request creates: the authenticated user, or the default owner; for a
+  // streamed body, also the payload hash its signature covered.
+  Result<Identity> Authenticate(const Request& request, const std::string& project) const;
+  // A kProjectOrPresigned route: a presigned URL's grant when the query carries one.
+  Result<bool> AdmitPresigned(const Call& call, const std::string& project) const;
   // Without authentication, whether the peer may be served at all.
   Result<void> AdmitUnauthenticatedPeer(const Request& request) const;
   // Without authentication, a POST a cross-site form could send is refused (CSRF).

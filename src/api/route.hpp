@@ -4,6 +4,7 @@
 // Plain values; a Route table is constant, so it is read from many threads at once.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,10 +15,19 @@
 #include "api/http_types.hpp"
 #include "api/json_codec.hpp"
 #include "core/package_service.hpp"
+#include "core/url_grants.hpp"
 #include "domain/error.hpp"
 #include "ports/authenticator.hpp"
 
 namespace dlipkg::api {
+
+// Direct uploads, downloads and presigned URLs (api/transfer_handlers.cpp).
+struct TransferOptions {
+  std::int64_t max_object_bytes = 5LL << 30;  // --max-object-size, for direct uploads
+  // Scheme and authority of presigned URLs ("https://dlipkg.example.com"); "" takes the
+  // request's Host header over http.
+  std::string public_url;
+};
 
 struct ApiOptions {
   std::string default_owner = "local";  // owner of what unauthenticated requests create
@@ -25,6 +35,7 @@ struct ApiOptions {
   // Only without an authenticator: serve non-loopback peers too (--insecure-no-auth), and say
   // so in /healthz.
   bool insecure_no_auth = false;
+  TransferOptions transfer;
 };
 
 // Everything a handler may use. Lives as long as the ResourcesApi that owns it.
@@ -32,6 +43,7 @@ struct ApiContext {
   PackageService& service;
   const ApiOptions& options;
   Authenticator* authenticator;  // null: no authentication configured
+  UrlGrants* grants;             // null: no presigned URLs (they answer kNotSupported)
 };
 
 // The request target, split once: raw path segments and the decoded query.
@@ -48,6 +60,8 @@ struct Call {
   std::vector<std::pair<std::string_view, std::string_view>> params;
   std::string project;  // the validated {project_id}; "" on routes without one
   std::string user;     // who asked: the authenticated user or the default owner; "" if public
+  // A streamed body's payload hash that an AK/SK signature covered: the body must have it.
+  std::optional<std::string> signed_payload_sha256;
 
   // The raw segment of a path parameter of the route's pattern ("" if the pattern has none of
   // that name, which the route-table test rules out for every handler).
@@ -59,9 +73,11 @@ struct Call {
 // Who may call a route. Checked by ResourcesApi before the handler runs (and before a 405, so a
 // stranger learns nothing about a project's routes).
 enum class Access {
-  kPublic,   // anyone: no credentials, no loopback rule (/healthz)
-  kProject,  // the pattern has {project_id}: the peer is admitted and the request
-             // authenticated for that project; Call::user is who asked
+  kPublic,              // anyone: no credentials, no loopback rule (/healthz)
+  kProject,             // the pattern has {project_id}: the peer is admitted and the request
+                        // authenticated for that project; Call::user is who asked
+  kProjectOrPresigned,  // as kProject, or a valid presigned URL for the package (Call::user
+                        // is then ""); an invalid presigned URL is 403, never retried as kProject
 };
 
 using RouteHandler = Result<Response> (*)(const ApiContext& context, const Call& call);
@@ -72,6 +88,7 @@ struct Route {
   RouteHandler handler;
   std::string_view handler_name;  // for tests, docs and the closing note
   Access access;
+  BodyMode body = BodyMode::kBuffer;  // kStream: the handler pulls Request::body_stream
 };
 
 // A 200 JSON answer, and an answer with no body and no Content-Type (DELETE).

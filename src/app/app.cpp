@@ -12,6 +12,7 @@
 
 #include "adapters/auth/credential_authenticator.hpp"
 #include "adapters/auth/credential_store.hpp"
+#include "adapters/auth/hmac_url_signer.hpp"
 #include "adapters/common/system_clock.hpp"
 #include "adapters/sources/curl_fetcher.hpp"
 #include "api/resources_api.hpp"
@@ -20,6 +21,7 @@
 #include "app/stores.hpp"
 #include "core/job_runner.hpp"
 #include "core/package_service.hpp"
+#include "core/url_grants.hpp"
 #include "http/server.hpp"
 
 namespace dlipkg::app {
@@ -194,13 +196,22 @@ int Serve(const ServeConfig& config) {
     return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
   }
   if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
+  if (config.rotate_url_key) {
+    if (auto rotated = stores->url_keys->RotateUrlKey(NewUrlKey(), clock.NowMs()); !rotated)
+      return spdlog::error("rotating the URL key failed: {}", rotated.error().message), 1;
+    spdlog::warn("the URL key was rotated: every presigned URL signed before now is revoked");
+  }
+  HmacUrlSigner signer(*stores->url_keys, clock);
+  UrlGrants grants(metadata, signer, clock, config.max_url_lifetime_s);
   auto modules = LoadModules(config.modules_file);
   if (!modules) return spdlog::error("--modules: {}", modules.error().message), 1;
   api::ResourcesApi api(service,
                         api::ApiOptions{.default_owner = config.owner,
                                         .modules = *modules,
-                                        .insecure_no_auth = config.insecure_no_auth},
-                        auth->authenticator.get());
+                                        .insecure_no_auth = config.insecure_no_auth,
+                                        .transfer = {.max_object_bytes = config.max_object_size,
+                                                     .public_url = config.public_url}},
+                        auth->authenticator.get(), &grants);
 
   http::Server server(
       http::ServerOptions{.host = config.listen_host,

@@ -276,6 +276,23 @@ Command ParseCommandLine(int argc, char** argv) {
                  "Without --credentials, serve clients from any address, not only loopback "
                  "(anyone who can reach the server can use it)")
       ->envname("DLIPKG_INSECURE_NO_AUTH");
+  serve
+      ->add_option("--max-url-lifetime", config.max_url_lifetime_s,
+                   "Longest lifetime of a presigned download URL, in seconds (expires_in is "
+                   "capped to it)")
+      ->envname("DLIPKG_MAX_URL_LIFETIME")
+      ->check(CLI::Range(1, 366 * 86400))
+      ->capture_default_str();
+  serve
+      ->add_flag("--rotate-url-key", config.rotate_url_key,
+                 "Replace the key presigned URLs are signed with before serving: every URL "
+                 "signed so far stops working, on every instance sharing the metadata store")
+      ->envname("DLIPKG_ROTATE_URL_KEY");
+  serve
+      ->add_option("--public-url", config.public_url,
+                   "Scheme and host presigned URLs start with (e.g. https://dlipkg.example.com, "
+                   "behind a load balancer); by default http:// and the request's Host header")
+      ->envname("DLIPKG_PUBLIC_URL");
   serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
       ->envname("DLIPKG_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))

@@ -62,6 +62,9 @@ struct ServeConfig {
   std::string modules_file;       // built-in modules listed by GET /resources
   std::string credentials_file;   // empty: no authentication (loopback clients only)
   bool insecure_no_auth = false;  // without credentials, serve non-loopback clients anyway
+  std::int64_t max_url_lifetime_s = 7 * 86400;  // cap of a presigned URL's expires_in
+  bool rotate_url_key = false;                  // new URL key at start: revokes every URL
+  std::string public_url;  // scheme://host[:port] of presigned URLs; "" from the Host header
   std::string log_level = "info";
 };
 

@@ -13,7 +13,7 @@ Result<MetadataStores> Serving(Result<std::unique_ptr<Store>> opened, bool share
                                std::string description) {
   if (!opened) return std::unexpected(opened.error());
   std::shared_ptr<Store> store = std::move(*opened);
-  return MetadataStores{store, store, shared, std::move(description)};
+  return MetadataStores{store, store, store, shared, std::move(description)};
 }
 
 }  // namespace

@@ -9,12 +9,14 @@
 #include "app/config.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
+#include "ports/url_key_store.hpp"
 
 namespace dlipkg::app {
 
 struct MetadataStores {
   std::shared_ptr<MetadataStore> metadata;
-  std::shared_ptr<JobQueue> jobs;  // the same object
+  std::shared_ptr<JobQueue> jobs;         // the same object
+  std::shared_ptr<UrlKeyStore> url_keys;  // the same object
   // Whether other instances may use the same stores at the same time (PostgreSQL).
   bool shared = false;
   std::string description;  // for the start-up log: the engine, never the URL

@@ -48,6 +48,37 @@ Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer) {
   return blob;
 }
 
+Result<void> BlobKeeper::Hold(const std::vector<std::string>& shas) {
+  std::vector<std::string> held;
+  for (const auto& sha : shas) {
+    std::string pin_id;
+    {
+      std::lock_guard lock(mutex_);
+      pin_id = owner_ + "/" + std::to_string(++next_pin_);
+      held_.emplace(sha, pin_id);
+    }
+    held.push_back(sha);
+    auto pinned = PinAndCheck(sha, pin_id);
+    if (!pinned) {
+      Unpin(held);
+      if (pinned.error().retryable)
+        return Fail(ErrorCode::kBadRequest, "The blob " + sha +
+                                                " is not stored: stage it with PUT "
+                                                ".../blobs/{sha256} first.");
+      return pinned;
+    }
+  }
+  return {};
+}
+
+Result<void> BlobKeeper::PinStaged(const std::string& sha, std::int64_t until_ms) {
+  if (auto pinned = metadata_.PinBlob(sha, "staged", until_ms); !pinned) return pinned;
+  auto exists = blobs_.Exists(sha);
+  if (!exists) return std::unexpected(exists.error());
+  if (!*exists) return Fail(ErrorCode::kNotFound, "The blob " + sha + " is not stored.");
+  return {};
+}
+
 std::optional<std::string> BlobKeeper::HeldPin(const std::string& sha, bool release) {
   std::lock_guard lock(mutex_);
   auto it = held_.find(sha);

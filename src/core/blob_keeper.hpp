@@ -34,7 +34,13 @@ class BlobKeeper {
   // Renews this process's pins of `shas` and checks the bytes are still there; call right
   // before the metadata commit that makes packages refer to them. Errors as CommitPinned.
   Result<void> Confirm(const std::vector<std::string>& shas);
-  // Drops one pin of each of `shas` taken by CommitPinned.
+  // Pins blobs that are already stored (a commit naming staged blobs), like CommitPinned does
+  // for new ones; Unpin releases them. kBadRequest naming the first blob that is not stored.
+  Result<void> Hold(const std::vector<std::string>& shas);
+  // Keeps a staged blob from being reclaimed until `until_ms` under a pin every instance shares
+  // (a later commit request may reach any of them). kNotFound when the bytes are not stored.
+  Result<void> PinStaged(const std::string& sha, std::int64_t until_ms);
+  // Drops one pin of each of `shas` taken by CommitPinned or Hold.
   void Unpin(const std::vector<std::string>& shas);
   // Removes the blobs no package refers to and nobody has pinned. Failures only leak bytes
   // (the start-up sweep reclaims them), so they are not reported.

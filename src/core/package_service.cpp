@@ -10,6 +10,43 @@
 namespace dlipkg {
 namespace {
 
+// Large enough to keep the disk busy, small enough that memory stays flat per upload.
+constexpr std::size_t kStreamChunkBytes = 256 << 10;
+
+// Reports the first kCorrupted read of a download to the metadata store: the package becomes
+// FAILED with a reason, so show and list say what the download found.
+class ReportingReader final : public BlobReader {
+ public:
+  ReportingReader(std::unique_ptr<BlobReader> inner, PackageRecord package, MetadataStore& metadata,
+                  const Clock& clock)
+      : inner_(std::move(inner)),
+        package_(std::move(package)),
+        metadata_(metadata),
+        clock_(clock) {}
+  std::int64_t Size() const override { return inner_->Size(); }
+  Result<void> Seek(std::int64_t offset) override { return inner_->Seek(offset); }
+  Result<std::size_t> Read(std::span<char> buffer) override {
+    auto n = inner_->Read(buffer);
+    if (!n && n.error().code == ErrorCode::kCorrupted && !reported_) {
+      reported_ = true;
+      (void)metadata_.MarkCorrupt(package_.project, package_.group, package_.name, package_.sha256,
+                                  CorruptReason(), clock_.NowMs());
+    }
+    return n;
+  }
+  static std::string CorruptReason() {
+    return "The stored bytes no longer match the package's SHA-256 (found by a download); "
+           "upload the package again.";
+  }
+
+ private:
+  std::unique_ptr<BlobReader> inner_;
+  const PackageRecord package_;
+  MetadataStore& metadata_;
+  const Clock& clock_;
+  bool reported_ = false;
+};
+
 bool MatchesTags(const PackageRecord& package, const std::vector<ListQuery::TagFilter>& filters) {
   return std::all_of(filters.begin(), filters.end(), [&](const ListQuery::TagFilter& filter) {
     return std::any_of(package.tags.begin(), package.tags.end(), [&](const Tag& tag) {
@@ -140,6 +177,73 @@ struct PackageService::Impl {
     return shas;
   }
 
+  // The common end of every synchronous upload: packages named `names` (kinds[i], or the
+  // command's kind) with `blobs`, committed in one metadata transaction; the replaced bytes
+  // are reclaimed after it, the new ones if it fails. Releases `pinned`.
+  Result<UploadResult> CommitBlobs(const UploadCommand& command,
+                                   const std::optional<std::string>& group,
+                                   const std::vector<std::string>& names,
+                                   const std::vector<PackageKind>& kinds,
+                                   const std::vector<BlobInfo>& blobs,
+                                   const std::vector<std::string>& pinned) {
+    const auto replaced = ShasToBeReplaced(command, group, names);
+    const std::int64_t now = ports.clock.NowMs();
+    std::vector<PackageRecord> packages;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto p = NewPackage(command, group, names[i], now);
+      if (i < kinds.size()) p.kind = kinds[i];
+      p.sha256 = blobs[i].sha256;
+      p.size = blobs[i].size;
+      p.underlying_name = UnderlyingName(p.sha256, p.name);
+      packages.push_back(std::move(p));
+    }
+    // Fetching may have taken long: the pins are renewed and the bytes checked once more.
+    auto confirmed = ports.keeper.Confirm(pinned);
+    auto result = confirmed ? Commit(command, group, std::move(packages))
+                            : Result<UploadResult>(std::unexpected(confirmed.error()));
+    ports.keeper.Unpin(pinned);
+    ports.keeper.Reclaim(result ? replaced : pinned);
+    return result;
+  }
+
+  // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`.
+  Result<BlobInfo> StreamIntoBlob(ByteSource& body, std::int64_t max_bytes) {
+    auto writer = ports.blobs.Create();
+    if (!writer) return std::unexpected(writer.error());
+    std::vector<char> chunk(kStreamChunkBytes);
+    std::int64_t total = 0;
+    for (;;) {
+      auto n = body.Read(chunk);
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+      total += static_cast<std::int64_t>(*n);
+      if (total > max_bytes)
+        return Fail(ErrorCode::kBodyTooLarge, "The object is larger than the server's limit of " +
+                                                  std::to_string(max_bytes) + " bytes.");
+      if (auto written = (*writer)->Write(std::span<const char>(chunk.data(), *n)); !written)
+        return std::unexpected(written.error());
+    }
+    return ports.keeper.CommitPinned(**writer);
+  }
+
+  // The hashes a client declared for the bytes it sent; on a mismatch the new blob is dropped.
+  Result<void> CheckDeclared(const BlobInfo& blob, const std::optional<std::string>& expected,
+                             const std::optional<std::string>& signed_sha) {
+    std::optional<Error> error;
+    if (expected && *expected != blob.sha256)
+      error = Error{ErrorCode::kBadRequest, "The body's SHA-256 " + blob.sha256 +
+                                                " differs from X-Content-Sha256 " + *expected +
+                                                "; nothing was stored."};
+    else if (signed_sha && *signed_sha != blob.sha256)
+      error = Error{ErrorCode::kUnauthenticated,
+                    "The body's SHA-256 differs from the payload hash the request was signed "
+                    "with; nothing was stored."};
+    if (!error) return {};
+    ports.keeper.Unpin({blob.sha256});
+    ports.keeper.Reclaim({blob.sha256});
+    return std::unexpected(*error);
+  }
+
   Result<UploadResult> Commit(const UploadCommand& command, const std::optional<std::string>& group,
                               std::vector<PackageRecord> packages) {
     UploadResult result;
@@ -199,23 +303,113 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
     impl_->ports.keeper.Reclaim(pinned);
     return std::unexpected(blobs.error());
   }
-  const auto replaced = impl_->ShasToBeReplaced(command, group, *names);
-  const std::int64_t now = impl_->ports.clock.NowMs();
-  std::vector<PackageRecord> packages;
-  for (std::size_t i = 0; i < names->size(); ++i) {
-    auto p = impl_->NewPackage(command, group, (*names)[i], now);
-    p.sha256 = (*blobs)[i].sha256;
-    p.size = (*blobs)[i].size;
-    p.underlying_name = UnderlyingName(p.sha256, p.name);
-    packages.push_back(std::move(p));
+  return impl_->CommitBlobs(command, group, *names, {}, *blobs, pinned);
+}
+
+Result<PackageRecord> PackageService::UploadBytes(const DirectUpload& upload, ByteSource& body) {
+  UploadCommand command{.project = upload.project,
+                        .owner = upload.owner,
+                        .kind = upload.kind,
+                        .group = upload.group,
+                        .mode = GroupMode::kMerge};
+  if (auto project = ParseProjectId(command.project); !project)
+    return std::unexpected(project.error());
+  std::optional<std::string> group;
+  if (command.group && !Trim(*command.group).empty()) {
+    auto parsed = ParseGroupName(*command.group);
+    if (!parsed) return std::unexpected(parsed.error());
+    group = std::move(*parsed);
   }
-  // Fetching may have taken long: the pins are renewed and the bytes checked once more.
-  auto confirmed = impl_->ports.keeper.Confirm(pinned);
-  auto result = confirmed ? impl_->Commit(command, group, std::move(packages))
-                          : Result<UploadResult>(std::unexpected(confirmed.error()));
-  impl_->ports.keeper.Unpin(pinned);
-  impl_->ports.keeper.Reclaim(result ? replaced : pinned);
-  return result;
+  auto name = ParseResourceName(upload.name);
+  if (!name) return std::unexpected(name.error());
+
+  auto blob = impl_->StreamIntoBlob(body, upload.max_bytes);
+  if (!blob) return std::unexpected(blob.error());
+  if (auto ok = impl_->CheckDeclared(*blob, upload.expected_sha256, upload.signed_sha256); !ok)
+    return std::unexpected(ok.error());
+  auto result = impl_->CommitBlobs(command, group, {*name}, {}, {*blob}, {blob->sha256});
+  if (!result) return std::unexpected(result.error());
+  return std::move(result->packages.front());
+}
+
+Result<BlobInfo> PackageService::StageBlob(const std::string& sha256, std::int64_t max_bytes,
+                                           const std::optional<std::string>& signed_sha256,
+                                           ByteSource& body) {
+  auto wanted = ParseSha256(sha256, "The blob's sha256");
+  if (!wanted) return std::unexpected(wanted.error());
+  auto blob = impl_->StreamIntoBlob(body, max_bytes);
+  if (!blob) return std::unexpected(blob.error());
+  if (auto ok = impl_->CheckDeclared(*blob, *wanted, signed_sha256); !ok)
+    return std::unexpected(ok.error());
+  auto& keeper = impl_->ports.keeper;
+  auto staged = keeper.PinStaged(blob->sha256,
+                                 impl_->ports.clock.NowMs() + impl_->options.staged_blob_ttl_ms);
+  keeper.Unpin({blob->sha256});
+  if (!staged) return std::unexpected(staged.error());
+  return *blob;
+}
+
+Result<bool> PackageService::HasBlob(const std::string& sha256) {
+  auto wanted = ParseSha256(sha256, "The blob's sha256");
+  if (!wanted) return std::unexpected(wanted.error());
+  auto exists = impl_->ports.blobs.Exists(*wanted);
+  if (!exists || !*exists) return exists;
+  auto staged = impl_->ports.keeper.PinStaged(
+      *wanted, impl_->ports.clock.NowMs() + impl_->options.staged_blob_ttl_ms);
+  if (!staged && staged.error().code == ErrorCode::kNotFound) return false;
+  if (!staged) return std::unexpected(staged.error());
+  return true;
+}
+
+Result<GroupRecord> PackageService::CommitStaged(const std::string& project,
+                                                 const std::string& owner, const std::string& group,
+                                                 const std::vector<StagedPackage>& packages) {
+  if (auto valid = ParseProjectId(project); !valid) return std::unexpected(valid.error());
+  auto group_name = ParseGroupName(group);
+  if (!group_name) return std::unexpected(group_name.error());
+  if (packages.empty() || packages.size() > kMaxPathsPerRequest)
+    return Fail(ErrorCode::kBadRequest, "packages must hold 1 to 100 entries.");
+  std::vector<std::string> names;
+  std::vector<PackageKind> kinds;
+  std::vector<std::string> shas;
+  std::set<std::string> seen;
+  for (const auto& p : packages) {
+    auto name = ParseResourceName(p.name);
+    if (!name) return std::unexpected(name.error());
+    if (!seen.insert(*name).second)
+      return Fail(ErrorCode::kBadRequest, "Duplicate resource name '" + *name + "' in packages.");
+    auto sha = ParseSha256(p.sha256, "packages[].sha256");
+    if (!sha) return std::unexpected(sha.error());
+    names.push_back(std::move(*name));
+    kinds.push_back(p.kind);
+    shas.push_back(std::move(*sha));
+  }
+  if (auto held = impl_->ports.keeper.Hold(shas); !held) return std::unexpected(held.error());
+  std::vector<BlobInfo> blobs;
+  for (const auto& sha : shas) {
+    auto reader = impl_->ports.blobs.Open(sha);
+    if (!reader) {
+      impl_->ports.keeper.Unpin(shas);
+      return std::unexpected(reader.error());
+    }
+    blobs.push_back(BlobInfo{sha, (*reader)->Size()});
+  }
+  UploadCommand command{.project = project,
+                        .owner = owner,
+                        .kind = kinds.front(),
+                        .group = *group_name,
+                        .mode = GroupMode::kReplace};
+  auto result = impl_->CommitBlobs(command, *group_name, names, kinds, blobs, shas);
+  if (!result) return std::unexpected(result.error());
+  return std::move(*result->group);
+}
+
+Result<GroupRecord> PackageService::ShowGroup(const std::string& project,
+                                              const std::string& group) {
+  auto found = impl_->ports.metadata.GetGroup(project, group);
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return Fail(ErrorCode::kNotFound, "The group '" + group + "' does not exist.");
+  return std::move(**found);
 }
 
 Result<Listing> PackageService::List(const ListQuery& query) {
@@ -328,6 +522,25 @@ Result<std::unique_ptr<BlobReader>> PackageService::OpenContent(const std::strin
   if (package->sha256.empty())
     return Fail(ErrorCode::kNotFound, "The resource '" + name + "' has no stored content yet.");
   return impl_->ports.blobs.Open(package->sha256);
+}
+
+Result<std::unique_ptr<BlobReader>> PackageService::OpenChecked(const PackageRecord& package) {
+  if (package.sha256.empty())
+    return Fail(ErrorCode::kNotFound,
+                "The resource '" + package.name + "' has no stored content yet.");
+  auto reader = impl_->ports.blobs.Open(package.sha256);
+  if (!reader) return std::unexpected(reader.error());
+  auto checked = std::make_unique<ReportingReader>(std::move(*reader), package,
+                                                   impl_->ports.metadata, impl_->ports.clock);
+  if (checked->Size() != package.size) {
+    (void)impl_->ports.metadata.MarkCorrupt(package.project, package.group, package.name,
+                                            package.sha256, ReportingReader::CorruptReason(),
+                                            impl_->ports.clock.NowMs());
+    return Fail(ErrorCode::kCorrupted, "The stored bytes of '" + package.name +
+                                           "' do not have the package's size; it was marked "
+                                           "FAILED.");
+  }
+  return std::unique_ptr<BlobReader>(std::move(checked));
 }
 
 Result<void> PackageService::Sweep() {

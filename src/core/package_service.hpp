@@ -15,6 +15,7 @@
 #include "domain/error.hpp"
 #include "domain/records.hpp"
 #include "ports/blob_store.hpp"
+#include "ports/byte_source.hpp"
 #include "ports/clock.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
@@ -38,6 +39,28 @@ struct UploadCommand {
   std::vector<std::string> paths;  // source URLs
   std::vector<Tag> tags;
   bool is_async = false;  // queue the fetches and answer at once (merge mode or ungrouped)
+};
+
+// A package's bytes streamed by the client itself (PUT .../resources/{name}/content): merged into
+// the group (created if absent) or ungrouped, replacing a same-named package atomically.
+struct DirectUpload {
+  std::string project;
+  std::string owner;
+  PackageKind kind = PackageKind::kFile;
+  std::optional<std::string> group;  // raw; nullopt or "": ungrouped
+  std::string name;                  // raw resource name
+  std::int64_t max_bytes = 0;        // more bytes than this: kBodyTooLarge, nothing stored
+  // The client's X-Content-Sha256 (hex): other bytes are kBadRequest, nothing stored.
+  std::optional<std::string> expected_sha256;
+  // The payload hash an AK/SK signature covered (hex): other bytes are kUnauthenticated.
+  std::optional<std::string> signed_sha256;
+};
+
+// One package of a whole-group commit of staged blobs.
+struct StagedPackage {
+  std::string name;
+  PackageKind kind = PackageKind::kFile;
+  std::string sha256;
 };
 
 struct UploadResult {
@@ -68,9 +91,10 @@ struct Listing {
 };
 
 struct ServiceOptions {
-  std::size_t max_queued_jobs = 100'000;     // asynchronous uploads waiting at most
-  std::int64_t job_deadline_ms = 3'600'000;  // an async upload fails after this long
-  std::function<void()> on_enqueued;         // wakes the job runner
+  std::int64_t staged_blob_ttl_ms = 3'600'000;  // a staged blob waits this long for its commit
+  std::size_t max_queued_jobs = 100'000;        // asynchronous uploads waiting at most
+  std::int64_t job_deadline_ms = 3'600'000;     // an async upload fails after this long
+  std::function<void()> on_enqueued;            // wakes the job runner
 };
 
 // What the service works with. The job queue and the metadata store are usually one object.
@@ -94,6 +118,24 @@ class PackageService {
   // Asynchronous upload (is_async): the packages are written UPLOADING and their jobs queued
   // in one transaction; the answer comes at once. kQuotaExceeded when the queue is full.
   Result<UploadResult> Upload(const UploadCommand& command);
+  // Direct upload: streams `body` through SHA-256 into a new blob, checks the expected hashes,
+  // then commits as Upload does (same pins, same one metadata transaction). Any failure,
+  // including a body that ends early or fails, leaves nothing stored.
+  Result<PackageRecord> UploadBytes(const DirectUpload& upload, ByteSource& body);
+  // Stages content-addressed bytes for a later CommitStaged: the body must hash to `sha256`
+  // (kBadRequest otherwise; `signed_sha256` as in DirectUpload). The blob is pinned for
+  // staged_blob_ttl_ms. Storing bytes the server already has just renews the pin.
+  Result<BlobInfo> StageBlob(const std::string& sha256, std::int64_t max_bytes,
+                             const std::optional<std::string>& signed_sha256, ByteSource& body);
+  // Whether the bytes are stored; when they are, pins them as StageBlob does, so a client that
+  // skips staging them can still commit.
+  Result<bool> HasBlob(const std::string& sha256);
+  // Makes `group` hold exactly `packages` (staged blobs) in one transaction; all or nothing.
+  Result<GroupRecord> CommitStaged(const std::string& project, const std::string& owner,
+                                   const std::string& group,
+                                   const std::vector<StagedPackage>& packages);
+  // A group and its packages. kNotFound when absent.
+  Result<GroupRecord> ShowGroup(const std::string& project, const std::string& group);
   Result<Listing> List(const ListQuery& query);
   // group "" for an ungrouped package. kNotFound when absent.
   Result<PackageRecord> Show(const std::string& project, const std::string& group,
@@ -109,6 +151,10 @@ class PackageService {
   Result<std::unique_ptr<BlobReader>> OpenContent(const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name);
+  // Opens `package`'s bytes for a download, checked while they stream: when they are found not
+  // to match its sha256 (or size), the package is marked FAILED with a status_reason and the
+  // reader's Read fails with kCorrupted.
+  Result<std::unique_ptr<BlobReader>> OpenChecked(const PackageRecord& package);
   // Start-up recovery: removes temporaries and blobs no package refers to.
   Result<void> Sweep();
 

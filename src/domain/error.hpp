@@ -22,6 +22,8 @@ enum class ErrorCode {
   kNoRoute,            // unknown path
   kMethodNotAllowed,   // known path, but not with this method
   kInternal,           // storage down, bug
+  kCorrupted,          // stored bytes do not match their SHA-256
+  kRangeNotSatisfiable,  // a download's Range lies outside the package
 };
 
 // Every code, for tests that must walk them all.
@@ -30,6 +32,7 @@ inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::kNotFound,      ErrorCode::kUnknownUser,      ErrorCode::kNotSupported,
     ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated,  ErrorCode::kForbidden,
     ErrorCode::kNoRoute,       ErrorCode::kMethodNotAllowed, ErrorCode::kInternal,
+    ErrorCode::kCorrupted,     ErrorCode::kRangeNotSatisfiable,
 };
 
 struct Error {

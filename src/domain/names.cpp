@@ -265,4 +265,19 @@ std::string UnderlyingName(const std::string& sha256, const std::string& name) {
   return sha256.substr(0, 32) + "_" + name;
 }
 
+Result<std::string> ParseSha256(std::string_view text, std::string_view what) {
+  std::string hex(text);
+  for (char& c : hex) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      hex.clear();
+      break;
+    }
+  }
+  if (hex.size() != 64)
+    return Fail(ErrorCode::kBadRequest,
+                std::string(what) + " must be a SHA-256 written as 64 hexadecimal digits.");
+  return hex;
+}
+
 }  // namespace dlipkg

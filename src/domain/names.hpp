@@ -27,6 +27,8 @@ Result<std::string> ParseGroupName(std::string_view text);
 // 1-128 characters; letters (any script), digits, '_', '!', '-', '.', '~', '+', '%', ' ';
 // no leading '.', no leading or trailing space, valid UTF-8, no '/' or control characters.
 Result<std::string> ParseResourceName(std::string_view text);
+// 64 hex digits (either case), returned in lower case. `what` names the field in the message.
+Result<std::string> ParseSha256(std::string_view text, std::string_view what);
 // 5-32 of letters, digits, '_', '-'; not starting with a digit.
 Result<std::string> ParseOwnerName(std::string_view text);
 

@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -165,6 +166,8 @@ class ServerCore {
 
   // Runs the handler; a throwing handler is a bug that must cost one request, not the process.
   api::Response Invoke(const api::Request& request);
+  // handler.BodyModeFor; a throwing one buffers.
+  api::BodyMode BodyModeFor(std::string_view method, std::string_view target);
   // handler.Reject, with a bare 500 should Reject itself fail.
   api::Response SafeReject(ErrorCode code, std::string message);
   // Called by ~Session.
@@ -232,15 +235,28 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   asio::awaitable<void> Serve();
-  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer,
-                                    bhttp::request_parser<bhttp::string_body>& parser,
-                                    beast::error_code& ec);
+  using BufferedParser = bhttp::request_parser<bhttp::string_body>;
+  using StreamParser = bhttp::request_parser<bhttp::buffer_body>;
+  class StreamedBody;
+
+  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer, BufferedParser& parser,
+                                    beast::error_code& ec, bool& streamed);
+  asio::awaitable<bool> SendContinue(const BufferedParser& parser, beast::error_code& ec);
+  // A request whose body the handler streams (BodyMode::kStream); its header is in `parser`.
+  // False when the connection must not be reused.
+  asio::awaitable<bool> ServeStreamed(beast::flat_buffer& buffer, BufferedParser&& parser,
+                                      Exchange exchange);
+  // Reads body bytes into `out` until it is full or the body ends; run on the strand for a
+  // handler thread waiting in StreamedBody::Read.
+  asio::awaitable<Result<std::size_t>> ReadBodyInto(beast::flat_buffer& buffer,
+                                                    StreamParser& parser, std::span<char> out);
+  asio::awaitable<api::Response> RunHandler(const api::Request& request);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
   asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
   asio::awaitable<Written> WriteStreamed(api::Response& response, int status,
                                          const Exchange& exchange);
   asio::awaitable<void> LingeringClose();
-  api::Request ToApiRequest(bhttp::request<bhttp::string_body>&& message, std::string request_id);
+  api::Request ToApiRequest(const bhttp::request_header<>& header, std::string request_id);
   void LogAccess(const Exchange& exchange, const Written& written) const;
   void CloseSocket();
 
@@ -297,13 +313,19 @@ asio::awaitable<void> Session::Serve() {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
         options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-    parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
+    // The body limit is set once the header tells whether the body is buffered or streamed.
+    parser.body_limit(boost::none);
     beast::error_code ec;
-    const bool complete = co_await ReadRequest(buffer, parser, ec);
+    bool streamed = false;
+    const bool complete = co_await ReadRequest(buffer, parser, ec, streamed);
     if (parser.is_header_done()) {
       exchange.method = std::string(parser.get().method_string());
       exchange.target = std::string(parser.get().target());
       exchange.version = parser.get().version();
+    }
+    if (complete && streamed) {
+      if (!co_await ServeStreamed(buffer, std::move(parser), std::move(exchange))) co_return;
+      continue;
     }
     if (!complete) {
       if (ec == bhttp::error::body_limit) {
@@ -334,11 +356,9 @@ asio::awaitable<void> Session::Serve() {
     exchange.request_id = NewRequestId();
     exchange.keep_alive = message.keep_alive();
     exchange.head_only = message.method() == bhttp::verb::head;
-    const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
-    api::Response response = co_await asio::co_spawn(
-        core_.pool_executor(),
-        [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
-        asio::use_awaitable);
+    api::Request request = ToApiRequest(message.base(), exchange.request_id);
+    request.body = std::move(message.body());
+    api::Response response = co_await RunHandler(request);
 
     // A response finished during shutdown tells the client not to reuse the connection.
     exchange.keep_alive = exchange.keep_alive && !core_.stopping();
@@ -350,24 +370,133 @@ asio::awaitable<void> Session::Serve() {
   }
 }
 
-// Reads one request into parser; false with ec set when it could not.
-asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer,
-                                           bhttp::request_parser<bhttp::string_body>& parser,
-                                           beast::error_code& ec) {
+// Reads one request into parser; false with ec set when it could not. A request whose body
+// the handler streams is returned once its header is in, with `streamed` set.
+asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer, BufferedParser& parser,
+                                           beast::error_code& ec, bool& streamed) {
   // One deadline for the whole request, so a client trickling bytes is cut off all the same.
   stream_.expires_after(core_.options().read_timeout);
   std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream_, buffer, parser, kNoThrow);
   if (ec) co_return false;
   if (parser.is_done()) co_return true;
-  // Clients that ask (curl does for larger bodies) would otherwise wait a second or more.
+  const auto& header = parser.get();
+  if (core_.BodyModeFor(header.method_string(), header.target()) == api::BodyMode::kStream) {
+    streamed = true;
+    co_return true;
+  }
+  // Beast checks a Content-Length against the limit when the header ends, so a buffered body's
+  // announced length is checked here; a chunked one is checked as its chunks arrive.
+  const auto max_body = static_cast<std::uint64_t>(core_.options().max_body_bytes);
+  parser.body_limit(max_body);
+  if (const auto length = parser.content_length(); length && *length > max_body) {
+    ec = bhttp::error::body_limit;
+    co_return false;
+  }
+  if (!co_await SendContinue(parser, ec)) co_return false;
+  std::tie(ec, std::ignore) = co_await bhttp::async_read(stream_, buffer, parser, kNoThrow);
+  co_return !ec;
+}
+
+// Clients that ask (curl does for larger bodies) would otherwise wait a second or more.
+asio::awaitable<bool> Session::SendContinue(const BufferedParser& parser, beast::error_code& ec) {
   const auto& header = parser.get();
   if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
     bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, header.version()};
     std::tie(ec, std::ignore) = co_await bhttp::async_write(stream_, go_on, kNoThrow);
     if (ec) co_return false;
   }
-  std::tie(ec, std::ignore) = co_await bhttp::async_read(stream_, buffer, parser, kNoThrow);
-  co_return !ec;
+  co_return true;
+}
+
+asio::awaitable<api::Response> Session::RunHandler(const api::Request& request) {
+  co_return co_await asio::co_spawn(
+      core_.pool_executor(),
+      [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
+      asio::use_awaitable);
+}
+
+// The handler thread's view of a streamed body: each Read hops to the session's strand, which
+// reads from the socket straight into the handler's buffer, and waits for it. Nothing is read
+// ahead, so a slow disk slows the client down (TCP backpressure) instead of filling memory.
+class Session::StreamedBody final : public api::RequestBody {
+ public:
+  StreamedBody(Session& session, beast::flat_buffer& buffer, StreamParser& parser)
+      : session_(session), buffer_(buffer), parser_(parser) {
+    if (auto length = parser_.content_length()) length_ = *length;
+  }
+  std::optional<std::uint64_t> Length() const override { return length_; }
+  bool finished() const { return finished_; }
+
+  Result<std::size_t> Read(std::span<char> out) override {
+    if (failed_) return Fail(ErrorCode::kBadRequest, "the request body could not be read");
+    if (finished_ || out.empty()) return 0;
+    std::promise<Result<std::size_t>> promise;
+    auto future = promise.get_future();
+    // The strand is free: the session's own coroutine is suspended until the handler returns.
+    asio::co_spawn(session_.executor(), session_.ReadBodyInto(buffer_, parser_, out),
+                   [&promise](std::exception_ptr error, Result<std::size_t> got) {
+                     if (error) got = Fail(ErrorCode::kBadRequest, "the connection failed");
+                     promise.set_value(std::move(got));
+                   });
+    // Bounded: every socket wait in ReadBodyInto has the read timeout.
+    Result<std::size_t> got = future.get();
+    if (!got) failed_ = true;
+    if (got && *got == 0) finished_ = true;
+    return got;
+  }
+
+ private:
+  Session& session_;
+  beast::flat_buffer& buffer_;
+  StreamParser& parser_;
+  std::optional<std::uint64_t> length_;
+  bool failed_ = false;
+  bool finished_ = false;
+};
+
+asio::awaitable<Result<std::size_t>> Session::ReadBodyInto(beast::flat_buffer& buffer,
+                                                           StreamParser& parser,
+                                                           std::span<char> out) {
+  std::size_t got = 0;
+  while (got < out.size() && !parser.is_done()) {
+    parser.get().body().data = out.data() + got;
+    parser.get().body().size = out.size() - got;
+    // Per wait, not per request: a large upload may take long, a stalled one may not.
+    stream_.expires_after(core_.options().read_timeout);
+    auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer, parser, kNoThrow);
+    got = out.size() - parser.get().body().size;
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec == beast::error::timeout)
+      co_return Fail(ErrorCode::kBadRequest, "the client stopped sending the request body");
+    if (ec)
+      co_return Fail(ErrorCode::kBadRequest, "the request body was cut short: " + ec.message());
+  }
+  co_return got;
+}
+
+asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, BufferedParser&& parser,
+                                             Exchange exchange) {
+  beast::error_code ec;
+  if (!co_await SendContinue(parser, ec)) co_return false;
+  StreamParser body_parser(std::move(parser));
+  body_parser.body_limit(boost::none);  // the handler enforces its own object size limit
+  exchange.request_id = NewRequestId();
+  exchange.keep_alive = body_parser.get().keep_alive();
+  exchange.head_only = body_parser.get().method() == bhttp::verb::head;
+  StreamedBody body(*this, buffer, body_parser);
+  api::Request request = ToApiRequest(body_parser.get().base(), exchange.request_id);
+  request.body_stream = &body;
+  api::Response response = co_await RunHandler(request);
+
+  // Body bytes left unread (a refused upload) cannot be skipped reliably: close afterwards.
+  const bool body_left = !body.finished() && !body_parser.is_done();
+  exchange.keep_alive = exchange.keep_alive && !core_.stopping() && !body_left;
+  if (!response.log_note.empty())
+    spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
+  const Written written = co_await Write(std::move(response), exchange);
+  LogAccess(exchange, written);
+  if (written.ok && body_left) co_await LingeringClose();
+  co_return written.ok&& exchange.keep_alive;
 }
 
 asio::awaitable<void> Session::RejectAndClose(ErrorCode code, std::string message,
@@ -482,14 +611,12 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   co_return Written{!ec, status, sent};
 }
 
-api::Request Session::ToApiRequest(bhttp::request<bhttp::string_body>&& message,
-                                   std::string request_id) {
+api::Request Session::ToApiRequest(const bhttp::request_header<>& header, std::string request_id) {
   api::Request request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  for (const auto& field : message)
+  request.method = std::string(header.method_string());
+  request.target = std::string(header.target());
+  for (const auto& field : header)
     request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  request.body = std::move(message.body());
   request.remote_address = remote_;
   request.request_id = std::move(request_id);
   return request;
@@ -620,6 +747,17 @@ api::Response ServerCore::Invoke(const api::Request& request) {
     spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
   }
   return SafeReject(ErrorCode::kInternal, "internal error");
+}
+
+api::BodyMode ServerCore::BodyModeFor(std::string_view method, std::string_view target) {
+  try {
+    return handler_.BodyModeFor(method, target);
+  } catch (const std::exception& e) {
+    spdlog::error("RequestHandler::BodyModeFor threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("RequestHandler::BodyModeFor threw a non-standard exception");
+  }
+  return api::BodyMode::kBuffer;
 }
 
 api::Response ServerCore::SafeReject(ErrorCode code, std::string message) {

@@ -4,6 +4,7 @@
 // (the store may be swapped by a reload while requests are verified).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,10 +21,17 @@ struct AuthRequest {
   const std::vector<std::pair<std::string, std::string>>* headers = nullptr;  // as received
   std::string_view body;                                                      // raw bytes
   std::string_view project;  // the project_id of the path (already validated)
+  // The body is still streaming in (a direct upload): an AK/SK signature is checked against
+  // the payload hash the client declares in X-Sdk-Content-Sha256 (hex, or UNSIGNED-PAYLOAD),
+  // and the caller compares the declared hash with the body once it has been read.
+  bool body_streamed = false;
 };
 
 struct Identity {
   std::string user;
+  // For a streamed body: the payload hash the signature covered (lower-case hex), which the
+  // body must have; nullopt when nothing is to be checked (token, UNSIGNED-PAYLOAD).
+  std::optional<std::string> signed_payload_sha256;
 };
 
 class Authenticator {

@@ -30,12 +30,20 @@ class BlobWriter : public ByteSink {
   virtual Result<BlobInfo> Commit() = 0;
 };
 
+// A committed blob being read. Readers of the stores check the bytes against the blob's key
+// (its SHA-256) as they stream: the Read that would hand out the last bytes of a blob whose
+// bytes do not match fails with kCorrupted instead, so no caller ever completes a transfer of
+// wrong bytes. After a Seek past the start there is no whole blob to check, and none is made.
 class BlobReader {
  public:
   virtual ~BlobReader() = default;
+  // Bytes from the current position to the end.
   virtual std::int64_t Size() const = 0;
-  // Reads up to buffer.size() bytes; 0 at the end. Errors: kInternal.
+  // Reads up to buffer.size() bytes; 0 at the end. Errors: kInternal, kCorrupted.
   virtual Result<std::size_t> Read(std::span<char> buffer) = 0;
+  // Before the first Read: skips `offset` bytes (a ranged download), so Size() shrinks by it.
+  // Errors: kBadRequest (offset past the end), kInternal.
+  virtual Result<void> Seek(std::int64_t offset) = 0;
 };
 
 class BlobStore {

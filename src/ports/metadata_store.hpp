@@ -63,6 +63,12 @@ class MetadataStore {
                                        const std::string& name, const std::string& owner,
                                        std::int64_t now_ms) = 0;
 
+  // A package whose stored bytes were found not to match its sha256 (a download checked them)
+  // becomes FAILED with `reason`, if it still refers to `sha256`. kNotFound when absent.
+  virtual Result<void> MarkCorrupt(const std::string& project, const std::string& group,
+                                   const std::string& name, const std::string& sha256,
+                                   const std::string& reason, std::int64_t now_ms) = 0;
+
   // Whether any package in any project refers to the blob.
   virtual Result<bool> IsBlobReferenced(const std::string& sha256) = 0;
   // Every blob hash referred to by some package.

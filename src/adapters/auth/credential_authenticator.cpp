@@ -85,7 +85,14 @@ Result<Identity> CredentialAuthenticator::Authenticate(const AuthRequest& reques
   if (found == credentials->users.end() || !found->second.projects.contains(request.project))
     return Fail(ErrorCode::kForbidden,
                 "User " + *user + " may not use project " + std::string(request.project) + ".");
-  return Identity{std::move(*user)};
+  Identity identity{std::move(*user), std::nullopt};
+  if (signed_request && request.body_streamed) {
+    const auto content_sha = HeaderValues(request, "X-Sdk-Content-Sha256");
+    if (content_sha.size() == 1 && content_sha[0] != kUnsignedPayload)
+      if (auto declared = ParseSha256(content_sha[0], "X-Sdk-Content-Sha256"))
+        identity.signed_payload_sha256 = std::move(*declared);
+  }
+  return identity;
 }
 
 bool CredentialAuthenticator::UserExists(std::string_view user) {
@@ -137,6 +144,17 @@ Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& 
   const auto content_sha = HeaderValues(request, "X-Sdk-Content-Sha256");
   const bool unsigned_payload = !content_sha.empty() && content_sha[0] == kUnsignedPayload;
   parts.payload_hash = unsigned_payload ? std::string(kUnsignedPayload) : PayloadHash(request.body);
+  if (request.body_streamed && !unsigned_payload) {
+    // The body has not been read yet: the signature is checked against the hash the client
+    // declares, and the body against that hash once it is in (Identity::signed_payload_sha256).
+    auto declared = content_sha.size() == 1 ? ParseSha256(content_sha[0], "X-Sdk-Content-Sha256")
+                                            : Result<std::string>(std::unexpected(Error{}));
+    if (!declared)
+      return Unauthenticated(
+          "A streamed body signed with AK/SK needs X-Sdk-Content-Sha256: the hex SHA-256 of "
+          "the body, or UNSIGNED-PAYLOAD.");
+    parts.payload_hash = *declared;
+  }
   const auto canonical = CanonicalRequest(parts);
   if (!canonical) return Unauthenticated("The request target has a malformed percent-encoding.");
   const auto signs = [&](const std::string& canonical_request) {

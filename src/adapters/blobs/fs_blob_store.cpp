@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "adapters/blobs/verifying_reader.hpp"
 #include "adapters/common/posix_file.hpp"
 #include "adapters/common/sha256.hpp"
 
@@ -141,6 +142,12 @@ class FsBlobReader final : public BlobReader {
     if (!n) return StoreFailure("read", n.error());
     return *n;
   }
+  Result<void> Seek(std::int64_t offset) override {
+    if (offset < 0 || offset > size_) return Fail(ErrorCode::kBadRequest, "seek past the end");
+    if (::lseek(fd_.Get(), offset, SEEK_CUR) < 0) return StoreFailure("seek", errno);
+    size_ -= offset;
+    return {};
+  }
 
  private:
   UniqueFd fd_;
@@ -180,7 +187,9 @@ Result<std::unique_ptr<BlobReader>> FsBlobStore::Open(const std::string& sha256)
   if (!fd) return StoreFailure("open", fd.error());
   struct stat st {};
   if (::fstat(fd->Get(), &st) != 0) return StoreFailure("open", errno);
-  return std::make_unique<FsBlobReader>(std::move(*fd), static_cast<std::int64_t>(st.st_size));
+  return std::make_unique<VerifyingReader>(
+      std::make_unique<FsBlobReader>(std::move(*fd), static_cast<std::int64_t>(st.st_size)),
+      sha256);
 }
 
 Result<bool> FsBlobStore::Exists(const std::string& sha256) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/blobs/verifying_reader.hpp"
 #include "adapters/common/sha256.hpp"
 #include "adapters/common/utc_time.hpp"
 #include "adapters/s3/s3_request.hpp"
@@ -574,7 +575,17 @@ class S3BlobReader final : public BlobReader {
  public:
   S3BlobReader(std::shared_ptr<S3BlobStore::Impl> s3, std::string key, std::int64_t size)
       : s3_(std::move(s3)), key_(std::move(key)), size_(size) {}
-  std::int64_t Size() const override { return size_; }
+  std::int64_t Size() const override { return size_ - start_; }
+
+  Result<void> Seek(std::int64_t offset) override {
+    if (offset < 0 || start_ + offset > size_)
+      return Fail(ErrorCode::kBadRequest, "seek past the end");
+    start_ += offset;
+    fetched_ = start_;
+    chunk_.clear();
+    position_ = 0;
+    return {};
+  }
 
   Result<std::size_t> Read(std::span<char> buffer) override {
     if (position_ == chunk_.size()) {
@@ -606,7 +617,8 @@ class S3BlobReader final : public BlobReader {
   std::shared_ptr<S3BlobStore::Impl> s3_;
   std::string key_;
   std::int64_t size_;
-  std::int64_t fetched_ = 0;  // bytes requested so far
+  std::int64_t start_ = 0;    // where the reader was sought to
+  std::int64_t fetched_ = 0;  // offset up to which bytes were requested
   std::string chunk_;
   std::size_t position_ = 0;  // in chunk_
 };
@@ -665,7 +677,8 @@ Result<std::unique_ptr<BlobReader>> S3BlobStore::Open(const std::string& sha256)
   auto size = impl_->Head(key);
   if (!size) return std::unexpected(size.error());
   if (!*size) return Fail(ErrorCode::kNotFound, "blob not found: " + sha256);
-  return std::make_unique<S3BlobReader>(impl_, std::move(key), **size);
+  return std::make_unique<VerifyingReader>(
+      std::make_unique<S3BlobReader>(impl_, std::move(key), **size), sha256);
 }
 
 Result<bool> S3BlobStore::Exists(const std::string& sha256) {

@@ -421,6 +421,46 @@ Result<void> MetadataSql::SetPackageOwner(Session& s, const std::string& project
   return {};
 }
 
+Result<void> MetadataSql::MarkCorrupt(Session& s, const std::string& project,
+                                      const std::string& group, const std::string& name,
+                                      const std::string& sha256, const std::string& reason,
+                                      std::int64_t now_ms) const {
+  if (auto ok = LockGroup(s, project, group); !ok) return ok;
+  auto found = GetPackage(s, project, group, name);
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return PackageNotFound(group, name);
+  // A replacement committed since the download began has other bytes: nothing to mark.
+  auto changed = sql::Run(s,
+                          "UPDATE packages SET status = ?5, status_reason = ?6, update_time = ?7 "
+                          "WHERE project = ?1 AND group_name = ?2 AND name = ?3 AND sha256 = ?4",
+                          project, group, name, sha256,
+                          std::string(ToString(PackageStatus::kFailed)), reason, now_ms);
+  if (!changed) return std::unexpected(changed.error());
+  return {};
+}
+
+Result<std::string> MetadataSql::UrlKey(Session& s, const std::string& candidate,
+                                        std::int64_t now_ms) const {
+  // The one row (id 1): the first instance's candidate wins, the others read it.
+  auto ok = sql::Run(s,
+                     "INSERT INTO url_keys (id, secret, created_at) VALUES (1, ?1, ?2) "
+                     "ON CONFLICT (id) DO NOTHING",
+                     candidate, now_ms);
+  if (!ok) return std::unexpected(ok.error());
+  return sql::SelectOne(s, "SELECT secret FROM url_keys WHERE id = 1", TextFromRow);
+}
+
+Result<void> MetadataSql::RotateUrlKey(Session& s, const std::string& new_key,
+                                       std::int64_t now_ms) const {
+  auto ok = sql::Run(s,
+                     "INSERT INTO url_keys (id, secret, created_at) VALUES (1, ?1, ?2) "
+                     "ON CONFLICT (id) DO UPDATE SET secret = excluded.secret, "
+                     "created_at = excluded.created_at",
+                     new_key, now_ms);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
 Result<void> MetadataSql::PinBlob(Session& s, const std::string& sha256, const std::string& pin_id,
                                   std::int64_t until_ms) const {
   if (!dialect_.lock_blob.empty()) {

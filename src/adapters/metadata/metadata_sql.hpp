@@ -69,6 +69,9 @@ class MetadataSql {
   Result<void> SetPackageOwner(sql::Session& s, const std::string& project,
                                const std::string& group, const std::string& name,
                                const std::string& owner, std::int64_t now_ms) const;
+  Result<void> MarkCorrupt(sql::Session& s, const std::string& project, const std::string& group,
+                           const std::string& name, const std::string& sha256,
+                           const std::string& reason, std::int64_t now_ms) const;
   Result<bool> IsBlobReferenced(sql::Session& s, const std::string& sha256) const;
   Result<std::vector<std::string>> ReferencedBlobs(sql::Session& s) const;
   Result<void> PinBlob(sql::Session& s, const std::string& sha256, const std::string& pin_id,
@@ -77,6 +80,11 @@ class MetadataSql {
                          const std::string& pin_id) const;
   Result<bool> ReclaimBlob(sql::Session& s, const std::string& sha256, std::int64_t now_ms,
                            const std::function<Result<void>()>& remove) const;
+
+  // UrlKeyStore, likewise.
+  Result<std::string> UrlKey(sql::Session& s, const std::string& candidate,
+                             std::int64_t now_ms) const;
+  Result<void> RotateUrlKey(sql::Session& s, const std::string& new_key, std::int64_t now_ms) const;
 
   // JobQueue, likewise.
   Result<EnqueuedUploads> EnqueueUploads(sql::Session& s, const std::optional<GroupRecord>& group,

@@ -116,6 +116,22 @@ Result<void> SqlMetadataStore::SetPackageOwner(const std::string& project, const
   });
 }
 
+Result<void> SqlMetadataStore::MarkCorrupt(const std::string& project, const std::string& group,
+                                           const std::string& name, const std::string& sha256,
+                                           const std::string& reason, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) {
+    return sql_.MarkCorrupt(s, project, group, name, sha256, reason, now_ms);
+  });
+}
+
+Result<std::string> SqlMetadataStore::UrlKey(const std::string& candidate, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) { return sql_.UrlKey(s, candidate, now_ms); });
+}
+
+Result<void> SqlMetadataStore::RotateUrlKey(const std::string& new_key, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) { return sql_.RotateUrlKey(s, new_key, now_ms); });
+}
+
 Result<bool> SqlMetadataStore::IsBlobReferenced(const std::string& sha256) {
   return Read([&](sql::Session& s) { return sql_.IsBlobReferenced(s, sha256); });
 }

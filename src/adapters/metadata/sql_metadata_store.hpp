@@ -11,6 +11,7 @@
 #include "adapters/metadata/sql_session.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
+#include "ports/url_key_store.hpp"
 
 namespace dlipkg {
 
@@ -30,7 +31,7 @@ class SqlTransactions {
   virtual Result<void> Read(const Body& body) = 0;
 };
 
-class SqlMetadataStore : public MetadataStore, public JobQueue {
+class SqlMetadataStore : public MetadataStore, public JobQueue, public UrlKeyStore {
  public:
   ~SqlMetadataStore() override;
 
@@ -53,6 +54,9 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
   Result<void> SetPackageOwner(const std::string& project, const std::string& group,
                                const std::string& name, const std::string& owner,
                                std::int64_t now_ms) override;
+  Result<void> MarkCorrupt(const std::string& project, const std::string& group,
+                           const std::string& name, const std::string& sha256,
+                           const std::string& reason, std::int64_t now_ms) override;
   Result<bool> IsBlobReferenced(const std::string& sha256) override;
   Result<std::vector<std::string>> ReferencedBlobs() override;
   Result<void> PinBlob(const std::string& sha256, const std::string& pin_id,
@@ -60,6 +64,9 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
   Result<void> UnpinBlob(const std::string& sha256, const std::string& pin_id) override;
   Result<bool> ReclaimBlob(const std::string& sha256, std::int64_t now_ms,
                            const std::function<Result<void>()>& remove) override;
+
+  Result<std::string> UrlKey(const std::string& candidate, std::int64_t now_ms) override;
+  Result<void> RotateUrlKey(const std::string& new_key, std::int64_t now_ms) override;
 
   Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
                                          const std::vector<PackageRecord>& packages,

@@ -25,6 +25,8 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
       {ErrorCode::kNoRoute, {404, "APIGW.0101"}},
       {ErrorCode::kMethodNotAllowed, {405, "APIGW.0101"}},
       {ErrorCode::kInternal, {500, "DLI.0999"}},
+      {ErrorCode::kCorrupted, {500, "DLI.0999"}},
+      {ErrorCode::kRangeNotSatisfiable, {416, "DLI.0001"}},
   };
   ASSERT_EQ(std::size(kAllErrorCodes), expected.size());
   for (ErrorCode code : kAllErrorCodes) {

@@ -26,8 +26,13 @@ const std::set<std::string> kMethods{"GET", "HEAD", "POST", "PUT", "DELETE", "PA
 
 // A concrete path for a pattern: each {param} replaced by a sample value.
 std::string SamplePath(std::string_view pattern) {
+  // {group} and {sha256} name the group and the bytes HeadAnswersWhereverGetDoes uploads.
   static const std::map<std::string, std::string> kSamples{
-      {"{project_id}", "p1"}, {"{resource_name}", "a.py"}, {"{file...}", "app.js"}};
+      {"{project_id}", "p1"},
+      {"{resource_name}", "a.py"},
+      {"{group}", "g"},
+      {"{sha256}", testing::FakeBlobStore::Key("bytes of a.py")},
+      {"{file...}", "app.js"}};
   std::string path;
   for (auto segment : Split(pattern.substr(1), '/')) {
     const auto sample = kSamples.find(std::string(segment));
@@ -147,7 +152,7 @@ TEST(RouteTable, IsWellFormed) {
     // Two routes of one method and one shape could both match a path with equal precedence.
     EXPECT_TRUE(shapes.emplace(std::string(route.method), Shape(route.pattern)).second);
     const bool has_project = route.pattern.find("{project_id}") != std::string_view::npos;
-    EXPECT_EQ(has_project, route.access == Access::kProject);
+    EXPECT_EQ(has_project, route.access != Access::kPublic);
   }
 }
 
@@ -213,7 +218,9 @@ TEST_F(RouteTableTest, AKnownPathWithAnotherMethodIs405WithAllow) {
       {"/v2.0/p1/resources/owner", "GET, HEAD, PUT, DELETE"},
       {"/v2.0/p1/resources/jars", "GET, HEAD, POST, DELETE"},
       {"/v2.0/p1/resources/a.py", "GET, HEAD, DELETE"},
-      {"/v2.0/p1/resources/a.py/content", "GET, HEAD"},
+      {"/v2.0/p1/resources/a.py/content", "GET, HEAD, PUT"},
+      {"/v2.0/p1/files/a.py", "GET, HEAD"},
+      {"/v2.0/p1/blobs/x", "GET, HEAD, PUT"},
   };
   for (const auto& [path, allowed] : allow) {
     for (const std::string& method : kMethods) {
@@ -237,6 +244,10 @@ TEST_F(RouteTableTest, AKnownPathWithAnotherMethodIs405WithAllow) {
 
 TEST_F(RouteTableTest, HeadAnswersWhereverGetDoesWithTheSameHeaders) {
   UploadNamed("a.py");
+  ASSERT_EQ(Call("POST", "/v2.0/p1/resources",
+                 R"({"paths": ["http://src/a.py"], "kind": "file", "group": "g"})")
+                .status,
+            200);
   for (const Route& route : Routes()) {
     if (route.method != "GET") continue;
     const std::string path = SamplePath(route.pattern);

@@ -56,7 +56,11 @@ class FakeBlobStore final : public BlobStore {
   class Reader final : public BlobReader {
    public:
     explicit Reader(std::string data) : data_(std::move(data)) {}
-    std::int64_t Size() const override { return static_cast<std::int64_t>(data_.size()); }
+    std::int64_t Size() const override { return static_cast<std::int64_t>(data_.size() - offset_); }
+    Result<void> Seek(std::int64_t offset) override {
+      offset_ += static_cast<std::size_t>(offset);
+      return {};
+    }
     Result<std::size_t> Read(std::span<char> buffer) override {
       const std::size_t n = std::min(buffer.size(), data_.size() - offset_);
       std::copy_n(data_.data() + offset_, n, buffer.data());
@@ -228,6 +232,18 @@ class FakeMetadataStore final : public MetadataStore {
     auto* p = Find(project, group, name);
     if (!p) return Fail(ErrorCode::kNotFound, "absent");
     p->owner = owner;
+    return {};
+  }
+  Result<void> MarkCorrupt(const std::string& project, const std::string& group,
+                           const std::string& name, const std::string& sha256,
+                           const std::string& reason, std::int64_t now_ms) override {
+    std::lock_guard lock(mutex_);
+    auto* p = Find(project, group, name);
+    if (!p) return Fail(ErrorCode::kNotFound, "absent");
+    if (p->sha256 != sha256) return {};
+    p->status = PackageStatus::kFailed;
+    p->status_reason = reason;
+    p->update_time = now_ms;
     return {};
   }
   Result<bool> IsBlobReferenced(const std::string& sha) override {

@@ -53,6 +53,7 @@ class PatternReader : public BlobReader {
   PatternReader(std::int64_t size, std::int64_t fail_at, std::atomic<std::size_t>& largest_read)
       : size_(size), fail_at_(fail_at), largest_read_(largest_read) {}
   std::int64_t Size() const override { return size_; }
+  Result<void> Seek(std::int64_t) override { return Fail(ErrorCode::kInternal, "not used"); }
   Result<std::size_t> Read(std::span<char> buffer) override {
     std::size_t seen = largest_read_.load();
     while (buffer.size() > seen && !largest_read_.compare_exchange_weak(seen, buffer.size())) {

@@ -103,6 +103,13 @@ CREATE TABLE blob_pins (
   PRIMARY KEY (sha256, pin_id)
 );
 )sql",
+    R"sql(
+CREATE TABLE url_keys (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  secret     TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql",
 };
 
 // Brings the schema to the latest version in one transaction. The advisory lock makes

@@ -91,6 +91,15 @@ CREATE TABLE blob_pins (
   PRIMARY KEY (sha256, pin_id)
 );
 )sql",
+    // 4: the key presigned URLs are signed with (UrlKeyStore): one row, shared by every
+    // process that opens this file, so URLs survive restarts until the key is rotated.
+    R"sql(
+CREATE TABLE url_keys (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  secret     TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql",
 };
 
 // ---- Connections and schema ----

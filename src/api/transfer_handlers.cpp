@@ -1,0 +1,257 @@
+#include "api/transfer_handlers.hpp"
+
+#include "api/handlers.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "api/download_headers.hpp"
+#include "api/error_table.hpp"
+#include "api/json_codec.hpp"
+#include "domain/names.hpp"
+
+namespace dlipkg::api {
+namespace {
+
+// A buffered body (an empty streamed one arrives this way) as a ByteSource.
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(std::string_view bytes) : bytes_(bytes) {}
+  Result<std::size_t> Read(std::span<char> buffer) override {
+    const std::size_t n = std::min(buffer.size(), bytes_.size());
+    std::memcpy(buffer.data(), bytes_.data(), n);
+    bytes_.remove_prefix(n);
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+};
+
+// At most `length` bytes of a reader already sought to the range's start (a 206 answer).
+class RangeReader final : public BlobReader {
+ public:
+  RangeReader(std::unique_ptr<BlobReader> inner, std::int64_t length)
+      : inner_(std::move(inner)), left_(length) {}
+  std::int64_t Size() const override { return left_; }
+  Result<void> Seek(std::int64_t) override {
+    return Fail(ErrorCode::kInternal, "a range is sought once");
+  }
+  Result<std::size_t> Read(std::span<char> buffer) override {
+    if (left_ == 0) return 0;
+    auto n = inner_->Read(buffer.first(std::min<std::size_t>(buffer.size(), left_)));
+    if (n) left_ -= static_cast<std::int64_t>(*n);
+    return n;
+  }
+
+ private:
+  std::unique_ptr<BlobReader> inner_;
+  std::int64_t left_;
+};
+
+// A path parameter, percent-decoded once after routing (an encoded '/' stays in the value).
+Result<std::string> DecodedParam(const Call& call, std::string_view name) {
+  auto decoded = PercentDecode(call.Param(name));
+  if (!decoded) return Fail(ErrorCode::kBadRequest, "The path is not validly percent-encoded.");
+  if (name == "resource_name") return ParseResourceName(*decoded);
+  return std::move(*decoded);
+}
+
+Response JsonAnswer(std::string body) {
+  Response response;
+  response.body = std::move(body);
+  return response;
+}
+
+// The body of an upload, and the announced length checked against the limit before any byte
+// is read (a chunked body is checked while it streams).
+Result<ByteSource*> BodyOf(const ApiContext& context, const Call& call, StringSource& buffered) {
+  if (call.request.body_stream == nullptr) return &buffered;
+  const auto length = call.request.body_stream->Length();
+  if (length && *length > static_cast<std::uint64_t>(context.options.transfer.max_object_bytes))
+    return Fail(ErrorCode::kBodyTooLarge,
+                "The object is larger than the server's limit of " +
+                    std::to_string(context.options.transfer.max_object_bytes) + " bytes.");
+  return call.request.body_stream;
+}
+
+Result<std::optional<std::string>> DeclaredSha(const Request& request) {
+  const auto header = request.Header("X-Content-Sha256");
+  if (!header) return std::nullopt;
+  auto sha = ParseSha256(*header, "X-Content-Sha256");
+  if (!sha) return std::unexpected(sha.error());
+  return std::move(*sha);
+}
+
+// Scheme and authority for presigned URLs.
+Result<std::string> UrlBase(const ApiContext& context, const Request& request) {
+  if (!context.options.transfer.public_url.empty()) return context.options.transfer.public_url;
+  const auto host = request.Header("Host");
+  const bool valid =
+      host && !host->empty() && std::ranges::all_of(*host, [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+      });
+  if (!valid)
+    return Fail(ErrorCode::kBadRequest,
+                "The request has no usable Host header to build URLs from; the server's "
+                "--public-url sets it.");
+  return "http://" + std::string(*host);
+}
+
+std::string FileUrl(const std::string& base, const UrlGrant& grant) {
+  std::string url = base + "/v2.0/" + grant.package.project + "/files/";
+  if (!grant.package.group.empty()) url += EncodePathSegment(grant.package.group) + "/";
+  url += EncodePathSegment(grant.package.name);
+  url += "?" + std::string(kUrlExpiresParam) + "=" + std::to_string(grant.expires_at_s) + "&" +
+         std::string(kUrlSignatureParam) + "=" + grant.signature;
+  return url;
+}
+
+void AddFileHeaders(Response& response, const PackageRecord& package, const std::string& etag) {
+  response.headers.emplace_back("ETag", etag);
+  response.headers.emplace_back("Last-Modified", HttpDate(package.update_time));
+  response.headers.emplace_back("Accept-Ranges", "bytes");
+  response.headers.emplace_back("Content-Disposition", ContentDisposition(package.name));
+  response.headers.emplace_back("Repr-Digest", ReprDigest(package.sha256));
+}
+
+}  // namespace
+
+Result<Response> PutResourceContent(const ApiContext& context, const Call& call) {
+  const auto kind_text = call.Query("kind");
+  if (!kind_text) return Fail(ErrorCode::kBadRequest, "kind is mandatory.");
+  const auto kind = ParseKind(*kind_text);
+  if (!kind)
+    return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
+  auto name = DecodedParam(call, "resource_name");
+  if (!name) return std::unexpected(name.error());
+  auto expected = DeclaredSha(call.request);
+  if (!expected) return std::unexpected(expected.error());
+  StringSource buffered(call.request.body);
+  auto body = BodyOf(context, call, buffered);
+  if (!body) return std::unexpected(body.error());
+  auto package = context.service.UploadBytes(
+      DirectUpload{.project = call.project,
+                   .owner = call.user,
+                   .kind = *kind,
+                   .group = call.Query("group"),
+                   .name = *name,
+                   .max_bytes = context.options.transfer.max_object_bytes,
+                   .expected_sha256 = std::move(*expected),
+                   .signed_sha256 = call.signed_payload_sha256},
+      **body);
+  if (!package) return std::unexpected(package.error());
+  return JsonAnswer(EncodePackage(*package));
+}
+
+Result<Response> PutBlob(const ApiContext& context, const Call& call) {
+  StringSource buffered(call.request.body);
+  auto body = BodyOf(context, call, buffered);
+  if (!body) return std::unexpected(body.error());
+  auto blob = context.service.StageBlob(std::string(call.Param("sha256")),
+                                        context.options.transfer.max_object_bytes,
+                                        call.signed_payload_sha256, **body);
+  if (!blob) return std::unexpected(blob.error());
+  return JsonAnswer(R"({"sha256":")" + blob->sha256 + R"(","size":)" + std::to_string(blob->size) +
+                    "}");
+}
+
+Result<Response> ShowBlob(const ApiContext& context, const Call& call) {
+  const std::string sha(call.Param("sha256"));
+  auto stored = context.service.HasBlob(sha);
+  if (!stored) return std::unexpected(stored.error());
+  if (!*stored) return Fail(ErrorCode::kNotFound, "The blob " + sha + " is not stored.");
+  return JsonAnswer(R"({"sha256":")" + sha + R"("})");
+}
+
+Result<Response> CommitGroup(const ApiContext& context, const Call& call) {
+  auto dto = DecodeGroupCommit(call.request.body);
+  if (!dto) return std::unexpected(dto.error());
+  auto group = context.service.CommitStaged(call.project, call.user, dto->group, dto->packages);
+  if (!group) return std::unexpected(group.error());
+  return JsonAnswer(EncodeGroup(*group));
+}
+
+Result<Response> CreateUrls(const ApiContext& context, const Call& call) {
+  auto dto = DecodeUrlsRequest(call.request.body);
+  if (!dto) return std::unexpected(dto.error());
+  auto base = UrlBase(context, call.request);
+  if (!base) return std::unexpected(base.error());
+  if (context.grants == nullptr)
+    return Fail(ErrorCode::kNotSupported, "This server does not sign URLs.");
+  auto grants = context.grants->Grant(GrantRequest{.project = call.project,
+                                                   .group = dto->group,
+                                                   .names = dto->resource_names,
+                                                   .expires_in_s = dto->expires_in});
+  if (!grants) return std::unexpected(grants.error());
+  std::vector<SignedUrl> urls;
+  for (auto& grant : *grants) {
+    std::string url = FileUrl(*base, grant);
+    urls.push_back(SignedUrl{std::move(grant), std::move(url)});
+  }
+  return JsonAnswer(EncodeUrls(urls));
+}
+
+namespace {
+
+// GET|HEAD /files/...: the package `group`/{resource_name} under its own name.
+Result<Response> Download(const ApiContext& context, const Call& call, const std::string& group) {
+  auto name = DecodedParam(call, "resource_name");
+  if (!name) return std::unexpected(name.error());
+  auto package = context.service.Show(call.project, group, *name);
+  if (!package) return std::unexpected(package.error());
+  if (package->sha256.empty())
+    return Fail(ErrorCode::kNotFound, "The resource '" + *name + "' has no stored content yet.");
+  const std::string etag = "\"" + package->sha256 + "\"";
+  Response response;
+  response.content_type = "application/octet-stream";
+  AddFileHeaders(response, *package, etag);
+  if (auto match = call.request.Header("If-None-Match"); match && IfNoneMatchHits(*match, etag)) {
+    response.status = 304;
+    response.content_type = "";
+    return response;
+  }
+  ByteRange range;
+  auto outcome = ParseRange(call.request.Header("Range"), package->size, range);
+  if (auto if_range = call.request.Header("If-Range"); if_range && *if_range != etag)
+    outcome = RangeOutcome::kIgnore;  // the client's copy is stale: send it all
+  if (outcome == RangeOutcome::kUnsatisfiable) {
+    Response refused = ErrorResponse(
+        Error{ErrorCode::kRangeNotSatisfiable,
+              "The range is outside the package's " + std::to_string(package->size) + " bytes."},
+        call.request.request_id);
+    refused.headers.emplace_back("Content-Range", "bytes */" + std::to_string(package->size));
+    return refused;
+  }
+  auto reader = context.service.OpenChecked(*package);
+  if (!reader) return std::unexpected(reader.error());
+  if (outcome == RangeOutcome::kSatisfiable) {
+    if (auto sought = (*reader)->Seek(range.first); !sought) return std::unexpected(sought.error());
+    response.status = 206;
+    response.headers.emplace_back("Content-Range",
+                                  "bytes " + std::to_string(range.first) + "-" +
+                                      std::to_string(range.first + range.length - 1) + "/" +
+                                      std::to_string(package->size));
+    response.stream = std::make_unique<RangeReader>(std::move(*reader), range.length);
+    return response;
+  }
+  response.stream = std::move(*reader);
+  return response;
+}
+
+}  // namespace
+
+Result<Response> DownloadFile(const ApiContext& context, const Call& call) {
+  return Download(context, call, "");
+}
+
+Result<Response> DownloadGroupFile(const ApiContext& context, const Call& call) {
+  auto group = DecodedParam(call, "group");
+  if (!group) return std::unexpected(group.error());
+  auto valid = ParseGroupName(*group);
+  if (!valid) return std::unexpected(valid.error());
+  return Download(context, call, *valid);
+}
+
+}  // namespace dlipkg::api
