@@ -13,6 +13,9 @@ test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postg
 test_pkgs+=(default-jdk-headless)
 # An S3-compatible server that verifies SigV4, for the object-store tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
+# The web console's tests: Debian's headless Chromium, its driver, and Selenium to drive it
+# (nothing that downloads a browser of its own).
+test_pkgs+=(chromium chromium-driver python3-selenium)
 
 testing=false
 [ "${1:-}" = "--test" ] && testing=true

@@ -12,6 +12,11 @@ namespace dlipkg::api {
 // health_handlers.cpp
 Result<Response> Health(const ApiContext& context, const Call& call);
 
+// console_routes.cpp: the web console's static files (no project, no credentials).
+Result<Response> RedirectRoot(const ApiContext& context, const Call& call);
+Result<Response> RedirectToConsole(const ApiContext& context, const Call& call);
+Result<Response> ServeConsole(const ApiContext& context, const Call& call);
+
 // resource_handlers.cpp: the DLI v2.0 resources API.
 Result<Response> ListResources(const ApiContext& context, const Call& call);
 Result<Response> UploadResources(const ApiContext& context, const Call& call);

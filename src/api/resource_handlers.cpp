@@ -60,6 +60,10 @@ Result<ListQuery> DecodeListQuery(const Call& call) {
       return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
   }
   if (auto tags = call.Query("tags")) query.tags = TagFilters(*tags);
+  if (auto name = call.Query("name")) {
+    if (name->size() > 256) return Fail(ErrorCode::kBadRequest, "name must be at most 256 bytes.");
+    query.name_contains = *name;
+  }
   if (call.target.query.contains("limit")) {
     auto limit = SizeParam(call, "limit", 1000);
     if (!limit) return std::unexpected(limit.error());

@@ -1,5 +1,7 @@
 #include "api/resources_api.hpp"
 
+#include <cctype>
+
 #include <string_view>
 
 #include "api/error_table.hpp"
@@ -67,6 +69,24 @@ Result<Identity> ResourcesApi::Authenticate(const Request& request,
                   .body_streamed = request.body_stream != nullptr});
 }
 
+// Without credentials nothing in a request proves who sent it, so a page on another site that
+// the user's browser visits could POST to this loopback server with a form or a no-cors fetch.
+// Those can only send no Content-Type or the CORS-safelisted ones; any other type makes the
+// browser ask first (a preflight this server never grants). So a POST must name another type
+// (the API's own is application/json). With credentials the token or signature headers do this.
+Result<void> ResourcesApi::RefuseCrossSiteForm(const Request& request) const {
+  if (context_.authenticator != nullptr || request.method != "POST") return {};
+  std::string type(request.Header("Content-Type").value_or(""));
+  type = std::string(Trim(type.substr(0, type.find(';'))));
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!type.empty() && type != "application/x-www-form-urlencoded" &&
+      type != "multipart/form-data" && type != "text/plain")
+    return {};
+  return Fail(ErrorCode::kBadRequest,
+              "A POST needs Content-Type: application/json (a form or a cross-site page cannot "
+              "send it, and this server has no credentials to tell them apart).");
+}
+
 Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match,
                                  Call& call) const {
   // An unknown path is refused to a peer the server would not serve at all, as any other.
@@ -91,6 +111,7 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
       return {};
     }
   }
+  if (auto same_site = RefuseCrossSiteForm(request); !same_site) return same_site;
   auto identity = Authenticate(request, *project);
   if (!identity) return std::unexpected(identity.error());
 >>>>>>> i10

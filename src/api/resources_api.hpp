@@ -40,6 +40,8 @@ class ResourcesApi final : public RequestHandler {
   Result<bool> AdmitPresigned(const Call& call, const std::string& project) const;
   // Without authentication, whether the peer may be served at all.
   Result<void> AdmitUnauthenticatedPeer(const Request& request) const;
+  // Without authentication, a POST a cross-site form could send is refused (CSRF).
+  Result<void> RefuseCrossSiteForm(const Request& request) const;
 
   ApiOptions options_;
   ApiContext context_;

@@ -56,7 +56,10 @@ bool MatchesTags(const PackageRecord& package, const std::vector<ListQuery::TagF
 }
 
 bool Matches(const PackageRecord& package, const ListQuery& query) {
-  return (!query.kind || package.kind == *query.kind) && MatchesTags(package, query.tags);
+  const auto& needle = query.name_contains;
+  return (!query.kind || package.kind == *query.kind) && MatchesTags(package, query.tags) &&
+         (needle.empty() || package.name.find(needle) != std::string::npos ||
+          package.group.find(needle) != std::string::npos);
 }
 
 Error NotFound(const std::string& group, const std::string& name) {
@@ -409,7 +412,7 @@ Result<GroupRecord> PackageService::ShowGroup(const std::string& project,
 Result<Listing> PackageService::List(const ListQuery& query) {
   auto contents = impl_->ports.metadata.ListProject(query.project.str());
   if (!contents) return std::unexpected(contents.error());
-  const bool filtered = query.kind || !query.tags.empty();
+  const bool filtered = query.kind || !query.tags.empty() || !query.name_contains.empty();
   const bool paged = query.limit.has_value() || query.offset > 0;
 
   // Each listed package as (group name, package name), the paging order; ungrouped first.

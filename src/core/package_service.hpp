@@ -92,6 +92,9 @@ struct ListQuery {
     std::optional<std::string> value;
   };
   std::vector<TagFilter> tags;
+  // "" for none; else only packages whose name or group name contains it (case-sensitive, as
+  // names are compared everywhere else), for the console's search (extension).
+  std::string name_contains;
   std::optional<std::size_t> limit;  // packages per page (extension)
   std::size_t offset = 0;
 };

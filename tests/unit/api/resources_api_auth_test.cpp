@@ -113,6 +113,16 @@ TEST(ResourcesApiNoAuth, ServesLoopbackPeersAsTheDefaultOwnerIgnoringCredentials
                   .body = kUpload,
                   .remote_address = "::ffff:127.0.0.1"};
   request.headers.emplace_back("Authorization", "SDK-HMAC-SHA256 Access=x, garbage");
+  // A POST a cross-site form could send (no type, or a form's) is refused, and does nothing.
+  for (const char* type : {"", "text/plain", "Application/X-WWW-Form-Urlencoded; charset=x"}) {
+    Request form = request;
+    if (*type) form.headers.emplace_back("Content-Type", type);
+    const auto refused = api.Handle(form);
+    EXPECT_EQ(refused.status, 400) << type;
+    EXPECT_NE(json::parse(refused.body).at("error_msg").as_string().find("application/json"),
+              std::string::npos);
+  }
+  request.headers.emplace_back("Content-Type", "application/json");
   const auto created = api.Handle(request);
   ASSERT_EQ(created.status, 200) << created.body;
   EXPECT_EQ(json::parse(created.body).at("owner"), "local");
