@@ -28,6 +28,10 @@ ErrorMapping MapError(ErrorCode code) {
       return {404, "APIGW.0101"};
     case ErrorCode::kInternal:
       return {500, "DLI.0999"};
+    // Today only async jobs meet it, and no client waits for those; should a request ever be
+    // cut short by a stop, 503 tells its client to try again (elsewhere).
+    case ErrorCode::kShuttingDown:
+      return {503, "DLI.0999"};
   }
   return {500, "DLI.0999"};
 }

@@ -12,6 +12,8 @@
 
 #include "adapters/auth/credential_authenticator.hpp"
 #include "adapters/auth/credential_store.hpp"
+#include "adapters/common/log_event_sink.hpp"
+#include "adapters/common/random_jitter.hpp"
 #include "adapters/common/system_clock.hpp"
 #include "adapters/sources/curl_fetcher.hpp"
 #include "api/resources_api.hpp"
@@ -167,17 +169,19 @@ int Serve(const ServeConfig& config) {
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
   const std::string worker_id = WorkerId();
-  BlobKeeper keeper(metadata, **blobs, clock, worker_id);
+  LogEventSink events;
+  BlobKeeper keeper(metadata, **blobs, clock, events, worker_id);
   WorkerPool pool(config.workers);
   JobRunner runner(
-      jobs, **blobs, keeper, **fetcher, clock, pool,
+      jobs, **blobs, keeper, **fetcher, clock, events, pool,
       JobRunnerOptions{.worker_id = worker_id,
                        .lease = std::chrono::seconds(config.job_lease_s),
                        .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
                        .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
+                       .jitter = RandomJitter(),
                        .fault_point = FaultHook()});
   PackageService service(
-      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool},
+      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool, events},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
                      .on_enqueued = [&runner] { runner.Notify(); }});

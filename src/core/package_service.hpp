@@ -16,6 +16,7 @@
 #include "domain/records.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_sink.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
@@ -78,7 +79,8 @@ struct ServicePorts {
   SourceFetcher& fetcher;
   const Clock& clock;
   BlobKeeper& keeper;
-  WorkerPool& pool;  // sources of synchronous uploads are fetched here
+  WorkerPool& pool;   // sources of synchronous uploads are fetched here
+  EventSink& events;  // jobs queued (the runner and the keeper report the rest)
 };
 
 class PackageService {

@@ -21,6 +21,7 @@ enum class ErrorCode {
   kForbidden,          // authenticated, not allowed on this project
   kNoRoute,            // unknown path or method
   kInternal,           // storage down, bug
+  kShuttingDown,       // work abandoned because the server is stopping: resumed after restart
 };
 
 // Every code, for tests that must walk them all.
@@ -28,7 +29,7 @@ inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,    ErrorCode::kSourceUnavailable,
     ErrorCode::kNotFound,      ErrorCode::kUnknownUser,     ErrorCode::kNotSupported,
     ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated, ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,       ErrorCode::kInternal,
+    ErrorCode::kNoRoute,       ErrorCode::kInternal,        ErrorCode::kShuttingDown,
 };
 
 struct Error {

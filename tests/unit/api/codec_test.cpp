@@ -24,6 +24,7 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
       {ErrorCode::kForbidden, {403, "APIGW.0302"}},
       {ErrorCode::kNoRoute, {404, "APIGW.0101"}},
       {ErrorCode::kInternal, {500, "DLI.0999"}},
+      {ErrorCode::kShuttingDown, {503, "DLI.0999"}},
   };
   ASSERT_EQ(std::size(kAllErrorCodes), expected.size());
   for (ErrorCode code : kAllErrorCodes) {

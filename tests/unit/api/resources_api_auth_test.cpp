@@ -45,10 +45,11 @@ struct FakeCore {
   testing::FakeJobQueue jobs{metadata};
   testing::FakeBlobStore blobs;
   testing::FakeFetcher fetcher;
-  testing::FakeClock clock;
-  BlobKeeper keeper{metadata, blobs, clock, "test"};
+  testing::SettableClock clock;
+  NullEventSink events;
+  BlobKeeper keeper{metadata, blobs, clock, events, "test"};
   WorkerPool pool{1};
-  PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool}};
+  PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool, events}};
 };
 
 class ResourcesApiAuthTest : public ::testing::Test {

@@ -1,28 +1,114 @@
 // In-memory fakes of the ports for core tests: a metadata store, a blob store, a fetcher with
-// scripted answers, and a settable clock. Thread-safe (one mutex each).
+// scripted answers, a settable clock and an event sink that records. Thread-safe (one mutex
+// each).
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "core/package_service.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_sink.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
 
 namespace dlipkg::testing {
 
-class FakeClock final : public Clock {
+// The one test clock: stands still until a test moves it (Set/Advance), which wakes every wait
+// on it (Clock::WaitUntil) whose deadline has come, so time-driven code runs deterministically.
+// The wall clock and the monotonic reading move together. Thread-safe; the objects that wait
+// on it must be destroyed before it, and Advance must not race with their destruction.
+class SettableClock final : public Clock {
  public:
-  std::int64_t NowMs() const override { return now_ += 1; }
-  mutable std::atomic<std::int64_t> now_{1'700'000'000'000};
+  static constexpr std::int64_t kStartMs = 1'700'000'000'000;
+
+  std::int64_t NowMs() const override { return kStartMs + elapsed_; }
+  std::int64_t MonotonicMs() const override { return elapsed_; }
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 std::int64_t deadline_ms, const std::function<bool()>& ready) const override {
+    const Waiter waiter{lock.mutex(), &cv};
+    {
+      std::lock_guard guard(waiters_mutex_);
+      waiters_.push_back(waiter);
+    }
+    while (!ready() && elapsed_ < deadline_ms) cv.wait(lock);
+    std::lock_guard guard(waiters_mutex_);
+    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), waiter));
+    return ready();
+  }
+
+  void Advance(std::chrono::milliseconds by) { Set(elapsed_ + by.count()); }
+  // Moves the clock to `elapsed_ms` past its start and wakes the waits.
+  void Set(std::int64_t elapsed_ms) {
+    elapsed_ = elapsed_ms;
+    std::vector<Waiter> waiters;
+    {
+      std::lock_guard guard(waiters_mutex_);
+      waiters = waiters_;
+    }
+    // Taking each waiter's mutex orders the move before its next look at the clock: it either
+    // saw the new time or is inside cv.wait and gets the notification.
+    for (const Waiter& waiter : waiters) {
+      std::lock_guard guard(*waiter.mutex);
+      waiter.cv->notify_all();
+    }
+  }
+
+ private:
+  struct Waiter {
+    std::mutex* mutex;
+    std::condition_variable* cv;
+    bool operator==(const Waiter&) const = default;
+  };
+  std::atomic<std::int64_t> elapsed_{0};
+  mutable std::mutex waiters_mutex_;
+  mutable std::vector<Waiter> waiters_;
+};
+
+// Keeps every event, and lets a test wait (bounded) until some event has been reported.
+class RecordingEventSink final : public EventSink {
+ public:
+  void Report(const Event& event) override {
+    std::lock_guard lock(mutex_);
+    events_.push_back(event);
+    changed_.notify_all();
+  }
+  std::vector<Event> Events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  std::vector<Event> Of(EventKind kind) const {
+    std::vector<Event> found;
+    for (const Event& event : Events())
+      if (event.kind == kind) found.push_back(event);
+    return found;
+  }
+  // Waits until `count` events of `kind` were reported, at most `bound` of real time; false
+  // when the bound passed first.
+  bool WaitFor(EventKind kind, std::size_t count = 1,
+               std::chrono::milliseconds bound = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, bound, [&] {
+      return static_cast<std::size_t>(std::count_if(
+                 events_.begin(), events_.end(), [&](auto& e) { return e.kind == kind; })) >= count;
+    });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<Event> events_;
 };
 
 // Blob keys are a fake 64-hex digest of the bytes (std::hash), enough to tell contents apart.
@@ -110,14 +196,23 @@ class FakeFetcher final : public SourceFetcher {
     errors_[url] = std::move(error);
     failures_left_[url] = times;
   }
+  // The URL's source never ends: bytes flow until the sink refuses one (a runner stopping),
+  // or 10 s pass.
+  void StreamUntilRefused(const std::string& url) {
+    std::lock_guard lock(mutex_);
+    endless_.insert(url);
+  }
   Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) override {
     ++calls;
     const std::string key(url);
+    bool endless = false;
     {
       std::lock_guard lock(mutex_);
       if (errors_.contains(key) && failures_left_[key]-- > 0)
         return std::unexpected(errors_.at(key));
+      endless = endless_.contains(key);
     }
+    if (endless) return Endless(sink);
     if (!bytes_.contains(key))
       return dlipkg::Fail(ErrorCode::kSourceUnavailable, key + ": not found (HTTP 404)");
     const auto& data = bytes_.at(key);
@@ -128,7 +223,17 @@ class FakeFetcher final : public SourceFetcher {
   std::atomic<int> calls{0};
 
  private:
+  static Result<std::int64_t> Endless(ByteSink& sink) {
+    const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::int64_t written = 0;
+    while (std::chrono::steady_clock::now() < bound) {
+      if (auto w = sink.Write(std::span<const char>("x", 1)); !w) return std::unexpected(w.error());
+      if (++written % 4096 == 0) std::this_thread::yield();
+    }
+    return dlipkg::Fail(ErrorCode::kSourceUnavailable, "the endless source was never refused");
+  }
   std::mutex mutex_;
+  std::set<std::string> endless_;
   std::map<std::string, std::string> bytes_;
   std::map<std::string, Error> errors_;
   std::map<std::string, int> failures_left_;
@@ -326,6 +431,8 @@ class FakeJobQueue final : public JobQueue {
   Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now,
                                             std::int64_t until) override {
     std::lock_guard lock(mutex_);
+    last_claim_at_ = std::max(last_claim_at_, now);
+    claimed_.notify_all();
     for (auto& [id, job] : jobs_) {
       if (due_[id] > now || lease_until_[id] > now) continue;
       lease_[id] = worker;
@@ -385,6 +492,13 @@ class FakeJobQueue final : public JobQueue {
     std::lock_guard lock(mutex_);
     return jobs_.size();
   }
+  // Waits (at most `bound` of real time) until a worker has looked for due jobs at `now_ms` or
+  // later: what a test stepping the clock waits for before checking that nothing was due.
+  bool WaitForClaimAt(std::int64_t now_ms,
+                      std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+    std::unique_lock lock(mutex_);
+    return claimed_.wait_for(lock, bound, [&] { return last_claim_at_ >= now_ms; });
+  }
   // A later synchronous write of the package supersedes its job.
   void Supersede(const std::string& project, const std::string& group, const std::string& name) {
     std::lock_guard lock(mutex_);
@@ -422,6 +536,8 @@ class FakeJobQueue final : public JobQueue {
 
   FakeMetadataStore& metadata_;
   std::mutex mutex_;
+  std::condition_variable claimed_;
+  std::int64_t last_claim_at_ = 0;
   std::int64_t next_id_ = 0;
   std::map<std::int64_t, UploadJob> jobs_;
   std::map<std::int64_t, std::string> lease_;

@@ -36,11 +36,13 @@ class PackageServiceTest : public ::testing::Test {
   testing::FakeJobQueue jobs_{metadata_};
   FakeBlobStore blobs_;
   testing::FakeFetcher fetcher_;
-  testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_, clock_, "test"};
+  testing::SettableClock clock_;
+  testing::RecordingEventSink events_;
+  BlobKeeper keeper_{metadata_, blobs_, clock_, events_, "test"};
   WorkerPool pool_{3};
-  PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
-                          ServiceOptions{.max_queued_jobs = 5}};
+  PackageService service_{
+      ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_, events_},
+      ServiceOptions{.max_queued_jobs = 5}};
 };
 
 TEST_F(PackageServiceTest, ReplaceHoldsExactlyTheNewPackagesAndReclaimsOldBytes) {
@@ -48,6 +50,7 @@ TEST_F(PackageServiceTest, ReplaceHoldsExactlyTheNewPackagesAndReclaimsOldBytes)
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(first->group->packages.size(), 2u);
   EXPECT_EQ(blobs_.Count(), 2u);
+  clock_.Advance(std::chrono::milliseconds(1));
   auto second = service_.Upload(Typed({"c.py"}));
   ASSERT_TRUE(second);
   ASSERT_EQ(second->group->packages.size(), 1u);
@@ -200,8 +203,10 @@ class BlobKeeperTest : public ::testing::Test {
   }
   testing::FakeMetadataStore metadata_;
   testing::FakeBlobStore blobs_;
-  testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_, clock_, "w1", std::chrono::milliseconds(1'000'000)};
+  testing::SettableClock clock_;
+  testing::RecordingEventSink events_;
+  BlobKeeper keeper_{metadata_, blobs_, clock_,
+                     events_,   "w1",   std::chrono::milliseconds(1'000'000)};
 };
 
 TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
@@ -212,6 +217,9 @@ TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
   EXPECT_EQ(metadata_.PinCount(), 0u);
   keeper_.Reclaim({blob.sha256});
   EXPECT_FALSE(*blobs_.Exists(blob.sha256));
+  const auto reclaimed = events_.Of(EventKind::kBlobReclaimed);
+  ASSERT_EQ(reclaimed.size(), 1u);
+  EXPECT_EQ(reclaimed[0].sha256, blob.sha256);
 }
 
 TEST_F(BlobKeeperTest, TwoUploadsOfTheSameBytesHoldTwoPins) {
@@ -236,12 +244,13 @@ TEST_F(BlobKeeperTest, ConfirmFailsRetryablyWhenTheBytesWereReclaimedMeanwhile) 
 }
 
 TEST_F(BlobKeeperTest, ExpiredPinsDoNotHoldBytes) {
-  BlobKeeper short_pins{metadata_, blobs_, clock_, "w2", std::chrono::milliseconds(1)};
+  BlobKeeper short_pins{metadata_, blobs_, clock_, events_, "w2", std::chrono::milliseconds(1)};
   auto writer = blobs_.Create();
   (void)(*writer)->Write(std::span<const char>("x", 1));
   auto blob = short_pins.CommitPinned(**writer);
   ASSERT_TRUE(blob);
-  clock_.now_ += 10;  // the uploader died without unpinning; its pin has run out
+  clock_.Advance(
+      std::chrono::milliseconds(10));  // the uploader died without unpinning; its pin has run out
   short_pins.Reclaim({blob->sha256});
   EXPECT_FALSE(*blobs_.Exists(blob->sha256));
 }

@@ -13,6 +13,11 @@ namespace {
 class FixedClock final : public Clock {
  public:
   std::int64_t NowMs() const override { return now_ms; }
+  std::int64_t MonotonicMs() const override { return now_ms; }
+  bool WaitUntil(std::unique_lock<std::mutex>&, std::condition_variable&, std::int64_t,
+                 const std::function<bool()>& ready) const override {
+    return ready();  // the authenticator never waits
+  }
   std::int64_t now_ms = 0;
 };
 
