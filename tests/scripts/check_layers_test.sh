@@ -44,6 +44,9 @@ plant adapters/s3/object_stores.cpp '#include "adapters/sources/source_policy.hp
 plant adapters/metadata/sqlite/sqlite_db.cpp '#include "adapters/metadata/postgres/postgres_db.hpp"'
 plant adapters/sources/nested/new_file.cpp '#include "api/routes.hpp"'
 plant core/sub/new_file.hpp '#include <spdlog/spdlog.h>'
+plant core/job_runner.cpp 'auto t = std::chrono::steady_clock::now();'
+plant core/worker_pool.cpp 'void Nap() { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }'
+plant core/blob_keeper.cpp 'std::random_device seed;'
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures planted violation(s) were not refused"
