@@ -27,16 +27,12 @@
 namespace dlipkg::app {
 namespace {
 
-Result<SourcePolicy> PolicyFrom(const ServeConfig& config) {
+SourcePolicy PolicyFrom(const ServeConfig& config, std::vector<ObjectStore> object_stores) {
   SourcePolicy policy;
   policy.allow_sources = config.allow_sources;
   policy.deny_sources = config.deny_sources;
   for (const auto& root : config.allow_file_roots) policy.allow_file_roots.emplace_back(root);
-  if (!config.object_stores_file.empty()) {
-    auto stores = LoadObjectStores(config.object_stores_file);
-    if (!stores) return std::unexpected(stores.error());
-    policy.object_stores = std::move(*stores);
-  }
+  policy.object_stores = std::move(object_stores);
   policy.max_object_bytes = config.max_object_size;
   policy.connect_timeout = std::chrono::seconds(config.fetch_connect_timeout_s);
   policy.first_byte_timeout = std::chrono::seconds(config.fetch_first_byte_timeout_s);
@@ -51,6 +47,27 @@ Result<std::vector<api::Module>> LoadModules(const std::string& file) {
   const std::string text{std::istreambuf_iterator<char>(in), {}};
   if (!in.good() && !in.eof()) return Fail(ErrorCode::kBadRequest, "cannot read the file");
   return api::DecodeModules(text);
+}
+
+// What the files the configuration names say (apart from the credentials, which SIGHUP
+// reloads), each read once and validated before any store is opened or recovered: a mistake
+// in one of them stops the start with nothing changed.
+struct ConfigFiles {
+  std::vector<ObjectStore> object_stores;  // --object-stores
+  std::vector<api::Module> modules;        // --modules
+};
+
+Result<ConfigFiles> ReadConfigFiles(const ServeConfig& config) {
+  ConfigFiles files;
+  if (!config.object_stores_file.empty()) {
+    auto stores = LoadObjectStores(config.object_stores_file);
+    if (!stores) return Fail(stores.error().code, "--object-stores: " + stores.error().message);
+    files.object_stores = std::move(*stores);
+  }
+  auto modules = LoadModules(config.modules_file);
+  if (!modules) return Fail(modules.error().code, "--modules: " + modules.error().message);
+  files.modules = std::move(*modules);
+  return files;
 }
 
 // A name for this process's job leases: unique across instances and restarts.
@@ -148,6 +165,8 @@ int Serve(const ServeConfig& config) {
   SystemClock clock;
   auto auth = SetUpAuthentication(config, clock);
   if (!auth) return spdlog::error("credentials: {}", auth.error().message), 1;
+  auto files = ReadConfigFiles(config);
+  if (!files) return spdlog::error("{}", files.error().message), 1;
   const std::filesystem::path data_dir = config.data_dir;
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -155,17 +174,15 @@ int Serve(const ServeConfig& config) {
     spdlog::error("cannot create the data directory: {}", ec.message());
     return 1;
   }
-  auto blobs = OpenBlobStore(config);
+  auto blobs = OpenBlobStore(config, files->object_stores);
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
   auto stores = OpenMetadataStores(config);
   if (!stores) return spdlog::error("metadata store: {}", stores.error().message), 1;
   spdlog::info("metadata store: {}", stores->description);
   MetadataStore& metadata = *stores->metadata;
   JobQueue& jobs = *stores->jobs;
-  auto policy = PolicyFrom(config);
-  if (!policy) return spdlog::error("source policy: {}", policy.error().message), 1;
-  const std::size_t store_count = policy->object_stores.size();
-  auto fetcher = CurlFetcher::Create(std::move(*policy));
+  const std::size_t store_count = files->object_stores.size();
+  auto fetcher = CurlFetcher::Create(PolicyFrom(config, files->object_stores));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
   const std::string worker_id = WorkerId();
@@ -198,11 +215,9 @@ int Serve(const ServeConfig& config) {
     return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
   }
   if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
-  auto modules = LoadModules(config.modules_file);
-  if (!modules) return spdlog::error("--modules: {}", modules.error().message), 1;
   api::ResourcesApi api(service,
                         api::ApiOptions{.default_owner = config.owner,
-                                        .modules = *modules,
+                                        .modules = files->modules,
                                         .insecure_no_auth = config.insecure_no_auth},
                         auth->authenticator.get());
 
