@@ -1,6 +1,6 @@
-// In-memory fakes of the ports for core tests: a metadata store, a blob store, a fetcher with
-// scripted answers, a settable clock and an event sink that records. Thread-safe (one mutex
-// each).
+// In-memory fakes of the ports, for the unit tests of core and api (and, for the blob store,
+// the contract suite): a metadata store and job queue, a blob store, a fetcher with scripted
+// answers, and an event sink that records. Thread-safe (one mutex each).
 #pragma once
 
 #include <algorithm>
@@ -22,59 +22,9 @@
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
+#include "testing/settable_clock.hpp"
 
 namespace dlipkg::testing {
-
-// The one test clock: stands still until a test moves it (Set/Advance), which wakes every wait
-// on it (Clock::WaitUntil) whose deadline has come, so time-driven code runs deterministically.
-// The wall clock and the monotonic reading move together. Thread-safe; the objects that wait
-// on it must be destroyed before it, and Advance must not race with their destruction.
-class SettableClock final : public Clock {
- public:
-  static constexpr std::int64_t kStartMs = 1'700'000'000'000;
-
-  std::int64_t NowMs() const override { return kStartMs + elapsed_; }
-  std::int64_t MonotonicMs() const override { return elapsed_; }
-  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 std::int64_t deadline_ms, const std::function<bool()>& ready) const override {
-    const Waiter waiter{lock.mutex(), &cv};
-    {
-      std::lock_guard guard(waiters_mutex_);
-      waiters_.push_back(waiter);
-    }
-    while (!ready() && elapsed_ < deadline_ms) cv.wait(lock);
-    std::lock_guard guard(waiters_mutex_);
-    waiters_.erase(std::find(waiters_.begin(), waiters_.end(), waiter));
-    return ready();
-  }
-
-  void Advance(std::chrono::milliseconds by) { Set(elapsed_ + by.count()); }
-  // Moves the clock to `elapsed_ms` past its start and wakes the waits.
-  void Set(std::int64_t elapsed_ms) {
-    elapsed_ = elapsed_ms;
-    std::vector<Waiter> waiters;
-    {
-      std::lock_guard guard(waiters_mutex_);
-      waiters = waiters_;
-    }
-    // Taking each waiter's mutex orders the move before its next look at the clock: it either
-    // saw the new time or is inside cv.wait and gets the notification.
-    for (const Waiter& waiter : waiters) {
-      std::lock_guard guard(*waiter.mutex);
-      waiter.cv->notify_all();
-    }
-  }
-
- private:
-  struct Waiter {
-    std::mutex* mutex;
-    std::condition_variable* cv;
-    bool operator==(const Waiter&) const = default;
-  };
-  std::atomic<std::int64_t> elapsed_{0};
-  mutable std::mutex waiters_mutex_;
-  mutable std::vector<Waiter> waiters_;
-};
 
 // Keeps every event, and lets a test wait (bounded) until some event has been reported.
 class RecordingEventSink final : public EventSink {

@@ -6,7 +6,7 @@
 #include "core/blob_keeper.hpp"
 #include "core/package_service.hpp"
 #include "core/worker_pool.hpp"
-#include "unit/core/fakes.hpp"
+#include "testing/fakes.hpp"
 
 namespace dlipkg::api {
 

@@ -5,7 +5,8 @@
 #include <chrono>
 
 #include "core/package_service.hpp"
-#include "unit/core/fakes.hpp"
+#include "testing/fail_nth.hpp"
+#include "testing/fakes.hpp"
 
 namespace dlipkg {
 namespace {
@@ -241,6 +242,26 @@ TEST_F(JobRunnerTest, StopInTheMiddleOfAFetchRequeuesTheJob) {
   EXPECT_EQ(retries[0].cause, "the server is shutting down");
   EXPECT_TRUE(events_.Of(EventKind::kJobFailed).empty());
   EXPECT_EQ(*jobs_.CountQueued(), 1u);
+  EXPECT_EQ(Show("g", "a.py").status, PackageStatus::kUploading);
+}
+
+// A FailJob that the queue refuses is reported, not dropped; the job stays leased and is taken
+// again once its lease runs out.
+TEST_F(JobRunnerTest, AFailedFailJobIsReported) {
+  testing::FailNth fail(1, Error{ErrorCode::kInternal, "queue down"}, "FailJob");
+  testing::FailNthJobQueue failing(jobs_, fail);
+  JobRunner runner{failing, blobs_,  keeper_, fetcher_,
+                   clock_,  events_, pool_,   JobRunnerOptions{.worker_id = "w4", .poll = 50ms}};
+  fetcher_.Fail(Url("a.py"), Error{ErrorCode::kSourceUnavailable, "HTTP 403"});
+  ASSERT_TRUE(service_.Upload(Async({"a.py"})));
+  runner.Start();
+  ASSERT_TRUE(events_.WaitFor(EventKind::kStoreError));
+  runner.Stop();
+  const Event error = events_.Of(EventKind::kStoreError)[0];
+  EXPECT_EQ(error.operation, "fail job");
+  EXPECT_EQ(error.cause, "queue down");
+  EXPECT_EQ(error.name, "a.py");
+  EXPECT_TRUE(events_.Of(EventKind::kJobFailed).empty());
   EXPECT_EQ(Show("g", "a.py").status, PackageStatus::kUploading);
 }
 

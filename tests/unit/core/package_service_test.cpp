@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "unit/core/fakes.hpp"
+#include "testing/fail_nth.hpp"
+#include "testing/fakes.hpp"
 
 namespace dlipkg {
 namespace {
@@ -253,6 +254,28 @@ TEST_F(BlobKeeperTest, ExpiredPinsDoNotHoldBytes) {
       std::chrono::milliseconds(10));  // the uploader died without unpinning; its pin has run out
   short_pins.Reclaim({blob->sha256});
   EXPECT_FALSE(*blobs_.Exists(blob->sha256));
+}
+
+// What the keeper cannot return it reports: a reclaim and an unpin that failed.
+TEST_F(BlobKeeperTest, FailuresNobodyWaitsForAreReported) {
+  testing::FailNth fail(1, Error{ErrorCode::kInternal, "store down"}, "ReclaimBlob");
+  testing::FailNthMetadataStore failing(metadata_, fail);
+  testing::FailNth fail_unpin(1, Error{ErrorCode::kInternal, "store down"}, "UnpinBlob");
+  testing::FailNthMetadataStore failing_unpin(failing, fail_unpin);
+  BlobKeeper keeper{failing_unpin, blobs_, clock_, events_, "w3"};
+  auto writer = blobs_.Create();
+  (void)(*writer)->Write(std::span<const char>("y", 1));
+  auto blob = keeper.CommitPinned(**writer);
+  ASSERT_TRUE(blob) << blob.error().message;
+  keeper.Unpin({blob->sha256});
+  keeper.Reclaim({blob->sha256});
+  const auto errors = events_.Of(EventKind::kStoreError);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].operation, "unpin blob");
+  EXPECT_EQ(errors[1].operation, "reclaim blob");
+  EXPECT_EQ(errors[1].sha256, blob->sha256);
+  EXPECT_EQ(errors[1].cause, "store down");
+  EXPECT_TRUE(*blobs_.Exists(blob->sha256));  // only leaked: the sweep takes it later
 }
 
 }  // namespace
