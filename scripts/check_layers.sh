@@ -6,7 +6,9 @@
 #    SQL in metadata/ (not each other);
 #  - domain, ports or core include a library header (<boost/...>, <curl/curl.h>, <sqlite3.h>):
 #    those layers are plain C++ over the standard library, so anything with a '/' or a '.h'
-#    inside <...> is refused there.
+#    inside <...> is refused there;
+#  - core reads the real clock, sleeps or draws real randomness (steady_clock, system_clock,
+#    random_device, sleep_for, ...): time and randomness reach it through its ports.
 # Run by the build (target layer_check), so a violation fails `cmake --build`; tests plant one
 # violation of each kind in a copy of the tree and expect this script to refuse it.
 set -euo pipefail
@@ -82,4 +84,10 @@ for layer in "${!allowed[@]}"; do
     done < <(grep -E '^#include ' "$file" || true)
   done < <(find "$src/$layer" -type f \( -name '*.cpp' -o -name '*.hpp' \))
 done
+if [ -d "$src/core" ]; then
+  real_time='(steady_clock|system_clock|high_resolution_clock|random_device|sleep_for|sleep_until|std::time\(|wait_for\(|wait_until\()'
+  while IFS= read -r hit; do
+    fail "${hit#"$src/"}: core uses the real clock or randomness; take them from its ports"
+  done < <(grep -rnE "$real_time" "$src/core" --include='*.cpp' --include='*.hpp' | grep -vE ':[0-9]+:\s*//' || true)
+fi
 exit $status

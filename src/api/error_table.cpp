@@ -36,6 +36,10 @@ ErrorMapping MapError(ErrorCode code) {
       return {500, "DLI.0999"};
     case ErrorCode::kRangeNotSatisfiable:
       return {416, "DLI.0001"};
+    // Today only async jobs meet it, and no client waits for those; should a request ever be
+    // cut short by a stop, 503 tells its client to try again (elsewhere).
+    case ErrorCode::kShuttingDown:
+      return {503, "DLI.0999"};
   }
   return {500, "DLI.0999"};
 }

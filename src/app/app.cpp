@@ -13,6 +13,8 @@
 #include "adapters/auth/credential_authenticator.hpp"
 #include "adapters/auth/credential_store.hpp"
 #include "adapters/auth/hmac_url_signer.hpp"
+#include "adapters/common/log_event_sink.hpp"
+#include "adapters/common/random_jitter.hpp"
 #include "adapters/common/system_clock.hpp"
 #include "adapters/sources/curl_fetcher.hpp"
 #include "api/resources_api.hpp"
@@ -28,16 +30,12 @@
 namespace dlipkg::app {
 namespace {
 
-Result<SourcePolicy> PolicyFrom(const ServeConfig& config) {
+SourcePolicy PolicyFrom(const ServeConfig& config, std::vector<ObjectStore> object_stores) {
   SourcePolicy policy;
   policy.allow_sources = config.allow_sources;
   policy.deny_sources = config.deny_sources;
   for (const auto& root : config.allow_file_roots) policy.allow_file_roots.emplace_back(root);
-  if (!config.object_stores_file.empty()) {
-    auto stores = LoadObjectStores(config.object_stores_file);
-    if (!stores) return std::unexpected(stores.error());
-    policy.object_stores = std::move(*stores);
-  }
+  policy.object_stores = std::move(object_stores);
   policy.max_object_bytes = config.max_object_size;
   policy.connect_timeout = std::chrono::seconds(config.fetch_connect_timeout_s);
   policy.first_byte_timeout = std::chrono::seconds(config.fetch_first_byte_timeout_s);
@@ -52,6 +50,27 @@ Result<std::vector<api::Module>> LoadModules(const std::string& file) {
   const std::string text{std::istreambuf_iterator<char>(in), {}};
   if (!in.good() && !in.eof()) return Fail(ErrorCode::kBadRequest, "cannot read the file");
   return api::DecodeModules(text);
+}
+
+// What the files the configuration names say (apart from the credentials, which SIGHUP
+// reloads), each read once and validated before any store is opened or recovered: a mistake
+// in one of them stops the start with nothing changed.
+struct ConfigFiles {
+  std::vector<ObjectStore> object_stores;  // --object-stores
+  std::vector<api::Module> modules;        // --modules
+};
+
+Result<ConfigFiles> ReadConfigFiles(const ServeConfig& config) {
+  ConfigFiles files;
+  if (!config.object_stores_file.empty()) {
+    auto stores = LoadObjectStores(config.object_stores_file);
+    if (!stores) return Fail(stores.error().code, "--object-stores: " + stores.error().message);
+    files.object_stores = std::move(*stores);
+  }
+  auto modules = LoadModules(config.modules_file);
+  if (!modules) return Fail(modules.error().code, "--modules: " + modules.error().message);
+  files.modules = std::move(*modules);
+  return files;
 }
 
 // A name for this process's job leases: unique across instances and restarts.
@@ -149,6 +168,8 @@ int Serve(const ServeConfig& config) {
   SystemClock clock;
   auto auth = SetUpAuthentication(config, clock);
   if (!auth) return spdlog::error("credentials: {}", auth.error().message), 1;
+  auto files = ReadConfigFiles(config);
+  if (!files) return spdlog::error("{}", files.error().message), 1;
   const std::filesystem::path data_dir = config.data_dir;
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -156,31 +177,31 @@ int Serve(const ServeConfig& config) {
     spdlog::error("cannot create the data directory: {}", ec.message());
     return 1;
   }
-  auto blobs = OpenBlobStore(config);
+  auto blobs = OpenBlobStore(config, files->object_stores);
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
   auto stores = OpenMetadataStores(config);
   if (!stores) return spdlog::error("metadata store: {}", stores.error().message), 1;
   spdlog::info("metadata store: {}", stores->description);
   MetadataStore& metadata = *stores->metadata;
   JobQueue& jobs = *stores->jobs;
-  auto policy = PolicyFrom(config);
-  if (!policy) return spdlog::error("source policy: {}", policy.error().message), 1;
-  const std::size_t store_count = policy->object_stores.size();
-  auto fetcher = CurlFetcher::Create(std::move(*policy));
+  const std::size_t store_count = files->object_stores.size();
+  auto fetcher = CurlFetcher::Create(PolicyFrom(config, files->object_stores));
   if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
   const std::string worker_id = WorkerId();
-  BlobKeeper keeper(metadata, **blobs, clock, worker_id);
+  LogEventSink events;
+  BlobKeeper keeper(metadata, **blobs, clock, events, worker_id);
   WorkerPool pool(config.workers);
   JobRunner runner(
-      jobs, **blobs, keeper, **fetcher, clock, pool,
+      jobs, **blobs, keeper, **fetcher, clock, events, pool,
       JobRunnerOptions{.worker_id = worker_id,
                        .lease = std::chrono::seconds(config.job_lease_s),
                        .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
                        .retry_cap = std::chrono::milliseconds(config.retry_max_delay_ms),
+                       .jitter = RandomJitter(),
                        .fault_point = FaultHook()});
   PackageService service(
-      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool},
+      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool, events},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
                      .on_enqueued = [&runner] { runner.Notify(); }});
@@ -204,11 +225,9 @@ int Serve(const ServeConfig& config) {
   }
   HmacUrlSigner signer(*stores->url_keys, clock);
   UrlGrants grants(metadata, signer, clock, config.max_url_lifetime_s);
-  auto modules = LoadModules(config.modules_file);
-  if (!modules) return spdlog::error("--modules: {}", modules.error().message), 1;
   api::ResourcesApi api(service,
                         api::ApiOptions{.default_owner = config.owner,
-                                        .modules = *modules,
+                                        .modules = files->modules,
                                         .insecure_no_auth = config.insecure_no_auth,
                                         .transfer = {.max_object_bytes = config.max_object_size,
                                                      .public_url = config.public_url}},

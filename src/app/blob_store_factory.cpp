@@ -17,10 +17,9 @@ Result<std::unique_ptr<BlobStore>> Serving(Result<std::unique_ptr<Store>> opened
   return std::unique_ptr<BlobStore>(std::move(*opened));
 }
 
-Result<std::unique_ptr<BlobStore>> OpenS3(const S3Blobs& s3, const ServeConfig& config) {
-  auto declared = LoadObjectStores(config.object_stores_file);
-  if (!declared) return std::unexpected(declared.error());
-  auto stores = ObjectStores::Create(std::move(*declared));
+Result<std::unique_ptr<BlobStore>> OpenS3(const S3Blobs& s3, const ServeConfig& config,
+                                          const std::vector<ObjectStore>& object_stores) {
+  auto stores = ObjectStores::Create(object_stores);
   if (!stores) return std::unexpected(stores.error());
   auto store = stores->StoreForBucket(s3.bucket);
   if (!store) return std::unexpected(store.error());
@@ -35,10 +34,11 @@ Result<std::unique_ptr<BlobStore>> OpenS3(const S3Blobs& s3, const ServeConfig& 
 
 }  // namespace
 
-Result<std::unique_ptr<BlobStore>> OpenBlobStore(const ServeConfig& config) {
+Result<std::unique_ptr<BlobStore>> OpenBlobStore(const ServeConfig& config,
+                                                 const std::vector<ObjectStore>& object_stores) {
   if (const auto* dir = std::get_if<DirBlobs>(&config.blobs))
     return Serving(FsBlobStore::Open(std::filesystem::path(dir->path)));
-  return OpenS3(std::get<S3Blobs>(config.blobs), config);
+  return OpenS3(std::get<S3Blobs>(config.blobs), config, object_stores);
 }
 
 }  // namespace dlipkg::app

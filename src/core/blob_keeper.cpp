@@ -5,10 +5,11 @@
 namespace dlipkg {
 
 BlobKeeper::BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock,
-                       std::string owner, std::chrono::milliseconds pin_ttl)
+                       EventSink& events, std::string owner, std::chrono::milliseconds pin_ttl)
     : metadata_(metadata),
       blobs_(blobs),
       clock_(clock),
+      events_(events),
       owner_(std::move(owner)),
       pin_ttl_(pin_ttl) {}
 
@@ -100,8 +101,12 @@ Result<void> BlobKeeper::Confirm(const std::vector<std::string>& shas) {
 void BlobKeeper::Unpin(const std::vector<std::string>& shas) {
   for (const auto& sha : shas) {
     const auto pin_id = HeldPin(sha, /*release=*/true);
-    // If this fails, the pin runs out by itself.
-    if (pin_id) (void)metadata_.UnpinBlob(sha, *pin_id);
+    if (!pin_id) continue;
+    if (auto unpinned = metadata_.UnpinBlob(sha, *pin_id); !unpinned)
+      events_.Report({.kind = EventKind::kStoreError,
+                      .operation = "unpin blob",
+                      .sha256 = sha,
+                      .cause = unpinned.error().message});
   }
 }
 
@@ -109,7 +114,14 @@ void BlobKeeper::Reclaim(const std::vector<std::string>& shas) {
   std::lock_guard publishing(publish_mutex_);
   for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
     if (sha.empty()) continue;
-    (void)metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
+    auto reclaimed = metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
+    if (!reclaimed)
+      events_.Report({.kind = EventKind::kStoreError,
+                      .operation = "reclaim blob",
+                      .sha256 = sha,
+                      .cause = reclaimed.error().message});
+    else if (*reclaimed)
+      events_.Report({.kind = EventKind::kBlobReclaimed, .sha256 = sha});
   }
 }
 

@@ -6,7 +6,8 @@
 // retryable; within one process commit-and-pin and reclaim never interleave);
 // Confirm renews the pins right before the metadata commit; Unpin drops them after it;
 // Reclaim removes blobs no package refers to and no live pin holds (MetadataStore::ReclaimBlob).
-// Used by the upload paths, deletes and the start-up sweep. Thread-safe.
+// Failures nobody can be answered about (an unpin, a reclaim) and reclaimed bytes go to the
+// EventSink. Used by the upload paths, deletes and the start-up sweep. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -18,6 +19,7 @@
 
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_sink.hpp"
 #include "ports/metadata_store.hpp"
 
 namespace dlipkg {
@@ -25,8 +27,8 @@ namespace dlipkg {
 class BlobKeeper {
  public:
   // `owner` makes pin ids unique across instances (the process's worker id).
-  BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock, std::string owner,
-             std::chrono::milliseconds pin_ttl = std::chrono::minutes(30));
+  BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock, EventSink& events,
+             std::string owner, std::chrono::milliseconds pin_ttl = std::chrono::minutes(30));
 
   // Commits the writer and pins the blob. Errors: those of BlobWriter::Commit or the store;
   // kInternal (retryable) when a concurrent reclaim removed the bytes.
@@ -40,10 +42,11 @@ class BlobKeeper {
   // Keeps a staged blob from being reclaimed until `until_ms` under a pin every instance shares
   // (a later commit request may reach any of them). kNotFound when the bytes are not stored.
   Result<void> PinStaged(const std::string& sha, std::int64_t until_ms);
-  // Drops one pin of each of `shas` taken by CommitPinned or Hold.
+  // Drops one pin of each of `shas` taken by CommitPinned or Hold. A failure is reported as an
+  // event: the pin then runs out by itself.
   void Unpin(const std::vector<std::string>& shas);
   // Removes the blobs no package refers to and nobody has pinned. Failures only leak bytes
-  // (the start-up sweep reclaims them), so they are not reported.
+  // (the start-up sweep reclaims them): reported as events, not returned.
   void Reclaim(const std::vector<std::string>& shas);
 
  private:
@@ -54,6 +57,7 @@ class BlobKeeper {
   MetadataStore& metadata_;
   BlobStore& blobs_;
   const Clock& clock_;
+  EventSink& events_;
   const std::string owner_;
   const std::chrono::milliseconds pin_ttl_;
   std::mutex publish_mutex_;  // held across commit-pin-check and across reclaim

@@ -1,12 +1,9 @@
 #include "core/job_runner.hpp"
 
 #include <algorithm>
-#include <random>
 
 namespace dlipkg {
 namespace {
-
-constexpr std::string_view kShutdownMessage = "the server is shutting down";
 
 // Streams into the blob writer; refuses further bytes once the runner stops, which makes the
 // fetcher abort the transfer.
@@ -15,7 +12,7 @@ class JobSink final : public ByteSink {
   JobSink(BlobWriter& writer, const std::atomic<bool>& stop, std::function<void()> after_first)
       : writer_(writer), stop_(stop), after_first_(std::move(after_first)) {}
   Result<void> Write(std::span<const char> bytes) override {
-    if (stop_) return Fail(ErrorCode::kInternal, std::string(kShutdownMessage), true);
+    if (stop_) return Fail(ErrorCode::kShuttingDown, "the server is shutting down", true);
     auto written = writer_.Write(bytes);
     if (after_first_) std::exchange(after_first_, nullptr)();
     return written;
@@ -30,12 +27,14 @@ class JobSink final : public ByteSink {
 }  // namespace
 
 JobRunner::JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper, SourceFetcher& fetcher,
-                     const Clock& clock, WorkerPool& pool, JobRunnerOptions options)
+                     const Clock& clock, EventSink& events, WorkerPool& pool,
+                     JobRunnerOptions options)
     : queue_(queue),
       blobs_(blobs),
       keeper_(keeper),
       fetcher_(fetcher),
       clock_(clock),
+      events_(events),
       pool_(pool),
       options_(std::move(options)) {}
 
@@ -63,34 +62,44 @@ void JobRunner::Notify() {
   wake_.notify_all();
 }
 
+// Every wait ends at a deadline taken before the store is asked for due jobs: time that moves
+// while the store is asked (a test stepping its clock, too) ends the wait at once.
 void JobRunner::Dispatch() {
-  auto next_renewal = std::chrono::steady_clock::now() + options_.lease / 3;
+  std::int64_t next_renewal = clock_.MonotonicMs() + options_.lease.count() / 3;
   while (!stop_) {
-    if (std::chrono::steady_clock::now() >= next_renewal) {
+    const std::int64_t now = clock_.MonotonicMs();
+    if (now >= next_renewal) {
       RenewLeases();
-      next_renewal = std::chrono::steady_clock::now() + options_.lease / 3;
+      next_renewal = now + options_.lease.count() / 3;
     }
-    if (!pool_.WaitForIdle(options_.poll, stop_)) continue;
-    const std::int64_t now = clock_.NowMs();
-    auto job = queue_.ClaimJob(options_.worker_id, now, now + options_.lease.count());
-    if (job && *job) {
-      {
-        std::lock_guard lock(mutex_);
-        in_flight_.insert((*job)->id);
-      }
-      pool_.Submit([this, claimed = **job] {
-        Run(claimed);
-        std::lock_guard lock(mutex_);
-        in_flight_.erase(claimed.id);
-        drained_.notify_all();
-      });
-      continue;
-    }
-    // Nothing due (or the store failed: try again at the next poll).
+    const std::int64_t wait_until = std::min(now + options_.poll.count(), next_renewal);
+    if (!pool_.WaitForIdle(clock_, wait_until, stop_)) continue;
+    if (ClaimOne()) continue;
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, options_.poll, [this] { return notified_ || stop_; });
+    clock_.WaitUntil(lock, wake_, wait_until, [this] { return notified_ || stop_; });
     notified_ = false;
   }
+}
+
+bool JobRunner::ClaimOne() {
+  const std::int64_t now = clock_.NowMs();
+  auto job = queue_.ClaimJob(options_.worker_id, now, now + options_.lease.count());
+  if (!job) {
+    StoreError("claim job", UploadJob{}, job.error());
+    return false;
+  }
+  if (!*job) return false;
+  {
+    std::lock_guard lock(mutex_);
+    in_flight_.insert((*job)->id);
+  }
+  pool_.Submit([this, claimed = **job] {
+    Run(claimed);
+    std::lock_guard lock(mutex_);
+    in_flight_.erase(claimed.id);
+    drained_.notify_all();
+  });
+  return true;
 }
 
 void JobRunner::RenewLeases() {
@@ -100,17 +109,27 @@ void JobRunner::RenewLeases() {
     ids = in_flight_;
   }
   const std::int64_t until = clock_.NowMs() + options_.lease.count();
-  for (auto id : ids) (void)queue_.RenewLease(id, options_.worker_id, until);
+  for (auto id : ids) {
+    auto renewed = queue_.RenewLease(id, options_.worker_id, until);
+    if (!renewed) {
+      StoreError("renew lease", UploadJob{.id = id}, renewed.error());
+    } else if (!*renewed) {
+      // Another worker took the job over (ours ran out): its result will be discarded.
+      StoreError("renew lease", UploadJob{.id = id},
+                 Error{ErrorCode::kInternal, "the lease was lost to another worker"});
+    }
+  }
 }
 
 void JobRunner::Run(const UploadJob& job) {
+  const std::int64_t started = clock_.MonotonicMs();
+  Report(EventKind::kJobStarted, job, {.attempt = job.attempts});
   Fault("before-fetch");
   if (clock_.NowMs() >= job.deadline_ms) {
     std::string reason = "The upload did not finish before its deadline (" +
                          std::to_string(job.attempts - 1) + " attempts made)";
     if (!job.last_error.empty()) reason += "; the last one failed: " + job.last_error;
-    (void)queue_.FailJob(job, options_.worker_id, reason + ".", clock_.NowMs());
-    return;
+    return FailPackage(job, reason + ".");
   }
   auto writer = blobs_.Create();
   if (!writer) return Settle(job, writer.error());
@@ -122,41 +141,67 @@ void JobRunner::Run(const UploadJob& job) {
   auto previous = queue_.CompleteJob(job, options_.worker_id, *blob,
                                      UnderlyingName(blob->sha256, job.name), clock_.NowMs());
   keeper_.Unpin({blob->sha256});
+  if (!previous) {
+    StoreError("complete job", job, previous.error());
+  } else if (*previous) {
+    Report(EventKind::kJobReady, job,
+           {.sha256 = blob->sha256,
+            .attempt = job.attempts,
+            .bytes = blob->size,
+            .duration_ms = clock_.MonotonicMs() - started});
+  }
   // Applied: the replaced bytes may go. Discarded or failed: the new bytes may go (a failed
   // completion leaves the job leased; it is claimed again when the lease runs out).
   keeper_.Reclaim({previous && *previous ? **previous : blob->sha256});
 }
 
 void JobRunner::Settle(const UploadJob& job, const Error& error) {
-  const std::int64_t now = clock_.NowMs();
-  if (stop_ && error.message == kShutdownMessage) {
-    (void)queue_.RetryJob(job, options_.worker_id, now, error.message);
-    return;
-  }
-  if (error.retryable) {
-    const std::int64_t next = now + Backoff(job.attempts).count();
-    if (next < job.deadline_ms) {
-      (void)queue_.RetryJob(job, options_.worker_id, next, error.message);
-      return;
-    }
-    (void)queue_.FailJob(job, options_.worker_id,
-                         error.message + " (gave up after " + std::to_string(job.attempts) +
-                             " attempts: the upload deadline was reached)",
-                         now);
-    return;
-  }
-  (void)queue_.FailJob(job, options_.worker_id, error.message, now);
+  if (error.code == ErrorCode::kShuttingDown) return Retry(job, 0, error.message);
+  if (!error.retryable) return FailPackage(job, error.message);
+  const std::int64_t delay = Backoff(job.attempts).count();
+  if (clock_.NowMs() + delay < job.deadline_ms) return Retry(job, delay, error.message);
+  FailPackage(job, error.message + " (gave up after " + std::to_string(job.attempts) +
+                       " attempts: the upload deadline was reached)");
+}
+
+void JobRunner::Retry(const UploadJob& job, std::int64_t delay_ms, const std::string& cause) {
+  if (auto retried = queue_.RetryJob(job, options_.worker_id, clock_.NowMs() + delay_ms, cause);
+      !retried)
+    return StoreError("retry job", job, retried.error());
+  Report(EventKind::kJobRetrying, job,
+         {.attempt = job.attempts, .delay_ms = delay_ms, .cause = cause});
+}
+
+void JobRunner::FailPackage(const UploadJob& job, const std::string& reason) {
+  if (auto failed = queue_.FailJob(job, options_.worker_id, reason, clock_.NowMs()); !failed)
+    return StoreError("fail job", job, failed.error());
+  Report(EventKind::kJobFailed, job, {.attempt = job.attempts, .cause = reason});
+}
+
+void JobRunner::Report(EventKind kind, const UploadJob& job, Event event) const {
+  event.kind = kind;
+  event.job_id = job.id;
+  event.project = job.project;
+  event.group = job.group;
+  event.name = job.name;
+  events_.Report(event);
+}
+
+void JobRunner::StoreError(std::string_view operation, const UploadJob& job,
+                           const Error& error) const {
+  Report(EventKind::kStoreError, job,
+         {.operation = std::string(operation), .attempt = job.attempts, .cause = error.message});
 }
 
 // Full jitter: uniform in [0, min(cap, base * 2^(attempts-1))], so clients retrying the same
 // failing source spread out instead of arriving together.
-std::chrono::milliseconds JobRunner::Backoff(int attempts) {
-  thread_local std::mt19937_64 random{std::random_device{}()};
+std::chrono::milliseconds JobRunner::Backoff(int attempts) const {
   const int doublings = std::clamp(attempts - 1, 0, 30);
-  const auto ceiling =
-      std::min<std::int64_t>(options_.retry_cap.count(), options_.retry_base.count() << doublings);
-  return std::chrono::milliseconds(
-      std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(ceiling, 1))(random));
+  const auto ceiling = std::max<std::int64_t>(
+      1,
+      std::min<std::int64_t>(options_.retry_cap.count(), options_.retry_base.count() << doublings));
+  const double share = options_.jitter ? std::clamp(options_.jitter(), 0.0, 1.0) : 1.0;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(share * static_cast<double>(ceiling)));
 }
 
 void JobRunner::Fault(std::string_view point) const {

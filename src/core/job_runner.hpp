@@ -2,7 +2,9 @@
 // source into a blob, commits it, and settles the package (READY, retried later, or FAILED).
 // Retryable failures (timeouts, resets, 5xx, 429) back off exponentially with full jitter
 // inside the job's deadline; the others fail at once with the cause as the reason. Leases of
-// jobs in flight are renewed while they run. Start/Stop from one thread; the rest is internal.
+// jobs in flight are renewed while they run. Every step is reported to the EventSink. Time and
+// randomness come from the injected Clock and jitter source only, so tests step time.
+// Start/Stop from one thread; the rest is internal.
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include "core/worker_pool.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_sink.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/source_fetcher.hpp"
 
@@ -30,6 +33,9 @@ struct JobRunnerOptions {
   std::chrono::milliseconds poll{500};  // how often to look for due jobs when not notified
   std::chrono::milliseconds retry_base{500};
   std::chrono::milliseconds retry_cap{30'000};
+  // Uniform in [0, 1): the share of the backoff ceiling a retry waits (full jitter). The app
+  // passes RandomJitter(); empty waits the whole ceiling, which tests use to know the delays.
+  std::function<double()> jitter;
   // Fault injection for crash tests: called at "before-fetch", "mid-fetch" and
   // "after-blob-commit". Empty in production.
   std::function<void(std::string_view)> fault_point;
@@ -38,7 +44,7 @@ struct JobRunnerOptions {
 class JobRunner {
  public:
   JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper, SourceFetcher& fetcher,
-            const Clock& clock, WorkerPool& pool, JobRunnerOptions options);
+            const Clock& clock, EventSink& events, WorkerPool& pool, JobRunnerOptions options);
   ~JobRunner();
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;
@@ -52,10 +58,16 @@ class JobRunner {
 
  private:
   void Dispatch();
+  // Claims one due job and hands it to the pool; false when none was due (or the store failed).
+  bool ClaimOne();
   void RenewLeases();
   void Run(const UploadJob& job);
   void Settle(const UploadJob& job, const Error& error);
-  std::chrono::milliseconds Backoff(int attempts);
+  void Retry(const UploadJob& job, std::int64_t delay_ms, const std::string& cause);
+  void FailPackage(const UploadJob& job, const std::string& reason);
+  void Report(EventKind kind, const UploadJob& job, Event event) const;
+  void StoreError(std::string_view operation, const UploadJob& job, const Error& error) const;
+  std::chrono::milliseconds Backoff(int attempts) const;
   void Fault(std::string_view point) const;
 
   JobQueue& queue_;
@@ -63,6 +75,7 @@ class JobRunner {
   BlobKeeper& keeper_;
   SourceFetcher& fetcher_;
   const Clock& clock_;
+  EventSink& events_;
   WorkerPool& pool_;
   JobRunnerOptions options_;
 

@@ -166,6 +166,11 @@ struct PackageService::Impl {
     auto queued = ports.jobs.EnqueueUploads(header, packages, urls,
                                             now + options.job_deadline_ms, options.max_queued_jobs);
     if (!queued) return std::unexpected(queued.error());
+    for (const auto& package : queued->packages)
+      ports.events.Report({.kind = EventKind::kJobQueued,
+                           .project = package.project,
+                           .group = package.group,
+                           .name = package.name});
     if (options.on_enqueued) options.on_enqueued();
     return UploadResult{std::move(queued->group), std::move(queued->packages)};
   }

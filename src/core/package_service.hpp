@@ -18,6 +18,7 @@
 #include "ports/blob_store.hpp"
 #include "ports/byte_source.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_sink.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
@@ -120,7 +121,8 @@ struct ServicePorts {
   SourceFetcher& fetcher;
   const Clock& clock;
   BlobKeeper& keeper;
-  WorkerPool& pool;  // sources of synchronous uploads are fetched here
+  WorkerPool& pool;   // sources of synchronous uploads are fetched here
+  EventSink& events;  // jobs queued (the runner and the keeper report the rest)
 };
 
 class PackageService {

@@ -35,9 +35,10 @@ void WorkerPool::RunAll(std::size_t count, const std::function<void(std::size_t)
   for (auto& f : done) f.get();
 }
 
-bool WorkerPool::WaitForIdle(std::chrono::milliseconds timeout, const std::atomic<bool>& stop) {
+bool WorkerPool::WaitForIdle(const Clock& clock, std::int64_t deadline_ms,
+                             const std::atomic<bool>& stop) {
   std::unique_lock lock(mutex_);
-  return idle_changed_.wait_for(lock, timeout, [&] {
+  return clock.WaitUntil(lock, idle_changed_, deadline_ms, [&] {
     return stop || (tasks_.empty() && busy_ < static_cast<int>(threads_.size()));
   }) && !stop;
 }

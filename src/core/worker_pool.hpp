@@ -5,13 +5,14 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "ports/clock.hpp"
 
 namespace dlipkg {
 
@@ -25,9 +26,9 @@ class WorkerPool {
   void Submit(std::function<void()> task);
   // Runs fn(i) for i in [0, count) on the pool and waits for all of them.
   void RunAll(std::size_t count, const std::function<void(std::size_t)>& fn);
-  // Blocks until a worker is idle with nothing queued, or `stop` is set, or `timeout` passes;
-  // true when a worker is free.
-  bool WaitForIdle(std::chrono::milliseconds timeout, const std::atomic<bool>& stop);
+  // Blocks until a worker is idle with nothing queued, or `stop` is set, or `clock` reaches
+  // `deadline_ms` (Clock::MonotonicMs); true when a worker is free.
+  bool WaitForIdle(const Clock& clock, std::int64_t deadline_ms, const std::atomic<bool>& stop);
   // Wakes WaitForIdle callers (after their stop flag was set).
   void Wake();
   int Size() const { return static_cast<int>(threads_.size()); }

@@ -24,6 +24,7 @@ enum class ErrorCode {
   kInternal,           // storage down, bug
   kCorrupted,          // stored bytes do not match their SHA-256
   kRangeNotSatisfiable,  // a download's Range lies outside the package
+  kShuttingDown,       // work abandoned because the server is stopping: resumed after restart
 };
 
 // Every code, for tests that must walk them all.
@@ -32,7 +33,7 @@ inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::kNotFound,      ErrorCode::kUnknownUser,      ErrorCode::kNotSupported,
     ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated,  ErrorCode::kForbidden,
     ErrorCode::kNoRoute,       ErrorCode::kMethodNotAllowed, ErrorCode::kInternal,
-    ErrorCode::kCorrupted,     ErrorCode::kRangeNotSatisfiable,
+    ErrorCode::kCorrupted,     ErrorCode::kRangeNotSatisfiable, ErrorCode::kShuttingDown,
 };
 
 struct Error {

@@ -20,7 +20,7 @@
 #include "contract/record_helpers.hpp"
 #include "contract/store_backends.hpp"
 #include "ports/metadata_store.hpp"
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "adapters/metadata/postgres/postgres_metadata_store.hpp"
 #include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg::test {
 namespace {

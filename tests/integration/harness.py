@@ -20,6 +20,41 @@ ROOT = Path(__file__).resolve().parents[2]
 DLIPKG = ROOT / "build" / "dlipkg"
 
 
+def wait_until(check, what, timeout=10, interval=0.02):
+    """Returns check()'s first true result, looking every `interval` s for at most `timeout` s:
+    how tests wait for something to happen (never a fixed sleep). Fails naming `what`."""
+    deadline = time.time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.time() >= deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(interval)
+
+
+def wait_for_log(server, pattern, count=1, timeout=10):
+    """Waits until the server's log matches `pattern` (a regular expression) `count` times."""
+    try:
+        return wait_until(lambda: len(re.findall(pattern, server.logs())) >= count,
+                          f"{count} x '{pattern}' in the log", timeout)
+    except AssertionError as e:
+        raise AssertionError(f"{e}:\n{server.logs()}") from None
+
+
+def wait_for_fetch_in_flight(server, timeout=10):
+    """Waits until a source is being fetched into a directory blob store: some bytes have
+    reached one of its temporary files."""
+    temp = server.data_dir / "tmp"
+
+    def receiving():
+        try:
+            return any(f.stat().st_size > 0 for f in temp.iterdir())
+        except FileNotFoundError:  # a temporary renamed or removed while looked at
+            return False
+    wait_until(receiving, f"a fetch in flight into {temp}", timeout)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

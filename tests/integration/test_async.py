@@ -8,14 +8,14 @@ import pytest
 import requests
 
 from harness import RssSampler
-from scripted_source import ScriptedSource
+from source_server import SourceServer
 
 P = "/v2.0/p1/resources"
 
 
 @pytest.fixture
 def scripted():
-    source = ScriptedSource().start()
+    source = SourceServer().start()
     yield source
     source.stop()
 

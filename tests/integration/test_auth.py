@@ -7,11 +7,9 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import signal
 import subprocess
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -19,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 import requests
 
-from harness import DLIPKG, ROOT, Dlipkg
+from harness import DLIPKG, ROOT, Dlipkg, wait_for_fetch_in_flight, wait_for_log
 from sdk_client import DliError, SdkLikeClient
 
 NODE_DIR = ROOT / "tests" / "node"
@@ -309,15 +307,6 @@ def test_each_tampering_with_a_node_signed_request_is_rejected(auth_server, ngin
 
 
 # --- SIGHUP -------------------------------------------------------------------------------------
-def wait_for_log(server, pattern, count, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if len(re.findall(pattern, server.logs())) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no '{pattern}' in the log:\n{server.logs()}")
-
-
 def test_sighup_reloads_credentials_without_dropping_requests(auth_server, credentials, nginx,
                                                               sources):
     root, _ = sources
@@ -336,7 +325,7 @@ def test_sighup_reloads_credentials_without_dropping_requests(auth_server, crede
 
     thread = threading.Thread(target=slow_upload)
     thread.start()
-    time.sleep(1)  # the upload is now being fetched, authenticated with alice's token
+    wait_for_fetch_in_flight(auth_server)  # authenticated with alice's token, being fetched
     users = [dict(USERS[0], tokens=[]), *USERS[1:],  # alice's tokens withdrawn, dave added
              {"name": "dave_new", "projects": ["p1"], "tokens": [{"token": DAVE_TOKEN}]}]
     write_credentials(credentials, users)

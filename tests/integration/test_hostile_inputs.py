@@ -8,17 +8,14 @@ Every case lands in one table, printed with `pytest -s` and written to build/hos
 import json
 import select
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from harness import ROOT
+from source_server import SourceServer
 
 P = "/v2.0/p1/resources"
-HERE = Path(__file__).parent
 TABLE = ROOT / "build" / "hostile-inputs.md"
 READ_TIMEOUT_S = 2
 MAX_OBJECT = 1 << 20
@@ -45,12 +42,9 @@ def record(section, shown, expected, got, ok):
 
 @pytest.fixture(scope="module")
 def hostile_source():
-    proc = subprocess.Popen([sys.executable, str(HERE / "hostile_source.py")],
-                            stdout=subprocess.PIPE)
-    port = int(proc.stdout.readline())
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    source = SourceServer().start()
+    yield f"{source.url}/hostile"
+    source.stop()
 
 
 def snapshot(server):
@@ -270,7 +264,7 @@ def test_misbehaving_sources(start_server, hostile_source, tmp_path):
     src = hostile_source
     r = server.api("POST", f"{P}/pyfiles", json={"paths": [f"{src}/ok.py"], "group": "keep"})
     assert r.status_code == 200, r.text  # the source itself is reachable
-    port = src.rsplit(":", 1)[1]
+    port = src.rsplit(":", 1)[1].split("/")[0]
     failures = run_requests(server, "source", [
         *source_cases([f"{src}/redirect-to-denied/ok.py", f"{src}/redirect-to-metadata/ok.py"],
                       400, "DLI.0001", "redirect to another host refused"),

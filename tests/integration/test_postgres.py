@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import sha256
+from harness import wait_for_log
 
 P = "/v2.0/p1/resources"
 REPO = Path(__file__).resolve().parents[2]
@@ -224,7 +225,9 @@ def test_postgres_restart_fails_requests_cleanly_and_loses_no_job(start_server, 
             assert r.status_code == 500, r.text
             assert r.json()["error_code"] == "DLI.0999", r.text
             assert metadata_url not in r.text and "127.0.0.1" not in r.text, r.text
-        time.sleep(SLOW_BYTES / 10240)  # the fetches end meanwhile; their results cannot commit
+        # The fetches end meanwhile; their results cannot commit, and each job's runner says so.
+        wait_for_log(server, r"store error: (complete|retry|fail) job", len(slow),
+                     timeout=SLOW_BYTES / 10240 + 20)
         assert server.proc.poll() is None, "the server died with PostgreSQL"
     finally:
         cluster("start")

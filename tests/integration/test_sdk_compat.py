@@ -1,10 +1,12 @@
 """Issue 3: code written for DLI runs unchanged, through a client that sends requests exactly as
 the official Python SDK does; routing on the raw path; names round-trip."""
+import subprocess
 import time
 
 import pytest
 import requests
 
+from harness import DLIPKG
 from sdk_client import DliError, SdkLikeClient
 
 ODD_NAMES = ["a b+c~d.py", "数据.py", "p%41ct.py"]
@@ -133,3 +135,22 @@ def test_configured_modules_are_listed(start_server, tmp_path):
                                 "status": "READY", "description": "DWS",
                                 "resources": ["dws.jar"], "create_time": 0, "update_time": 0}]
     assert body["total"] == 0
+
+
+@pytest.mark.parametrize("flag, content", [
+    ("--modules", '[{"module_name": 42}]'),
+    ("--object-stores", '{"stores": "not a list"}'),
+])
+def test_a_bad_configuration_file_stops_the_start_before_any_store_is_touched(tmp_path, flag,
+                                                                            content):
+    # Both files are read and validated before the data directory is created, the metadata
+    # store opened or recovered: a mistake in one changes nothing.
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    data_dir = tmp_path / "never-created"
+    done = subprocess.run([str(DLIPKG), "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                           str(data_dir), flag, str(bad)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0, done.stderr
+    assert flag in done.stdout + done.stderr, done.stdout + done.stderr
+    assert not data_dir.exists()

@@ -4,6 +4,7 @@ import threading
 import time
 
 from conftest import sha256
+from harness import wait_for_fetch_in_flight, wait_until
 
 P = "/v2.0/p1/resources"
 
@@ -83,7 +84,8 @@ def test_kind_filter(server, nginx):
 
 def test_overwrite_replaces_whole_group_and_keeps_create_time(server, nginx, sources):
     first = upload(server, nginx, ["a.py", "b.py"]).json()
-    time.sleep(0.01)
+    # The server stamps times in ms from the same clock: wait until that clock has moved on.
+    wait_until(lambda: time.time() * 1000 > first["update_time"] + 1, "the clock to move on")
     second = upload(server, nginx, ["c.py"]).json()
     assert second["resources"] == ["c.py"]
     assert second["create_time"] == first["create_time"]
@@ -142,7 +144,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(start_server, nginx
     (nginx.root / "slow" / "small.bin").write_bytes(b"x" * 30_000)
     t = threading.Thread(target=slow_upload)
     t.start()
-    time.sleep(0.7)
+    wait_for_fetch_in_flight(server)
     assert server.stop() == 0
     t.join()
     assert results["r"].status_code == 200, results["r"].text

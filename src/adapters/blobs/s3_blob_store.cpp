@@ -15,7 +15,9 @@
 #include "adapters/blobs/verifying_reader.hpp"
 #include "adapters/common/sha256.hpp"
 #include "adapters/common/utc_time.hpp"
+#include "adapters/s3/failure_class.hpp"
 #include "adapters/s3/s3_request.hpp"
+#include "adapters/s3/s3_xml.hpp"
 
 namespace dlipkg {
 namespace {
@@ -57,45 +59,6 @@ std::string RandomName() {
   std::snprintf(name, sizeof name, "%016llx%016llx", static_cast<unsigned long long>(random()),
                 static_cast<unsigned long long>(random()));
   return name;
-}
-
-// ---- Minimal XML: S3's replies are flat, and we only read a few leaf elements. ----
-
-std::string XmlText(std::string_view text) {
-  static constexpr std::pair<std::string_view, char> kEntities[] = {
-      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    const auto* entity = std::ranges::find_if(
-        kEntities, [&](const auto& e) { return text.substr(i).starts_with(e.first); });
-    if (entity != std::end(kEntities)) {
-      out += entity->second;
-      i += entity->first.size();
-    } else {
-      out += text[i++];
-    }
-  }
-  return out;
-}
-
-// Each <tag>...</tag> body in order (no nesting of the same tag in S3's replies).
-std::vector<std::string_view> Elements(std::string_view xml, std::string_view tag) {
-  const std::string open = "<" + std::string(tag) + ">";
-  const std::string close = "</" + std::string(tag) + ">";
-  std::vector<std::string_view> found;
-  for (std::size_t at = xml.find(open); at != std::string_view::npos; at = xml.find(open, at)) {
-    const auto start = at + open.size();
-    const auto end = xml.find(close, start);
-    if (end == std::string_view::npos) break;
-    found.push_back(xml.substr(start, end - start));
-    at = end + close.size();
-  }
-  return found;
-}
-
-std::string FirstText(std::string_view xml, std::string_view tag) {
-  const auto found = Elements(xml, tag);
-  return found.empty() ? std::string() : XmlText(found.front());
 }
 
 std::int64_t NowMs() {
@@ -157,21 +120,18 @@ std::unexpected<Error> StoreFailure(std::string_view operation, std::string_view
               retryable);
 }
 
+// Retryable or not is the shared policy's (failure_class.hpp): every S3 failure is kInternal
+// to our clients, but a job runner retries the transient ones.
 std::unexpected<Error> StatusFailure(std::string_view operation, const S3Reply& reply) {
   const std::string code = S3ErrorCode(reply.body);
-  const bool retryable = reply.status >= 500 || reply.status == 429 || reply.status == 408 ||
-                         code == "SlowDown" || code == "InternalError";
   return StoreFailure(
       operation, (code.empty() ? "" : code + " ") + "(HTTP " + std::to_string(reply.status) + ")",
-      retryable);
+      ClassifyStatus(reply.status, code) == FailureClass::kRetry);
 }
 
 std::unexpected<Error> CurlFailure(std::string_view operation, CURLcode code) {
-  static constexpr CURLcode kTransient[] = {
-      CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,          CURLE_RECV_ERROR,
-      CURLE_GOT_NOTHING,     CURLE_PARTIAL_FILE,       CURLE_COULDNT_RESOLVE_HOST};
-  return StoreFailure(operation, curl_easy_strerror(code),
-                      std::ranges::find(kTransient, code) != std::end(kTransient));
+  const TransportFailure failure = ClassifyTransport(code);
+  return StoreFailure(operation, failure.cause, failure.failure == FailureClass::kRetry);
 }
 
 }  // namespace
@@ -207,22 +167,12 @@ struct S3BlobStore::Impl {
   Result<void> Put(const std::string& key, std::span<const char> body, const std::string& sha256);
   Result<void> Copy(const std::string& from, const std::string& to);
   Result<void> AbortUpload(const std::string& key, const std::string& upload_id);
-  // A paginated GET listing: `markers` pairs each query parameter that continues it with the
-  // reply element giving its next value; the first one empty ends the listing.
-  struct Listing {
-    std::string_view operation;
-    std::string query;
-    std::string_view element;  // one per listed thing: <Contents>, <Upload>
-    std::vector<std::pair<std::string_view, std::string_view>> markers;
-  };
-  Result<void> ListPages(const Listing& listing,
-                         const std::function<Result<void>(std::string_view)>& each);
-  // Calls `each` with every <Contents> of a ListObjectsV2 under `prefix`, page after page.
+  // Calls `each` with every object of a ListObjectsV2 under `prefix`, page after page.
   Result<void> ListObjects(const std::string& prefix,
-                           const std::function<Result<void>(std::string_view)>& each);
-  // Likewise for the <Upload>s of ListMultipartUploads.
+                           const std::function<Result<void>(const S3Object&)>& each);
+  // Likewise for the multipart uploads in progress under `prefix` (ListMultipartUploads).
   Result<void> ListUploads(const std::string& prefix,
-                           const std::function<Result<void>(std::string_view)>& each);
+                           const std::function<Result<void>(const S3Upload&)>& each);
 };
 
 Result<S3Reply> S3BlobStore::Impl::Send(const S3Call& call) {
@@ -295,8 +245,9 @@ Result<S3Reply> S3BlobStore::Impl::Send(const S3Call& call) {
   Release(std::move(easy));
   if (std::ranges::find(call.ok, reply.status) == call.ok.end())
     return StatusFailure(operation, reply);
-  // CompleteMultipartUpload and CopyObject may answer 200 and fail in the body.
-  if (reply.status == 200 && reply.body.find("<Error>") != std::string::npos)
+  // CompleteMultipartUpload and CopyObject may answer 200 and fail in the body. Only their
+  // replies are looked at: a GetObject body is package bytes, whatever they contain.
+  if (reply.status == 200 && call.method != "GET" && !S3ErrorCode(reply.body).empty())
     return StatusFailure(operation, reply);
   return reply;
 }
@@ -337,43 +288,45 @@ Result<void> S3BlobStore::Impl::AbortUpload(const std::string& key, const std::s
   return {};
 }
 
-Result<void> S3BlobStore::Impl::ListPages(
-    const Listing& listing, const std::function<Result<void>(std::string_view)>& each) {
-  std::vector<std::string> markers(listing.markers.size());
+// A page that fails to parse fails the listing: skipping it could hide blobs from the sweep's
+// accounting or loop forever on the same marker.
+Result<void> S3BlobStore::Impl::ListObjects(
+    const std::string& prefix, const std::function<Result<void>(const S3Object&)>& each) {
+  std::string token;
   for (;;) {
-    std::string query = listing.query;
-    for (std::size_t i = 0; i < markers.size(); ++i) {
-      if (!markers[i].empty())
-        query += "&" + std::string(listing.markers[i].first) + "=" + SigV4Encode(markers[i], false);
-    }
-    auto reply = Send({.operation = listing.operation, .method = "GET", .query = query});
+    std::string query = "list-type=2&prefix=" + SigV4Encode(prefix, false);
+    if (!token.empty()) query += "&continuation-token=" + SigV4Encode(token, false);
+    auto reply = Send({.operation = "ListObjectsV2", .method = "GET", .query = query});
     if (!reply) return std::unexpected(reply.error());
-    for (const std::string_view entry : Elements(reply->body, listing.element)) {
-      if (auto done = each(entry); !done) return done;
+    auto page = ParseListObjects(reply->body);
+    if (!page) return StoreFailure("ListObjectsV2", page.error().message, false);
+    for (const S3Object& object : page->objects) {
+      if (auto done = each(object); !done) return done;
     }
-    for (std::size_t i = 0; i < markers.size(); ++i)
-      markers[i] = FirstText(reply->body, listing.markers[i].second);
-    if (FirstText(reply->body, "IsTruncated") != "true" || markers.front().empty()) return {};
+    if (!page->truncated || page->next_continuation_token.empty()) return {};
+    token = std::move(page->next_continuation_token);
   }
 }
 
-Result<void> S3BlobStore::Impl::ListObjects(
-    const std::string& prefix, const std::function<Result<void>(std::string_view)>& each) {
-  return ListPages({.operation = "ListObjectsV2",
-                    .query = "list-type=2&prefix=" + SigV4Encode(prefix, false),
-                    .element = "Contents",
-                    .markers = {{"continuation-token", "NextContinuationToken"}}},
-                   each);
-}
-
 Result<void> S3BlobStore::Impl::ListUploads(
-    const std::string& prefix, const std::function<Result<void>(std::string_view)>& each) {
-  return ListPages(
-      {.operation = "ListMultipartUploads",
-       .query = "prefix=" + SigV4Encode(prefix, false) + "&uploads=",
-       .element = "Upload",
-       .markers = {{"key-marker", "NextKeyMarker"}, {"upload-id-marker", "NextUploadIdMarker"}}},
-      each);
+    const std::string& prefix, const std::function<Result<void>(const S3Upload&)>& each) {
+  std::string key_marker, upload_id_marker;
+  for (;;) {
+    std::string query = "prefix=" + SigV4Encode(prefix, false) + "&uploads=";
+    if (!key_marker.empty()) query += "&key-marker=" + SigV4Encode(key_marker, false);
+    if (!upload_id_marker.empty())
+      query += "&upload-id-marker=" + SigV4Encode(upload_id_marker, false);
+    auto reply = Send({.operation = "ListMultipartUploads", .method = "GET", .query = query});
+    if (!reply) return std::unexpected(reply.error());
+    auto page = ParseListUploads(reply->body);
+    if (!page) return StoreFailure("ListMultipartUploads", page.error().message, false);
+    for (const S3Upload& upload : page->uploads) {
+      if (auto done = each(upload); !done) return done;
+    }
+    if (!page->truncated || page->next_key_marker.empty()) return {};
+    key_marker = std::move(page->next_key_marker);
+    upload_id_marker = std::move(page->next_upload_id_marker);
+  }
 }
 
 namespace {
@@ -394,9 +347,9 @@ class MultipartUpload {
                            .query = "uploads=",
                            .body = std::span<const char>()});
     if (!reply) return std::unexpected(reply.error());
-    upload_id_ = FirstText(reply->body, "UploadId");
-    if (upload_id_.empty())
-      return StoreFailure("CreateMultipartUpload", "no upload id in the reply", false);
+    auto id = ParseUploadId(reply->body);
+    if (!id) return StoreFailure("CreateMultipartUpload", "no upload id in the reply", false);
+    upload_id_ = std::move(*id);
     return {};
   }
 
@@ -696,8 +649,8 @@ Result<void> S3BlobStore::Remove(const std::string& sha256) {
 Result<std::vector<std::string>> S3BlobStore::List() {
   std::vector<std::string> keys;
   auto listed =
-      impl_->ListObjects(impl_->blobs_prefix, [&](std::string_view entry) -> Result<void> {
-        const std::string key = FirstText(entry, "Key");
+      impl_->ListObjects(impl_->blobs_prefix, [&](const S3Object& object) -> Result<void> {
+        const std::string& key = object.key;
         const std::string_view name =
             std::string_view(key).substr(std::min(key.size(), impl_->blobs_prefix.size()));
         if (key.starts_with(impl_->blobs_prefix) && IsBlobKey(name)) keys.emplace_back(name);
@@ -723,23 +676,23 @@ bool OldEnough(std::string_view timestamp, std::chrono::seconds min_age) {
 Result<void> S3BlobStore::SweepTemporaries() {
   const auto min_age = impl_->options.sweep_min_age;
   auto objects =
-      impl_->ListObjects(impl_->temp_prefix, [&](std::string_view entry) -> Result<void> {
-        if (!OldEnough(FirstText(entry, "LastModified"), min_age)) return {};
-        return impl_->Delete(FirstText(entry, "Key"));
+      impl_->ListObjects(impl_->temp_prefix, [&](const S3Object& object) -> Result<void> {
+        if (!OldEnough(object.last_modified, min_age)) return {};
+        return impl_->Delete(object.key);
       });
   if (!objects) return objects;
   // Both prefixes: a crash in a part-by-part copy leaves an upload on a content key.
-  return impl_->ListUploads(impl_->options.prefix, [&](std::string_view upload) -> Result<void> {
-    const std::string key = FirstText(upload, "Key");
+  return impl_->ListUploads(impl_->options.prefix, [&](const S3Upload& upload) -> Result<void> {
+    const std::string& key = upload.key;
     if (!key.starts_with(impl_->temp_prefix) && !key.starts_with(impl_->blobs_prefix)) return {};
-    if (!OldEnough(FirstText(upload, "Initiated"), min_age)) return {};
-    return impl_->AbortUpload(key, FirstText(upload, "UploadId"));
+    if (!OldEnough(upload.initiated, min_age)) return {};
+    return impl_->AbortUpload(key, upload.upload_id);
   });
 }
 
 Result<std::size_t> S3BlobStore::CountTemporaries() {
   std::size_t count = 0;
-  const auto counted = [&](std::string_view) -> Result<void> {
+  const auto counted = [&](const auto&) -> Result<void> {
     ++count;
     return {};
   };

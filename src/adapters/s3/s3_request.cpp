@@ -1,7 +1,5 @@
 #include "adapters/s3/s3_request.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <mutex>
 
 namespace dlipkg {
@@ -23,18 +21,6 @@ CURLcode SetSigning(CURL* easy, const ObjectStore& store, curl_slist* headers) {
     if (code != CURLE_OK) return code;
   }
   return CURLE_OK;
-}
-
-std::string S3ErrorCode(std::string_view body) {
-  const auto start = body.find("<Code>");
-  const auto end = body.find("</Code>");
-  if (start == std::string_view::npos || end == std::string_view::npos || end <= start + 6)
-    return {};
-  const auto code = body.substr(start + 6, end - start - 6);
-  const bool word = code.size() <= 64 && std::ranges::all_of(code, [](unsigned char c) {
-                      return std::isalnum(c) || c == '.';
-                    });
-  return word ? std::string(code) : std::string();
 }
 
 }  // namespace dlipkg

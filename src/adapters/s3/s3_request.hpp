@@ -1,5 +1,6 @@
-// libcurl pieces every S3 caller in the adapters shares: RAII handles, SigV4 signing setup and
-// the <Code> of an S3 XML error. Used by CurlFetcher (signed source fetches) and S3BlobStore.
+// libcurl pieces every S3 caller in the adapters shares: RAII handles and SigV4 signing setup
+// (S3 XML is in s3_xml.hpp, the retry policy in failure_class.hpp). Used by CurlFetcher (signed
+// source fetches) and S3BlobStore.
 // Adapter-internal: the only header outside curl's own that names curl types. Pure functions.
 #pragma once
 
@@ -35,9 +36,5 @@ Result<void> InitCurlOnce();
 // and secret go in separately because a key may contain ':'. `headers` must outlive the
 // transfer.
 CURLcode SetSigning(CURL* easy, const ObjectStore& store, curl_slist* headers);
-
-// The <Code> of an S3 XML error ("SignatureDoesNotMatch"), or "" when there is none. Only a
-// short word is taken: the rest of the body is the store's, not ours to repeat.
-std::string S3ErrorCode(std::string_view body);
 
 }  // namespace dlipkg

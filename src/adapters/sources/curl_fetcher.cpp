@@ -11,7 +11,9 @@
 #include <cstring>
 
 #include "adapters/common/posix_file.hpp"
+#include "adapters/s3/failure_class.hpp"
 #include "adapters/s3/s3_request.hpp"
+#include "adapters/s3/s3_xml.hpp"
 #include "adapters/sources/source_policy.hpp"
 
 namespace dlipkg {
@@ -249,49 +251,35 @@ CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) 
   return result;
 }
 
-struct CurlOutcome {
-  CURLcode code;
-  ErrorCode error;
-  const char* cause;
-  bool retryable;
-};
-
-constexpr CurlOutcome kCurlOutcomes[] = {
-    {CURLE_COULDNT_RESOLVE_HOST, ErrorCode::kSourceUnavailable, "host not found", false},
-    {CURLE_COULDNT_CONNECT, ErrorCode::kSourceUnavailable, "connection refused", true},
-    {CURLE_OPERATION_TIMEDOUT, ErrorCode::kSourceUnavailable, "timed out", true},
-    {CURLE_RECV_ERROR, ErrorCode::kSourceUnavailable, "connection lost while receiving", true},
-    {CURLE_SEND_ERROR, ErrorCode::kSourceUnavailable, "connection lost while sending", true},
-    {CURLE_PARTIAL_FILE, ErrorCode::kSourceUnavailable, "transfer ended early", true},
-    {CURLE_GOT_NOTHING, ErrorCode::kSourceUnavailable, "empty reply from the source", true},
-    {CURLE_SSL_CONNECT_ERROR, ErrorCode::kSourceUnavailable, "TLS handshake failed", true},
-    {CURLE_PEER_FAILED_VERIFICATION, ErrorCode::kSourceUnavailable, "TLS certificate not trusted",
-     false},
-    {CURLE_URL_MALFORMAT, ErrorCode::kBadRequest, "not a valid URL", false},
-};
-
+// The class (retry or not) is the shared policy's; the error code is the fetcher's: a URL curl
+// cannot parse is the client's mistake, any other failure leaves the source unavailable.
 std::unexpected<Error> CurlFailure(CURLcode code, std::string_view shown) {
-  const auto* known = std::ranges::find(kCurlOutcomes, code, &CurlOutcome::code);
-  if (known != std::end(kCurlOutcomes))
-    return SourceFail(known->error, shown, known->cause, known->retryable);
-  return SourceFail(ErrorCode::kSourceUnavailable, shown, Lower(curl_easy_strerror(code)));
+  const TransportFailure failure = ClassifyTransport(code);
+  const ErrorCode error =
+      code == CURLE_URL_MALFORMAT ? ErrorCode::kBadRequest : ErrorCode::kSourceUnavailable;
+  return SourceFail(error, shown, Lower(failure.cause), failure.failure == FailureClass::kRetry);
 }
 
-// `source` names who answered ("the source", "the object store"); `detail` follows the status.
+// `source` names who answered ("the source", "the object store"); `s3_code` is the <Code> of
+// an object store's XML error, shown after the status and used by the classifier.
 std::unexpected<Error> StatusFailure(long status, std::string_view shown,
                                      std::string_view source = "the source",
-                                     std::string_view detail = "") {
-  const std::string http =
-      " (HTTP " + std::to_string(status) + (detail.empty() ? "" : " " + std::string(detail)) + ")";
-  const auto unavailable = [&](std::string_view cause, bool retryable = false) {
-    return SourceFail(ErrorCode::kSourceUnavailable, shown, std::string(cause) + http, retryable);
-  };
+                                     std::string_view s3_code = "") {
+  const std::string http = " (HTTP " + std::to_string(status) +
+                           (s3_code.empty() ? "" : " " + std::string(s3_code)) + ")";
+  const FailureClass failure = ClassifyStatus(status, s3_code);
   const std::string by = " " + std::string(source);
-  if (status == 404 || status == 410) return unavailable("not found");
-  if (status == 401 || status == 403) return unavailable("access denied by" + by);
-  if (status == 429) return unavailable("rate limited by" + by, true);
-  if (status >= 500 && status <= 599) return unavailable(std::string(source) + " failed", true);
-  return unavailable("unexpected reply from" + by);
+  std::string cause = "unexpected reply from" + by;
+  if (failure == FailureClass::kNotFound)
+    cause = "not found";
+  else if (status == 401 || status == 403)
+    cause = "access denied by" + by;
+  else if (status == 429)
+    cause = "rate limited by" + by;
+  else if (failure == FailureClass::kRetry)
+    cause = std::string(source) + " failed";
+  return SourceFail(ErrorCode::kSourceUnavailable, shown, cause + http,
+                    failure == FailureClass::kRetry);
 }
 
 bool IsRedirect(long status) {

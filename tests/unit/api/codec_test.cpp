@@ -27,6 +27,7 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
       {ErrorCode::kInternal, {500, "DLI.0999"}},
       {ErrorCode::kCorrupted, {500, "DLI.0999"}},
       {ErrorCode::kRangeNotSatisfiable, {416, "DLI.0001"}},
+      {ErrorCode::kShuttingDown, {503, "DLI.0999"}},
   };
   ASSERT_EQ(std::size(kAllErrorCodes), expected.size());
   for (ErrorCode code : kAllErrorCodes) {

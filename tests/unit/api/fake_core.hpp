@@ -6,7 +6,7 @@
 #include "core/blob_keeper.hpp"
 #include "core/package_service.hpp"
 #include "core/worker_pool.hpp"
-#include "unit/core/fakes.hpp"
+#include "testing/fakes.hpp"
 
 namespace dlipkg::api {
 
@@ -16,10 +16,11 @@ struct FakeCore {
   testing::FakeJobQueue jobs{metadata};
   testing::FakeBlobStore blobs;
   testing::FakeFetcher fetcher;
-  testing::FakeClock clock;
-  BlobKeeper keeper{metadata, blobs, clock, "test"};
+  testing::SettableClock clock;
+  NullEventSink events;
+  BlobKeeper keeper{metadata, blobs, clock, events, "test"};
   WorkerPool pool{1};
-  PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool}};
+  PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool, events}};
 };
 
 }  // namespace dlipkg::api

@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "unit/core/fakes.hpp"
+#include "testing/fail_nth.hpp"
+#include "testing/fakes.hpp"
 
 namespace dlipkg {
 namespace {
@@ -34,11 +35,13 @@ class PackageServiceTest : public ::testing::Test {
   testing::FakeJobQueue jobs_{metadata_};
   FakeBlobStore blobs_;
   testing::FakeFetcher fetcher_;
-  testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_, clock_, "test"};
+  testing::SettableClock clock_;
+  testing::RecordingEventSink events_;
+  BlobKeeper keeper_{metadata_, blobs_, clock_, events_, "test"};
   WorkerPool pool_{3};
-  PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_},
-                          ServiceOptions{.max_queued_jobs = 5}};
+  PackageService service_{
+      ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_, events_},
+      ServiceOptions{.max_queued_jobs = 5}};
 };
 
 TEST_F(PackageServiceTest, ReplaceHoldsExactlyTheNewPackagesAndReclaimsOldBytes) {
@@ -46,6 +49,7 @@ TEST_F(PackageServiceTest, ReplaceHoldsExactlyTheNewPackagesAndReclaimsOldBytes)
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(first->group->packages.size(), 2u);
   EXPECT_EQ(blobs_.Count(), 2u);
+  clock_.Advance(std::chrono::milliseconds(1));
   auto second = service_.Upload(Typed({"c.py"}));
   ASSERT_TRUE(second);
   ASSERT_EQ(second->group->packages.size(), 1u);
@@ -201,8 +205,10 @@ class BlobKeeperTest : public ::testing::Test {
   }
   testing::FakeMetadataStore metadata_;
   testing::FakeBlobStore blobs_;
-  testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_, clock_, "w1", std::chrono::milliseconds(1'000'000)};
+  testing::SettableClock clock_;
+  testing::RecordingEventSink events_;
+  BlobKeeper keeper_{metadata_, blobs_, clock_,
+                     events_,   "w1",   std::chrono::milliseconds(1'000'000)};
 };
 
 TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
@@ -213,6 +219,9 @@ TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
   EXPECT_EQ(metadata_.PinCount(), 0u);
   keeper_.Reclaim({blob.sha256});
   EXPECT_FALSE(*blobs_.Exists(blob.sha256));
+  const auto reclaimed = events_.Of(EventKind::kBlobReclaimed);
+  ASSERT_EQ(reclaimed.size(), 1u);
+  EXPECT_EQ(reclaimed[0].sha256, blob.sha256);
 }
 
 TEST_F(BlobKeeperTest, TwoUploadsOfTheSameBytesHoldTwoPins) {
@@ -237,14 +246,37 @@ TEST_F(BlobKeeperTest, ConfirmFailsRetryablyWhenTheBytesWereReclaimedMeanwhile) 
 }
 
 TEST_F(BlobKeeperTest, ExpiredPinsDoNotHoldBytes) {
-  BlobKeeper short_pins{metadata_, blobs_, clock_, "w2", std::chrono::milliseconds(1)};
+  BlobKeeper short_pins{metadata_, blobs_, clock_, events_, "w2", std::chrono::milliseconds(1)};
   auto writer = blobs_.Create();
   (void)(*writer)->Write(std::span<const char>("x", 1));
   auto blob = short_pins.CommitPinned(**writer);
   ASSERT_TRUE(blob);
-  clock_.now_ += 10;  // the uploader died without unpinning; its pin has run out
+  clock_.Advance(
+      std::chrono::milliseconds(10));  // the uploader died without unpinning; its pin has run out
   short_pins.Reclaim({blob->sha256});
   EXPECT_FALSE(*blobs_.Exists(blob->sha256));
+}
+
+// What the keeper cannot return it reports: a reclaim and an unpin that failed.
+TEST_F(BlobKeeperTest, FailuresNobodyWaitsForAreReported) {
+  testing::FailNth fail(1, Error{ErrorCode::kInternal, "store down"}, "ReclaimBlob");
+  testing::FailNthMetadataStore failing(metadata_, fail);
+  testing::FailNth fail_unpin(1, Error{ErrorCode::kInternal, "store down"}, "UnpinBlob");
+  testing::FailNthMetadataStore failing_unpin(failing, fail_unpin);
+  BlobKeeper keeper{failing_unpin, blobs_, clock_, events_, "w3"};
+  auto writer = blobs_.Create();
+  (void)(*writer)->Write(std::span<const char>("y", 1));
+  auto blob = keeper.CommitPinned(**writer);
+  ASSERT_TRUE(blob) << blob.error().message;
+  keeper.Unpin({blob->sha256});
+  keeper.Reclaim({blob->sha256});
+  const auto errors = events_.Of(EventKind::kStoreError);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].operation, "unpin blob");
+  EXPECT_EQ(errors[1].operation, "reclaim blob");
+  EXPECT_EQ(errors[1].sha256, blob->sha256);
+  EXPECT_EQ(errors[1].cause, "store down");
+  EXPECT_TRUE(*blobs_.Exists(blob->sha256));  // only leaked: the sweep takes it later
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ const char* CodeName(ErrorCode code) {
   }
 }
 
-// Echoes the request; a few paths script behaviour (sleep, gate, throw, stream).
+// Echoes the request; a few paths script behaviour (meet, gate, throw, stream).
 class ScriptedHandler : public api::RequestHandler {
  public:
   api::Response Handle(const api::Request& request) override {
@@ -118,9 +118,19 @@ class ScriptedHandler : public api::RequestHandler {
     } done{this};
 
     api::Response response;
-    if (path == "/sleep")
-      std::this_thread::sleep_for(
-          std::chrono::milliseconds(std::stoi(QueryValue(request.target, "ms"))));
+    if (path == "/meet") {
+      // Answers once `n` handlers have run at the same time: proof of parallelism that does
+      // not depend on timing. 503 when they never met within the bound.
+      const int n = std::stoi(QueryValue(request.target, "n"));
+      std::unique_lock lock(mutex_);
+      peak_in_flight_ = std::max(peak_in_flight_, in_flight_);
+      changed_.notify_all();
+      if (!changed_.wait_for(lock, kClientDeadline, [&] { return peak_in_flight_ >= n; })) {
+        response.status = 503;
+        response.body = "alone";
+        return response;
+      }
+    }
     if (path == "/gate") {
       std::unique_lock lock(mutex_);
       changed_.wait_for(lock, 5s, [this] { return gate_open_; });
@@ -186,6 +196,7 @@ class ScriptedHandler : public api::RequestHandler {
   std::mutex mutex_;
   std::condition_variable changed_;
   int in_flight_ = 0;
+  int peak_in_flight_ = 0;  // the most handlers that ran at once (/meet)
   int handled_ = 0;
   bool gate_open_ = false;
   std::set<std::thread::id> handle_threads_;
@@ -557,19 +568,18 @@ TEST_F(ServerTest, HandlersRunOnThePoolNotOnTheIoThread) {
   }
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(port_));
-  const auto start = SteadyClock::now();
+  // Each handler waits until all four run at once: serialised on one I/O thread they would
+  // never meet, and each would answer 503.
   for (auto& client : clients) {
-    bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/sleep?ms=200", 11};
+    bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/meet?n=4", 11};
     request.set(bhttp::field::host, "x");
     ASSERT_FALSE(client->Write(request));
   }
   for (auto& client : clients) {
     Reply reply;
     ASSERT_FALSE(client->Read(reply));
-    EXPECT_EQ(reply.result_int(), 200u);
+    EXPECT_EQ(reply.result_int(), 200u) << reply.body();
   }
-  // Serialised on one I/O thread this would take 800 ms.
-  EXPECT_LT(SteadyClock::now() - start, 700ms);
 
   const auto io_threads = handler_.reject_threads();
   ASSERT_EQ(io_threads.size(), 1u);
@@ -670,14 +680,19 @@ TEST_F(ServerTest, StopClosesIdleConnectionsAndFinishesInFlightRequests) {
   server_->Stop();  // idempotent
 }
 
-TEST_F(ServerTest, StopWithSleepingHandlerDeliversTheResponse) {
+TEST_F(ServerTest, StopWithBusyHandlerDeliversTheResponse) {
   StartServer(Options());
+  Client idle(port_);
+  EXPECT_EQ(idle.Get("/ping").result_int(), 200u);
   Client client(port_);
-  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/sleep?ms=300", 11};
+  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/gate", 11};
   request.set(bhttp::field::host, "x");
   ASSERT_FALSE(client.Write(request));
   ASSERT_TRUE(handler_.WaitInFlight(1));
   std::thread stopper([&] { server_->Stop(); });
+  // The idle connection closing says the stop has begun: only then may the handler finish.
+  ASSERT_TRUE(idle.TimeUntilClosed().has_value());
+  handler_.OpenGate();
   Reply reply;
   ASSERT_FALSE(client.Read(reply));
   EXPECT_EQ(reply.result_int(), 200u);

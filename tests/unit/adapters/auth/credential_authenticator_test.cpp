@@ -6,15 +6,10 @@
 #include <gtest/gtest.h>
 
 #include "adapters/auth/sdk_hmac_signature.hpp"
+#include "testing/settable_clock.hpp"
 
 namespace dlipkg {
 namespace {
-
-class FixedClock final : public Clock {
- public:
-  std::int64_t NowMs() const override { return now_ms; }
-  std::int64_t now_ms = 0;
-};
 
 constexpr std::string_view kCredentials = R"({"users": [
   {"name": "alice", "projects": ["p1"],
@@ -74,7 +69,7 @@ struct WireRequest {
 class CredentialAuthenticatorTest : public ::testing::Test {
  protected:
   CredentialAuthenticatorTest() : store_(*ParseCredentials(kCredentials)), auth_(store_, clock_) {
-    clock_.now_ms = kSignedAtMs;
+    clock_.SetNowMs(kSignedAtMs);
   }
 
   Result<Identity> Check(const WireRequest& request) { return auth_.Authenticate(request.View()); }
@@ -93,13 +88,13 @@ class CredentialAuthenticatorTest : public ::testing::Test {
     return request;
   }
 
-  FixedClock clock_;
+  testing::SettableClock clock_;
   CredentialStore store_;
   CredentialAuthenticator auth_;
 };
 
 TEST_F(CredentialAuthenticatorTest, AcceptsTheSpecTestVectorRequest) {
-  clock_.now_ms = 1573789015000;  // 20191115T033655Z
+  clock_.SetNowMs(1573789015000);  // 20191115T033655Z
   const std::vector<std::pair<std::string, std::string>> headers = {
       {"Content-Type", "application/json"},
       {"Host", "service.region.example.com"},
@@ -211,11 +206,11 @@ TEST_F(CredentialAuthenticatorTest, AcceptsFifteenMinutesOfSkewEitherWayAndNoMor
   const auto request = Signed();
   constexpr std::int64_t kFifteenMinutes = 15 * 60 * 1000;
   for (const std::int64_t offset : {-kFifteenMinutes, kFifteenMinutes, std::int64_t{0}}) {
-    clock_.now_ms = kSignedAtMs + offset;
+    clock_.SetNowMs(kSignedAtMs + offset);
     EXPECT_TRUE(Check(request)) << offset;
   }
   for (const std::int64_t offset : {-kFifteenMinutes - 1, kFifteenMinutes + 1}) {
-    clock_.now_ms = kSignedAtMs + offset;
+    clock_.SetNowMs(kSignedAtMs + offset);
     ExpectRejected(request, ErrorCode::kUnauthenticated, "more than 15 minutes");
   }
 }
@@ -264,11 +259,11 @@ TEST_F(CredentialAuthenticatorTest, RejectsMalformedSignedRequests) {
 TEST_F(CredentialAuthenticatorTest, TokensWorkUntilTheyExpire) {
   WireRequest request;
   request.Header("X-Auth-Token") = "tok-alice";
-  clock_.now_ms = kSignedAtMs + 10 * 60 * 1000 - 1;
+  clock_.SetNowMs(kSignedAtMs + 10 * 60 * 1000 - 1);
   auto identity = Check(request);
   ASSERT_TRUE(identity) << identity.error().message;
   EXPECT_EQ(identity->user, "alice");
-  clock_.now_ms = kSignedAtMs + 10 * 60 * 1000;
+  clock_.SetNowMs(kSignedAtMs + 10 * 60 * 1000);
   ExpectRejected(request, ErrorCode::kUnauthenticated, "expired at 2024-01-01T00:10:00Z");
 
   request.Header("X-Auth-Token") = "tok-nobody";
@@ -278,7 +273,7 @@ TEST_F(CredentialAuthenticatorTest, TokensWorkUntilTheyExpire) {
   forever.project = "p2";
   forever.Header("X-Project-Id") = "p2";
   forever.Header("X-Auth-Token") = "tok-bobby";
-  clock_.now_ms = 4102444800000;  // 2100
+  clock_.SetNowMs(4102444800000);  // 2100
   EXPECT_TRUE(Check(forever));
 }
 
@@ -300,7 +295,7 @@ TEST_F(CredentialAuthenticatorTest, AnXProjectIdOtherThanThePathsIsForbidden) {
   WireRequest request;
   request.Header("X-Auth-Token") = "tok-alice";
   request.Header("X-Project-Id") = "p2";
-  clock_.now_ms = kSignedAtMs;
+  clock_.SetNowMs(kSignedAtMs);
   ExpectRejected(request, ErrorCode::kForbidden, "X-Project-Id 'p2' differs");
 
   auto signed_request = Signed();

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "adapters/common/utc_time.hpp"
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg {
 namespace {

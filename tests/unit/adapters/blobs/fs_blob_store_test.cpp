@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "adapters/common/sha256.hpp"
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 // File-system specifics: the directory layout, files below the root. What every BlobStore must
 // do is in tests/contract/blob_store_contract.cpp, run against this store too.

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <string>
 
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 extern char** environ;
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "adapters/sources/curl_fetcher.hpp"
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg {
 namespace {

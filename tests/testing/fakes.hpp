@@ -1,28 +1,64 @@
-// In-memory fakes of the ports for core tests: a metadata store, a blob store, a fetcher with
-// scripted answers, and a settable clock. Thread-safe (one mutex each).
+// In-memory fakes of the ports, for the unit tests of core and api (and, for the blob store,
+// the contract suite): a metadata store and job queue, a blob store, a fetcher with scripted
+// answers, and an event sink that records. Thread-safe (one mutex each).
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "core/package_service.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
+#include "ports/event_sink.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
 #include "ports/source_fetcher.hpp"
+#include "testing/settable_clock.hpp"
 
 namespace dlipkg::testing {
 
-class FakeClock final : public Clock {
+// Keeps every event, and lets a test wait (bounded) until some event has been reported.
+class RecordingEventSink final : public EventSink {
  public:
-  std::int64_t NowMs() const override { return now_ += 1; }
-  mutable std::atomic<std::int64_t> now_{1'700'000'000'000};
+  void Report(const Event& event) override {
+    std::lock_guard lock(mutex_);
+    events_.push_back(event);
+    changed_.notify_all();
+  }
+  std::vector<Event> Events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  std::vector<Event> Of(EventKind kind) const {
+    std::vector<Event> found;
+    for (const Event& event : Events())
+      if (event.kind == kind) found.push_back(event);
+    return found;
+  }
+  // Waits until `count` events of `kind` were reported, at most `bound` of real time; false
+  // when the bound passed first.
+  bool WaitFor(EventKind kind, std::size_t count = 1,
+               std::chrono::milliseconds bound = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, bound, [&] {
+      return static_cast<std::size_t>(std::count_if(
+                 events_.begin(), events_.end(), [&](auto& e) { return e.kind == kind; })) >= count;
+    });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::vector<Event> events_;
 };
 
 // Blob keys are a fake 64-hex digest of the bytes (std::hash), enough to tell contents apart.
@@ -114,14 +150,23 @@ class FakeFetcher final : public SourceFetcher {
     errors_[url] = std::move(error);
     failures_left_[url] = times;
   }
+  // The URL's source never ends: bytes flow until the sink refuses one (a runner stopping),
+  // or 10 s pass.
+  void StreamUntilRefused(const std::string& url) {
+    std::lock_guard lock(mutex_);
+    endless_.insert(url);
+  }
   Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) override {
     ++calls;
     const std::string key(url);
+    bool endless = false;
     {
       std::lock_guard lock(mutex_);
       if (errors_.contains(key) && failures_left_[key]-- > 0)
         return std::unexpected(errors_.at(key));
+      endless = endless_.contains(key);
     }
+    if (endless) return Endless(sink);
     if (!bytes_.contains(key))
       return dlipkg::Fail(ErrorCode::kSourceUnavailable, key + ": not found (HTTP 404)");
     const auto& data = bytes_.at(key);
@@ -132,7 +177,17 @@ class FakeFetcher final : public SourceFetcher {
   std::atomic<int> calls{0};
 
  private:
+  static Result<std::int64_t> Endless(ByteSink& sink) {
+    const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::int64_t written = 0;
+    while (std::chrono::steady_clock::now() < bound) {
+      if (auto w = sink.Write(std::span<const char>("x", 1)); !w) return std::unexpected(w.error());
+      if (++written % 4096 == 0) std::this_thread::yield();
+    }
+    return dlipkg::Fail(ErrorCode::kSourceUnavailable, "the endless source was never refused");
+  }
   std::mutex mutex_;
+  std::set<std::string> endless_;
   std::map<std::string, std::string> bytes_;
   std::map<std::string, Error> errors_;
   std::map<std::string, int> failures_left_;
@@ -342,6 +397,8 @@ class FakeJobQueue final : public JobQueue {
   Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now,
                                             std::int64_t until) override {
     std::lock_guard lock(mutex_);
+    last_claim_at_ = std::max(last_claim_at_, now);
+    claimed_.notify_all();
     for (auto& [id, job] : jobs_) {
       if (due_[id] > now || lease_until_[id] > now) continue;
       lease_[id] = worker;
@@ -401,6 +458,13 @@ class FakeJobQueue final : public JobQueue {
     std::lock_guard lock(mutex_);
     return jobs_.size();
   }
+  // Waits (at most `bound` of real time) until a worker has looked for due jobs at `now_ms` or
+  // later: what a test stepping the clock waits for before checking that nothing was due.
+  bool WaitForClaimAt(std::int64_t now_ms,
+                      std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+    std::unique_lock lock(mutex_);
+    return claimed_.wait_for(lock, bound, [&] { return last_claim_at_ >= now_ms; });
+  }
   // A later synchronous write of the package supersedes its job.
   void Supersede(const std::string& project, const std::string& group, const std::string& name) {
     std::lock_guard lock(mutex_);
@@ -438,6 +502,8 @@ class FakeJobQueue final : public JobQueue {
 
   FakeMetadataStore& metadata_;
   std::mutex mutex_;
+  std::condition_variable claimed_;
+  std::int64_t last_claim_at_ = 0;
   std::int64_t next_id_ = 0;
   std::map<std::int64_t, UploadJob> jobs_;
   std::map<std::int64_t, std::string> lease_;
