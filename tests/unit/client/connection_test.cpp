@@ -8,7 +8,7 @@
 
 #include <map>
 
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg::client {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "unit/adapters/temp_dir.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg::client {
 namespace {

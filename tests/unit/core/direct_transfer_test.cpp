@@ -5,7 +5,8 @@
 
 #include "core/package_service.hpp"
 #include "core/url_grants.hpp"
-#include "unit/core/fakes.hpp"
+#include "testing/fakes.hpp"
+#include "testing/settable_clock.hpp"
 
 namespace dlipkg {
 namespace {
@@ -57,10 +58,11 @@ class DirectTransferTest : public ::testing::Test {
   testing::FakeJobQueue jobs_{metadata_};
   testing::FakeBlobStore blobs_;
   testing::FakeFetcher fetcher_;
-  testing::FakeClock clock_;
-  BlobKeeper keeper_{metadata_, blobs_, clock_, "test"};
+  testing::SettableClock clock_;
+  testing::RecordingEventSink events_;
+  BlobKeeper keeper_{metadata_, blobs_, clock_, events_, "test"};
   WorkerPool pool_{2};
-  PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_}};
+  PackageService service_{ServicePorts{metadata_, jobs_, blobs_, fetcher_, clock_, keeper_, pool_, events_}};
   FakeSigner signer_;
   UrlGrants grants_{metadata_, signer_, clock_, 3600};
 };
@@ -138,7 +140,7 @@ TEST_F(DirectTransferTest, GrantsAreCheckedForPackageExpiryAndKey) {
   // The cap, and expiry by the injected clock.
   auto capped = grants_.Grant(GrantRequest{.project = "p1", .group = "g", .expires_in_s = 1 << 30});
   EXPECT_EQ(capped->front().expires_at_s, clock_.NowMs() / 1000 + 3600);
-  clock_.now_ += 61'000;
+  clock_.Advance(std::chrono::milliseconds(61'000));
   EXPECT_EQ(grants_.Check("p1", "g", "a.jar", expires, grant.signature).error().code,
             ErrorCode::kForbidden);
   signer_.key_ = "k2";
