@@ -43,14 +43,15 @@ def wait_for_log(server, pattern, count=1, timeout=10):
 
 
 def wait_for_fetch_in_flight(server, timeout=10):
-    """Waits until a source is being fetched into a directory blob store: some bytes have
-    reached one of its temporary files."""
+    """Waits until a source is being fetched into a directory blob store: the request passed
+    authentication and its temporary file exists (the store buffers, so it may still be
+    empty)."""
     temp = server.data_dir / "tmp"
 
     def receiving():
         try:
-            return any(f.stat().st_size > 0 for f in temp.iterdir())
-        except FileNotFoundError:  # a temporary renamed or removed while looked at
+            return any(f.is_file() for f in temp.iterdir())
+        except FileNotFoundError:  # the directory not made yet
             return False
     wait_until(receiving, f"a fetch in flight into {temp}", timeout)
 

@@ -8,6 +8,7 @@ import concurrent.futures
 import json
 import threading
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import sha256
-from harness import wait_for_log
+from harness import wait_until
 
 P = "/v2.0/p1/resources"
 REPO = Path(__file__).resolve().parents[2]
@@ -225,9 +226,14 @@ def test_postgres_restart_fails_requests_cleanly_and_loses_no_job(start_server, 
             assert r.status_code == 500, r.text
             assert r.json()["error_code"] == "DLI.0999", r.text
             assert metadata_url not in r.text and "127.0.0.1" not in r.text, r.text
-        # The fetches end meanwhile; their results cannot commit, and each job's runner says so.
-        wait_for_log(server, r"store error: (complete|retry|fail) job", len(slow),
-                     timeout=SLOW_BYTES / 10240 + 20)
+        # The fetches in flight end meanwhile; their results cannot commit, and the runner says
+        # so for each job it had started (none starts while PostgreSQL is down).
+        def unsettled():
+            logs = server.logs()
+            return (len(re.findall(r"job started job=", logs)) -
+                    len(re.findall(r"store error: (?:complete|retry|fail) job", logs)))
+        wait_until(lambda: unsettled() <= 0, "the started jobs to report their lost results",
+                   timeout=SLOW_BYTES / 10240 + 20)
         assert server.proc.poll() is None, "the server died with PostgreSQL"
     finally:
         cluster("start")
