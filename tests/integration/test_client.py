@@ -226,6 +226,23 @@ def test_get_refuses_a_corrupted_download(server, tmp_path):
     assert (out / "data.bin").read_bytes() == data
 
 
+def test_get_of_bytes_altered_on_the_server_leaves_nothing(server, tmp_path):
+    env = client_env(server, "token", tmp_path)
+    data = os.urandom(200_000)
+    ok(env, "push", "--group", "disk", str(write(tmp_path / "src" / "blob.bin", data)))
+    blob = next(p for p in (server.data_dir / "blobs").rglob(sha256(data)))
+    altered = bytearray(blob.read_bytes())
+    altered[-1] ^= 0xFF
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(altered))
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run(env, "get", "blob.bin", "--group", "disk", "-o", str(out))
+    assert done.returncode != 0 and "blob.bin" in done.stderr, done.stderr
+    assert list(out.iterdir()) == []
+    assert show(env, "blob.bin", "disk")["status"] == "FAILED"
+
+
 # --- spark-args -------------------------------------------------------------------------------
 def fetch_as_spark_does(url, into):
     """Downloads without any header, saved under the URL's last path segment."""
