@@ -7,12 +7,9 @@
 #include "api/error_table.hpp"
 #include "api/peer_address.hpp"
 #include "api/routes.hpp"
-<<<<<<< HEAD
-#include "domain/values.hpp"
-=======
 #include "api/transfer_handlers.hpp"
 #include "domain/names.hpp"
->>>>>>> i10
+#include "domain/values.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -93,18 +90,11 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
   if (match.route == nullptr || match.route->access != Access::kPublic) {
     if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted) return admitted;
   }
-<<<<<<< HEAD
-  if (match.route == nullptr || match.route->access != Access::kProject) return {};
+  if (match.route == nullptr || match.route->access == Access::kPublic) return {};
   auto project = ProjectId::Parse(call.Param("project_id"));
   if (!project) return std::unexpected(project.error());
-  auto user = Authenticate(request, project->str());
-  if (!user) return std::unexpected(user.error());
-=======
-  if (match.route == nullptr || match.route->access == Access::kPublic) return {};
-  auto project = ParseProjectId(call.Param("project_id"));
-  if (!project) return std::unexpected(project.error());
   if (match.route->access == Access::kProjectOrPresigned && match.method_allowed) {
-    auto presigned = AdmitPresigned(call, *project);
+    auto presigned = AdmitPresigned(call, project->str());
     if (!presigned) return std::unexpected(presigned.error());
     if (*presigned) {
       call.project = std::move(*project);
@@ -112,9 +102,8 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
     }
   }
   if (auto same_site = RefuseCrossSiteForm(request); !same_site) return same_site;
-  auto identity = Authenticate(request, *project);
+  auto identity = Authenticate(request, project->str());
   if (!identity) return std::unexpected(identity.error());
->>>>>>> i10
   call.project = std::move(*project);
   call.user = std::move(identity->user);
   call.signed_payload_sha256 = std::move(identity->signed_payload_sha256);

@@ -59,18 +59,13 @@ struct Call {
   const Target& target;
   // {name} -> the raw (still percent-encoded) segment, for the route's own pattern.
   std::vector<std::pair<std::string_view, std::string_view>> params;
-<<<<<<< HEAD
   std::optional<ProjectId> project;  // the {project_id}, parsed before the route's access check
   std::string user;  // who asked: the authenticated user or the default owner; "" if public
+  // A streamed body's payload hash that an AK/SK signature covered: the body must have it.
+  std::optional<std::string> signed_payload_sha256;
 
   // The project of an Access::kProject route (Admit has parsed it before any handler runs).
   const ProjectId& Project() const { return *project; }
-=======
-  std::string project;  // the validated {project_id}; "" on routes without one
-  std::string user;     // who asked: the authenticated user or the default owner; "" if public
-  // A streamed body's payload hash that an AK/SK signature covered: the body must have it.
-  std::optional<std::string> signed_payload_sha256;
->>>>>>> i10
 
   // The raw segment of a path parameter of the route's pattern ("" if the pattern has none of
   // that name, which the route-table test rules out for every handler).

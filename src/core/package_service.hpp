@@ -42,7 +42,6 @@ struct UploadCommand {
   bool is_async = false;  // queue the fetches and answer at once (merge mode or ungrouped)
 };
 
-<<<<<<< HEAD
 // One package: ungrouped when `group` is nullopt.
 struct PackageId {
   ProjectId project;
@@ -55,7 +54,8 @@ struct PackageId {
 struct OwnerTarget {
   std::optional<GroupName> group;
   std::optional<ResourceName> name;
-=======
+};
+
 // A package's bytes streamed by the client itself (PUT .../resources/{name}/content): merged into
 // the group (created if absent) or ungrouped, replacing a same-named package atomically.
 struct DirectUpload {
@@ -76,7 +76,6 @@ struct StagedPackage {
   std::string name;
   PackageKind kind = PackageKind::kFile;
   std::string sha256;
->>>>>>> i10
 };
 
 struct UploadResult {
@@ -162,17 +161,11 @@ class PackageService {
                            const OwnerName& new_owner);
   // Opens a package's stored bytes for download: the current version when READY, the
   // previous one while a replacement is UPLOADING or after it FAILED. kNotFound when none.
-<<<<<<< HEAD
   Result<std::unique_ptr<BlobReader>> OpenContent(const PackageId& id);
-=======
-  Result<std::unique_ptr<BlobReader>> OpenContent(const std::string& project,
-                                                  const std::string& group,
-                                                  const std::string& name);
   // Opens `package`'s bytes for a download, checked while they stream: when they are found not
   // to match its sha256 (or size), the package is marked FAILED with a status_reason and the
   // reader's Read fails with kCorrupted.
   Result<std::unique_ptr<BlobReader>> OpenChecked(const PackageRecord& package);
->>>>>>> i10
   // Start-up recovery: removes temporaries and blobs no package refers to.
   Result<void> Sweep();
 
