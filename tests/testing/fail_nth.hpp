@@ -80,6 +80,11 @@ class FailNthMetadataStore final : public MetadataStore {
                                std::int64_t now) override {
     DLIPKG_FAIL_NTH(SetPackageOwner, SetPackageOwner(project, group, name, owner, now));
   }
+  Result<void> MarkCorrupt(const std::string& project, const std::string& group,
+                           const std::string& name, const std::string& sha,
+                           const std::string& reason, std::int64_t now) override {
+    DLIPKG_FAIL_NTH(MarkCorrupt, MarkCorrupt(project, group, name, sha, reason, now));
+  }
   Result<bool> IsBlobReferenced(const std::string& sha) override {
     DLIPKG_FAIL_NTH(IsBlobReferenced, IsBlobReferenced(sha));
   }

@@ -148,16 +148,16 @@ TEST_F(PackageServiceTest, ListFiltersByKindAndTagsAndPages) {
 TEST_F(PackageServiceTest, ListSearchesPackageAndGroupNames) {
   ASSERT_TRUE(service_.Upload(Typed({"a.py", "b.py"}, "etl")));
   ASSERT_TRUE(service_.Upload(Typed({"c.py"}, "jobs")));
-  auto by_package = service_.List({.project = "p1", .name_contains = "b."});
+  auto by_package = service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "b."});
   ASSERT_TRUE(by_package);
   EXPECT_EQ(by_package->total, 1u);
   ASSERT_EQ(by_package->groups.size(), 1u);
   EXPECT_EQ(by_package->groups[0].packages.at(0).name, "b.py");
-  auto by_group = service_.List({.project = "p1", .name_contains = "jo"});
+  auto by_group = service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "jo"});
   ASSERT_EQ(by_group->groups.size(), 1u);
   EXPECT_EQ(by_group->groups[0].name, "jobs");
-  EXPECT_EQ(service_.List({.project = "p1", .name_contains = "ETL"})->total, 0u);  // exact case
-  EXPECT_EQ(service_.List({.project = "p1", .name_contains = "zz"})->groups.size(), 0u);
+  EXPECT_EQ(service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "ETL"})->total, 0u);  // exact case
+  EXPECT_EQ(service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "zz"})->groups.size(), 0u);
 }
 
 TEST_F(PackageServiceTest, ChangeOwner) {
