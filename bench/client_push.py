@@ -27,14 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 from harness import DLIPKG, Dlipkg  # noqa: E402
 
-UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
-
-
-def parse_size(text):
-    for unit, factor in UNITS.items():
-        if text.endswith(unit):
-            return int(text[: -len(unit)]) * factor
-    return int(text)
+from sizes import parse_size  # noqa: E402
 
 
 def make_file(path, size):
