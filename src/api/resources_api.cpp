@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/error_table.hpp"
+#include "api/ops_handlers.hpp"
 #include "api/peer_address.hpp"
 
 namespace dlipkg::api {
@@ -140,8 +141,8 @@ Result<void> ResourcesApi::CheckKnownUser(const std::string& new_owner) {
   return {};
 }
 
-Response ResourcesApi::Reject(ErrorCode code, std::string message) {
-  return ErrorResponse(Error{code, std::move(message)}, "");
+Response ResourcesApi::Reject(ErrorCode code, std::string message, const std::string& request_id) {
+  return ErrorResponse(Error{code, std::move(message)}, request_id);
 }
 
 Response ResourcesApi::Handle(const Request& request) {
@@ -155,6 +156,9 @@ Response ResourcesApi::Handle(const Request& request) {
       return Json(authenticator_ == nullptr && options_.insecure_no_auth
                       ? R"({"status":"ok","auth":"disabled"})"
                       : R"({"status":"ok"})");
+    const bool get = method == "GET" || method == "HEAD";
+    if (seg.size() == 1 && seg[0] == "readyz" && get) return ReadinessResponse(options_, request);
+    if (seg.size() == 1 && seg[0] == "metrics" && get) return MetricsResponse(options_, request);
     if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted)
       return std::unexpected(admitted.error());
     // v2.0 / {project_id} / resources [/ {resource_name} [/ content]]
@@ -186,6 +190,7 @@ Response ResourcesApi::Handle(const Request& request) {
                                                   .paths = dto->paths,
                                                   .tags = dto->tags,
                                                   .is_async = dto->is_async});
+      if (!dto->is_async) CountSyncUpload(options_, result, dto->paths.size());
       if (!result) return std::unexpected(result.error());
       return Json(EncodeUploadResponse(*result, owner, dto->is_async));
     }
@@ -202,6 +207,7 @@ Response ResourcesApi::Handle(const Request& request) {
                                                     .group = dto->group,
                                                     .mode = GroupMode::kReplace,
                                                     .paths = dto->paths});
+        CountSyncUpload(options_, result, dto->paths.size());
         if (!result) return std::unexpected(result.error());
         return Json(EncodeTypedUploadResponse(*result->group, kind->second));
       }

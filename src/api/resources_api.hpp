@@ -13,8 +13,16 @@
 #include "api/json_codec.hpp"
 #include "core/package_service.hpp"
 #include "ports/authenticator.hpp"
+#include "ports/metrics.hpp"
+#include "ports/readiness_probe.hpp"
 
 namespace dlipkg::api {
+
+// A part GET /readyz asks whether it can serve ("metadata store", "blob store").
+struct ReadinessCheck {
+  std::string name;
+  ReadinessProbe* probe = nullptr;  // null: not checked
+};
 
 struct ApiOptions {
   std::string default_owner = "local";  // owner of what unauthenticated requests create
@@ -22,6 +30,11 @@ struct ApiOptions {
   // Only without an authenticator: serve non-loopback peers too (--insecure-no-auth), and say
   // so in /healthz.
   bool insecure_no_auth = false;
+  // GET /metrics renders this (null: instrumentation off, /metrics answers 404); with a
+  // metrics_token the request must carry "Authorization: Bearer <token>".
+  Metrics* metrics = nullptr;
+  std::string metrics_token;
+  std::vector<ReadinessCheck> readiness;  // GET /readyz
 };
 
 class ResourcesApi final : public RequestHandler {
@@ -29,7 +42,7 @@ class ResourcesApi final : public RequestHandler {
   // `authenticator` null: no authentication configured. It must outlive the API.
   ResourcesApi(PackageService& service, ApiOptions options, Authenticator* authenticator = nullptr);
   Response Handle(const Request& request) override;
-  Response Reject(ErrorCode code, std::string message) override;
+  Response Reject(ErrorCode code, std::string message, const std::string& request_id) override;
 
  private:
   // Who owns what this request creates: the authenticated user, or the default owner.
