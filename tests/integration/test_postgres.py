@@ -240,3 +240,37 @@ def test_postgres_restart_fails_requests_cleanly_and_loses_no_job(start_server, 
     assert "calls fail until PostgreSQL is reachable again" in logs
     assert "PostgreSQL is reachable again" in logs
     assert metadata_url not in logs
+
+
+def test_readyz_names_postgres_while_it_is_stopped(start_server, metadata_url, shared):
+    assert os.environ.get("DLIPKG_TEST_POSTGRES_DIR"), "DLIPKG_TEST_POSTGRES_DIR is not set"
+    server = start_server(*shared)
+    r = server.api("GET", "/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"] == {"metadata store": "ok", "blob store": "ok"}
+    cluster("stop")
+    try:
+        r = server.api("GET", "/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["status"] == "unavailable"
+        assert r.json()["checks"]["metadata store"].startswith("failed: "), r.text
+        assert r.json()["checks"]["blob store"] == "ok", r.text
+        assert metadata_url not in r.text and "testing" not in r.text, r.text
+        assert server.api("HEAD", "/readyz").status_code == 503
+        assert server.api("GET", "/healthz").status_code == 200  # alive, only not ready
+    finally:
+        cluster("start")
+    deadline = time.time() + 30
+    while server.api("GET", "/readyz").status_code != 200:
+        assert time.time() < deadline, "not ready again after PostgreSQL came back"
+        time.sleep(0.1)
+
+
+def test_readyz_refuses_a_schema_newer_than_the_servers(start_server, metadata_url):
+    server = start_server("--metadata", metadata_url)
+    assert server.api("GET", "/readyz").status_code == 200
+    schema = metadata_url.rsplit("search_path%3D", 1)[1]
+    psql(os.environ["DLIPKG_TEST_POSTGRES_URL"], f"UPDATE {schema}.schema_version SET version = 999")
+    r = server.api("GET", "/readyz")
+    assert r.status_code == 503, r.text
+    assert "schema version 999" in r.json()["checks"]["metadata store"], r.text
