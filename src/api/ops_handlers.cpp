@@ -1,6 +1,10 @@
+// The operator's endpoints beside the DLI API: GET /metrics (Prometheus text, optionally
+// behind a bearer token) and GET /readyz (whether the metadata and blob stores answer).
 #include "api/ops_handlers.hpp"
 
 #include <boost/json.hpp>
+
+#include "api/handlers.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -16,7 +20,9 @@ bool SameToken(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-Result<Response> MetricsResponse(const ApiOptions& options, const Request& request) {
+Result<Response> ServeMetrics(const ApiContext& context, const Call& call) {
+  const ApiOptions& options = context.options;
+  const Request& request = call.request;
   if (options.metrics == nullptr)
     return Fail(ErrorCode::kNoRoute,
                 "No such API: GET /metrics (the server runs with "
@@ -42,7 +48,8 @@ void CountSyncUpload(const ApiOptions& options, const Result<UploadResult>& resu
   options.metrics->CountSyncUploads(result.has_value(), static_cast<std::int64_t>(paths));
 }
 
-Response ReadinessResponse(const ApiOptions& options, const Request& request) {
+Result<Response> Readiness(const ApiContext& context, const Call& call) {
+  const ApiOptions& options = context.options;
   boost::json::object checks;
   bool ready = true;
   for (const auto& check : options.readiness) {
@@ -52,7 +59,7 @@ Response ReadinessResponse(const ApiOptions& options, const Request& request) {
     checks[check.name] = answered ? std::string("ok") : "failed: " + answered.error().message;
   }
   boost::json::object body{{"status", ready ? "ok" : "unavailable"}, {"checks", std::move(checks)}};
-  if (!ready) body["request_id"] = request.request_id;
+  if (!ready) body["request_id"] = call.request.request_id;
   Response response;
   response.status = ready ? 200 : 503;
   response.body = boost::json::serialize(body);
