@@ -399,7 +399,7 @@ Command ParseCommandLine(int argc, char** argv) {
       "over the environment, which wins over the file.");
   serve->fallthrough();  // `dlipkg serve --config F` hands --config to the top level
   ServeConfig config;
-  std::string listen = "127.0.0.1:8080";
+  std::string listen = config.listen_host + ":" + std::to_string(config.listen_port);
   std::string metadata;
   // The file is read by toml++ (FileArguments above), not by CLI11's INI reader, which took
   // invalid TOML and refused valid TOML. DLIPKG_CONFIG names it when --config does not.

@@ -248,14 +248,27 @@ class Session : public std::enable_shared_from_this<Session> {
     std::uint64_t body_bytes = 0;
   };
 
+  using Parser = bhttp::request_parser<bhttp::string_body>;
+  using StreamedMessage = bhttp::response<bhttp::buffer_body>;
+
   asio::awaitable<void> Serve();
-  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer,
-                                    bhttp::request_parser<bhttp::string_body>& parser,
+  // Waits for the first byte of the next request; false when the connection is over.
+  asio::awaitable<bool> AwaitRequest(beast::flat_buffer& buffer, bool first_request);
+  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer, Parser& parser,
                                     beast::error_code& ec);
+  // Answers (where an answer is still possible) a request that could not be read whole.
+  asio::awaitable<void> AnswerUnreadable(const beast::error_code& ec, Exchange exchange);
+  // Runs the handler on the pool and writes its answer; false when the connection is over.
+  asio::awaitable<bool> Respond(bhttp::request<bhttp::string_body> message, Exchange exchange);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
   asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
   asio::awaitable<Written> WriteStreamed(api::Response& response, int status,
                                          const Exchange& exchange);
+  // The body of a streamed answer whose header is written: chunks from the pool, then the end.
+  asio::awaitable<Written> StreamBody(BlobReader& reader, std::uint64_t size, int status,
+                                      StreamedMessage& message,
+                                      bhttp::response_serializer<bhttp::buffer_body>& serializer,
+                                      const Exchange& exchange);
   asio::awaitable<void> LingeringClose();
   api::Request ToApiRequest(bhttp::request<bhttp::string_body>&& message, std::string request_id);
   void LogAccess(const Exchange& exchange, const Written& written) const;
@@ -299,20 +312,12 @@ asio::awaitable<void> Session::Serve() {
   bool first_request = true;
   for (;;) {
     if (core_.stopping()) co_return;
-    if (buffer.size() == 0) {
-      // A new connection gets read_timeout to start talking; a kept-alive one idle_timeout.
-      idle_ = true;
-      stream_.expires_after(first_request ? options.read_timeout : options.idle_timeout);
-      auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kFirstReadBytes), kNoThrow);
-      idle_ = false;
-      if (ec) co_return;  // peer closed, idle timeout, or shutdown: nobody waits for an answer
-      buffer.commit(n);
-    }
+    if (buffer.size() == 0 && !co_await AwaitRequest(buffer, first_request)) co_return;
     first_request = false;
 
     Exchange exchange;
     exchange.started = SteadyClock::now();
-    bhttp::request_parser<bhttp::string_body> parser;
+    Parser parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
         options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
@@ -324,55 +329,73 @@ asio::awaitable<void> Session::Serve() {
       exchange.version = parser.get().version();
     }
     if (!complete) {
-      if (ec == bhttp::error::body_limit) {
-        co_await RejectAndClose(
-            ErrorCode::kBodyTooLarge,
-            "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes",
-            std::move(exchange));
-      } else if (ec == bhttp::error::header_limit) {
-        co_await RejectAndClose(
-            ErrorCode::kBadRequest,
-            "request header is larger than " + std::to_string(options.max_header_bytes) + " bytes",
-            std::move(exchange));
-      } else if (ec == beast::error::timeout) {
-        // tcp_stream has already closed the socket, so there is no way left to answer.
-        spdlog::debug("connection from {}: request read timed out", remote_);
-      } else if (IsHttpError(ec) && ec != bhttp::error::end_of_stream &&
-                 ec != bhttp::error::partial_message) {
-        co_await RejectAndClose(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message(),
-                                std::move(exchange));
-      } else {
-        spdlog::debug("connection from {} ended while reading a request: {}", remote_,
-                      ec.message());
-      }
+      co_await AnswerUnreadable(ec, std::move(exchange));
       co_return;
     }
-
-    auto message = parser.release();
-    exchange.request_id = RequestIdFor(message);
-    exchange.keep_alive = message.keep_alive();
-    exchange.head_only = message.method() == bhttp::verb::head;
-    const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
-    api::Response response = co_await asio::co_spawn(
-        core_.pool_executor(),
-        [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
-        asio::use_awaitable);
-
-    // A response finished during shutdown tells the client not to reuse the connection.
-    exchange.keep_alive = exchange.keep_alive && !core_.stopping();
-    if (!response.log_note.empty())
-      spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
-    const std::string_view route = response.route.empty() ? "unmatched" : response.route;
-    const Written written = co_await Write(std::move(response), exchange);
-    LogAccess(exchange, written);
-    Observe(route, exchange, written);
-    if (!written.ok || !exchange.keep_alive) co_return;
+    if (!co_await Respond(parser.release(), std::move(exchange))) co_return;
   }
 }
 
+asio::awaitable<bool> Session::AwaitRequest(beast::flat_buffer& buffer, bool first_request) {
+  const ServerOptions& options = core_.options();
+  // A new connection gets read_timeout to start talking; a kept-alive one idle_timeout.
+  idle_ = true;
+  stream_.expires_after(first_request ? options.read_timeout : options.idle_timeout);
+  auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kFirstReadBytes), kNoThrow);
+  idle_ = false;
+  if (ec) co_return false;  // peer closed, idle timeout, or shutdown: nobody waits for an answer
+  buffer.commit(n);
+  co_return true;
+}
+
+asio::awaitable<void> Session::AnswerUnreadable(const beast::error_code& ec, Exchange exchange) {
+  const ServerOptions& options = core_.options();
+  if (ec == bhttp::error::body_limit) {
+    co_await RejectAndClose(
+        ErrorCode::kBodyTooLarge,
+        "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes",
+        std::move(exchange));
+  } else if (ec == bhttp::error::header_limit) {
+    co_await RejectAndClose(
+        ErrorCode::kBadRequest,
+        "request header is larger than " + std::to_string(options.max_header_bytes) + " bytes",
+        std::move(exchange));
+  } else if (ec == beast::error::timeout) {
+    // tcp_stream has already closed the socket, so there is no way left to answer.
+    spdlog::debug("connection from {}: request read timed out", remote_);
+  } else if (IsHttpError(ec) && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    co_await RejectAndClose(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message(),
+                            std::move(exchange));
+  } else {
+    spdlog::debug("connection from {} ended while reading a request: {}", remote_, ec.message());
+  }
+}
+
+asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> message,
+                                       Exchange exchange) {
+  exchange.request_id = RequestIdFor(message);
+  exchange.keep_alive = message.keep_alive();
+  exchange.head_only = message.method() == bhttp::verb::head;
+  const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
+  api::Response response = co_await asio::co_spawn(
+      core_.pool_executor(),
+      [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
+      asio::use_awaitable);
+
+  // A response finished during shutdown tells the client not to reuse the connection.
+  exchange.keep_alive = exchange.keep_alive && !core_.stopping();
+  if (!response.log_note.empty())
+    spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
+  const std::string_view route = response.route.empty() ? "unmatched" : response.route;
+  const Written written = co_await Write(std::move(response), exchange);
+  LogAccess(exchange, written);
+  Observe(route, exchange, written);
+  co_return written.ok && exchange.keep_alive;
+}
+
 // Reads one request into parser; false with ec set when it could not.
-asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer,
-                                           bhttp::request_parser<bhttp::string_body>& parser,
+asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer, Parser& parser,
                                            beast::error_code& ec) {
   // One deadline for the whole request, so a client trickling bytes is cut off all the same.
   stream_.expires_after(core_.options().read_timeout);
@@ -455,7 +478,7 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   const auto size = static_cast<std::uint64_t>(signed_size);
   const auto write_timeout = core_.options().read_timeout;
 
-  bhttp::response<bhttp::buffer_body> message;
+  StreamedMessage message;
   message.version(exchange.version);
   message.result(static_cast<unsigned>(status));
   SetResponseHeaders(message.base(), response, exchange.request_id);
@@ -470,6 +493,13 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   if (header_ec) co_return Written{false, status, 0};
   if (exchange.head_only) co_return Written{true, status, 0};
 
+  co_return co_await StreamBody(reader, size, status, message, serializer, exchange);
+}
+
+asio::awaitable<Session::Written> Session::StreamBody(
+    BlobReader& reader, std::uint64_t size, int status, StreamedMessage& message,
+    bhttp::response_serializer<bhttp::buffer_body>& serializer, const Exchange& exchange) {
+  const auto write_timeout = core_.options().read_timeout;
   std::vector<char> chunk(
       static_cast<std::size_t>(std::min<std::uint64_t>(kStreamChunkBytes, size)));
   std::uint64_t sent = 0;
