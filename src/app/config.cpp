@@ -334,7 +334,7 @@ std::string StartupSummary(const ServeConfig& config) {
   if (const auto* sqlite = std::get_if<SqliteMetadata>(&config.metadata))
     metadata = "sqlite:" + sqlite->path;
   else
-    metadata = MaskPassword(std::get<PostgresMetadata>(config.metadata).url);
+    metadata = "postgresql";  // the URL may hold credentials, also in its query: never logged
   std::string blobs;
   if (const auto* dir = std::get_if<DirBlobs>(&config.blobs))
     blobs = "dir:" + dir->path;
