@@ -31,6 +31,7 @@ struct UploadJob {
 struct EnqueuedUploads {
   std::optional<GroupRecord> group;     // the whole group after the merge, for grouped uploads
   std::vector<PackageRecord> packages;  // the packages queued, in request order
+  std::vector<std::int64_t> job_ids;    // their jobs, in the same order
 };
 
 class JobQueue {

@@ -317,8 +317,7 @@ def test_job_events_are_logged_and_counted(start_server, nginx, sources):
     assert ready["status"] == "READY", ready
 
     def lines(kind, group, name):
-        # The queued line has no job id yet: the queue names its jobs when a worker takes one.
-        pattern = (rf"{kind} (?:job=(\d+) )?project=p1 group={group} "
+        pattern = (rf"{kind} job=(\d+) project=p1 group={group} "
                    rf"package={re.escape(name)}(?: |$)(.*)")
         return [m.groups() for m in re.finditer(pattern, server.logs(), re.M)]
 
@@ -327,7 +326,7 @@ def test_job_events_are_logged_and_counted(start_server, nginx, sources):
     queued, started = lines("job queued", "f", "503"), lines("job started", "f", "503")
     retrying, gave_up = lines("job retrying", "f", "503"), lines("job failed", "f", "503")
     assert len(queued) == 1 and len(gave_up) == 1, server.logs()
-    assert len({j for j, _ in started + retrying + gave_up}) == 1  # one job throughout
+    assert len({j for j, _ in queued + started + retrying + gave_up}) == 1  # one job throughout
     assert len(retrying) >= 1
     for attempt, (_, rest) in enumerate(retrying, start=1):
         m = re.fullmatch(r"attempt=(\d+) delay_ms=(\d+) cause: (.*)", rest)
@@ -337,8 +336,10 @@ def test_job_events_are_logged_and_counted(start_server, nginx, sources):
     assert len(started) in (len(retrying), len(retrying) + 1)  # the last may end at the deadline
     assert re.search(r"cause: .*(503|deadline)", gave_up[0][1]), gave_up
     # The READY job: queued, started, ready with its size and duration.
-    assert len(lines("job queued", "r", "a.py")) == 1
+    (ready_job, _), = lines("job queued", "r", "a.py")
     assert [rest for _, rest in lines("job started", "r", "a.py")] == ["attempt=1"]
+    assert {j for j, _ in lines("job started", "r", "a.py")} == {ready_job}
+    assert ready_job != queued[0][0]
     (_, rest), = lines("job ready", "r", "a.py")
     m = re.search(r"attempt=1 bytes=(\d+) duration_ms=(\d+)", rest)
     assert m and int(m.group(1)) == len(files["a.py"]), rest

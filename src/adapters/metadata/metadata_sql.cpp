@@ -579,6 +579,7 @@ Result<EnqueuedUploads> MetadataSql::EnqueueUploads(
     if (!job_id) return std::unexpected(job_id.error());
     if (auto ok = WritePackage(s, OnExisting::kReplace, project, group_name, p, *job_id); !ok)
       return std::unexpected(ok.error());
+    result.job_ids.push_back(*job_id);
     auto stored = ReadBackPackage(s, project, group_name, p.name);
     if (!stored) return std::unexpected(stored.error());
     result.packages.push_back(std::move(*stored));
