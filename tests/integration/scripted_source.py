@@ -3,6 +3,7 @@
 Runs in a thread of the test process on 127.0.0.1, port 0:
   /flaky/<key>/<name>?fail=N  answers 503 to the first N requests of <key>, then the bytes
   /stall/<name>               sends headers and 10 bytes of 1000, then nothing for 60 s
+  /trickle/<name>             sends headers, then one byte of 1000 every 0.3 s (never silent)
   /ok/<name>                  the bytes
 The bytes of <name> are `name * 100`.
 """
@@ -38,9 +39,25 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(503, b"try later")
             return self._send(200, source.body(parts[2]))
         if parts[0] == "stall" and len(parts) == 2:
+            with source.lock:
+                source.hits["stall"] += 1
             self._send(200, b"0123456789", length=1000)
             self.wfile.flush()
             source.stalled.wait(60)
+            return None
+        if parts[0] == "trickle" and len(parts) == 2:
+            with source.lock:
+                source.hits["trickle"] += 1
+            self._send(200, b"", length=1000)
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"t")
+                    self.wfile.flush()
+                    if source.stalled.wait(0.3):
+                        break
+            except OSError:
+                pass
+            self.close_connection = True
             return None
         if parts[0] == "ok" and len(parts) == 2:
             return self._send(200, source.body(parts[1]))
