@@ -26,6 +26,8 @@ ErrorMapping MapError(ErrorCode code) {
       return {403, "APIGW.0302"};
     case ErrorCode::kNoRoute:
       return {404, "APIGW.0101"};
+    case ErrorCode::kBusy:  // the gateway's throttling answer: SDKs retry it later
+      return {429, "APIGW.0308"};
     case ErrorCode::kInternal:
       return {500, "DLI.0999"};
   }

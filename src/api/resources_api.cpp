@@ -30,6 +30,11 @@ Result<Target> ParseTarget(std::string_view raw) {
     auto value = PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
     if (!name || !value)
       return Fail(ErrorCode::kBadRequest, "The query string has a malformed percent-encoding.");
+    // SDK-HMAC sorts the query, so the order of a repeated parameter is not signed: which one
+    // counts would be the attacker's choice. No route takes a parameter twice.
+    if (target.query.contains(*name))
+      return Fail(ErrorCode::kBadRequest,
+                  "The query parameter '" + name->substr(0, 64) + "' is given more than once.");
     target.query.emplace(std::move(*name), std::move(*value));
   }
   return target;
@@ -164,6 +169,12 @@ Response ResourcesApi::Handle(const Request& request) {
                                            std::string(request.target.substr(0, 200)) + ".");
     auto project = ParseProjectId(seg[1]);
     if (!project) return std::unexpected(project.error());
+    // A resource name in the path is judged before the credentials: a malformed '%' or a
+    // character no name may have is 400 with or without them (the Node.js SDK signs such a
+    // path in a form of its own, which would otherwise turn it into a 401).
+    if (seg.size() >= 4) {
+      if (auto name = ResourceNameParam(seg[3]); !name) return std::unexpected(name.error());
+    }
     auto authenticated = Authenticate(request, *project);
     if (!authenticated) return std::unexpected(authenticated.error());
     const std::string& owner = *authenticated;

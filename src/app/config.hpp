@@ -48,20 +48,28 @@ struct ServeConfig {
   std::int64_t max_object_size = 5LL << 30;
   std::int64_t max_body_size = 1 << 20;
   int fetch_connect_timeout_s = 10;
-  int fetch_stall_timeout_s = 30;
+  int fetch_stall_timeout_s = 30;             // also the window of the low-speed limit
+  std::int64_t fetch_low_speed_limit = 1024;  // bytes/s a fetch must average over that window
   int fetch_timeout_s = 3600;
   int io_threads = 2;
   int handler_threads = 32;
-  int workers = 4;  // fetches running at once (sync and async)
+  int max_connections = 1024;  // open client connections; beyond it new ones are closed at once
+  int workers = 4;             // async job fetches running at once
+  int sync_workers = 4;        // sync upload fetches running at once (apart from the jobs')
+  int sync_wait_s = 30;        // how long a sync upload's source waits for a fetcher
+  int max_sync_uploads = 0;    // 0: half the handler threads
+  int shutdown_grace_s = 60;   // SIGTERM: requests in flight get this long, fetches included
   std::int64_t max_queued_jobs = 100'000;
   int job_deadline_s = 3600;
   int job_lease_s = 60;
   int retry_base_delay_ms = 500;
   int retry_max_delay_ms = 30'000;
   std::string owner = "local";
-  std::string modules_file;       // built-in modules listed by GET /resources
-  std::string credentials_file;   // empty: no authentication (loopback clients only)
-  bool insecure_no_auth = false;  // without credentials, serve non-loopback clients anyway
+  std::string modules_file;      // built-in modules listed by GET /resources
+  std::string credentials_file;  // empty: no authentication (loopback clients only)
+  bool insecure_no_auth = false;
+  bool allow_empty_metadata = false;  // start on an empty metadata store next to stored blobs  //
+                                      // without credentials, serve non-loopback clients anyway
   std::string log_level = "info";
 };
 

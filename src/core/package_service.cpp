@@ -29,26 +29,77 @@ Error NotFound(const std::string& group, const std::string& name) {
                "The resource '" + name + "' does not exist in group '" + group + "'."};
 }
 
+Error ShuttingDown() {
+  return Error{ErrorCode::kBusy, "The server is shutting down; try the upload again."};
+}
+
+// A synchronous upload's sink: the blob writer, cancelled when the server shuts down.
+class UploadSink final : public ByteSink {
+ public:
+  UploadSink(BlobWriter& writer, const std::atomic<bool>& cancelled)
+      : writer_(writer), cancelled_(cancelled) {}
+  Result<void> Write(std::span<const char> bytes) override {
+    if (cancelled_) return std::unexpected(ShuttingDown());
+    return writer_.Write(bytes);
+  }
+  std::optional<Error> Cancelled() const override {
+    if (cancelled_) return ShuttingDown();
+    return std::nullopt;
+  }
+
+ private:
+  BlobWriter& writer_;
+  const std::atomic<bool>& cancelled_;
+};
+
+// Counts a synchronous upload in for as long as it lives.
+class SyncSlot {
+ public:
+  explicit SyncSlot(std::atomic<std::size_t>& running) : running_(running) { ++running_; }
+  ~SyncSlot() { --running_; }
+  SyncSlot(const SyncSlot&) = delete;
+  SyncSlot& operator=(const SyncSlot&) = delete;
+
+ private:
+  std::atomic<std::size_t>& running_;
+};
+
 }  // namespace
 
 struct PackageService::Impl {
   ServicePorts ports;
   ServiceOptions options;
+  std::atomic<bool> cancelled{false};
+  std::atomic<std::size_t> sync_uploads{0};
 
   Result<BlobInfo> FetchOne(const std::string& url) {
+    if (cancelled) return std::unexpected(ShuttingDown());
     auto writer = ports.blobs.Create();
     if (!writer) return std::unexpected(writer.error());
-    if (auto fetched = ports.fetcher.Fetch(url, **writer); !fetched)
+    UploadSink sink(**writer, cancelled);
+    if (auto fetched = ports.fetcher.Fetch(url, sink); !fetched)
       return std::unexpected(fetched.error());
+    if (cancelled) return std::unexpected(ShuttingDown());
     return ports.keeper.CommitPinned(**writer);
   }
 
+  Error FetchersBusy() const {
+    return Error{ErrorCode::kBusy, "Every source fetcher for synchronous uploads stayed busy for " +
+                                       std::to_string(options.sync_start_wait.count() / 1000) +
+                                       " s; try again later, or upload asynchronously (is_async)."};
+  }
+
   // Fetches every source on the worker pool. All blobs stay pinned (the caller unpins); on
-  // failure the error of the first failing path in request order is returned.
+  // failure the error of the first failing path in request order is returned. A source that
+  // finds no free fetcher within sync_start_wait fails with kBusy.
   Result<std::vector<BlobInfo>> FetchAll(const std::vector<std::string>& paths,
                                          std::vector<std::string>& pinned_out) {
     std::vector<Result<BlobInfo>> results(paths.size(), Fail(ErrorCode::kInternal, "not run"));
-    ports.pool.RunAll(paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i]); });
+    const auto skipped = ports.pool.RunAllStartingWithin(
+        paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i]); },
+        options.sync_start_wait);
+    for (std::size_t i = 0; i < paths.size(); ++i)
+      if (skipped[i]) results[i] = std::unexpected(cancelled ? ShuttingDown() : FetchersBusy());
     std::vector<BlobInfo> blobs_out;
     std::optional<Error> first_error;
     for (auto& result : results) {
@@ -120,28 +171,14 @@ struct PackageService::Impl {
     return names;
   }
 
-  // Shas of the packages that the upload will replace, to reclaim after the commit.
-  std::vector<std::string> ShasToBeReplaced(const UploadCommand& command,
-                                            const std::optional<std::string>& group,
-                                            const std::vector<std::string>& names) {
-    std::vector<std::string> shas;
-    if (group && command.mode == GroupMode::kReplace) {
-      if (auto old = ports.metadata.GetGroup(command.project, *group); old && *old)
-        for (const auto& p : (*old)->packages) shas.push_back(p.sha256);
-      return shas;
-    }
-    for (const auto& name : names)
-      if (auto old = ports.metadata.GetPackage(command.project, group.value_or(""), name);
-          old && *old)
-        shas.push_back((*old)->sha256);
-    return shas;
-  }
-
+  // `replaced` receives the hashes the commit replaced, read under the group's lock, so racing
+  // replacements each reclaim exactly what they replaced (issue 15).
   Result<UploadResult> Commit(const UploadCommand& command, const std::optional<std::string>& group,
-                              std::vector<PackageRecord> packages) {
+                              std::vector<PackageRecord> packages,
+                              std::vector<std::string>& replaced) {
     UploadResult result;
     if (!group) {
-      auto stored = ports.metadata.PutUngrouped(packages);
+      auto stored = ports.metadata.PutUngrouped(packages, &replaced);
       if (!stored) return std::unexpected(stored.error());
       result.packages = std::move(*stored);
       return result;
@@ -153,8 +190,8 @@ struct PackageService::Impl {
                        .create_time = now,
                        .update_time = now};
     auto stored = command.mode == GroupMode::kReplace
-                      ? ports.metadata.ReplaceGroup(header, packages)
-                      : ports.metadata.MergeIntoGroup(header, packages);
+                      ? ports.metadata.ReplaceGroup(header, packages, &replaced)
+                      : ports.metadata.MergeIntoGroup(header, packages, &replaced);
     if (!stored) return std::unexpected(stored.error());
     for (const auto& p : stored->packages)
       if (std::any_of(packages.begin(), packages.end(),
@@ -189,6 +226,12 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
 
   if (command.is_async) return impl_->Enqueue(command, group, *names);
 
+  if (impl_->cancelled) return std::unexpected(ShuttingDown());
+  SyncSlot slot(impl_->sync_uploads);
+  if (impl_->sync_uploads > impl_->options.max_sync_uploads)
+    return Fail(ErrorCode::kBusy, std::to_string(impl_->options.max_sync_uploads) +
+                                      " synchronous uploads are running already; try again "
+                                      "later, or upload asynchronously (is_async).");
   std::vector<std::string> pinned;
   auto blobs = impl_->FetchAll(command.paths, pinned);
   if (!blobs) {
@@ -196,7 +239,7 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
     impl_->ports.keeper.Reclaim(pinned);
     return std::unexpected(blobs.error());
   }
-  const auto replaced = impl_->ShasToBeReplaced(command, group, *names);
+  std::vector<std::string> replaced;
   const std::int64_t now = impl_->ports.clock.NowMs();
   std::vector<PackageRecord> packages;
   for (std::size_t i = 0; i < names->size(); ++i) {
@@ -208,7 +251,7 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
   }
   // Fetching may have taken long: the pins are renewed and the bytes checked once more.
   auto confirmed = impl_->ports.keeper.Confirm(pinned);
-  auto result = confirmed ? impl_->Commit(command, group, std::move(packages))
+  auto result = confirmed ? impl_->Commit(command, group, std::move(packages), replaced)
                           : Result<UploadResult>(std::unexpected(confirmed.error()));
   impl_->ports.keeper.Unpin(pinned);
   impl_->ports.keeper.Reclaim(result ? replaced : pinned);
@@ -296,13 +339,25 @@ Result<void> PackageService::Delete(const std::string& project, const std::strin
 }
 
 Result<void> PackageService::ChangeOwner(const std::string& project,
-                                         const std::optional<std::string>& group,
-                                         const std::optional<std::string>& name,
+                                         const std::optional<std::string>& raw_group,
+                                         const std::optional<std::string>& raw_name,
                                          const std::string& new_owner) {
-  auto owner = ParseOwnerName(new_owner);
+  auto owner = ParseOwnerName(Trim(new_owner));
   if (!owner) return std::unexpected(owner.error());
-  if (!group && !name)
+  if (!raw_group && !raw_name)
     return Fail(ErrorCode::kBadRequest, "Give group_name, resource_name or both.");
+  // Names are trimmed and validated as uploads do, so " g " names the group "g" here too.
+  std::optional<std::string> group, name;
+  if (raw_group) {
+    auto parsed = ParseGroupName(*raw_group);
+    if (!parsed) return std::unexpected(parsed.error());
+    group = std::move(*parsed);
+  }
+  if (raw_name) {
+    auto parsed = ParseResourceName(*raw_name);
+    if (!parsed) return std::unexpected(parsed.error());
+    name = std::move(*parsed);
+  }
   const std::int64_t now = impl_->ports.clock.NowMs();
   if (group && !name) {
     auto done = impl_->ports.metadata.SetGroupOwner(project, *group, *owner, now);
@@ -327,18 +382,30 @@ Result<std::unique_ptr<BlobReader>> PackageService::OpenContent(const std::strin
   return impl_->ports.blobs.Open(package->sha256);
 }
 
-Result<void> PackageService::Sweep() {
-  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept) return swept;
+void PackageService::CancelFetches() { impl_->cancelled = true; }
+
+Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected) {
+  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept)
+    return std::unexpected(swept.error());
   auto referenced = impl_->ports.metadata.ReferencedBlobs();
   if (!referenced) return std::unexpected(referenced.error());
   auto stored = impl_->ports.blobs.List();
   if (!stored) return std::unexpected(stored.error());
+  if (referenced->empty() && !stored->empty()) {
+    if (empty_store_expected) return std::vector<std::string>{};
+    return Fail(ErrorCode::kNotSupported,
+                "the metadata store refers to no package, yet the blob store holds " +
+                    std::to_string(stored->size()) +
+                    " blob(s): is it the right database (deleted, truncated, mistyped)? Nothing "
+                    "was removed. Start with --allow-empty-metadata to keep the blobs and serve "
+                    "from this database anyway.");
+  }
   const std::set<std::string> keep(referenced->begin(), referenced->end());
   std::vector<std::string> orphans;
   for (const auto& sha : *stored)
     if (!keep.contains(sha)) orphans.push_back(sha);
   impl_->ports.keeper.Reclaim(orphans);
-  return {};
+  return orphans;
 }
 
 }  // namespace dlipkg

@@ -3,6 +3,7 @@
 // Blocking (it calls the stores and the fetcher); thread-safe: many requests may run at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,7 +66,12 @@ struct Listing {
 };
 
 struct ServiceOptions {
-  std::size_t max_queued_jobs = 100'000;     // asynchronous uploads waiting at most
+  std::size_t max_queued_jobs = 100'000;  // asynchronous uploads waiting at most
+  // Synchronous uploads running at once; beyond it kBusy at once. Kept below the number of
+  // HTTP handler threads so that requests needing no fetch always find a thread.
+  std::size_t max_sync_uploads = 16;
+  // How long a synchronous upload's source may wait for a free fetcher before kBusy.
+  std::chrono::milliseconds sync_start_wait{30'000};
   std::int64_t job_deadline_ms = 3'600'000;  // an async upload fails after this long
   std::function<void()> on_enqueued;         // wakes the job runner
 };
@@ -78,7 +84,7 @@ struct ServicePorts {
   SourceFetcher& fetcher;
   const Clock& clock;
   BlobKeeper& keeper;
-  WorkerPool& pool;  // sources of synchronous uploads are fetched here
+  WorkerPool& pool;  // sources of synchronous uploads are fetched here (not the job runner's)
 };
 
 class PackageService {
@@ -106,8 +112,15 @@ class PackageService {
   Result<std::unique_ptr<BlobReader>> OpenContent(const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name);
-  // Start-up recovery: removes temporaries and blobs no package refers to.
-  Result<void> Sweep();
+  // Start-up recovery: removes temporaries and blobs no package refers to, and returns the
+  // hashes it removed (for the log). When the metadata store refers to no blob at all while
+  // blobs exist, it removes none and fails with kNotSupported, unless `empty_store_expected`:
+  // an empty store next to stored bytes is far more likely a deleted, truncated or mistyped
+  // database than a wish to delete every package.
+  Result<std::vector<std::string>> Sweep(bool empty_store_expected = false);
+  // Shutdown: synchronous uploads fetching now stop within about a second and answer kBusy,
+  // and new ones are refused; nothing is committed from a cancelled fetch. Irreversible.
+  void CancelFetches();
 
  private:
   struct Impl;

@@ -20,15 +20,24 @@ enum class ErrorCode {
   kUnauthenticated,    // missing or invalid credentials
   kForbidden,          // authenticated, not allowed on this project
   kNoRoute,            // unknown path or method
+  kBusy,               // no capacity for this now (fetchers busy, shutting down): try again
   kInternal,           // storage down, bug
 };
 
 // Every code, for tests that must walk them all.
 inline constexpr ErrorCode kAllErrorCodes[] = {
-    ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,    ErrorCode::kSourceUnavailable,
-    ErrorCode::kNotFound,      ErrorCode::kUnknownUser,     ErrorCode::kNotSupported,
-    ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated, ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,       ErrorCode::kInternal,
+    ErrorCode::kBadRequest,
+    ErrorCode::kBodyTooLarge,
+    ErrorCode::kSourceUnavailable,
+    ErrorCode::kNotFound,
+    ErrorCode::kUnknownUser,
+    ErrorCode::kNotSupported,
+    ErrorCode::kQuotaExceeded,
+    ErrorCode::kUnauthenticated,
+    ErrorCode::kForbidden,
+    ErrorCode::kNoRoute,
+    ErrorCode::kBusy,
+    ErrorCode::kInternal,
 };
 
 struct Error {
