@@ -12,10 +12,16 @@ test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postg
 # An S3-compatible server that verifies SigV4, for the object-store tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
 
+# libFuzzer and the sanitizers with a clang that reads libstdc++ 12's <expected> (scripts/fuzz.sh).
+fuzz_pkgs=(clang-16 libclang-rt-16-dev)
+
 testing=false
+fuzzing=false
 [ "${1:-}" = "--test" ] && testing=true
+[ "${1:-}" = "--fuzz" ] && fuzzing=true
 pkgs=("${build_pkgs[@]}")
 $testing && pkgs+=("${test_pkgs[@]}")
+$fuzzing && pkgs+=("${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
