@@ -327,7 +327,9 @@ void Session::CloseSocket() {
 
 asio::awaitable<void> Session::Serve() {
   const ServerOptions& options = core_.options();
-  beast::flat_buffer buffer;
+  // Bounded, so that no framing line (request line, header, chunk size, chunk extension,
+  // trailer) sent without its line ending can make it grow: the read fails at the limit.
+  beast::flat_buffer buffer(ReadBufferLimit(options));
   bool first_request = true;
   for (;;) {
     if (core_.stopping()) co_return;
