@@ -1,4 +1,4 @@
-// The one table from dlipkg error codes to HTTP status and DLI error_code (spec/api.md §2),
+// The one table from dlipkg error codes to HTTP status and DLI error_code (docs/api.md, "Errors"),
 // and the error body built from it. Every error response of the server comes from here.
 // Pure functions; thread-safe.
 #pragma once

@@ -1,5 +1,5 @@
 // The DLI wire format: request DTOs decoded from JSON (errors name the bad field) and response
-// bodies encoded from core records with the exact keys and JSON types of spec/api.md §3.
+// bodies encoded from core records with the exact keys and JSON types of docs/api.md.
 // Pure functions; thread-safe.
 #pragma once
 

@@ -4,23 +4,26 @@
 
 #include "api/handlers.hpp"
 #include "domain/names.hpp"
+#include "domain/values.hpp"
 
 namespace dlipkg::api {
 namespace {
 
-// ?group=G: empty means none; otherwise a valid group name.
-Result<std::string> GroupParam(const Call& call) {
+// ?group=G: empty means none (an ungrouped package); otherwise a valid group name.
+Result<std::optional<GroupName>> GroupParam(const Call& call) {
   auto group = call.Query("group");
-  if (!group || Trim(*group).empty()) return std::string();
-  return ParseGroupName(*group);
+  if (!group || Trim(*group).empty()) return std::nullopt;
+  auto name = GroupName::Parse(*group);
+  if (!name) return std::unexpected(name.error());
+  return std::move(*name);
 }
 
 // The {resource_name} segment: decoded once, after routing, then validated, so an encoded
 // '/' ("dir%2Fsub.py") is an invalid name, never a second segment.
-Result<std::string> ResourceNameParam(const Call& call) {
+Result<ResourceName> ResourceNameParam(const Call& call) {
   auto decoded = PercentDecode(call.Param("resource_name"));
   if (!decoded) return Fail(ErrorCode::kBadRequest, "The resource name is not validly encoded.");
-  return ParseResourceName(*decoded);
+  return ResourceName::Parse(*decoded);
 }
 
 Result<std::size_t> SizeParam(const Call& call, const std::string& name, std::size_t max) {
@@ -50,7 +53,7 @@ std::vector<ListQuery::TagFilter> TagFilters(std::string_view text) {
 }
 
 Result<ListQuery> DecodeListQuery(const Call& call) {
-  ListQuery query{.project = call.project};
+  ListQuery query{.project = call.Project()};
   if (auto kind = call.Query("kind"); kind && !kind->empty()) {
     query.kind = ParseKind(*kind);
     if (!query.kind)
@@ -70,43 +73,77 @@ Result<ListQuery> DecodeListQuery(const Call& call) {
   return query;
 }
 
+// The validated parts of an upload body, in the order their errors are reported: the group,
+// then the tags, then each path (its name, then duplicates).
+struct UploadParts {
+  std::optional<GroupName> group;
+  TagList tags;
+  SourceList sources;
+};
+
+Result<UploadParts> ParseUploadParts(const std::optional<std::string>& group, std::vector<Tag> tags,
+                                     const std::vector<std::string>& paths) {
+  std::optional<GroupName> group_name;
+  if (group) {
+    auto parsed = GroupName::Parse(*group);
+    if (!parsed) return std::unexpected(parsed.error());
+    group_name = std::move(*parsed);
+  }
+  auto tag_list = TagList::Parse(std::move(tags));
+  if (!tag_list) return std::unexpected(tag_list.error());
+  auto sources = SourceList::Parse(paths);
+  if (!sources) return std::unexpected(sources.error());
+  return UploadParts{std::move(group_name), std::move(*tag_list), std::move(*sources)};
+}
+
 // POST /resources/{pyfiles,jars,files}: the kind comes from the path; the group is replaced.
 Result<Response> TypedUpload(const ApiContext& context, const Call& call, PackageKind kind) {
   auto dto = DecodeTypedUpload(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto result = context.service.Upload(UploadCommand{.project = call.project,
+  auto parts = ParseUploadParts(dto->group, {}, dto->paths);
+  if (!parts) return std::unexpected(parts.error());
+  auto result = context.service.Upload(UploadCommand{.project = call.Project(),
                                                      .owner = call.user,
                                                      .kind = kind,
-                                                     .group = dto->group,
+                                                     .group = std::move(parts->group),
                                                      .mode = GroupMode::kReplace,
-                                                     .paths = dto->paths});
+                                                     .sources = std::move(parts->sources)});
   if (!result) return std::unexpected(result.error());
   return JsonResponse(EncodeTypedUploadResponse(*result->group, kind));
 }
 
-// With authentication, an owner change must name a user the authenticator knows; without,
-// there is no list of users to check against.
-Result<void> CheckKnownUser(const ApiContext& context, const std::string& new_owner) {
-  if (context.authenticator == nullptr) return {};
-  auto name = ParseOwnerName(new_owner);
+// The new owner of an owner change. With authentication it must be a user the authenticator
+// knows; without, there is no list of users to check against.
+Result<OwnerName> NewOwner(const ApiContext& context, const std::string& text) {
+  auto name = OwnerName::Parse(text);
   if (!name) return std::unexpected(name.error());
-  if (!context.authenticator->UserExists(*name))
-    return Fail(ErrorCode::kUnknownUser, "No such user. userName:" + *name + ".");
-  return {};
+  if (context.authenticator != nullptr && !context.authenticator->UserExists(name->str()))
+    return Fail(ErrorCode::kUnknownUser, "No such user. userName:" + name->str() + ".");
+  return name;
+}
+
+Result<OwnerTarget> ParseOwnerTarget(const OwnerChangeRequest& dto) {
+  OwnerTarget target;
+  if (dto.group_name) {
+    auto group = GroupName::Parse(*dto.group_name);
+    if (!group) return std::unexpected(group.error());
+    target.group = std::move(*group);
+  }
+  if (dto.resource_name) {
+    auto name = ResourceName::Parse(*dto.resource_name);
+    if (!name) return std::unexpected(name.error());
+    target.name = std::move(*name);
+  }
+  return target;
 }
 
 // The package a {resource_name}[?group=G] route names.
-struct PackageRef {
-  std::string group;  // "" for an ungrouped package
-  std::string name;
-};
-
-Result<PackageRef> PackageParams(const Call& call) {
+Result<PackageId> PackageParams(const Call& call) {
   auto name = ResourceNameParam(call);
   if (!name) return std::unexpected(name.error());
   auto group = GroupParam(call);
   if (!group) return std::unexpected(group.error());
-  return PackageRef{std::move(*group), std::move(*name)};
+  return PackageId{call.Project(), std::move(*group), std::move(*name)};
 }
 
 }  // namespace
@@ -122,13 +159,15 @@ Result<Response> ListResources(const ApiContext& context, const Call& call) {
 Result<Response> UploadResources(const ApiContext& context, const Call& call) {
   auto dto = DecodeUpload(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto result = context.service.Upload(UploadCommand{.project = call.project,
+  auto parts = ParseUploadParts(dto->group, std::move(dto->tags), dto->paths);
+  if (!parts) return std::unexpected(parts.error());
+  auto result = context.service.Upload(UploadCommand{.project = call.Project(),
                                                      .owner = call.user,
                                                      .kind = dto->kind,
-                                                     .group = dto->group,
+                                                     .group = std::move(parts->group),
                                                      .mode = GroupMode::kMerge,
-                                                     .paths = dto->paths,
-                                                     .tags = dto->tags,
+                                                     .sources = std::move(parts->sources),
+                                                     .tags = std::move(parts->tags),
                                                      .is_async = dto->is_async});
   if (!result) return std::unexpected(result.error());
   return JsonResponse(EncodeUploadResponse(*result, call.user, dto->is_async));
@@ -149,34 +188,35 @@ Result<Response> UploadFiles(const ApiContext& context, const Call& call) {
 Result<Response> ChangeOwner(const ApiContext& context, const Call& call) {
   auto dto = DecodeOwnerChange(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  if (auto known = CheckKnownUser(context, dto->new_owner); !known)
-    return std::unexpected(known.error());
-  auto done = context.service.ChangeOwner(call.project, dto->group_name, dto->resource_name,
-                                          dto->new_owner);
+  auto owner = NewOwner(context, dto->new_owner);
+  if (!owner) return std::unexpected(owner.error());
+  auto target = ParseOwnerTarget(*dto);
+  if (!target) return std::unexpected(target.error());
+  auto done = context.service.ChangeOwner(call.Project(), *target, *owner);
   if (!done) return std::unexpected(done.error());
   return JsonResponse(EncodeOwnerChanged());
 }
 
 Result<Response> ShowResource(const ApiContext& context, const Call& call) {
-  auto ref = PackageParams(call);
-  if (!ref) return std::unexpected(ref.error());
-  auto package = context.service.Show(call.project, ref->group, ref->name);
+  auto id = PackageParams(call);
+  if (!id) return std::unexpected(id.error());
+  auto package = context.service.Show(*id);
   if (!package) return std::unexpected(package.error());
   return JsonResponse(EncodePackage(*package));
 }
 
 Result<Response> DeleteResource(const ApiContext& context, const Call& call) {
-  auto ref = PackageParams(call);
-  if (!ref) return std::unexpected(ref.error());
-  auto done = context.service.Delete(call.project, ref->group, ref->name);
+  auto id = PackageParams(call);
+  if (!id) return std::unexpected(id.error());
+  auto done = context.service.Delete(*id);
   if (!done) return std::unexpected(done.error());
   return EmptyResponse();
 }
 
 Result<Response> DownloadResourceContent(const ApiContext& context, const Call& call) {
-  auto ref = PackageParams(call);
-  if (!ref) return std::unexpected(ref.error());
-  auto reader = context.service.OpenContent(call.project, ref->group, ref->name);
+  auto id = PackageParams(call);
+  if (!id) return std::unexpected(id.error());
+  auto reader = context.service.OpenContent(*id);
   if (!reader) return std::unexpected(reader.error());
   Response response;
   response.content_type = "application/octet-stream";

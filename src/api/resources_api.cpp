@@ -5,7 +5,7 @@
 #include "api/error_table.hpp"
 #include "api/peer_address.hpp"
 #include "api/routes.hpp"
-#include "domain/names.hpp"
+#include "domain/values.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -44,7 +44,7 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
     if (auto admitted = AdmitUnauthenticatedPeer(request); !admitted) return admitted;
   }
   if (match.route == nullptr || match.route->access != Access::kProject) return {};
-  auto project = ParseProjectId(call.Param("project_id"));
+  auto project = ProjectId::Parse(call.Param("project_id"));
   if (!project) return std::unexpected(project.error());
   // A resource name in the path is judged before the credentials: a malformed '%' or a
   // character no name may have is 400 with or without them (the Node.js SDK signs such a path
@@ -54,7 +54,7 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
     if (!decoded) return Fail(ErrorCode::kBadRequest, "The resource name is not validly encoded.");
     if (auto name = ParseResourceName(*decoded); !name) return std::unexpected(name.error());
   }
-  auto user = Authenticate(request, *project);
+  auto user = Authenticate(request, project->str());
   if (!user) return std::unexpected(user.error());
   call.project = std::move(*project);
   call.user = std::move(*user);

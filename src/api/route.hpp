@@ -15,6 +15,7 @@
 #include "api/json_codec.hpp"
 #include "core/package_service.hpp"
 #include "domain/error.hpp"
+#include "domain/values.hpp"
 #include "ports/authenticator.hpp"
 
 namespace dlipkg::api {
@@ -46,8 +47,11 @@ struct Call {
   const Target& target;
   // {name} -> the raw (still percent-encoded) segment, for the route's own pattern.
   std::vector<std::pair<std::string_view, std::string_view>> params;
-  std::string project;  // the validated {project_id}; "" on routes without one
-  std::string user;     // who asked: the authenticated user or the default owner; "" if public
+  std::optional<ProjectId> project;  // the {project_id}, parsed before the route's access check
+  std::string user;  // who asked: the authenticated user or the default owner; "" if public
+
+  // The project of an Access::kProject route (Admit has parsed it before any handler runs).
+  const ProjectId& Project() const { return *project; }
 
   // The raw segment of a path parameter of the route's pattern ("" if the pattern has none of
   // that name, which the route-table test rules out for every handler).

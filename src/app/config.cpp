@@ -89,7 +89,7 @@ Command ParseCommandLine(int argc, char** argv) {
       "over the environment, which wins over the file.");
   serve->fallthrough();  // `dlipkg serve --config F` hands --config to the top level
   ServeConfig config;
-  std::string listen = "127.0.0.1:8080";
+  std::string listen = config.listen_host + ":" + std::to_string(config.listen_port);
   std::string metadata;
   // CLI11 2.1 reads a config file only at the top level; the serve options live in its
   // [serve] table. `dlipkg serve --config F` works because the flag is accepted there too.

@@ -3,12 +3,19 @@
 // Plain values.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "domain/error.hpp"
+#include "adapters/blobs/s3_blob_store.hpp"
+#include "adapters/metadata/postgres/postgres_metadata_store.hpp"
+#include "adapters/sources/curl_fetcher.hpp"
+#include "api/route.hpp"
+#include "core/job_runner.hpp"
+#include "core/package_service.hpp"
+#include "http/server.hpp"
 
 namespace dlipkg::app {
 
@@ -31,45 +38,68 @@ struct S3Blobs {
 };
 using BlobsLocation = std::variant<DirBlobs, S3Blobs>;
 
+// Defaults are stated once: where a setting belongs to a component, its default is that
+// component's own (its options struct), read here, so --help, the server and a component built
+// without configuration (tests, tools) agree. Only what is the command line's alone is here.
+namespace defaults {
+inline const std::string kDataDir = "./dlipkg-data";
+inline constexpr int kWorkers = 4;  // fetches running at once (sync and async)
+inline const http::ServerOptions kServer{};
+inline const SourcePolicy kFetch{};
+inline const JobRunnerOptions kJobs{};
+inline const ServiceOptions kService{};
+inline const S3BlobStoreOptions kS3Blobs{};
+inline const PostgresOptions kPostgres{};
+inline const api::ApiOptions kApi{};
+inline constexpr int Seconds(std::chrono::milliseconds duration) {
+  return static_cast<int>(duration.count() / 1000);
+}
+inline constexpr int Millis(std::chrono::milliseconds duration) {
+  return static_cast<int>(duration.count());
+}
+}  // namespace defaults
+
 struct ServeConfig {
-  std::string listen_host = "127.0.0.1";
-  std::uint16_t listen_port = 8080;
-  std::string data_dir = "./dlipkg-data";
-  MetadataLocation metadata = SqliteMetadata{"./dlipkg-data/metadata.db"};
-  int metadata_connections = 8;  // PostgreSQL connections per instance
+  std::string listen_host = defaults::kServer.host;
+  std::uint16_t listen_port = defaults::kServer.port;
+  std::string data_dir = defaults::kDataDir;
+  MetadataLocation metadata = SqliteMetadata{defaults::kDataDir + "/metadata.db"};
+  // PostgreSQL connections per instance
+  int metadata_connections = static_cast<int>(defaults::kPostgres.connections);
   std::vector<std::string> allow_sources;
   std::vector<std::string> allow_file_roots;
   std::vector<std::string> deny_sources;
   std::string object_stores_file;  // empty: no object stores (obs:// and s3:// refused)
-  BlobsLocation blobs = DirBlobs{"./dlipkg-data"};
-  std::int64_t blob_part_size = 16LL << 20;  // S3 multipart part size
-  int fetch_first_byte_timeout_s = 30;
-  int read_timeout_s = 30;  // the HTTP server's limit on receiving one request
-  std::int64_t max_object_size = 5LL << 30;
-  std::int64_t max_body_size = 1 << 20;
-  int fetch_connect_timeout_s = 10;
-  int fetch_stall_timeout_s = 30;             // also the window of the low-speed limit
+  BlobsLocation blobs = DirBlobs{defaults::kDataDir};
+  std::int64_t blob_part_size = defaults::kS3Blobs.part_bytes;  // S3 multipart part size
+  int fetch_first_byte_timeout_s = defaults::Seconds(defaults::kFetch.first_byte_timeout);
+  // the HTTP server's limit on receiving one request
+  int read_timeout_s = defaults::Seconds(defaults::kServer.read_timeout);
+  std::int64_t max_object_size = defaults::kFetch.max_object_bytes;
+  std::int64_t max_body_size = static_cast<std::int64_t>(defaults::kServer.max_body_bytes);
+  int fetch_connect_timeout_s = defaults::Seconds(defaults::kFetch.connect_timeout);
+  // also the window of the low-speed limit
+  int fetch_stall_timeout_s = defaults::Seconds(defaults::kFetch.stall_timeout);
   std::int64_t fetch_low_speed_limit = 1024;  // bytes/s a fetch must average over that window
-  int fetch_timeout_s = 3600;
-  int io_threads = 2;
-  int handler_threads = 32;
+  int fetch_timeout_s = defaults::Seconds(defaults::kFetch.total_timeout);
+  int io_threads = defaults::kServer.io_threads;
+  int handler_threads = defaults::kServer.handler_threads;
   int max_connections = 1024;  // open client connections; beyond it new ones are closed at once
-  int workers = 4;             // async job fetches running at once
-  int sync_workers = 4;        // sync upload fetches running at once (apart from the jobs')
-  int sync_wait_s = 30;        // how long a sync upload's source waits for a fetcher
-  int max_sync_uploads = 0;    // 0: half the handler threads
-  int shutdown_grace_s = 60;   // SIGTERM: requests in flight get this long, fetches included
-  std::int64_t max_queued_jobs = 100'000;
-  int job_deadline_s = 3600;
-  int job_lease_s = 60;
-  int retry_base_delay_ms = 500;
-  int retry_max_delay_ms = 30'000;
-  std::string owner = "local";
-  std::string modules_file;      // built-in modules listed by GET /resources
-  std::string credentials_file;  // empty: no authentication (loopback clients only)
-  bool insecure_no_auth = false;
-  bool allow_empty_metadata = false;  // start on an empty metadata store next to stored blobs  //
-                                      // without credentials, serve non-loopback clients anyway
+  int workers = defaults::kWorkers;  // async job fetches running at once
+  int sync_workers = 4;              // sync upload fetches running at once (apart from the jobs')
+  int sync_wait_s = 30;              // how long a sync upload's source waits for a fetcher
+  int max_sync_uploads = 0;          // 0: half the handler threads
+  int shutdown_grace_s = 60;         // SIGTERM: requests in flight get this long, fetches included
+  std::int64_t max_queued_jobs = static_cast<std::int64_t>(defaults::kService.max_queued_jobs);
+  int job_deadline_s = static_cast<int>(defaults::kService.job_deadline_ms / 1000);
+  int job_lease_s = defaults::Seconds(defaults::kJobs.lease);
+  int retry_base_delay_ms = defaults::Millis(defaults::kJobs.retry_base);
+  int retry_max_delay_ms = defaults::Millis(defaults::kJobs.retry_cap);
+  std::string owner = defaults::kApi.default_owner;
+  std::string modules_file;           // built-in modules listed by GET /resources
+  std::string credentials_file;       // empty: no authentication (loopback clients only)
+  bool insecure_no_auth = false;      // without credentials, serve non-loopback clients anyway
+  bool allow_empty_metadata = false;  // start on an empty metadata store next to stored blobs
   std::string log_level = "info";
 };
 

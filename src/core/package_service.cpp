@@ -116,7 +116,7 @@ struct PackageService::Impl {
 
   PackageRecord NewPackage(const UploadCommand& command, const std::optional<std::string>& group,
                            const std::string& name, std::int64_t now) const {
-    return PackageRecord{.project = command.project,
+    return PackageRecord{.project = command.project.str(),
                          .group = group.value_or(""),
                          .name = name,
                          .kind = command.kind,
@@ -129,7 +129,7 @@ struct PackageService::Impl {
                          .update_time = now,
                          .is_async = command.is_async,
                          .status_reason = "",
-                         .tags = command.tags};
+                         .tags = command.tags.items()};
   }
 
   Result<UploadResult> Enqueue(const UploadCommand& command,
@@ -144,31 +144,16 @@ struct PackageService::Impl {
     for (const auto& name : names) packages.push_back(NewPackage(command, group, name, now));
     std::optional<GroupRecord> header;
     if (group)
-      header = GroupRecord{.project = command.project,
+      header = GroupRecord{.project = command.project.str(),
                            .name = *group,
                            .owner = command.owner,
                            .create_time = now,
                            .update_time = now};
-    auto queued = ports.jobs.EnqueueUploads(header, packages, command.paths,
+    auto queued = ports.jobs.EnqueueUploads(header, packages, command.sources.Urls(),
                                             now + options.job_deadline_ms, options.max_queued_jobs);
     if (!queued) return std::unexpected(queued.error());
     if (options.on_enqueued) options.on_enqueued();
     return UploadResult{std::move(queued->group), std::move(queued->packages)};
-  }
-
-  Result<std::vector<std::string>> NamesOf(const std::vector<std::string>& paths) {
-    std::vector<std::string> names;
-    std::set<std::string> seen;
-    for (const auto& path : paths) {
-      auto name = ResourceNameFromUrl(path);
-      if (!name) return std::unexpected(name.error());
-      if (!seen.insert(*name).second)
-        return Fail(ErrorCode::kBadRequest, "Duplicate resource name '" + *name +
-                                                "' in paths: each package needs a "
-                                                "distinct name.");
-      names.push_back(*name);
-    }
-    return names;
   }
 
   // `replaced` receives the hashes the commit replaced, read under the group's lock, so racing
@@ -184,7 +169,7 @@ struct PackageService::Impl {
       return result;
     }
     const std::int64_t now = packages.empty() ? ports.clock.NowMs() : packages.front().update_time;
-    GroupRecord header{.project = command.project,
+    GroupRecord header{.project = command.project.str(),
                        .name = *group,
                        .owner = command.owner,
                        .create_time = now,
@@ -208,23 +193,11 @@ PackageService::PackageService(ServicePorts ports, ServiceOptions options)
 PackageService::~PackageService() = default;
 
 Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
-  if (auto project = ParseProjectId(command.project); !project)
-    return std::unexpected(project.error());
-  if (command.paths.empty()) return Fail(ErrorCode::kBadRequest, "paths must not be empty.");
-  if (command.paths.size() > kMaxPathsPerRequest)
-    return Fail(ErrorCode::kBadRequest, "paths has " + std::to_string(command.paths.size()) +
-                                            " entries; at most 100 are allowed.");
-  std::optional<std::string> group;
-  if (command.group) {
-    auto parsed = ParseGroupName(*command.group);
-    if (!parsed) return std::unexpected(parsed.error());
-    group = std::move(*parsed);
-  }
-  if (auto tags = ValidateTags(command.tags); !tags) return std::unexpected(tags.error());
-  auto names = impl_->NamesOf(command.paths);
-  if (!names) return std::unexpected(names.error());
-
-  if (command.is_async) return impl_->Enqueue(command, group, *names);
+  // Everything in the command was validated when it was parsed (domain/values.hpp).
+  const std::optional<std::string> group =
+      command.group ? std::optional(command.group->str()) : std::nullopt;
+  const std::vector<std::string> names = command.sources.Names();
+  if (command.is_async) return impl_->Enqueue(command, group, names);
 
   if (impl_->cancelled) return std::unexpected(ShuttingDown());
   SyncSlot slot(impl_->sync_uploads);
@@ -233,7 +206,7 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
                                       " synchronous uploads are running already; try again "
                                       "later, or upload asynchronously (is_async).");
   std::vector<std::string> pinned;
-  auto blobs = impl_->FetchAll(command.paths, pinned);
+  auto blobs = impl_->FetchAll(command.sources.Urls(), pinned);
   if (!blobs) {
     impl_->ports.keeper.Unpin(pinned);
     impl_->ports.keeper.Reclaim(pinned);
@@ -242,8 +215,8 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
   std::vector<std::string> replaced;
   const std::int64_t now = impl_->ports.clock.NowMs();
   std::vector<PackageRecord> packages;
-  for (std::size_t i = 0; i < names->size(); ++i) {
-    auto p = impl_->NewPackage(command, group, (*names)[i], now);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto p = impl_->NewPackage(command, group, names[i], now);
     p.sha256 = (*blobs)[i].sha256;
     p.size = (*blobs)[i].size;
     p.underlying_name = UnderlyingName(p.sha256, p.name);
@@ -259,7 +232,7 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
 }
 
 Result<Listing> PackageService::List(const ListQuery& query) {
-  auto contents = impl_->ports.metadata.ListProject(query.project);
+  auto contents = impl_->ports.metadata.ListProject(query.project.str());
   if (!contents) return std::unexpected(contents.error());
   const bool filtered = query.kind || !query.tags.empty();
   const bool paged = query.limit.has_value() || query.offset > 0;
@@ -319,66 +292,52 @@ Result<Listing> PackageService::List(const ListQuery& query) {
   return listing;
 }
 
-Result<PackageRecord> PackageService::Show(const std::string& project, const std::string& group,
-                                           const std::string& name) {
-  auto package = impl_->ports.metadata.GetPackage(project, group, name);
+Result<PackageRecord> PackageService::Show(const PackageId& id) {
+  const std::string group = id.group ? id.group->str() : "";
+  auto package = impl_->ports.metadata.GetPackage(id.project.str(), group, id.name.str());
   if (!package) return std::unexpected(package.error());
-  if (!*package) return std::unexpected(NotFound(group, name));
+  if (!*package) return std::unexpected(NotFound(group, id.name.str()));
   return **package;
 }
 
-Result<void> PackageService::Delete(const std::string& project, const std::string& group,
-                                    const std::string& name) {
-  auto deleted = impl_->ports.metadata.DeletePackage(project, group, name);
+Result<void> PackageService::Delete(const PackageId& id) {
+  const std::string group = id.group ? id.group->str() : "";
+  auto deleted = impl_->ports.metadata.DeletePackage(id.project.str(), group, id.name.str());
   if (!deleted) {
-    if (deleted.error().code == ErrorCode::kNotFound) return std::unexpected(NotFound(group, name));
+    if (deleted.error().code == ErrorCode::kNotFound)
+      return std::unexpected(NotFound(group, id.name.str()));
     return std::unexpected(deleted.error());
   }
   impl_->ports.keeper.Reclaim({deleted->sha256});
   return {};
 }
 
-Result<void> PackageService::ChangeOwner(const std::string& project,
-                                         const std::optional<std::string>& raw_group,
-                                         const std::optional<std::string>& raw_name,
-                                         const std::string& new_owner) {
-  auto owner = ParseOwnerName(Trim(new_owner));
-  if (!owner) return std::unexpected(owner.error());
-  if (!raw_group && !raw_name)
+Result<void> PackageService::ChangeOwner(const ProjectId& project, const OwnerTarget& target,
+                                         const OwnerName& new_owner) {
+  if (!target.group && !target.name)
     return Fail(ErrorCode::kBadRequest, "Give group_name, resource_name or both.");
-  // Names are trimmed and validated as uploads do, so " g " names the group "g" here too.
-  std::optional<std::string> group, name;
-  if (raw_group) {
-    auto parsed = ParseGroupName(*raw_group);
-    if (!parsed) return std::unexpected(parsed.error());
-    group = std::move(*parsed);
-  }
-  if (raw_name) {
-    auto parsed = ParseResourceName(*raw_name);
-    if (!parsed) return std::unexpected(parsed.error());
-    name = std::move(*parsed);
-  }
   const std::int64_t now = impl_->ports.clock.NowMs();
-  if (group && !name) {
-    auto done = impl_->ports.metadata.SetGroupOwner(project, *group, *owner, now);
+  const std::string group = target.group ? target.group->str() : "";
+  if (!target.name) {
+    auto done = impl_->ports.metadata.SetGroupOwner(project.str(), group, new_owner.str(), now);
     if (!done && done.error().code == ErrorCode::kNotFound)
-      return Fail(ErrorCode::kNotFound, "The group '" + *group + "' does not exist.");
+      return Fail(ErrorCode::kNotFound, "The group '" + group + "' does not exist.");
     return done;
   }
+  const std::string& name = target.name->str();
   auto done =
-      impl_->ports.metadata.SetPackageOwner(project, group.value_or(""), *name, *owner, now);
+      impl_->ports.metadata.SetPackageOwner(project.str(), group, name, new_owner.str(), now);
   if (!done && done.error().code == ErrorCode::kNotFound)
-    return std::unexpected(NotFound(group.value_or(""), *name));
+    return std::unexpected(NotFound(group, name));
   return done;
 }
 
-Result<std::unique_ptr<BlobReader>> PackageService::OpenContent(const std::string& project,
-                                                                const std::string& group,
-                                                                const std::string& name) {
-  auto package = Show(project, group, name);
+Result<std::unique_ptr<BlobReader>> PackageService::OpenContent(const PackageId& id) {
+  auto package = Show(id);
   if (!package) return std::unexpected(package.error());
   if (package->sha256.empty())
-    return Fail(ErrorCode::kNotFound, "The resource '" + name + "' has no stored content yet.");
+    return Fail(ErrorCode::kNotFound,
+                "The resource '" + id.name.str() + "' has no stored content yet.");
   return impl_->ports.blobs.Open(package->sha256);
 }
 

@@ -15,6 +15,7 @@
 #include "core/worker_pool.hpp"
 #include "domain/error.hpp"
 #include "domain/records.hpp"
+#include "domain/values.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
 #include "ports/job_queue.hpp"
@@ -23,22 +24,35 @@
 
 namespace dlipkg {
 
-inline constexpr std::size_t kMaxPathsPerRequest = 100;
-
 enum class GroupMode {
   kReplace,  // the group holds exactly the new packages afterwards (typed uploads, 3.1)
   kMerge,    // same-named packages replaced, others kept (3.2 with a group)
 };
 
+// An upload, parsed and validated by the caller (the API) into domain values.
 struct UploadCommand {
-  std::string project;  // validated ProjectId
-  std::string owner;    // the authenticated user
+  ProjectId project;
+  std::string owner;  // the authenticated user (or the configured default owner)
   PackageKind kind = PackageKind::kFile;
-  std::optional<std::string> group;  // raw (trimmed and validated here); nullopt: ungrouped
+  std::optional<GroupName> group;  // nullopt: ungrouped
   GroupMode mode = GroupMode::kReplace;
-  std::vector<std::string> paths;  // source URLs
-  std::vector<Tag> tags;
+  SourceList sources;  // 1-100 source URLs with distinct package names
+  TagList tags;
   bool is_async = false;  // queue the fetches and answer at once (merge mode or ungrouped)
+};
+
+// One package: ungrouped when `group` is nullopt.
+struct PackageId {
+  ProjectId project;
+  std::optional<GroupName> group;
+  ResourceName name;
+};
+
+// What an owner change applies to: a group (and its packages) alone, an ungrouped package
+// alone, or a package in a group; at least one of the two.
+struct OwnerTarget {
+  std::optional<GroupName> group;
+  std::optional<ResourceName> name;
 };
 
 struct UploadResult {
@@ -47,7 +61,7 @@ struct UploadResult {
 };
 
 struct ListQuery {
-  std::string project;
+  ProjectId project;
   std::optional<PackageKind> kind;
   // All must match; a tag with has_value=false matches any value of the key.
   struct TagFilter {
@@ -98,20 +112,15 @@ class PackageService {
   // in one transaction; the answer comes at once. kQuotaExceeded when the queue is full.
   Result<UploadResult> Upload(const UploadCommand& command);
   Result<Listing> List(const ListQuery& query);
-  // group "" for an ungrouped package. kNotFound when absent.
-  Result<PackageRecord> Show(const std::string& project, const std::string& group,
-                             const std::string& name);
-  Result<void> Delete(const std::string& project, const std::string& group,
-                      const std::string& name);
-  // Exactly one of: group only (group and its packages), name only (ungrouped package),
-  // both (package in group). kNotFound when the target is absent.
-  Result<void> ChangeOwner(const std::string& project, const std::optional<std::string>& group,
-                           const std::optional<std::string>& name, const std::string& new_owner);
+  // kNotFound when absent.
+  Result<PackageRecord> Show(const PackageId& id);
+  Result<void> Delete(const PackageId& id);
+  // kNotFound when the target is absent; kBadRequest when it names neither group nor package.
+  Result<void> ChangeOwner(const ProjectId& project, const OwnerTarget& target,
+                           const OwnerName& new_owner);
   // Opens a package's stored bytes for download: the current version when READY, the
   // previous one while a replacement is UPLOADING or after it FAILED. kNotFound when none.
-  Result<std::unique_ptr<BlobReader>> OpenContent(const std::string& project,
-                                                  const std::string& group,
-                                                  const std::string& name);
+  Result<std::unique_ptr<BlobReader>> OpenContent(const PackageId& id);
   // Start-up recovery: removes temporaries and blobs no package refers to, and returns the
   // hashes it removed (for the log). When the metadata store refers to no blob at all while
   // blobs exist, it removes none and fails with kNotSupported, unless `empty_store_expected`:

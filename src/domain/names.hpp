@@ -1,4 +1,4 @@
-// Validated names of the DLI resources API (spec/api.md section 1).
+// Validated names of the DLI resources API (docs/api.md, "Conventions").
 // Each Parse* returns the normalised value or a kBadRequest error naming the rule broken.
 // Pure functions; thread-safe.
 #pragma once

@@ -39,7 +39,7 @@ struct GroupRecord {
   std::vector<PackageRecord> packages;  // in upload order
 };
 
-// Roll-up of a group's status (spec 3.2): UPLOADING if any uploading, else FAILED if any
+// Roll-up of a group's status (docs/api.md): UPLOADING if any uploading, else FAILED if any
 // failed, else READY (an empty group is READY).
 PackageStatus RollUpStatus(const std::vector<PackageRecord>& packages);
 

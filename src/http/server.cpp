@@ -218,6 +218,8 @@ class ServerCore {
   void Forget(std::uint64_t session_id);
 
  private:
+  // Opens, binds and listens on the configured address; the bound "host:port".
+  Result<std::string> Listen();
   asio::awaitable<void> AcceptLoop();
   void StartSession(tcp::socket socket);
   std::vector<std::shared_ptr<Session>> LiveSessions();
@@ -279,16 +281,28 @@ class Session : public std::enable_shared_from_this<Session> {
     std::uint64_t body_bytes = 0;
   };
 
+  using Parser = bhttp::request_parser<bhttp::string_body>;
+  using StreamedMessage = bhttp::response<bhttp::buffer_body>;
+
   asio::awaitable<void> Serve();
-  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer,
-                                    bhttp::request_parser<bhttp::string_body>& parser,
+  // Waits for the first byte of the next request; false when the connection is over.
+  asio::awaitable<bool> AwaitRequest(beast::flat_buffer& buffer, bool first_request);
+  asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer, Parser& parser,
                                     beast::error_code& ec, std::string& refusal);
+  // Answers (where an answer is still possible) a request that could not be read whole.
   asio::awaitable<void> RejectReadFailure(const beast::error_code& ec, const std::string& refusal,
                                           bool header_done, Exchange exchange);
+  // Runs the handler on the pool and writes its answer; false when the connection is over.
+  asio::awaitable<bool> Respond(bhttp::request<bhttp::string_body> message, Exchange exchange);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
   asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
   asio::awaitable<Written> WriteStreamed(api::Response& response, int status,
                                          const Exchange& exchange);
+  // The body of a streamed answer whose header is written: chunks from the pool, then the end.
+  asio::awaitable<Written> StreamBody(BlobReader& reader, std::uint64_t size, int status,
+                                      StreamedMessage& message,
+                                      bhttp::response_serializer<bhttp::buffer_body>& serializer,
+                                      const Exchange& exchange);
   asio::awaitable<void> LingeringClose();
   api::Request ToApiRequest(bhttp::request<bhttp::string_body>&& message, std::string request_id);
   void LogAccess(const Exchange& exchange, const Written& written) const;
@@ -333,20 +347,12 @@ asio::awaitable<void> Session::Serve() {
   bool first_request = true;
   for (;;) {
     if (core_.stopping()) co_return;
-    if (buffer.size() == 0) {
-      // A new connection gets read_timeout to start talking; a kept-alive one idle_timeout.
-      idle_ = true;
-      stream_.expires_after(first_request ? options.read_timeout : options.idle_timeout);
-      auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kFirstReadBytes), kNoThrow);
-      idle_ = false;
-      if (ec) co_return;  // peer closed, idle timeout, or shutdown: nobody waits for an answer
-      buffer.commit(n);
-    }
+    if (buffer.size() == 0 && !co_await AwaitRequest(buffer, first_request)) co_return;
     first_request = false;
 
     Exchange exchange;
     exchange.started = SteadyClock::now();
-    bhttp::request_parser<bhttp::string_body> parser;
+    Parser parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
         options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser.body_limit(static_cast<std::uint64_t>(options.max_body_bytes));
@@ -362,31 +368,45 @@ asio::awaitable<void> Session::Serve() {
       co_await RejectReadFailure(ec, refusal, parser.is_header_done(), std::move(exchange));
       co_return;
     }
-
-    auto message = parser.release();
-    exchange.request_id = NewRequestId();
-    exchange.keep_alive = message.keep_alive();
-    exchange.head_only = message.method() == bhttp::verb::head;
-    const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
-    api::Response response = co_await asio::co_spawn(
-        core_.pool_executor(),
-        [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
-        asio::use_awaitable);
-
-    // A response finished during shutdown tells the client not to reuse the connection.
-    exchange.keep_alive = exchange.keep_alive && !core_.stopping();
-    if (!response.log_note.empty())
-      spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
-    const Written written = co_await Write(std::move(response), exchange);
-    LogAccess(exchange, written);
-    if (!written.ok || !exchange.keep_alive) co_return;
+    if (!co_await Respond(parser.release(), std::move(exchange))) co_return;
   }
+}
+
+asio::awaitable<bool> Session::AwaitRequest(beast::flat_buffer& buffer, bool first_request) {
+  const ServerOptions& options = core_.options();
+  // A new connection gets read_timeout to start talking; a kept-alive one idle_timeout.
+  idle_ = true;
+  stream_.expires_after(first_request ? options.read_timeout : options.idle_timeout);
+  auto [ec, n] = co_await stream_.async_read_some(buffer.prepare(kFirstReadBytes), kNoThrow);
+  idle_ = false;
+  if (ec) co_return false;  // peer closed, idle timeout, or shutdown: nobody waits for an answer
+  buffer.commit(n);
+  co_return true;
+}
+
+asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> message,
+                                       Exchange exchange) {
+  exchange.request_id = NewRequestId();
+  exchange.keep_alive = message.keep_alive();
+  exchange.head_only = message.method() == bhttp::verb::head;
+  const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
+  api::Response response = co_await asio::co_spawn(
+      core_.pool_executor(),
+      [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
+      asio::use_awaitable);
+
+  // A response finished during shutdown tells the client not to reuse the connection.
+  exchange.keep_alive = exchange.keep_alive && !core_.stopping();
+  if (!response.log_note.empty())
+    spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
+  const Written written = co_await Write(std::move(response), exchange);
+  LogAccess(exchange, written);
+  co_return written.ok&& exchange.keep_alive;
 }
 
 // Reads one request into parser; false with ec set when it could not, or with `refusal` set
 // when its header frames it in a way the server will not guess at.
-asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer,
-                                           bhttp::request_parser<bhttp::string_body>& parser,
+asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer, Parser& parser,
                                            beast::error_code& ec, std::string& refusal) {
   // One deadline for the whole request, so a client trickling bytes is cut off all the same.
   stream_.expires_after(core_.options().read_timeout);
@@ -501,7 +521,7 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   const auto size = static_cast<std::uint64_t>(signed_size);
   const auto write_timeout = core_.options().read_timeout;
 
-  bhttp::response<bhttp::buffer_body> message;
+  StreamedMessage message;
   message.version(exchange.version);
   message.result(static_cast<unsigned>(status));
   SetResponseHeaders(message.base(), response, exchange.request_id);
@@ -516,6 +536,13 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   if (header_ec) co_return Written{false, status, 0};
   if (exchange.head_only) co_return Written{true, status, 0};
 
+  co_return co_await StreamBody(reader, size, status, message, serializer, exchange);
+}
+
+asio::awaitable<Session::Written> Session::StreamBody(
+    BlobReader& reader, std::uint64_t size, int status, StreamedMessage& message,
+    bhttp::response_serializer<bhttp::buffer_body>& serializer, const Exchange& exchange) {
+  const auto write_timeout = core_.options().read_timeout;
   std::vector<char> chunk(
       static_cast<std::size_t>(std::min<std::uint64_t>(kStreamChunkBytes, size)));
   std::uint64_t sent = 0;
@@ -572,8 +599,7 @@ void Session::LogAccess(const Exchange& exchange, const Written& written) const 
                written.ok ? "" : " aborted=true");
 }
 
-Result<std::string> ServerCore::Start() {
-  if (started_) return Fail(ErrorCode::kInternal, "server already started");
+Result<std::string> ServerCore::Listen() {
   const std::string wanted = options_.host + ":" + std::to_string(options_.port);
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
@@ -597,7 +623,13 @@ Result<std::string> ServerCore::Start() {
   if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
   const auto local = acceptor_.local_endpoint(ec);
   if (ec) return fail("local address");
-  const std::string bound = FormatEndpoint(local);
+  return FormatEndpoint(local);
+}
+
+Result<std::string> ServerCore::Start() {
+  if (started_) return Fail(ErrorCode::kInternal, "server already started");
+  auto bound = Listen();
+  if (!bound) return bound;
 
   started_ = true;
   pool_.emplace(static_cast<std::size_t>(std::max(1, options_.handler_threads)));
@@ -613,7 +645,7 @@ Result<std::string> ServerCore::Start() {
   });
   for (int i = 0; i < std::max(1, options_.io_threads); ++i)
     io_threads_.emplace_back([this] { RunIo(); });
-  spdlog::info("listening on {}", bound);
+  spdlog::info("listening on {}", *bound);
   return bound;
 }
 

@@ -20,7 +20,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: pick a free port
   int io_threads = 2;
-  int handler_threads = 16;                          // blocking pool for handlers
+  int handler_threads = 32;                          // blocking pool for handlers
   std::size_t max_body_bytes = 1 << 20;              // over: 413 via RequestHandler::Reject
   std::size_t max_header_bytes = 16 << 10;           // over: 431-equivalent error, then close
   std::size_t max_connections = 1024;                // open at once; beyond it closed at accept

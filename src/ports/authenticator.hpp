@@ -1,5 +1,5 @@
 // Who sent a request: verifies token (X-Auth-Token) or AK/SK (SDK-HMAC-SHA256) credentials
-// against a credential store, per spec/auth.md, and knows which users exist.
+// against a credential store, as docs/auth.md describes, and knows which users exist.
 // Used by the API layer before any route runs. Blocking only on in-memory work; thread-safe
 // (the store may be swapped by a reload while requests are verified).
 #pragma once

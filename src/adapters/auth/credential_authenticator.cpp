@@ -149,10 +149,10 @@ Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& 
     const auto expected = HmacSha256Hex(key->second.secret, StringToSign(date, canonical_request));
     return ConstantTimeEquals(expected, parsed->signature);
   };
-  // The Node.js SDK signs an escaped path escaped again; its form differs from the spec's only
-  // when the path has a '%', so only then is it tried. (It lets a signature for a resource
-  // literally named "a%20b.py" also pass for "a b.py": same user, method, body and 15-minute
-  // window, so we accept that to let the official Node.js client work unchanged.)
+  // The Node.js SDK signs an escaped path escaped again; its form differs from the canonical one
+  // (docs/auth.md) only when the path has a '%', so only then is it tried. (It lets a signature for
+  // a resource literally named "a%20b.py" also pass for "a b.py": same user, method, body and
+  // 15-minute window, so we accept that to let the official Node.js client work unchanged.)
   const bool path_has_escape =
       request.raw_target.substr(0, request.raw_target.find('?')).find('%') !=
       std::string_view::npos;

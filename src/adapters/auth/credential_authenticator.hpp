@@ -1,5 +1,5 @@
 // The Authenticator port over a CredentialStore: token mode (X-Auth-Token) and AK/SK mode
-// (SDK-HMAC-SHA256, spec/auth.md), then project isolation (the user's projects, X-Project-Id).
+// (SDK-HMAC-SHA256, docs/auth.md), then project isolation (the user's projects, X-Project-Id).
 // Built by the app when --credentials is given; the API layer calls it for every request.
 // Thread-safe: each call reads one immutable snapshot of the store, so a reload in between is
 // harmless; the clock is injected so the 15-minute window is testable offline.

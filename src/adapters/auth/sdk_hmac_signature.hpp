@@ -1,4 +1,4 @@
-// The SDK-HMAC-SHA256 request signature of spec/auth.md, as the Huawei Cloud SDK cores compute
+// The SDK-HMAC-SHA256 request signature (docs/auth.md), as the Huawei Cloud SDK cores compute
 // it: canonical request, string to sign, HMAC-SHA256 keyed with the SK (no key derivation).
 // CredentialAuthenticator verifies requests with it; tests sign requests with it.
 // Pure functions; thread-safe.
@@ -29,7 +29,7 @@ std::string SdkUrlEncode(std::string_view bytes);
 
 // How a client turns its path into the canonical URI.
 enum class UriForm {
-  // spec/auth.md (Python, Go): each segment percent-decoded once, then encoded.
+  // docs/auth.md, step 4 (Python, Go): each segment percent-decoded once, then encoded.
   kDecodedOnce,
   // The official Node.js SDK core: it signs the path Node's url.parse already escaped, encoding
   // it again, so a space travels as "%20" but is signed as "%2520".

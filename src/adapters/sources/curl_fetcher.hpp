@@ -30,7 +30,7 @@ struct SourcePolicy {
   // Where obs://, s3:// and OBS-style https URLs go. A store's endpoint is trusted for requests
   // to that store only (its address may be loopback or private), never for plain URLs.
   std::vector<ObjectStore> object_stores{};
-  std::int64_t max_object_bytes = 2LL << 30;
+  std::int64_t max_object_bytes = 5LL << 30;  // the largest object an S3 CopyObject takes
   std::chrono::milliseconds connect_timeout{10'000};
   // From the start of each request (connecting included) to the response's first byte.
   std::chrono::milliseconds first_byte_timeout{30'000};
@@ -39,7 +39,7 @@ struct SourcePolicy {
   // then cannot hold a fetch slot for the whole total_timeout. 1: only a silent source fails.
   std::chrono::milliseconds stall_timeout{30'000};
   std::int64_t low_speed_bytes_per_s = 1;
-  std::chrono::milliseconds total_timeout{600'000};
+  std::chrono::milliseconds total_timeout{3'600'000};
   int max_redirects = 3;  // followed only to the same scheme, host and port; never for stores
 };
 

@@ -1,4 +1,4 @@
-// The server's rules on what a source may be (spec/api.md section 5): which addresses may be
+// The server's rules on what a source may be (docs/sources.md): which addresses may be
 // connected to (loopback, private, link-local, ... only when allowed; denied hosts and networks
 // never) and which files a file:// URL may read. Used by CurlFetcher; built once from
 // SourcePolicy at start-up, then read-only and safe to share between threads.

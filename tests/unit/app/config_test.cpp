@@ -29,6 +29,38 @@ TEST(Config, DefaultsAreTheEmbeddedServer) {
   EXPECT_EQ(config.workers, 4);
 }
 
+// Defaults are stated once (the components' options) and the shipped example, which spells
+// them out, must agree with them; the README documents the same figures.
+TEST(Config, DefaultsAreStatedOnceAndTheExampleRepeatsThem) {
+  const auto defaults = std::get<ServeConfig>(Parse({"serve"}));
+  EXPECT_EQ(defaults.handler_threads, 32);
+  EXPECT_EQ(defaults.handler_threads, http::ServerOptions{}.handler_threads);
+  EXPECT_EQ(defaults.fetch_timeout_s, 3600);
+  EXPECT_EQ(defaults.max_object_size, 5LL << 30);
+  EXPECT_EQ(defaults.max_object_size, SourcePolicy{}.max_object_bytes);
+  EXPECT_EQ(defaults.owner, api::ApiOptions{}.default_owner);
+  const auto example = std::get<ServeConfig>(
+      Parse({"serve", "--config", DLIPKG_SOURCE_DIR "/config/dlipkg.example.toml"}));
+  EXPECT_EQ(example.listen_host, defaults.listen_host);
+  EXPECT_EQ(example.listen_port, defaults.listen_port);
+  EXPECT_EQ(example.data_dir, defaults.data_dir);
+  EXPECT_EQ(example.max_object_size, defaults.max_object_size);
+  EXPECT_EQ(example.fetch_connect_timeout_s, defaults.fetch_connect_timeout_s);
+  EXPECT_EQ(example.fetch_first_byte_timeout_s, defaults.fetch_first_byte_timeout_s);
+  EXPECT_EQ(example.fetch_stall_timeout_s, defaults.fetch_stall_timeout_s);
+  EXPECT_EQ(example.fetch_timeout_s, defaults.fetch_timeout_s);
+  EXPECT_EQ(example.max_body_size, defaults.max_body_size);
+  EXPECT_EQ(example.io_threads, defaults.io_threads);
+  EXPECT_EQ(example.handler_threads, defaults.handler_threads);
+  EXPECT_EQ(example.workers, defaults.workers);
+  EXPECT_EQ(example.max_queued_jobs, defaults.max_queued_jobs);
+  EXPECT_EQ(example.job_deadline_s, defaults.job_deadline_s);
+  EXPECT_EQ(example.job_lease_s, defaults.job_lease_s);
+  EXPECT_EQ(example.retry_base_delay_ms, defaults.retry_base_delay_ms);
+  EXPECT_EQ(example.retry_max_delay_ms, defaults.retry_max_delay_ms);
+  EXPECT_EQ(example.owner, defaults.owner);
+}
+
 TEST(Config, FlagsParseSizesAndRepeats) {
   auto command = Parse({"serve", "--listen", "[::1]:0", "--max-object-size", "10MiB",
                         "--allow-source", "127.0.0.1", "--allow-source", "10.0.0.0/8"});

@@ -444,10 +444,35 @@ class FakeJobQueue final : public JobQueue {
   std::map<PackageKey, std::int64_t> owner_;
 };
 
+// Domain values from text a test knows to be valid (an invalid one throws, failing the test).
+template <class T>
+T Valid(std::string_view text) {
+  return T::Parse(text).value();
+}
+
+// The package `name` in `group` ("" for an ungrouped one) of `project`.
+inline PackageId PackageAt(const std::string& project, const std::string& group,
+                           const std::string& name) {
+  return PackageId{Valid<ProjectId>(project),
+                   group.empty() ? std::nullopt : std::optional(Valid<GroupName>(group)),
+                   Valid<ResourceName>(name)};
+}
+
+// An upload of `urls` into `group` (nullopt: ungrouped) of project p1, by alice.
+inline UploadCommand UploadOf(const std::vector<std::string>& urls, PackageKind kind,
+                              const std::optional<std::string>& group, GroupMode mode) {
+  return UploadCommand{.project = Valid<ProjectId>("p1"),
+                       .owner = "alice",
+                       .kind = kind,
+                       .group = group ? std::optional(Valid<GroupName>(*group)) : std::nullopt,
+                       .mode = mode,
+                       .sources = SourceList::Parse(urls).value()};
+}
+
 // A package's stored bytes through the service, or "<error message>".
 inline std::string ContentOf(PackageService& service, const std::string& project,
                              const std::string& group, const std::string& name) {
-  auto reader = service.OpenContent(project, group, name);
+  auto reader = service.OpenContent(PackageAt(project, group, name));
   if (!reader) return "<" + reader.error().message + ">";
   std::string out(static_cast<std::size_t>((*reader)->Size()), '\0');
   (void)(*reader)->Read(out);

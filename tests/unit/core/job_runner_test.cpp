@@ -23,19 +23,16 @@ class JobRunnerTest : public ::testing::Test {
   static std::string Url(const std::string& name) { return "http://src/" + name; }
 
   UploadCommand Async(std::vector<std::string> names, std::optional<std::string> group = "g") {
-    UploadCommand c{.project = "p1",
-                    .owner = "alice",
-                    .kind = PackageKind::kFile,
-                    .group = std::move(group),
-                    .mode = GroupMode::kMerge,
-                    .is_async = true};
-    for (auto& n : names) c.paths.push_back(Url(n));
+    std::vector<std::string> urls;
+    for (auto& n : names) urls.push_back(Url(n));
+    UploadCommand c = testing::UploadOf(urls, PackageKind::kFile, group, GroupMode::kMerge);
+    c.is_async = true;
     return c;
   }
   // Waits (bounded) until the package leaves UPLOADING.
   PackageRecord Settled(const std::string& group, const std::string& name) {
     for (int i = 0; i < 500; ++i) {
-      auto p = service_.Show("p1", group, name);
+      auto p = service_.Show(testing::PackageAt("p1", group, name));
       if (p && p->status != PackageStatus::kUploading) return *p;
       std::this_thread::sleep_for(10ms);
     }

@@ -1,4 +1,4 @@
-// CredentialAuthenticator on real signatures: the spec's test vector end to end, every way of
+// CredentialAuthenticator on real signatures: the signing guide's test vector end to end, every way of
 // tampering with a signed request, the 15-minute window at its edges, tokens and their expiry,
 // and project isolation (the user's projects, X-Project-Id).
 #include "adapters/auth/credential_authenticator.hpp"

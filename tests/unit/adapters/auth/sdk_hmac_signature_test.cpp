@@ -1,4 +1,4 @@
-// The SDK-HMAC-SHA256 building blocks against spec/auth.md: the published test vector, and each
+// The SDK-HMAC-SHA256 building blocks against docs/auth.md: the published test vector, and each
 // canonicalisation rule on the inputs real SDK clients send.
 #include "adapters/auth/sdk_hmac_signature.hpp"
 
