@@ -350,7 +350,10 @@ Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected
   if (!referenced) return std::unexpected(referenced.error());
   auto stored = impl_->ports.blobs.List();
   if (!stored) return std::unexpected(stored.error());
-  if (referenced->empty() && !stored->empty()) {
+  // A store with queued jobs is not new: its first uploads may have crashed after storing bytes.
+  auto queued = impl_->ports.jobs.CountQueued();
+  if (!queued) return std::unexpected(queued.error());
+  if (referenced->empty() && *queued == 0 && !stored->empty()) {
     if (empty_store_expected) return std::vector<std::string>{};
     return Fail(ErrorCode::kNotSupported,
                 "the metadata store refers to no package, yet the blob store holds " +

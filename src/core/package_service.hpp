@@ -122,8 +122,9 @@ class PackageService {
   // previous one while a replacement is UPLOADING or after it FAILED. kNotFound when none.
   Result<std::unique_ptr<BlobReader>> OpenContent(const PackageId& id);
   // Start-up recovery: removes temporaries and blobs no package refers to, and returns the
-  // hashes it removed (for the log). When the metadata store refers to no blob at all while
-  // blobs exist, it removes none and fails with kNotSupported, unless `empty_store_expected`:
+  // hashes it removed (for the log). When the metadata store refers to no blob at all and
+  // queues no job while blobs exist, it removes none and fails with kNotSupported, unless
+  // `empty_store_expected`:
   // an empty store next to stored bytes is far more likely a deleted, truncated or mistyped
   // database than a wish to delete every package.
   Result<std::vector<std::string>> Sweep(bool empty_store_expected = false);
