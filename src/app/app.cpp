@@ -4,11 +4,14 @@
 
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "adapters/auth/credential_authenticator.hpp"
 #include "adapters/auth/credential_store.hpp"
@@ -30,6 +33,8 @@
 namespace dlipkg::app {
 namespace {
 
+constexpr std::chrono::milliseconds kCancelMargin{5'000};
+
 SourcePolicy PolicyFrom(const ServeConfig& config, std::vector<ObjectStore> object_stores) {
   SourcePolicy policy;
   policy.allow_sources = config.allow_sources;
@@ -40,6 +45,7 @@ SourcePolicy PolicyFrom(const ServeConfig& config, std::vector<ObjectStore> obje
   policy.connect_timeout = std::chrono::seconds(config.fetch_connect_timeout_s);
   policy.first_byte_timeout = std::chrono::seconds(config.fetch_first_byte_timeout_s);
   policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
+  policy.low_speed_bytes_per_s = config.fetch_low_speed_limit;
   policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
   return policy;
 }
@@ -105,13 +111,22 @@ sigset_t BlockServerSignals() {
   return signals;
 }
 
+// At start and at every reload: secrets readable by every local user deserve a word.
+void WarnIfReadableByOthers(const std::string& file) {
+  std::error_code ec;
+  const auto perms = std::filesystem::status(file, ec).permissions();
+  if (!ec && (perms & std::filesystem::perms::others_read) != std::filesystem::perms::none)
+    spdlog::warn("the credential file {} is readable by every local user", file);
+}
+
 // Reloads the credential file. Requests in flight keep the snapshot they started with; a file
 // that no longer loads leaves the old credentials in force. Messages name no secret.
-void ReloadCredentials(CredentialStore* credentials) {
+void ReloadCredentials(CredentialStore* credentials, const std::string& file) {
   if (credentials == nullptr) {
     spdlog::info("received SIGHUP; no --credentials file to reload");
     return;
   }
+  WarnIfReadableByOthers(file);
   auto reloaded = credentials->Reload();
   if (!reloaded)
     spdlog::warn("credentials not reloaded, the previous ones stay in force: {}",
@@ -121,13 +136,37 @@ void ReloadCredentials(CredentialStore* credentials) {
 }
 
 // Blocks until SIGTERM or SIGINT, reloading the credentials on each SIGHUP meanwhile.
-int WaitForStopSignal(const sigset_t& signals, CredentialStore* credentials) {
+int WaitForStopSignal(const sigset_t& signals, CredentialStore* credentials,
+                      const std::string& file) {
   for (;;) {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGHUP) return signal;
-    ReloadCredentials(credentials);
+    ReloadCredentials(credentials, file);
   }
+}
+
+// Async jobs go back to the queue at once (the next start, or another instance, resumes them);
+// synchronous uploads get most of the grace period, then their fetches are cancelled, so the
+// server stops within the grace whatever the sources do.
+void StopWithinGrace(http::Server& server, JobRunner& runner, PackageService& service,
+                     std::chrono::milliseconds grace) {
+  std::jthread jobs([&runner] { runner.Stop(); });
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool stopped = false;
+  // Room left after the cancellation for the handlers to answer and the connections to close.
+  const auto cancel_at = grace - std::min<std::chrono::milliseconds>(grace / 2, kCancelMargin);
+  std::jthread watchdog([&] {
+    std::unique_lock lock(mutex);
+    if (changed.wait_for(lock, cancel_at, [&] { return stopped; })) return;
+    spdlog::warn("shutdown: cancelling the source fetches of uploads still running");
+    service.CancelFetches();
+  });
+  server.Stop();
+  std::lock_guard lock(mutex);
+  stopped = true;
+  changed.notify_all();
 }
 
 // With a credential file: the store and the authenticator over it. Without: warns when the
@@ -150,10 +189,7 @@ Result<Authentication> SetUpAuthentication(const ServeConfig& config, const Cloc
   }
   if (config.insecure_no_auth)
     spdlog::warn("--insecure-no-auth is ignored: --credentials enables authentication");
-  std::error_code ec;
-  const auto perms = std::filesystem::status(config.credentials_file, ec).permissions();
-  if (!ec && (perms & std::filesystem::perms::others_read) != std::filesystem::perms::none)
-    spdlog::warn("the credential file {} is readable by every local user", config.credentials_file);
+  WarnIfReadableByOthers(config.credentials_file);
   auto store = CredentialStore::Open(config.credentials_file);
   if (!store) return std::unexpected(store.error());
   spdlog::info("authentication enabled: {} user(s) from {}", (*store)->Snapshot()->users.size(),
@@ -191,9 +227,11 @@ int Serve(const ServeConfig& config) {
   const std::string worker_id = WorkerId();
   LogEventSink events;
   BlobKeeper keeper(metadata, **blobs, clock, events, worker_id);
-  WorkerPool pool(config.workers);
+  // Two fetch pools, so that neither kind of upload waits behind the other (issue 15).
+  WorkerPool job_pool(config.workers);
+  WorkerPool sync_pool(config.sync_workers);
   JobRunner runner(
-      jobs, **blobs, keeper, **fetcher, clock, events, pool,
+      jobs, **blobs, keeper, **fetcher, clock, events, job_pool,
       JobRunnerOptions{.worker_id = worker_id,
                        .lease = std::chrono::seconds(config.job_lease_s),
                        .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
@@ -201,8 +239,10 @@ int Serve(const ServeConfig& config) {
                        .jitter = RandomJitter(),
                        .fault_point = FaultHook()});
   PackageService service(
-      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool, events},
+      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, sync_pool, events},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
+                     .max_sync_uploads = static_cast<std::size_t>(config.max_sync_uploads),
+                     .sync_start_wait = std::chrono::seconds(config.sync_wait_s),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
                      .on_enqueued = [&runner] { runner.Notify(); }});
   // SQLite releases every lease (this instance was the only one); PostgreSQL keeps them, since
@@ -214,8 +254,12 @@ int Serve(const ServeConfig& config) {
   // then only leaked; the S3 store drops day-old temporaries itself).
   if (stores->shared) {
     spdlog::info("start-up sweep skipped: other instances may be writing to the same stores");
-  } else if (auto swept = service.Sweep(); !swept) {
-    return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+  } else if (auto swept = service.Sweep(config.allow_empty_metadata); !swept) {
+    return spdlog::error("start-up sweep refused: {}", swept.error().message), 1;
+  } else {
+    for (const auto& sha : *swept)
+      spdlog::info("start-up sweep: removing unreferenced blob {}", sha);
+    spdlog::info("start-up sweep: {} unreferenced blob(s) removed", swept->size());
   }
   if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
   if (config.rotate_url_key) {
@@ -239,7 +283,9 @@ int Serve(const ServeConfig& config) {
                           .io_threads = config.io_threads,
                           .handler_threads = config.handler_threads,
                           .max_body_bytes = static_cast<std::size_t>(config.max_body_size),
-                          .read_timeout = std::chrono::seconds(config.read_timeout_s)},
+                          .max_connections = static_cast<std::size_t>(config.max_connections),
+                          .read_timeout = std::chrono::seconds(config.read_timeout_s),
+                          .shutdown_grace = std::chrono::seconds(config.shutdown_grace_s)},
       api);
   auto bound = server.Start();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
@@ -248,10 +294,9 @@ int Serve(const ServeConfig& config) {
   if (spdlog::get_level() > spdlog::level::info)
     spdlog::log(spdlog::get_level(), "listening on {}", *bound);
   runner.Start();
-  const int signal = WaitForStopSignal(signals, auth->store.get());
+  const int signal = WaitForStopSignal(signals, auth->store.get(), config.credentials_file);
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
-  server.Stop();
-  runner.Stop();
+  StopWithinGrace(server, runner, service, std::chrono::seconds(config.shutdown_grace_s));
   spdlog::info("stopped");
   return 0;
 }

@@ -17,7 +17,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-DLIPKG = ROOT / "build" / "dlipkg"
+# scripts/sanitize.sh points this at its ASan+UBSan build.
+DLIPKG = Path(os.environ.get("DLIPKG_BINARY", ROOT / "build" / "dlipkg"))
 
 
 def wait_until(check, what, timeout=10, interval=0.02):
