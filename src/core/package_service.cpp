@@ -147,9 +147,9 @@ struct PackageService::Impl {
     return ports.keeper.CommitPinned(**writer);
   }
 
-  // A synchronous upload holds an HTTP handler thread for as long as its fetch takes; past
-  // max_sync_uploads of them (counted with a SyncSlot held by the caller) the new one is
-  // refused, so requests needing no fetch find a thread.
+  // Synchronous uploads (fetched, or streamed by the client) hold an HTTP handler thread each
+  // for as long as their bytes take; past max_sync_uploads of them (counted with a SyncSlot
+  // held by the caller) the new one is refused, so requests needing no bytes find a thread.
   std::optional<Error> TooManySync() const {
     if (sync_uploads <= options.max_sync_uploads) return std::nullopt;
     return Error{ErrorCode::kBusy, std::to_string(options.max_sync_uploads) +
@@ -265,13 +265,19 @@ struct PackageService::Impl {
     return result;
   }
 
-  // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`.
+  // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`;
+  // kBusy past max_sync_uploads, or when the server shuts down (checked between chunks; each
+  // read of the body is bounded by the HTTP layer's read timeout).
   Result<BlobInfo> StreamIntoBlob(ByteSource& body, std::int64_t max_bytes) {
+    if (cancelled) return std::unexpected(ShuttingDown());
+    SyncSlot slot(sync_uploads);
+    if (auto busy = TooManySync()) return std::unexpected(*busy);
     auto writer = ports.blobs.Create();
     if (!writer) return std::unexpected(writer.error());
     std::vector<char> chunk(kStreamChunkBytes);
     std::int64_t total = 0;
     for (;;) {
+      if (cancelled) return std::unexpected(ShuttingDown());
       auto n = body.Read(chunk);
       if (!n) return std::unexpected(n.error());
       if (*n == 0) break;

@@ -109,8 +109,9 @@ struct Listing {
 struct ServiceOptions {
   std::int64_t staged_blob_ttl_ms = 3'600'000;  // a staged blob waits this long for its commit
   std::size_t max_queued_jobs = 100'000;        // asynchronous uploads of one project waiting
-  // Synchronous uploads running at once; beyond it kBusy at once. Kept below the number of
-  // HTTP handler threads so that requests needing no fetch always find a thread.
+  // Synchronous uploads (fetched, or streamed in by the client) running at once; beyond it
+  // kBusy at once. Kept below the number of HTTP handler threads so that requests needing no
+  // bytes moved always find a thread.
   std::size_t max_sync_uploads = 16;
   // How long a synchronous upload's source may wait for a free fetcher before kBusy.
   std::chrono::milliseconds sync_start_wait{30'000};
@@ -179,7 +180,8 @@ class PackageService {
   // an empty store next to stored bytes is far more likely a deleted, truncated or mistyped
   // database than a wish to delete every package.
   Result<std::vector<std::string>> Sweep(bool empty_store_expected = false);
-  // Shutdown: synchronous uploads fetching now stop within about a second and answer kBusy,
+  // Shutdown: synchronous uploads fetching now stop within about a second (streaming ones at
+  // their next chunk of body) and answer kBusy,
   // and new ones are refused; nothing is committed from a cancelled fetch. Irreversible.
   void CancelFetches();
 

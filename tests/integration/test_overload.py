@@ -4,6 +4,7 @@ within its grace period whatever the sources do.
 The source trickles one byte every 0.3 s (never silent, hopelessly slow) or stalls (silent).
 """
 import concurrent.futures
+import socket
 import time
 
 import pytest
@@ -107,3 +108,36 @@ def test_sigterm_stops_within_the_grace_whatever_the_sources_do(start_server, sc
     listing = again.api("GET", P).json()
     names = {r["resource_name"] for g in listing["groups"] for r in g["details"]}
     assert names == {"job.py"}, listing
+
+
+def test_streamed_uploads_count_against_the_sync_upload_limit(start_server):
+    """Direct uploads (PUT .../content) hold a handler thread while the client sends the body, as
+    fetching uploads do while the source sends it: two clients that start an upload and go
+    quiet take the two sync slots, a third upload is refused at once with 429, and lists and
+    health checks keep answering from the handler threads left."""
+    server = start_server("--handler-threads", "4", "--max-sync-uploads", "2",
+                          "--read-timeout", "60")
+    host, port = server.address.split(":")
+    quiet = []
+    try:
+        for i in range(2):
+            s = socket.create_connection((host, int(port)), timeout=30)
+            s.sendall((f"PUT {P}/quiet{i}.bin/content?kind=file HTTP/1.1\r\n"
+                       f"Host: {server.address}\r\nContent-Length: 1000000\r\n\r\n").encode()
+                      + b"x" * 1000)
+            quiet.append(s)
+        # Each streaming upload has a temporary blob once it holds its slot.
+        wait_for(lambda: len(list((server.data_dir / "tmp").glob("*"))) == 2, 10,
+                 "both streamed uploads to start")
+        started = time.time()
+        r = server.api("PUT", f"{P}/third.bin/content?kind=file", data=b"abc", timeout=10)
+        assert (r.status_code, r.json().get("error_code")) == (429, "APIGW.0308"), r.text
+        assert server.api("GET", "/healthz", timeout=5).status_code == 200
+        assert server.api("GET", P, timeout=5).status_code == 200
+        assert time.time() - started < 2
+    finally:
+        for s in quiet:
+            s.close()
+    # Once the quiet clients are gone, their slots are free again.
+    wait_for(lambda: server.api("PUT", f"{P}/third.bin/content?kind=file", data=b"abc",
+                                timeout=10).status_code == 200, 10, "a free slot")
