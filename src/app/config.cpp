@@ -256,9 +256,9 @@ Command ParseCommandLine(int argc, char** argv) {
       ->capture_default_str();
   serve
       ->add_option("--max-sync-uploads", config.max_sync_uploads,
-                   "Synchronous uploads (fetched or direct) running at once; beyond it HTTP 429 (APIGW.0308). Must "
-                   "be below --handler-threads, so that lists, shows and health checks always "
-                   "find a thread. 0: half of --handler-threads")
+                   "Synchronous uploads (fetched or direct) running at once; beyond it HTTP 429 "
+                   "(APIGW.0308). Must be below --handler-threads, so that lists, shows and "
+                   "health checks always find a thread. 0: half of --handler-threads")
       ->envname("DLIPKG_MAX_SYNC_UPLOADS")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
