@@ -17,7 +17,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-# scripts/sanitize.sh points this at its ASan+UBSan build.
+# DLIPKG_BINARY runs the tests or a benchmark against another build (a sanitizer build, an
+# older commit for a before/after comparison).
 DLIPKG = Path(os.environ.get("DLIPKG_BINARY", ROOT / "build" / "dlipkg"))
 
 
