@@ -2,16 +2,24 @@
 # Builds the libFuzzer targets of tests/fuzz (clang 16, ASan + UBSan, -DDLIPKG_FUZZ=ON) into
 # build-fuzz/ and runs each for a fixed budget, starting from its seed corpus in
 # tests/fuzz/corpus/<target> (copied: the repository's corpora are not modified).
-#   scripts/fuzz.sh              10 s per target (what scripts/test.sh runs when FUZZ=1)
-#   scripts/fuzz.sh 600          the longer run: 10 minutes per target
-#   scripts/fuzz.sh 60 names     one target
+#   scripts/fuzz.sh                 10 s per target
+#   scripts/fuzz.sh --budget 20     20 s per target (what scripts/test.sh runs with
+#                                   DLIPKG_TEST_FUZZ=1)
+#   scripts/fuzz.sh --budget 600    the longer run: 10 minutes per target
+#   scripts/fuzz.sh 60 names        one target (a bare number is the budget too)
 # Prints, per target, the executions done and whether it found anything; exits non-zero on a
 # finding (the crashing input is kept in build-fuzz/findings/<target>/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --fuzz
-seconds=${1:-10}
-shift || true
+seconds=10
+if [ "${1:-}" = --budget ]; then
+  seconds=${2:?--budget needs a number of seconds}
+  shift 2
+elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
+  seconds=$1
+  shift
+fi
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(json_decode names sdk_signature credentials sources s3_xml request config)
 if [ ! -f build-fuzz/build.ninja ]; then

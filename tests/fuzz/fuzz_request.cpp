@@ -10,7 +10,8 @@
 #include "api/resources_api.hpp"
 #include "core/blob_keeper.hpp"
 #include "core/worker_pool.hpp"
-#include "unit/core/fakes.hpp"
+#include "testing/fakes.hpp"
+#include "testing/settable_clock.hpp"
 
 namespace {
 
@@ -20,11 +21,12 @@ struct Core {
   dlipkg::testing::FakeJobQueue jobs{metadata};
   dlipkg::testing::FakeBlobStore blobs;
   dlipkg::testing::FakeFetcher fetcher;
-  dlipkg::testing::FakeClock clock;
-  dlipkg::BlobKeeper keeper{metadata, blobs, clock, "fuzz"};
+  dlipkg::testing::SettableClock clock;
+  dlipkg::testing::RecordingEventSink events;
+  dlipkg::BlobKeeper keeper{metadata, blobs, clock, events, "fuzz"};
   dlipkg::WorkerPool pool{1};
   dlipkg::PackageService service{
-      dlipkg::ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool}};
+      dlipkg::ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool, events}};
   dlipkg::api::ResourcesApi api{service, dlipkg::api::ApiOptions{.default_owner = "local"}, nullptr};
 };
 
