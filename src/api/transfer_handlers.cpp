@@ -44,6 +44,12 @@ class RangeReader final : public BlobReader {
     if (n) left_ -= static_cast<std::int64_t>(*n);
     return n;
   }
+  std::optional<FileRegion> Region() override {
+    auto region = inner_->Region();
+    if (region) region->length = std::min(region->length, left_);
+    return region;
+  }
+  Result<void> ConfirmUnchanged() override { return inner_->ConfirmUnchanged(); }
 
  private:
   std::unique_ptr<BlobReader> inner_;
@@ -179,7 +185,8 @@ Result<Response> ShowBlob(const ApiContext& context, const Call& call) {
 Result<Response> CommitGroup(const ApiContext& context, const Call& call) {
   auto dto = DecodeGroupCommit(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto group = context.service.CommitStaged(call.Project().str(), call.user, dto->group, dto->packages);
+  auto group =
+      context.service.CommitStaged(call.Project().str(), call.user, dto->group, dto->packages);
   if (!group) return std::unexpected(group.error());
   return JsonAnswer(EncodeGroup(*group));
 }

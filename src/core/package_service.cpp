@@ -25,14 +25,17 @@ class ReportingReader final : public BlobReader {
         clock_(clock) {}
   std::int64_t Size() const override { return inner_->Size(); }
   Result<void> Seek(std::int64_t offset) override { return inner_->Seek(offset); }
-  Result<std::size_t> Read(std::span<char> buffer) override {
-    auto n = inner_->Read(buffer);
-    if (!n && n.error().code == ErrorCode::kCorrupted && !reported_) {
+  Result<std::size_t> Read(std::span<char> buffer) override { return Report(inner_->Read(buffer)); }
+  std::optional<FileRegion> Region() override { return inner_->Region(); }
+  Result<void> ConfirmUnchanged() override { return Report(inner_->ConfirmUnchanged()); }
+  template <typename T>
+  Result<T> Report(Result<T> outcome) {
+    if (!outcome && outcome.error().code == ErrorCode::kCorrupted && !reported_) {
       reported_ = true;
       (void)metadata_.MarkCorrupt(package_.project, package_.group, package_.name, package_.sha256,
                                   CorruptReason(), clock_.NowMs());
     }
-    return n;
+    return outcome;
   }
   static std::string CorruptReason() {
     return "The stored bytes no longer match the package's SHA-256 (found by a download); "
@@ -145,8 +148,7 @@ struct PackageService::Impl {
                          .tags = command.tags};
   }
 
-  Result<UploadResult> Enqueue(const Placement& command,
-                               const std::optional<std::string>& group,
+  Result<UploadResult> Enqueue(const Placement& command, const std::optional<std::string>& group,
                                const std::vector<std::string>& names,
                                const std::vector<std::string>& urls) {
     if (command.mode == GroupMode::kReplace && group)
@@ -163,8 +165,8 @@ struct PackageService::Impl {
                            .owner = command.owner,
                            .create_time = now,
                            .update_time = now};
-    auto queued = ports.jobs.EnqueueUploads(header, packages, urls,
-                                            now + options.job_deadline_ms, options.max_queued_jobs);
+    auto queued = ports.jobs.EnqueueUploads(header, packages, urls, now + options.job_deadline_ms,
+                                            options.max_queued_jobs);
     if (!queued) return std::unexpected(queued.error());
     for (const auto& package : queued->packages)
       ports.events.Report({.kind = EventKind::kJobQueued,
@@ -397,10 +399,8 @@ Result<GroupRecord> PackageService::CommitStaged(const std::string& project,
     }
     blobs.push_back(BlobInfo{sha, (*reader)->Size()});
   }
-  const Placement command{.project = project,
-                          .owner = owner,
-                          .kind = kinds.front(),
-                          .mode = GroupMode::kReplace};
+  const Placement command{
+      .project = project, .owner = owner, .kind = kinds.front(), .mode = GroupMode::kReplace};
   auto result = impl_->CommitBlobs(command, *group_name, names, kinds, blobs, shas);
   if (!result) return std::unexpected(result.error());
   return std::move(*result->group);
