@@ -653,8 +653,9 @@ asio::awaitable<Session::Written> Session::StreamBody(
     return static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, size - from));
   };
   std::uint64_t sent = 0;
-  Result<std::size_t> got =
-      size == 0 ? Result<std::size_t>(0) : co_await ReadOnPool(reader, {current.data(), want(0)});
+  // No co_await inside ?: or std::tie: GCC 12 may destroy such temporaries twice.
+  Result<std::size_t> got = 0;
+  if (size > 0) got = co_await ReadOnPool(reader, {current.data(), want(0)});
   while (sent < size) {
     if (!got || *got == 0) {
       // Content-Length is already on the wire: closing is the only honest way to signal it.
@@ -667,8 +668,10 @@ asio::awaitable<Session::Written> Session::StreamBody(
     const std::uint64_t after = sent + *got;
     beast::error_code ec;
     if (after < size) {
-      std::tie(ec, got) = co_await (WriteChunk(message, serializer, chunk) &&
-                                    ReadOnPool(reader, {next.data(), want(after)}));
+      auto both = co_await (WriteChunk(message, serializer, chunk) &&
+                            ReadOnPool(reader, {next.data(), want(after)}));
+      ec = std::get<0>(both);
+      got = std::move(std::get<1>(both));
     } else {
       ec = co_await WriteChunk(message, serializer, chunk);
     }
