@@ -78,6 +78,7 @@ def main():
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workdir", default=None, help="where files go (default: build/bench)")
+    parser.add_argument("--binary", default=None, help="the dlipkg to measure (build/dlipkg)")
     parser.add_argument("--baseline", default=None,
                         help="another dlipkg binary (e.g. main's) whose /files download is "
                              "measured in the same rounds")
@@ -93,7 +94,7 @@ def main():
     make_file(big, size)
     small.write_bytes(os.urandom(10 << 10))
     nginx = Nginx(src, work / "nginx").start()
-    server = Dlipkg(work / "data", ["--max-object-size", "8GiB"])
+    server = Dlipkg(work / "data", ["--max-object-size", "8GiB"], binary=args.binary)
     server.start()
     baseline = None
     if args.baseline:
@@ -130,8 +131,17 @@ def main():
         assert r.status_code == 200, r.text
         r = server.api("POST", f"{P}/resources/urls", json={"resource_names": ["small.bin"]})
         url = r.json()["urls"][0]["url"]
+        old_signed, old_url = [], None
+        if baseline:
+            r = baseline.api("PUT", f"{P}/resources/small.bin/content?kind=file",
+                             data=small.read_bytes())
+            assert r.status_code == 200, r.text
+            r = baseline.api("POST", f"{P}/resources/urls", json={"resource_names": ["small.bin"]})
+            old_url = r.json()["urls"][0]["url"]
         for _ in range(args.rounds):
             signed.append(parallel_get(url, args.requests, args.connections, work))
+            if old_url:
+                old_signed.append(parallel_get(old_url, args.requests, args.connections, work))
             ngx_small.append(parallel_get(f"{nginx.url}/small.bin", args.requests,
                                           args.connections, work))
 
@@ -160,6 +170,10 @@ def main():
                   f"{old_rate / ngx_rate:.2f} (before)")
         print(f"presigned {args.requests} x 10 KiB at {args.connections} connections: dlipkg "
               f"{rps:7.0f} req/s | nginx {ngx_rps:7.0f} req/s | ratio {rps / ngx_rps:.2f}")
+        if old_signed:
+            old_rps = args.requests / min(old_signed)
+            print(f"presigned: baseline {old_rps:7.0f} req/s | ratio {old_rps / ngx_rps:.2f} "
+                  "(before)")
         if up_rate / cp_rate < 0.8:
             missed.append("upload ratio")
         if peak >= 64 * 1024:

@@ -162,6 +162,24 @@ Result<std::size_t> ReadChunk(BlobReader& reader, std::span<char> buffer) {
   return CallReader([&] { return reader.Read(buffer); });
 }
 
+// One pool step of a sendfile download: the reader's ConfirmUnchanged first when `confirm`
+// (the last bytes are next), then one sendfile(2) call on the non-blocking socket.
+struct SendfileStep {
+  Result<void> same;
+  ssize_t sent = 0;
+  int err = 0;
+};
+
+SendfileStep RunSendfileStep(BlobReader& reader, bool confirm, int out, int in, off_t& offset,
+                             std::size_t count) {
+  SendfileStep step;
+  if (confirm) step.same = CallReader([&] { return reader.ConfirmUnchanged(); });
+  if (!step.same) return step;
+  step.sent = ::sendfile(out, in, &offset, count);
+  if (step.sent < 0) step.err = errno;
+  return step;
+}
+
 class Session;
 
 // Everything the sessions share: options, handler, pool, the live-session registry.
@@ -640,7 +658,8 @@ asio::awaitable<Session::Written> Session::StreamBody(
     BlobReader& reader, std::uint64_t size, int status, StreamedMessage& message,
     bhttp::response_serializer<bhttp::buffer_body>& serializer, const Exchange& exchange) {
   if (auto region = reader.Region();
-      region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == size) {
+      region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == size &&
+      size > static_cast<std::uint64_t>(kConfirmTailBytes)) {  // small: one Read is one hop
     spdlog::debug("request {}: {} bytes sent from the file", exchange.request_id, size);
     co_return co_await SendRegion(reader, *region, status, exchange);
   }
@@ -720,45 +739,37 @@ asio::awaitable<Session::Written> Session::SendRegion(BlobReader& reader, FileRe
   std::uint64_t sent = 0;
   bool confirmed = false;
   while (sent < size) {
-    if (!confirmed && size - sent <= tail) {
-      const Result<void> same = co_await asio::co_spawn(
-          core_.pool_executor(),
-          [&reader]() -> asio::awaitable<Result<void>> {
-            co_return CallReader([&] { return reader.ConfirmUnchanged(); });
-          },
-          asio::use_awaitable);
-      if (!same) {
-        spdlog::error("request {}: {} after {} of {} bytes; closing the connection",
-                      exchange.request_id, same.error().message, sent, size);
-        co_return Written{false, status, sent};
-      }
-      confirmed = true;
-    }
-    const std::uint64_t allowed = confirmed ? size - sent : size - sent - tail;
+    const bool confirm = !confirmed && size - sent <= tail;
+    const std::uint64_t allowed = confirmed || confirm ? size - sent : size - sent - tail;
     const auto count = static_cast<std::size_t>(
         std::min<std::uint64_t>(allowed, static_cast<std::uint64_t>(kSendfileMaxBytes)));
     // On the pool: sendfile reads the file, which may wait for the disk (a cold range).
-    const auto [n, err] = co_await asio::co_spawn(
+    const SendfileStep step = co_await asio::co_spawn(
         core_.pool_executor(),
-        [out = socket.native_handle(), in = region.fd, &offset,
-         count]() -> asio::awaitable<std::pair<ssize_t, int>> {
-          const ssize_t done = ::sendfile(out, in, &offset, count);
-          co_return std::pair<ssize_t, int>{done, done < 0 ? errno : 0};
+        [&reader, confirm, out = socket.native_handle(), in = region.fd, &offset,
+         count]() -> asio::awaitable<SendfileStep> {
+          co_return RunSendfileStep(reader, confirm, out, in, offset, count);
         },
         asio::use_awaitable);
-    if (n > 0) {
-      sent += static_cast<std::uint64_t>(n);
-      continue;
-    }
-    if (n < 0 && err == EINTR) continue;
-    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
-      if (co_await AwaitWritable()) continue;
+    if (!step.same) {
+      spdlog::error("request {}: {} after {} of {} bytes; closing the connection",
+                    exchange.request_id, step.same.error().message, sent, size);
       co_return Written{false, status, sent};
     }
-    const std::string why = n == 0 ? std::string("found the file short")
-                                   : std::error_code(err, std::generic_category()).message();
+    confirmed = confirmed || confirm;
+    if (step.sent > 0) {
+      sent += static_cast<std::uint64_t>(step.sent);
+      continue;
+    }
+    if (step.sent < 0 && (step.err == EINTR || step.err == EAGAIN || step.err == EWOULDBLOCK)) {
+      if (step.err == EINTR || co_await AwaitWritable()) continue;
+      co_return Written{false, status, sent};
+    }
     spdlog::error("request {}: sendfile {} after {} of {} bytes; closing the connection",
-                  exchange.request_id, why, sent, size);
+                  exchange.request_id,
+                  step.sent == 0 ? std::string("found the file short")
+                                 : std::error_code(step.err, std::generic_category()).message(),
+                  sent, size);
     co_return Written{false, status, sent};
   }
   co_return Written{true, status, sent};
