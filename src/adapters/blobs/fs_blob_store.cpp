@@ -175,33 +175,36 @@ std::int64_t WallClockNs() {
 class FsBlobReader final : public BlobReader {
  public:
   FsBlobReader(UniqueFd fd, FileIdentity identity, bool trusted)
-      : fd_(std::move(fd)), identity_(identity), size_(identity.size), trusted_(trusted) {}
-  std::int64_t Size() const override { return size_; }
+      : fd_(std::move(fd)), identity_(identity), end_(identity.size), trusted_(trusted) {}
+  // What is left after a Seek; reads do not change it.
+  std::int64_t Size() const override { return end_ - start_; }
 
   Result<std::size_t> Read(std::span<char> buffer) override {
     const auto want = static_cast<std::size_t>(
-        std::min<std::int64_t>(static_cast<std::int64_t>(buffer.size()), size_));
+        std::min<std::int64_t>(static_cast<std::int64_t>(buffer.size()), end_ - offset_));
     if (want == 0) return 0;
     auto n = PreadSome(buffer.first(want));
     if (!n) return StoreFailure("read", n.error());
     if (*n == 0) return 0;
-    if (trusted_ && static_cast<std::int64_t>(*n) == size_) {
+    if (trusted_ && offset_ + static_cast<std::int64_t>(*n) == end_) {
       if (auto same = ConfirmUnchanged(); !same) return std::unexpected(same.error());
     }
     offset_ += static_cast<std::int64_t>(*n);
-    size_ -= static_cast<std::int64_t>(*n);
     return *n;
   }
 
   Result<void> Seek(std::int64_t offset) override {
-    if (offset < 0 || offset > size_) return Fail(ErrorCode::kBadRequest, "seek past the end");
+    if (offset < 0 || offset > end_ - offset_)
+      return Fail(ErrorCode::kBadRequest, "seek past the end");
     offset_ += offset;
-    size_ -= offset;
+    start_ = offset_;
     trusted_ = false;  // a range is not checked, so there is nothing to confirm
     return {};
   }
 
-  std::optional<FileRegion> Region() override { return FileRegion{fd_.Get(), offset_, size_}; }
+  std::optional<FileRegion> Region() override {
+    return FileRegion{fd_.Get(), offset_, end_ - offset_};
+  }
 
   Result<void> ConfirmUnchanged() override {
     if (!trusted_) return {};
@@ -228,8 +231,9 @@ class FsBlobReader final : public BlobReader {
 
   UniqueFd fd_;
   const FileIdentity identity_;
-  std::int64_t offset_ = 0;
-  std::int64_t size_;
+  std::int64_t start_ = 0;   // where the bytes begin (after a Seek)
+  std::int64_t offset_ = 0;  // the next byte to read
+  const std::int64_t end_;
   bool trusted_;
 };
 
