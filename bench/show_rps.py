@@ -10,7 +10,12 @@ loopback and stopped after), in one run:
   - upload: 20 synchronous uploads of a 16 MiB object from nginx, MiB/s.
 Installs wrk (Debian) if it is missing.
 
-Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out]
+With --metrics instead: the cost of the /metrics instrumentation on show requests/s. Two
+embedded servers, one with --metrics=true and one with --metrics=false, are measured by the same
+wrk in alternating rounds (--rounds of each), beside nginx serving the same body; prints the
+median of each, and the cost in percent (target < 5%).
+
+Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out | --metrics [--rounds 5]]
 """
 import argparse
 import json
@@ -77,6 +82,40 @@ def run_deployment(label, servers, nginx, args, work):
           f"upload 16 MiB x20: {mib_s:.0f} MiB/s")
 
 
+def metrics_cost(nginx, args, work):
+    """Show requests/s with the instrumentation on and off, alternating rounds."""
+    servers = {}
+    try:
+        for mode in ("on", "off"):
+            servers[mode] = start(work, f"metrics-{mode}",
+                                  ["--metrics", "true" if mode == "on" else "false"])
+            r = servers[mode].api("POST", P + "/pyfiles", json={"paths": [f"{nginx.url}/a.py"],
+                                                                 "group": "g"})
+            assert r.status_code == 200, r.text
+        (nginx.root / "show.json").write_bytes(servers["on"].api("GET", P + "/a.py?group=g").content)
+        results = {"on": [], "off": [], "nginx": []}
+        for i in range(args.rounds):
+            order = ("on", "off") if i % 2 == 0 else ("off", "on")
+            for mode in order:
+                results[mode].append(wrk([f"{servers[mode].url}{P}/a.py?group=g"],
+                                         args.connections, args.seconds)[0])
+            results["nginx"].append(wrk([f"{nginx.url}/show.json"], args.connections,
+                                        args.seconds)[0])
+        # The instrumented server really counted: its /metrics saw the show requests.
+        scraped = servers["on"].api("GET", "/metrics").text
+        assert 'route="/v2.0/{project_id}/resources/{resource_name}"' in scraped, scraped[:2000]
+    finally:
+        for server in servers.values():
+            server.stop()
+    median = {mode: sorted(v)[len(v) // 2] for mode, v in results.items()}
+    cost = (median["off"] - median["on"]) / median["off"] * 100
+    for mode in ("on", "off", "nginx"):
+        print(f"show, metrics {mode:<5} median {median[mode]:>8.0f} req/s over {args.rounds} "
+              f"rounds: {' '.join(f'{x:.0f}' for x in results[mode])}")
+    print(f"instrumentation cost: {cost:+.1f}% of show requests/s (target < 5%); "
+          f"nginx same body {median['nginx']:.0f} req/s")
+
+
 def start_scale_out(work, stops):
     """Starts PostgreSQL and Swift s3api; returns the serve arguments that use them."""
     from s3_util import S3Client
@@ -110,6 +149,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--scale-out", action="store_true",
                         help="also PostgreSQL + Swift s3api, one and two instances")
+    parser.add_argument("--metrics", action="store_true",
+                        help="instead: show requests/s with /metrics instrumentation on vs off")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each, with --metrics")
     args = parser.parse_args()
     ensure_wrk()
     base = Path(__file__).resolve().parents[1] / "build" / "bench"
@@ -121,6 +163,13 @@ def main():
     nginx = Nginx(work / "src", work / "nginx").start()
     deployments = [("embedded (SQLite + directory)", 1, [])]
     stops = []
+    if args.metrics:
+        try:
+            metrics_cost(nginx, args, work)
+        finally:
+            nginx.stop()
+            subprocess.run(["rm", "-rf", str(work)])
+        return
     try:
         if args.scale_out:
             shared = start_scale_out(work, stops)

@@ -52,6 +52,9 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   // When set, the body is streamed from it (a package download) instead of `body`.
   std::unique_ptr<BlobReader> stream;
+  // The route table pattern that answered ("" when no route matched), for /metrics labels:
+  // a bounded set, unlike raw paths. Points at the constant route table.
+  std::string_view route;
   // Why a request failed on the server's side (storage down, a bug), for the operator's log;
   // "" otherwise. Never holds a secret.
   std::string log_note;
@@ -69,8 +72,9 @@ class RequestHandler {
     return BodyMode::kBuffer;
   }
   // The response for a request the HTTP layer rejected itself (body or header too large,
-  // unparseable request) so that every error body comes from the API's one error table.
-  virtual Response Reject(ErrorCode code, std::string message) = 0;
+  // unparseable request) so that every error body comes from the API's one error table;
+  // `request_id` is the one sent back as X-Request-Id.
+  virtual Response Reject(ErrorCode code, std::string message, const std::string& request_id) = 0;
 };
 
 }  // namespace dlipkg::api

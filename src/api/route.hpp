@@ -19,6 +19,8 @@
 #include "domain/error.hpp"
 #include "domain/values.hpp"
 #include "ports/authenticator.hpp"
+#include "ports/metrics.hpp"
+#include "ports/readiness_probe.hpp"
 
 namespace dlipkg::api {
 
@@ -30,6 +32,12 @@ struct TransferOptions {
   std::string public_url;
 };
 
+// A part GET /readyz asks whether it can serve ("metadata store", "blob store").
+struct ReadinessCheck {
+  std::string name;
+  ReadinessProbe* probe = nullptr;  // null: not checked
+};
+
 struct ApiOptions {
   std::string default_owner = "local";  // owner of what unauthenticated requests create
   std::vector<Module> modules;          // built-in modules shown by the list
@@ -37,6 +45,11 @@ struct ApiOptions {
   // so in /healthz.
   bool insecure_no_auth = false;
   TransferOptions transfer;
+  // GET /metrics renders this (null: instrumentation off, /metrics answers 404); with a
+  // metrics_token the request must carry "Authorization: Bearer <token>".
+  Metrics* metrics = nullptr;
+  std::string metrics_token;
+  std::vector<ReadinessCheck> readiness;  // GET /readyz
 };
 
 // Everything a handler may use. Lives as long as the ResourcesApi that owns it.

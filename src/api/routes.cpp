@@ -22,6 +22,8 @@ constexpr Route kRoutes[] = {
     DLIPKG_ROUTE("GET", "/", RedirectRoot, kPublic),
     DLIPKG_ROUTE("GET", "/console", RedirectToConsole, kPublic),
     DLIPKG_ROUTE("GET", "/console/{file...}", ServeConsole, kPublic),
+    DLIPKG_ROUTE("GET", "/readyz", Readiness, kPublic),
+    DLIPKG_ROUTE("GET", "/metrics", ServeMetrics, kPublic),
     DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources", ListResources, kProject),
     DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources", UploadResources, kProject),
     DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/pyfiles", UploadPyFiles, kProject),

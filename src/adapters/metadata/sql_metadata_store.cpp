@@ -51,19 +51,38 @@ SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlD
 
 SqlMetadataStore::~SqlMetadataStore() = default;
 
+template <class T>
+Result<T> SqlMetadataStore::Noted(Result<T> result, std::string_view operation) const {
+  if (!result && result.error().code == ErrorCode::kInternal && error_hook_) error_hook_(operation);
+  return result;
+}
+
 template <class Call>
 auto SqlMetadataStore::Write(Call&& call) {
-  return InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call)), "write");
 }
 
 template <class Call>
 auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
-  return InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call)),
+               "bookkeeping");
 }
 
 template <class Call>
 auto SqlMetadataStore::Read(Call&& call) {
-  return InTransaction(*engine_, Kind::kRead, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kRead, std::forward<Call>(call)), "read");
+}
+
+Result<void> SqlMetadataStore::CheckReady() {
+  auto version = Read([&](sql::Session& s) -> Result<std::int64_t> {
+    return sql::SelectOne(s, schema_query_, sql::IntFromRow);
+  });
+  if (!version) return std::unexpected(version.error());
+  if (*version != schema_expected_)
+    return Fail(ErrorCode::kInternal, "metadata store schema version " + std::to_string(*version) +
+                                          ", this server expects " +
+                                          std::to_string(schema_expected_));
+  return {};
 }
 
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
@@ -84,16 +103,40 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
                                                                   const std::string& group,
                                                                   const std::string& name) {
-  return Read([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  return Read([&](sql::Session& s) -> Result<std::optional<PackageRecord>> {
+    auto package = sql_.GetPackage(s, project, group, name);
+    if (!package || !*package) return package;
+    if (auto ok = sql_.AttachProgress(s, project, {&**package}); !ok)
+      return std::unexpected(ok.error());
+    return package;
+  });
 }
 
 Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string& project,
                                                               const std::string& name) {
-  return Read([&](sql::Session& s) { return sql_.GetGroup(s, project, name); });
+  return Read([&](sql::Session& s) -> Result<std::optional<GroupRecord>> {
+    auto group = sql_.GetGroup(s, project, name);
+    if (!group || !*group) return group;
+    std::vector<PackageRecord*> packages;
+    for (auto& p : (*group)->packages) packages.push_back(&p);
+    if (auto ok = sql_.AttachProgress(s, project, packages); !ok)
+      return std::unexpected(ok.error());
+    return group;
+  });
 }
 
 Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project) {
-  return Read([&](sql::Session& s) { return sql_.ListProject(s, project); });
+  return Read([&](sql::Session& s) -> Result<ProjectContents> {
+    auto contents = sql_.ListProject(s, project);
+    if (!contents) return contents;
+    std::vector<PackageRecord*> packages;
+    for (auto& p : contents->ungrouped) packages.push_back(&p);
+    for (auto& g : contents->groups)
+      for (auto& p : g.packages) packages.push_back(&p);
+    if (auto ok = sql_.AttachProgress(s, project, packages); !ok)
+      return std::unexpected(ok.error());
+    return contents;
+  });
 }
 
 Result<PackageRecord> SqlMetadataStore::DeletePackage(const std::string& project,
@@ -171,6 +214,12 @@ Result<std::optional<UploadJob>> SqlMetadataStore::ClaimJob(const std::string& w
                                                             std::int64_t lease_until_ms) {
   return WriteBookkeeping(
       [&](sql::Session& s) { return sql_.ClaimJob(s, worker, now_ms, lease_until_ms); });
+}
+
+Result<void> SqlMetadataStore::ReportProgress(const UploadJob& job, const std::string& worker,
+                                              std::int64_t bytes, std::int64_t expected) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.ReportProgress(s, job, worker, bytes, expected); });
 }
 
 Result<bool> SqlMetadataStore::RenewLease(std::int64_t job_id, const std::string& worker,

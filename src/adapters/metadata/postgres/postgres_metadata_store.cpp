@@ -110,6 +110,11 @@ CREATE TABLE url_keys (
   created_at BIGINT NOT NULL
 );
 )sql",
+    // Progress of a job's current attempt, which every instance's show and list read.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN bytes_fetched BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN expected_bytes BIGINT NOT NULL DEFAULT -1;
+)sql",
 };
 
 // Brings the schema to the latest version in one transaction. The advisory lock makes
@@ -238,8 +243,11 @@ Result<std::unique_ptr<PostgresMetadataStore>> PostgresMetadataStore::Open(
     if (!first) return std::unexpected(first.error());
     if (auto ok = Migrate(**first); !ok) return std::unexpected(ok.error());
   }
-  return std::unique_ptr<PostgresMetadataStore>(
+  std::unique_ptr<PostgresMetadataStore> store(
       new PostgresMetadataStore(std::move(engine), kPostgresDialect, LeasesAtStart::kKeep));
+  store->SetSchemaCheck("SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                        static_cast<std::int64_t>(std::size(kMigrations)));
+  return store;
 }
 
 }  // namespace dlipkg

@@ -100,6 +100,11 @@ CREATE TABLE url_keys (
   created_at INTEGER NOT NULL
 );
 )sql",
+    // 5: progress of a job's current attempt, which every instance's show and list read.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN bytes_fetched INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN expected_bytes INTEGER NOT NULL DEFAULT -1;
+)sql",
 };
 
 // ---- Connections and schema ----
@@ -227,8 +232,10 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
   auto engine = std::make_unique<SqliteTransactions>(file, std::move(writer));
   if (auto ok = engine->OpenReaders(); !ok) return std::unexpected(ok.error());
   // Engines where one writer works at a time need no locks of their own.
-  return std::unique_ptr<SqliteMetadataStore>(
+  std::unique_ptr<SqliteMetadataStore> store(
       new SqliteMetadataStore(std::move(engine), SqlDialect{}, LeasesAtStart::kRelease));
+  store->SetSchemaCheck("PRAGMA user_version", static_cast<std::int64_t>(std::size(kMigrations)));
+  return store;
 }
 
 }  // namespace dlipkg
