@@ -46,6 +46,12 @@ class RangeReader final : public BlobReader {
     if (n) left_ -= static_cast<std::int64_t>(*n);
     return n;
   }
+  std::optional<FileRegion> Region() override {
+    auto region = inner_->Region();
+    if (region) region->length = std::min(region->length, left_);
+    return region;
+  }
+  Result<void> ConfirmUnchanged() override { return inner_->ConfirmUnchanged(); }
 
  private:
   std::unique_ptr<BlobReader> inner_;
