@@ -929,8 +929,8 @@ Result<std::string> ServerCore::Bind() {
   const auto local = acceptor_.local_endpoint(ec);
   if (ec) return fail("local address");
   bound_ = FormatEndpoint(local);
-  // Clients may connect from now on; the kernel queues them until Start.
-  spdlog::info("listening on {}", bound_);
+  // Clients may connect from now on; the kernel queues them until Start, which says
+  // "listening": tools wait for that line, and a start that fails in between never shows it.
   return bound_;
 }
 
@@ -952,6 +952,7 @@ Result<std::string> ServerCore::Start() {
   });
   for (int i = 0; i < std::max(1, options_.io_threads); ++i)
     io_threads_.emplace_back([this] { RunIo(); });
+  spdlog::info("listening on {}", bound_);
   return bound_;
 }
 
