@@ -65,6 +65,66 @@ bool Matches(const PackageRecord& package, const ListQuery& query) {
           package.group.find(needle) != std::string::npos);
 }
 
+// One listed package and its group (nullptr: ungrouped).
+struct ListEntry {
+  const GroupRecord* group;
+  const PackageRecord* package;
+};
+
+// The packages the query matches; ungrouped first, then group by group.
+std::vector<ListEntry> MatchingEntries(const ProjectContents& contents, const ListQuery& query) {
+  std::vector<ListEntry> entries;
+  for (const auto& p : contents.ungrouped)
+    if (Matches(p, query)) entries.push_back({nullptr, &p});
+  for (const auto& g : contents.groups)
+    for (const auto& p : g.packages)
+      if (Matches(p, query)) entries.push_back({&g, &p});
+  return entries;
+}
+
+// Sorts by (group name, package name), the paging order, and keeps the page asked for.
+void KeepPage(std::vector<ListEntry>& entries, const ListQuery& query) {
+  std::stable_sort(entries.begin(), entries.end(), [](const ListEntry& a, const ListEntry& b) {
+    const auto group_of = [](const ListEntry& e) {
+      return e.group ? std::string_view(e.group->name) : std::string_view();
+    };
+    return std::pair(group_of(a), std::string_view(a.package->name)) <
+           std::pair(group_of(b), std::string_view(b.package->name));
+  });
+  const std::size_t begin = std::min(query.offset, entries.size());
+  const std::size_t end = std::min(entries.size(), begin + query.limit.value_or(entries.size()));
+  entries = std::vector<ListEntry>(entries.begin() + begin, entries.begin() + end);
+}
+
+// Rebuilds groups from the kept entries, keeping group order; empty groups are shown only in
+// an unfiltered, unpaged listing (they have no package to match a filter or fill a page).
+Listing Regroup(const ProjectContents& contents, const std::vector<ListEntry>& entries,
+                bool filtered, bool paged) {
+  Listing listing;
+  if (!filtered && !paged)
+    for (const auto& g : contents.groups)
+      if (g.packages.empty()) listing.groups.push_back(g);
+  std::map<const GroupRecord*, std::size_t> index;
+  for (const auto& e : entries) {
+    if (!e.group) {
+      listing.ungrouped.push_back(*e.package);
+      continue;
+    }
+    auto [it, inserted] = index.try_emplace(e.group, 0);
+    if (inserted) {
+      GroupRecord copy = *e.group;
+      copy.packages.clear();
+      listing.groups.push_back(std::move(copy));
+      it->second = listing.groups.size() - 1;
+    }
+    listing.groups[it->second].packages.push_back(*e.package);
+  }
+  if (!paged)
+    std::stable_sort(listing.groups.begin(), listing.groups.end(),
+                     [](const GroupRecord& a, const GroupRecord& b) { return a.name < b.name; });
+  return listing;
+}
+
 Error NotFound(const std::string& group, const std::string& name) {
   if (group.empty())
     return Error{ErrorCode::kNotFound, "The resource '" + name + "' does not exist."};
@@ -454,59 +514,11 @@ Result<Listing> PackageService::List(const ListQuery& query) {
   if (!contents) return std::unexpected(contents.error());
   const bool filtered = query.kind || !query.tags.empty() || !query.name_contains.empty();
   const bool paged = query.limit.has_value() || query.offset > 0;
-
-  // Each listed package as (group name, package name), the paging order; ungrouped first.
-  struct Entry {
-    const GroupRecord* group;
-    const PackageRecord* package;
-  };
-  std::vector<Entry> entries;
-  for (const auto& p : contents->ungrouped)
-    if (Matches(p, query)) entries.push_back({nullptr, &p});
-  for (const auto& g : contents->groups)
-    for (const auto& p : g.packages)
-      if (Matches(p, query)) entries.push_back({&g, &p});
-
-  Listing listing;
-  listing.total = entries.size();
-  if (paged) {
-    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      const auto group_of = [](const Entry& e) {
-        return e.group ? std::string_view(e.group->name) : std::string_view();
-      };
-      return std::pair(group_of(a), std::string_view(a.package->name)) <
-             std::pair(group_of(b), std::string_view(b.package->name));
-    });
-    const std::size_t begin = std::min(query.offset, entries.size());
-    const std::size_t end = std::min(entries.size(), begin + query.limit.value_or(entries.size()));
-    entries = std::vector<Entry>(entries.begin() + begin, entries.begin() + end);
-  }
-
-  // Rebuild groups from the kept entries, keeping group order; empty groups are shown only in
-  // an unfiltered, unpaged listing (they have no package to match a filter or fill a page).
-  std::map<const GroupRecord*, std::size_t> index;
-  for (const auto& g : contents->groups) {
-    if (!filtered && !paged && g.packages.empty()) {
-      listing.groups.push_back(g);
-    }
-  }
-  for (const auto& e : entries) {
-    if (!e.group) {
-      listing.ungrouped.push_back(*e.package);
-      continue;
-    }
-    auto [it, inserted] = index.try_emplace(e.group, 0);
-    if (inserted) {
-      GroupRecord copy = *e.group;
-      copy.packages.clear();
-      listing.groups.push_back(std::move(copy));
-      it->second = listing.groups.size() - 1;
-    }
-    listing.groups[it->second].packages.push_back(*e.package);
-  }
-  if (!paged)
-    std::stable_sort(listing.groups.begin(), listing.groups.end(),
-                     [](const GroupRecord& a, const GroupRecord& b) { return a.name < b.name; });
+  std::vector<ListEntry> entries = MatchingEntries(*contents, query);
+  const std::size_t total = entries.size();
+  if (paged) KeepPage(entries, query);
+  Listing listing = Regroup(*contents, entries, filtered, paged);
+  listing.total = total;
   return listing;
 }
 
