@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libspdlog-dev
-  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpqxx-dev)
+  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpqxx-dev libjemalloc-dev)
 test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postgresql)
 # An S3-compatible server that verifies SigV4, for the object-store tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
