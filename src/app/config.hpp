@@ -36,7 +36,7 @@ struct ServeConfig {
   std::uint16_t listen_port = 8080;
   std::string data_dir = "./dlipkg-data";
   MetadataLocation metadata = SqliteMetadata{"./dlipkg-data/metadata.db"};
-  int metadata_connections = 8;  // PostgreSQL connections per instance
+  int metadata_connections = 0;  // PostgreSQL connections per instance; 0: handler_threads
   std::vector<std::string> allow_sources;
   std::vector<std::string> allow_file_roots;
   std::vector<std::string> deny_sources;
