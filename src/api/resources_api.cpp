@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/error_table.hpp"
+#include "api/listing_stream.hpp"
 #include "api/peer_address.hpp"
 
 namespace dlipkg::api {
@@ -78,6 +79,8 @@ Result<std::size_t> SizeParam(const Target& target, const std::string& name, std
   return value;
 }
 
+constexpr std::size_t kMaxTagFilters = 16;
+
 Result<ListQuery> DecodeListQuery(const std::string& project, const Target& target) {
   ListQuery query{.project = project};
   if (auto kind = QueryValue(target, "kind"); kind && !kind->empty()) {
@@ -96,6 +99,10 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
         query.tags.push_back(std::move(filter));
       }
     }
+    // Each tag is a condition of the store's query: their number is bounded like any input.
+    if (query.tags.size() > kMaxTagFilters)
+      return Fail(ErrorCode::kBadRequest,
+                  "tags may name at most " + std::to_string(kMaxTagFilters) + " tags.");
   }
   if (target.query.contains("limit")) {
     auto limit = SizeParam(target, "limit", 1000);
@@ -107,6 +114,11 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
     if (!offset) return std::unexpected(offset.error());
     query.offset = *offset;
   }
+  if (auto cursor = QueryValue(target, "cursor"); cursor) {
+    query.after = DecodeCursor(*cursor);
+    if (!query.after)
+      return Fail(ErrorCode::kBadRequest, "cursor must be a next_cursor this server returned.");
+  }
   return query;
 }
 
@@ -114,7 +126,10 @@ Result<ListQuery> DecodeListQuery(const std::string& project, const Target& targ
 
 ResourcesApi::ResourcesApi(PackageService& service, ApiOptions options,
                            Authenticator* authenticator)
-    : service_(service), options_(std::move(options)), authenticator_(authenticator) {}
+    : service_(service),
+      options_(std::move(options)),
+      authenticator_(authenticator),
+      modules_json_(EncodeModules(options_.modules)) {}
 
 Result<void> ResourcesApi::AdmitUnauthenticatedPeer(const Request& request) const {
   if (authenticator_ != nullptr || options_.insecure_no_auth || IsLoopback(request.remote_address))
@@ -138,6 +153,29 @@ Result<void> ResourcesApi::CheckKnownUser(const std::string& new_owner) {
   if (!authenticator_->UserExists(*name))
     return Fail(ErrorCode::kUnknownUser, "No such user. userName:" + *name + ".");
   return {};
+}
+
+// The whole listing may be large: it is written while it is read, a batch at a time.
+Result<Response> ResourcesApi::StreamListing(const ListQuery& query) {
+  auto stream = std::make_unique<ListingStream>(service_.WalkListing(query), modules_json_);
+  if (auto started = stream->Start(); !started) return std::unexpected(started.error());
+  Response response;
+  response.stream = std::move(stream);
+  return response;
+}
+
+bool ResourcesApi::IsQuick(const Request& request) const {
+  if (request.method != "GET") return false;
+  if (request.target == "/healthz") return true;
+  if (!options_.quick_reads) return false;
+  auto target = ParseTarget(request.target);
+  if (!target) return true;  // answered with an error at once
+  const auto& seg = target->segments;
+  if (seg.size() < 3 || seg[0] != "v2.0" || seg[2] != "resources") return true;  // no route
+  if (seg.size() == 4) return true;                                              // show one package
+  // A listing page; the whole listing is written while it is read, on the pool.
+  return seg.size() == 3 && (target->query.contains("limit") || target->query.contains("offset") ||
+                             target->query.contains("cursor"));
 }
 
 Response ResourcesApi::Reject(ErrorCode code, std::string message) {
@@ -171,6 +209,7 @@ Response ResourcesApi::Handle(const Request& request) {
     if (seg.size() == 3 && method == "GET") {
       auto query = DecodeListQuery(*project, *target);
       if (!query) return std::unexpected(query.error());
+      if (!query->paged()) return StreamListing(*query);
       auto listing = service_.List(*query);
       if (!listing) return std::unexpected(listing.error());
       return Json(EncodeListing(*listing, options_.modules));

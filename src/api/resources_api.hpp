@@ -22,6 +22,10 @@ struct ApiOptions {
   // Only without an authenticator: serve non-loopback peers too (--insecure-no-auth), and say
   // so in /healthz.
   bool insecure_no_auth = false;
+  // Reads from the store are quick (a local SQLite file): show, listing pages and /healthz
+  // may run on the I/O threads. Not for a networked store, whose reads can wait for a
+  // connection timeout.
+  bool quick_reads = false;
 };
 
 class ResourcesApi final : public RequestHandler {
@@ -30,6 +34,7 @@ class ResourcesApi final : public RequestHandler {
   ResourcesApi(PackageService& service, ApiOptions options, Authenticator* authenticator = nullptr);
   Response Handle(const Request& request) override;
   Response Reject(ErrorCode code, std::string message) override;
+  bool IsQuick(const Request& request) const override;
 
  private:
   // Who owns what this request creates: the authenticated user, or the default owner.
@@ -38,10 +43,12 @@ class ResourcesApi final : public RequestHandler {
   Result<void> AdmitUnauthenticatedPeer(const Request& request) const;
   // With authentication, an owner change must name a user the authenticator knows.
   Result<void> CheckKnownUser(const std::string& new_owner);
+  Result<Response> StreamListing(const ListQuery& query);
 
   PackageService& service_;
   ApiOptions options_;
   Authenticator* authenticator_;
+  const std::string modules_json_;  // the listing's "modules", encoded once
 };
 
 }  // namespace dlipkg::api

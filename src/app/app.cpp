@@ -199,7 +199,8 @@ int Serve(const ServeConfig& config) {
   api::ResourcesApi api(service,
                         api::ApiOptions{.default_owner = config.owner,
                                         .modules = *modules,
-                                        .insecure_no_auth = config.insecure_no_auth},
+                                        .insecure_no_auth = config.insecure_no_auth,
+                                        .quick_reads = !stores->shared},
                         auth->authenticator.get());
 
   http::Server server(

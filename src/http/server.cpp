@@ -165,6 +165,8 @@ class ServerCore {
 
   // Runs the handler; a throwing handler is a bug that must cost one request, not the process.
   api::Response Invoke(const api::Request& request);
+  // handler.IsQuick; false should it throw.
+  bool IsQuick(const api::Request& request) const;
   // handler.Reject, with a bare 500 should Reject itself fail.
   api::Response SafeReject(ErrorCode code, std::string message);
   // Called by ~Session.
@@ -229,12 +231,14 @@ class Session : public std::enable_shared_from_this<Session> {
     bool ok = false;
     int status = 0;
     std::uint64_t body_bytes = 0;
+    bool close = false;  // the body ends with the connection
   };
 
   asio::awaitable<void> Serve();
   asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer,
                                     bhttp::request_parser<bhttp::string_body>& parser,
                                     beast::error_code& ec);
+  asio::awaitable<api::Response> Dispatch(const api::Request& request);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
   asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
   asio::awaitable<Written> WriteStreamed(api::Response& response, int status,
@@ -335,10 +339,7 @@ asio::awaitable<void> Session::Serve() {
     exchange.keep_alive = message.keep_alive();
     exchange.head_only = message.method() == bhttp::verb::head;
     const api::Request request = ToApiRequest(std::move(message), exchange.request_id);
-    api::Response response = co_await asio::co_spawn(
-        core_.pool_executor(),
-        [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
-        asio::use_awaitable);
+    api::Response response = co_await Dispatch(request);
 
     // A response finished during shutdown tells the client not to reuse the connection.
     exchange.keep_alive = exchange.keep_alive && !core_.stopping();
@@ -346,7 +347,7 @@ asio::awaitable<void> Session::Serve() {
       spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
     const Written written = co_await Write(std::move(response), exchange);
     LogAccess(exchange, written);
-    if (!written.ok || !exchange.keep_alive) co_return;
+    if (!written.ok || written.close || !exchange.keep_alive) co_return;
   }
 }
 
@@ -368,6 +369,16 @@ asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer,
   }
   std::tie(ec, std::ignore) = co_await bhttp::async_read(stream_, buffer, parser, kNoThrow);
   co_return !ec;
+}
+
+// Quick reads run here, on the connection's strand: the hop to the pool and back would cost
+// more than they do. Everything that may block long goes to the pool.
+asio::awaitable<api::Response> Session::Dispatch(const api::Request& request) {
+  if (core_.IsQuick(request)) co_return core_.Invoke(request);
+  co_return co_await asio::co_spawn(
+      core_.pool_executor(),
+      [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
+      asio::use_awaitable);
 }
 
 asio::awaitable<void> Session::RejectAndClose(ErrorCode code, std::string message,
@@ -423,21 +434,23 @@ asio::awaitable<Session::Written> Session::Write(api::Response response, const E
 asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response, int status,
                                                          const Exchange& exchange) {
   BlobReader& reader = *response.stream;
+  // A negative size is unknown until the stream ends (a listing written while it is read):
+  // sent chunked, or to HTTP/1.0 clients until the connection closes.
   const std::int64_t signed_size = reader.Size();
-  if (signed_size < 0) {
-    spdlog::error("request {}: stream reports negative size", exchange.request_id);
-    response.stream.reset();
-    co_return co_await Write(core_.SafeReject(ErrorCode::kInternal, "internal error"), exchange);
-  }
-  const auto size = static_cast<std::uint64_t>(signed_size);
+  const bool sized = signed_size >= 0;
+  const bool chunked = !sized && exchange.version >= 11;
+  const auto size = static_cast<std::uint64_t>(sized ? signed_size : 0);
   const auto write_timeout = core_.options().read_timeout;
 
   bhttp::response<bhttp::buffer_body> message;
   message.version(exchange.version);
   message.result(static_cast<unsigned>(status));
   SetResponseHeaders(message.base(), response, exchange.request_id);
-  message.keep_alive(exchange.keep_alive);
-  message.content_length(size);
+  message.keep_alive(exchange.keep_alive && (sized || chunked));
+  if (sized)
+    message.content_length(size);
+  else if (chunked)
+    message.chunked(true);
   message.body().data = nullptr;
   message.body().more = true;
   bhttp::response_serializer<bhttp::buffer_body> serializer{message};
@@ -445,24 +458,27 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   stream_.expires_after(write_timeout);
   auto [header_ec, header_n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
   if (header_ec) co_return Written{false, status, 0};
-  if (exchange.head_only) co_return Written{true, status, 0};
+  if (exchange.head_only) co_return Written{true, status, 0, !message.keep_alive()};
 
-  std::vector<char> chunk(
-      static_cast<std::size_t>(std::min<std::uint64_t>(kStreamChunkBytes, size)));
+  std::vector<char> chunk(static_cast<std::size_t>(
+      sized ? std::min<std::uint64_t>(kStreamChunkBytes, size) : kStreamChunkBytes));
   std::uint64_t sent = 0;
-  while (sent < size) {
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), size - sent));
+  while (!sized || sent < size) {
+    const auto want = static_cast<std::size_t>(
+        sized ? std::min<std::uint64_t>(chunk.size(), size - sent) : chunk.size());
     const Result<std::size_t> got = co_await asio::co_spawn(
         core_.pool_executor(),
         [&]() -> asio::awaitable<Result<std::size_t>> {
           co_return ReadChunk(reader, std::span<char>(chunk.data(), want));
         },
         asio::use_awaitable);
+    if (got && *got == 0 && !sized) break;  // the end of a stream of unknown size
     if (!got || *got == 0) {
-      // Content-Length is already on the wire: closing is the only honest way to signal it.
-      spdlog::error("request {}: body stream {} after {} of {} bytes; closing the connection",
+      // The status line is already on the wire: closing without the end of the body (the
+      // Content-Length not reached, or no last chunk) is the only honest way to signal it.
+      spdlog::error("request {}: body stream {} after {} bytes; closing the connection",
                     exchange.request_id,
-                    got ? "ended early" : "failed (" + got.error().message + ")", sent, size);
+                    got ? "ended early" : "failed (" + got.error().message + ")", sent);
       co_return Written{false, status, sent};
     }
     message.body().data = chunk.data();
@@ -479,7 +495,7 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   message.body().more = false;
   stream_.expires_after(write_timeout);
   auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
-  co_return Written{!ec, status, sent};
+  co_return Written{!ec, status, sent, !message.keep_alive()};
 }
 
 api::Request Session::ToApiRequest(bhttp::request<bhttp::string_body>&& message,
@@ -620,6 +636,17 @@ api::Response ServerCore::Invoke(const api::Request& request) {
     spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
   }
   return SafeReject(ErrorCode::kInternal, "internal error");
+}
+
+bool ServerCore::IsQuick(const api::Request& request) const {
+  try {
+    return handler_.IsQuick(request);
+  } catch (const std::exception& e) {
+    spdlog::error("request {}: IsQuick threw: {}", request.request_id, e.what());
+  } catch (...) {
+    spdlog::error("request {}: IsQuick threw a non-standard exception", request.request_id);
+  }
+  return false;
 }
 
 api::Response ServerCore::SafeReject(ErrorCode code, std::string message) {

@@ -62,6 +62,14 @@ class MetadataSql {
   Result<std::optional<GroupRecord>> GetGroup(sql::Session& s, const std::string& project,
                                               const std::string& name) const;
   Result<ProjectContents> ListProject(sql::Session& s, const std::string& project) const;
+  Result<PackagePage> ListPage(sql::Session& s, const PageRequest& request) const;
+  Result<std::vector<PackageRecord>> ListUngrouped(sql::Session& s, const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   const std::string& after_name,
+                                                   std::size_t limit) const;
+  Result<GroupBatch> ListGroups(sql::Session& s, const std::string& project,
+                                const PackageFilter& filter, const std::string& after_group,
+                                std::size_t max_groups) const;
   Result<PackageRecord> DeletePackage(sql::Session& s, const std::string& project,
                                       const std::string& group, const std::string& name) const;
   Result<void> SetGroupOwner(sql::Session& s, const std::string& project, const std::string& group,

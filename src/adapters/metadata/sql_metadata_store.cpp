@@ -7,12 +7,14 @@
 namespace dlipkg {
 namespace {
 
-enum class Kind { kRead, kWrite, kBookkeeping };
+enum class Kind { kRead, kReadOne, kWrite, kBookkeeping };
 
 Result<void> Run(SqlTransactions& engine, Kind kind, const SqlTransactions::Body& body) {
   switch (kind) {
     case Kind::kRead:
       return engine.Read(body);
+    case Kind::kReadOne:
+      return engine.ReadOne(body);
     case Kind::kWrite:
       return engine.Write(body);
     case Kind::kBookkeeping:
@@ -66,6 +68,11 @@ auto SqlMetadataStore::Read(Call&& call) {
   return InTransaction(*engine_, Kind::kRead, std::forward<Call>(call));
 }
 
+template <class Call>
+auto SqlMetadataStore::ReadOne(Call&& call) {
+  return InTransaction(*engine_, Kind::kReadOne, std::forward<Call>(call));
+}
+
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
                                                    const std::vector<PackageRecord>& packages) {
   return Write([&](sql::Session& s) { return sql_.ReplaceGroup(s, group, packages); });
@@ -84,7 +91,8 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
                                                                   const std::string& group,
                                                                   const std::string& name) {
-  return Read([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  // One statement (the package joined with its tags).
+  return ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
 }
 
 Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string& project,
@@ -94,6 +102,27 @@ Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string&
 
 Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project) {
   return Read([&](sql::Session& s) { return sql_.ListProject(s, project); });
+}
+
+Result<PackagePage> SqlMetadataStore::ListPage(const PageRequest& request) {
+  return Read([&](sql::Session& s) { return sql_.ListPage(s, request); });
+}
+
+Result<std::vector<PackageRecord>> SqlMetadataStore::ListUngrouped(const std::string& project,
+                                                                   const PackageFilter& filter,
+                                                                   const std::string& after_name,
+                                                                   std::size_t limit) {
+  return ReadOne(
+      [&](sql::Session& s) { return sql_.ListUngrouped(s, project, filter, after_name, limit); });
+}
+
+Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
+                                                const PackageFilter& filter,
+                                                const std::string& after_group,
+                                                std::size_t max_groups) {
+  return Read([&](sql::Session& s) {
+    return sql_.ListGroups(s, project, filter, after_group, max_groups);
+  });
 }
 
 Result<PackageRecord> SqlMetadataStore::DeletePackage(const std::string& project,

@@ -28,6 +28,9 @@ class SqlTransactions {
   virtual Result<void> WriteBookkeeping(const Body& body) { return Write(body); }
   // Runs `body` in a read-only transaction that sees one committed state throughout.
   virtual Result<void> Read(const Body& body) = 0;
+  // Like Read, for a body that runs exactly one statement, which sees one state by itself:
+  // the engine may skip the explicit transaction (a round trip each way on a networked one).
+  virtual Result<void> ReadOne(const Body& body) { return Read(body); }
 };
 
 class SqlMetadataStore : public MetadataStore, public JobQueue {
@@ -46,6 +49,13 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
   Result<std::optional<GroupRecord>> GetGroup(const std::string& project,
                                               const std::string& name) override;
   Result<ProjectContents> ListProject(const std::string& project) override;
+  Result<PackagePage> ListPage(const PageRequest& request) override;
+  Result<std::vector<PackageRecord>> ListUngrouped(const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   const std::string& after_name,
+                                                   std::size_t limit) override;
+  Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
+                                const std::string& after_group, std::size_t max_groups) override;
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override;
   Result<void> SetGroupOwner(const std::string& project, const std::string& group,
@@ -91,6 +101,8 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
   auto WriteBookkeeping(Call&& call);
   template <class Call>
   auto Read(Call&& call);
+  template <class Call>
+  auto ReadOne(Call&& call);
 
   std::unique_ptr<SqlTransactions> engine_;
   MetadataSql sql_;

@@ -103,6 +103,10 @@ CREATE TABLE blob_pins (
   PRIMARY KEY (sha256, pin_id)
 );
 )sql",
+    // 3: a listing filtered by kind reads its page in listing order (MetadataStore::ListPage).
+    R"sql(
+CREATE INDEX packages_by_kind ON packages (project, kind, group_name, name);
+)sql",
 };
 
 // Brings the schema to the latest version in one transaction. The advisory lock makes
@@ -154,6 +158,9 @@ class PostgresTransactions final : public SqlTransactions {
 
   // One snapshot for all of a call's queries, so a group is never seen half replaced.
   Result<void> Read(const Body& body) override { return Run<ReadTransaction>(body); }
+
+  // One statement in autocommit mode: one round trip instead of BEGIN, statement, COMMIT.
+  Result<void> ReadOne(const Body& body) override { return Run<pqxx::nontransaction>(body); }
 
  private:
   template <class Transaction>
