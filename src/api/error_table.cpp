@@ -26,6 +26,10 @@ ErrorMapping MapError(ErrorCode code) {
       return {403, "APIGW.0302"};
     case ErrorCode::kNoRoute:
       return {404, "APIGW.0101"};
+    // The gateway's "no such API" code, with the status that says the path exists: clients
+    // that branch on error_code see one code for every request the table does not serve.
+    case ErrorCode::kMethodNotAllowed:
+      return {405, "APIGW.0101"};
     case ErrorCode::kInternal:
       return {500, "DLI.0999"};
   }

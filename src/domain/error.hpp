@@ -19,16 +19,17 @@ enum class ErrorCode {
   kQuotaExceeded,      // a per-project quota, or the job queue bound
   kUnauthenticated,    // missing or invalid credentials
   kForbidden,          // authenticated, not allowed on this project
-  kNoRoute,            // unknown path or method
+  kNoRoute,            // unknown path
+  kMethodNotAllowed,   // known path, but not with this method
   kInternal,           // storage down, bug
 };
 
 // Every code, for tests that must walk them all.
 inline constexpr ErrorCode kAllErrorCodes[] = {
-    ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,    ErrorCode::kSourceUnavailable,
-    ErrorCode::kNotFound,      ErrorCode::kUnknownUser,     ErrorCode::kNotSupported,
-    ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated, ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,       ErrorCode::kInternal,
+    ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,     ErrorCode::kSourceUnavailable,
+    ErrorCode::kNotFound,      ErrorCode::kUnknownUser,      ErrorCode::kNotSupported,
+    ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated,  ErrorCode::kForbidden,
+    ErrorCode::kNoRoute,       ErrorCode::kMethodNotAllowed, ErrorCode::kInternal,
 };
 
 struct Error {

@@ -51,7 +51,7 @@ def bad_cases(src):
         ("body-over-limit", "POST", f"{P}/pyfiles",
          json.dumps({"paths": [ok], "group": "g", "pad": "x" * (1 << 20)}), 413, "DLI.0001", ""),
         ("unknown-route", "GET", "/v2.0/p1/nothing", b"", 404, "APIGW.0101", ""),
-        ("unknown-method", "PATCH", f"{P}/a.py", b"", 404, "APIGW.0101", ""),
+        ("unknown-method", "PATCH", f"{P}/a.py", b"", 405, "APIGW.0101", "GET, HEAD, DELETE"),
         ("bad-project", "GET", "/v2.0/p-1/resources", b"", 400, "DLI.0001", "project"),
         ("encoded-slash-name", "GET", f"{P}/dir%2Fsub.py", b"", 400, "DLI.0001", "name"),
         ("invalid-utf8", "POST", f"{P}/pyfiles", b'{"paths": ["\xff"], "group": "g"}', 400,

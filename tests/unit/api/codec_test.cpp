@@ -23,6 +23,7 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
       {ErrorCode::kUnauthenticated, {401, "APIGW.0301"}},
       {ErrorCode::kForbidden, {403, "APIGW.0302"}},
       {ErrorCode::kNoRoute, {404, "APIGW.0101"}},
+      {ErrorCode::kMethodNotAllowed, {405, "APIGW.0101"}},
       {ErrorCode::kInternal, {500, "DLI.0999"}},
   };
   ASSERT_EQ(std::size(kAllErrorCodes), expected.size());

@@ -157,8 +157,12 @@ TEST(ResourcesApiQuickReads, OnlyReadsOfALocalStoreRunOnTheIoThreads) {
   EXPECT_TRUE(quick(local, "GET", "/v2.0/p1/resources/a.py?group=g"));
   EXPECT_TRUE(quick(local, "GET", "/v2.0/p1/resources?limit=10"));
   EXPECT_TRUE(quick(local, "GET", "/v2.0/p1/resources?offset=10&kind=jar"));
-  EXPECT_FALSE(quick(local, "GET", "/v2.0/p1/resources"));               // the whole listing
+  EXPECT_TRUE(quick(local, "GET", "/v2.0/p1/resources"));  // its first batch; the rest: pool
+  EXPECT_TRUE(quick(local, "HEAD", "/v2.0/p1/resources/a.py"));
+  EXPECT_TRUE(quick(local, "GET", "/v2.0/p1/nothing"));                  // 404 at once
+  EXPECT_TRUE(quick(local, "PATCH", "/v2.0/p1/resources"));              // 405 at once
   EXPECT_FALSE(quick(local, "GET", "/v2.0/p1/resources/a.py/content"));  // bytes from disk
+  EXPECT_FALSE(quick(local, "PUT", "/v2.0/p1/resources/owner"));
   EXPECT_FALSE(quick(local, "POST", "/v2.0/p1/resources"));
   EXPECT_FALSE(quick(local, "DELETE", "/v2.0/p1/resources/a.py"));
   EXPECT_TRUE(quick(networked, "GET", "/healthz"));

@@ -7,9 +7,7 @@
 
 #include "api/peer_address.hpp"
 #include "api/resources_api.hpp"
-#include "core/blob_keeper.hpp"
-#include "core/worker_pool.hpp"
-#include "unit/core/fakes.hpp"
+#include "unit/api/fake_core.hpp"
 
 namespace dlipkg::api {
 namespace {
@@ -36,19 +34,6 @@ class ScriptedAuthenticator final : public Authenticator {
 
   int calls = 0;
   std::string seen_method, seen_target, seen_body, seen_project;
-};
-
-// The core on its fakes, serving http://src/a.py.
-struct FakeCore {
-  FakeCore() { fetcher.Serve("http://src/a.py", "print('a')"); }
-  testing::FakeMetadataStore metadata;
-  testing::FakeJobQueue jobs{metadata};
-  testing::FakeBlobStore blobs;
-  testing::FakeFetcher fetcher;
-  testing::FakeClock clock;
-  BlobKeeper keeper{metadata, blobs, clock, "test"};
-  WorkerPool pool{1};
-  PackageService service{ServicePorts{metadata, jobs, blobs, fetcher, clock, keeper, pool}};
 };
 
 class ResourcesApiAuthTest : public ::testing::Test {

@@ -168,8 +168,8 @@ TEST(ParseObjectStores, ReadsTheDocumentedFormat) {
 }
 
 TEST(ParseObjectStores, TheShippedExampleParses) {
-  const auto example = std::filesystem::path(__FILE__).parent_path() / "../../../config" /
-                       "object-stores.example.json";
+  const auto example =
+      std::filesystem::path(DLIPKG_SOURCE_DIR) / "config" / "object-stores.example.json";
   auto stores = LoadObjectStores(example);
   ASSERT_TRUE(stores) << stores.error().message;
   EXPECT_EQ(stores->size(), 2u);

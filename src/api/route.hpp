@@ -1,0 +1,94 @@
+// What a route of the server's one table (api/routes.cpp) is, and what its handler gets: the
+// services (ApiContext), the decoded request target with the path parameters, and who asked.
+// Used by the router (api/router.hpp), ResourcesApi and every handler file (api/*_handlers.cpp).
+// Plain values; a Route table is constant, so it is read from many threads at once.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "api/http_types.hpp"
+#include "api/json_codec.hpp"
+#include "core/package_service.hpp"
+#include "domain/error.hpp"
+#include "ports/authenticator.hpp"
+
+namespace dlipkg::api {
+
+struct ApiOptions {
+  std::string default_owner = "local";  // owner of what unauthenticated requests create
+  std::vector<Module> modules;          // built-in modules shown by the list
+  // Only without an authenticator: serve non-loopback peers too (--insecure-no-auth), and say
+  // so in /healthz.
+  bool insecure_no_auth = false;
+  // Reads from the store are quick (a local SQLite file), so routes that only read it may run
+  // on the I/O threads. Not for a networked store, whose reads can wait for a timeout.
+  bool quick_reads = false;
+};
+
+// Everything a handler may use. Lives as long as the ResourcesApi that owns it.
+struct ApiContext {
+  PackageService& service;
+  const ApiOptions& options;
+  Authenticator* authenticator;  // null: no authentication configured
+};
+
+// The request target, split once: raw path segments and the decoded query.
+struct Target {
+  std::vector<std::string_view> segments;         // raw segments after the leading '/'
+  std::multimap<std::string, std::string> query;  // names and values percent-decoded
+};
+
+// One routed request, as its handler sees it.
+struct Call {
+  const Request& request;
+  const Target& target;
+  // {name} -> the raw (still percent-encoded) segment, for the route's own pattern.
+  std::vector<std::pair<std::string_view, std::string_view>> params;
+  std::string project;  // the validated {project_id}; "" on routes without one
+  std::string user;     // who asked: the authenticated user or the default owner; "" if public
+
+  // The raw segment of a path parameter of the route's pattern ("" if the pattern has none of
+  // that name, which the route-table test rules out for every handler).
+  std::string_view Param(std::string_view name) const;
+  // The first value of a query parameter, decoded.
+  std::optional<std::string> Query(const std::string& name) const;
+};
+
+// Who may call a route. Checked by ResourcesApi before the handler runs (and before a 405, so a
+// stranger learns nothing about a project's routes).
+enum class Access {
+  kPublic,   // anyone: no credentials, no loopback rule (/healthz)
+  kProject,  // the pattern has {project_id}: the peer is admitted and the request
+             // authenticated for that project; Call::user is who asked
+};
+
+// How long a route's handler may keep its thread, which decides where the HTTP layer runs it
+// (RequestHandler::IsQuick): waking a pool thread and coming back costs more than a quick read.
+enum class Work {
+  kInstant,    // no I/O at all (/healthz): on the connection's I/O thread
+  kStoreRead,  // a read or two from the metadata store: on the I/O thread when the store is
+               // local (ApiOptions::quick_reads), on the handler pool otherwise
+  kBlocking,   // sources, disk, writes: always on the handler pool
+};
+
+using RouteHandler = Result<Response> (*)(const ApiContext& context, const Call& call);
+
+struct Route {
+  std::string_view method;   // "GET" (which also answers HEAD), "POST", "PUT", "DELETE"
+  std::string_view pattern;  // "/v2.0/{project_id}/resources/{resource_name}"
+  RouteHandler handler;
+  std::string_view handler_name;  // for tests, docs and the closing note
+  Access access;
+  Work work;
+};
+
+// A 200 JSON answer, and an answer with no body and no Content-Type (DELETE).
+Response JsonResponse(std::string body);
+Response EmptyResponse();
+
+}  // namespace dlipkg::api
