@@ -4,7 +4,8 @@
 For 1,000 and 100,000 groups (one tagged 10-byte package each, written straight into a stopped
 server's SQLite file: a bulk path for this benchmark only), in one run:
   - page: GET /resources?limit=100 at three offsets (start, middle, end), median of 20 each;
-    the figure is the 100,000-group time over the 1,000-group time at the same offset;
+    the figure is the 100,000-group time over the 1,000-group time at the same offset; and the
+    same pages reached by the keyset cursor (not for --baseline, which has none);
   - whole: the unpaginated listing (about 51 MB of JSON at 100,000 groups) against nginx
     serving the same body from a file; and the server's RSS growth while it answers;
   - memory: RSS after 50 page requests (100 rows, spread offsets), then after 3 whole
@@ -87,6 +88,11 @@ class Subject:
             self.server.stop()
 
 
+def cursor_after(index):
+    """The next_cursor a page ending with group `index` gives (hex of "group NUL name")."""
+    return (f"g{index:06d}" + "\0" + "a.py").encode().hex()
+
+
 def timed(fn, repeat):
     times = []
     for _ in range(repeat):
@@ -126,6 +132,7 @@ def main():
             for label, binary, env in kinds:
                 subjects[(label, groups)] = Subject(label, binary, env, work, groups)
         page = {key: {o: [] for o in range(3)} for key in subjects}
+        cursor_page = {key: {o: [] for o in range(3)} for key in subjects}
         whole, whole_ref, growth, after50, after_whole = ({} for _ in range(5))
         for key in subjects:
             whole[key], whole_ref[key], growth[key] = [], [], []
@@ -140,6 +147,10 @@ def main():
                     for i, offset in enumerate(offsets):
                         page[key][i].append(timed(
                             lambda: subject.get(f"{P}?limit=100&offset={offset}"), 20) * 1000)
+                        if label != "baseline":
+                            at = f"&cursor={cursor_after(offset - 1)}" if offset else ""
+                            cursor_page[key][i].append(timed(
+                                lambda: subject.get(f"{P}?limit=100{at}"), 20) * 1000)
                     if groups >= 10000:
                         for i in range(50):
                             subject.get(f"{P}?limit=100&offset={(i * 7919) % groups}")
@@ -173,6 +184,13 @@ def main():
                                                     page[(label, large)][i])]
                     print(f"  page at {name}: {large} vs {small} groups: {spread(ratios)} x "
                           f"(target <= 1.5)")
+                if label != "baseline":
+                    for i, name in enumerate(["start", "middle", "end"]):
+                        ratios = [b / a for a, b in zip(cursor_page[(label, small)][i],
+                                                        cursor_page[(label, large)][i])]
+                        print(f"  cursor page at {name}: {large} groups "
+                              f"{spread(cursor_page[(label, large)][i])} ms, vs {small} groups: "
+                              f"{spread(ratios)} x (target <= 1.5)")
             for groups in sizes:
                 key = (label, groups)
                 ratios = [a / b for a, b in zip(whole[key], whole_ref[key])]

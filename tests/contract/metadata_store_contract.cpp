@@ -309,6 +309,20 @@ TEST_P(ListingContract, PagesFollowGroupThenNameOrderUngroupedFirstWithTheTotal)
   EXPECT_TRUE(Page(0).packages.empty());
 }
 
+TEST_P(ListingContract, TotalsFollowEveryWrite) {
+  Fill();
+  EXPECT_EQ(Page(1).total, 5u);
+  EXPECT_EQ(Page(1).total, 5u);  // a store may remember it while nothing is written
+  Must(store().DeletePackage("p1", "b", "b2"));
+  EXPECT_EQ(Page(1).total, 4u);
+  Must(store().PutUngrouped({Package("p1", "", "u3")}));
+  EXPECT_EQ(Page(1).total, 5u);
+  EXPECT_EQ(Page(1, 0, PackageFilter{.kind = PackageKind::kJar}).total, 1u);
+  Must(store().ReplaceGroup(Group("p1", "b"), {}));
+  EXPECT_EQ(Page(1, 0, PackageFilter{.kind = PackageKind::kJar}).total, 0u);
+  EXPECT_EQ(Page(1).total, 3u);
+}
+
 TEST_P(ListingContract, TheCursorContinuesAfterAPositionAndTheOffsetCountsFromIt) {
   Fill();
   EXPECT_EQ(Keys(Page(2, 0, {}, ListPosition{"", "u2"}).packages),

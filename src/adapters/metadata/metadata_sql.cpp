@@ -482,7 +482,8 @@ Result<ProjectContents> MetadataSql::ListProject(Session& s, const std::string& 
   return ProjectContents{std::move(*groups), std::move(*ungrouped)};
 }
 
-Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request) const {
+Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request,
+                                          std::optional<std::size_t> known_total) const {
   Bindings b;
   std::string where = FilterWhere(b, request.project, request.filter);
   if (request.after) {
@@ -514,6 +515,10 @@ Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request
   });
   if (!ran) return std::unexpected(ran.error());
   page.packages = std::move(collector.packages());
+  if (known_total) {
+    page.total = *known_total;
+    return page;
+  }
   auto total = CountMatching(s, request.project, request.filter);
   if (!total) return std::unexpected(total.error());
   page.total = *total;

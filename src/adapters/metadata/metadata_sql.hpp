@@ -62,7 +62,10 @@ class MetadataSql {
   Result<std::optional<GroupRecord>> GetGroup(sql::Session& s, const std::string& project,
                                               const std::string& name) const;
   Result<ProjectContents> ListProject(sql::Session& s, const std::string& project) const;
-  Result<PackagePage> ListPage(sql::Session& s, const PageRequest& request) const;
+  // `known_total`: the count of matching packages in this state, when the caller knows it
+  // (then it is not counted again).
+  Result<PackagePage> ListPage(sql::Session& s, const PageRequest& request,
+                               std::optional<std::size_t> known_total = std::nullopt) const;
   Result<std::vector<PackageRecord>> ListUngrouped(sql::Session& s, const std::string& project,
                                                    const PackageFilter& filter,
                                                    const std::string& after_name,

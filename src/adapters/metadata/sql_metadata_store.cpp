@@ -53,13 +53,25 @@ SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlD
 
 SqlMetadataStore::~SqlMetadataStore() = default;
 
+// Counts writes as they start and finish, on every way out (see writes_started_).
+struct WriteCounter {
+  WriteCounter(std::atomic<std::uint64_t>& started, std::atomic<std::uint64_t>& finished)
+      : finished_(finished) {
+    started.fetch_add(1);
+  }
+  ~WriteCounter() { finished_.fetch_add(1); }
+  std::atomic<std::uint64_t>& finished_;
+};
+
 template <class Call>
 auto SqlMetadataStore::Write(Call&& call) {
+  WriteCounter counted(writes_started_, writes_finished_);
   return InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call));
 }
 
 template <class Call>
 auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
+  WriteCounter counted(writes_started_, writes_finished_);
   return InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call));
 }
 
@@ -104,8 +116,53 @@ Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project
   return Read([&](sql::Session& s) { return sql_.ListProject(s, project); });
 }
 
+namespace {
+
+// What a listing total depends on: the project and the filter.
+std::string TotalKey(const PageRequest& request) {
+  std::string key = request.project;
+  const auto add = [&key](std::string_view part) {
+    key += std::to_string(part.size()) + ":";
+    key += part;
+  };
+  add(request.filter.kind ? ToString(*request.filter.kind) : "");
+  for (const auto& tag : request.filter.tags) {
+    add(tag.key);
+    add(tag.value ? "=" + *tag.value : "");
+  }
+  return key;
+}
+
+constexpr std::size_t kMaxRememberedTotals = 1024;
+
+}  // namespace
+
 Result<PackagePage> SqlMetadataStore::ListPage(const PageRequest& request) {
-  return Read([&](sql::Session& s) { return sql_.ListPage(s, request); });
+  const auto read = [&](std::optional<std::size_t> known) {
+    return Read([&](sql::Session& s) { return sql_.ListPage(s, request, known); });
+  };
+  if (leases_at_start_ != LeasesAtStart::kRelease) return read(std::nullopt);
+  const std::string key = TotalKey(request);
+  // No write in progress now: the read's snapshot is the state after `quiet` writes, unless
+  // one starts meanwhile (checked after the read).
+  const std::uint64_t quiet = writes_started_.load();
+  const bool settled = writes_finished_.load() == quiet;
+  std::optional<std::size_t> known;
+  if (settled) {
+    std::lock_guard lock(totals_mutex_);
+    if (auto found = totals_.find(key); found != totals_.end() && found->second.first == quiet)
+      known = found->second.second;
+  }
+  auto page = read(known);
+  if (!page) return page;
+  const bool unchanged = settled && writes_started_.load() == quiet;
+  if (known && !unchanged) return read(std::nullopt);  // the remembered total may be stale
+  if (!known && unchanged) {
+    std::lock_guard lock(totals_mutex_);
+    if (totals_.size() >= kMaxRememberedTotals) totals_.clear();
+    totals_[key] = {quiet, page->total};
+  }
+  return page;
 }
 
 Result<std::vector<PackageRecord>> SqlMetadataStore::ListUngrouped(const std::string& project,

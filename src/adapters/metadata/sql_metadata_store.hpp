@@ -4,8 +4,14 @@
 // Thread-safe when the engine is (both are).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 #include "adapters/metadata/metadata_sql.hpp"
 #include "adapters/metadata/sql_session.hpp"
@@ -107,6 +113,17 @@ class SqlMetadataStore : public MetadataStore, public JobQueue {
   std::unique_ptr<SqlTransactions> engine_;
   MetadataSql sql_;
   LeasesAtStart leases_at_start_;
+
+  // Listing totals, remembered while nothing was written, so that paging through a large
+  // project does not count it again for every page (a COUNT reads every matching entry).
+  // Only where this store is the database's one writer (a single instance: kRelease); with
+  // shared databases other instances' writes are not seen here.
+  // Writes are counted as they start and finish: a total remembered after `finished` writes is
+  // valid for a read during which no write started (a seqlock with the engine's snapshot).
+  std::atomic<std::uint64_t> writes_started_{0};
+  std::atomic<std::uint64_t> writes_finished_{0};
+  std::mutex totals_mutex_;
+  std::map<std::string, std::pair<std::uint64_t, std::size_t>> totals_;  // key -> (writes, total)
 };
 
 }  // namespace dlipkg
