@@ -137,6 +137,39 @@ def main():
         for key in subjects:
             whole[key], whole_ref[key], growth[key] = [], [], []
             after50[key], after_whole[key] = [], []
+        def report(rounds_done):
+            print(f"\nlist_scale: {rounds_done} alternating rounds (so far), min / median / max\n")
+            for label, _, _ in kinds:
+                print(f"== {label}")
+                small, large = min(sizes), max(sizes)
+                for groups in sizes:
+                    key = (label, groups)
+                    for i, name in enumerate(["start", "middle", "end"]):
+                        print(f"  page limit=100 at {name:<6} {groups:>7} groups: "
+                              f"{spread(page[key][i])} ms")
+                if small != large:
+                    for i, name in enumerate(["start", "middle", "end"]):
+                        ratios = [b / a for a, b in zip(page[(label, small)][i],
+                                                        page[(label, large)][i])]
+                        print(f"  page at {name}: {large} vs {small} groups: {spread(ratios)} x "
+                              f"(target <= 1.5)")
+                    if label != "baseline":
+                        for i, name in enumerate(["start", "middle", "end"]):
+                            ratios = [b / a for a, b in zip(cursor_page[(label, small)][i],
+                                                            cursor_page[(label, large)][i])]
+                            print(f"  cursor page at {name}: {large} groups "
+                                  f"{spread(cursor_page[(label, large)][i])} ms, vs {small} groups: "
+                                  f"{spread(ratios)} x (target <= 1.5)")
+                for groups in sizes:
+                    key = (label, groups)
+                    ratios = [a / b for a, b in zip(whole[key], whole_ref[key])]
+                    print(f"  whole list {groups:>7} groups: {spread(whole[key])} ms | nginx same "
+                          f"body {spread(whole_ref[key])} ms | ratio {spread(ratios)} x "
+                          f"(target <= 5) | RSS growth while answering {spread(growth[key])} MiB "
+                          f"(target < 32)")
+                    if after50[key]:
+                        print(f"  RSS above idle after 50 pages: {spread(after50[key])} MiB; "
+                              f"2 s after 3 whole lists: {spread(after_whole[key])} MiB (target < 64)")
         for rnd in range(args.rounds):
             for key, subject in subjects.items():
                 label, groups = key
@@ -169,38 +202,7 @@ def main():
                           f"(whole {len(body) / 1e6:.1f} MB)", file=sys.stderr)
                 finally:
                     subject.stop()
-        print(f"\nlist_scale: {args.rounds} alternating rounds, min / median / max\n")
-        for label, _, _ in kinds:
-            print(f"== {label}")
-            small, large = min(sizes), max(sizes)
-            for groups in sizes:
-                key = (label, groups)
-                for i, name in enumerate(["start", "middle", "end"]):
-                    print(f"  page limit=100 at {name:<6} {groups:>7} groups: "
-                          f"{spread(page[key][i])} ms")
-            if small != large:
-                for i, name in enumerate(["start", "middle", "end"]):
-                    ratios = [b / a for a, b in zip(page[(label, small)][i],
-                                                    page[(label, large)][i])]
-                    print(f"  page at {name}: {large} vs {small} groups: {spread(ratios)} x "
-                          f"(target <= 1.5)")
-                if label != "baseline":
-                    for i, name in enumerate(["start", "middle", "end"]):
-                        ratios = [b / a for a, b in zip(cursor_page[(label, small)][i],
-                                                        cursor_page[(label, large)][i])]
-                        print(f"  cursor page at {name}: {large} groups "
-                              f"{spread(cursor_page[(label, large)][i])} ms, vs {small} groups: "
-                              f"{spread(ratios)} x (target <= 1.5)")
-            for groups in sizes:
-                key = (label, groups)
-                ratios = [a / b for a, b in zip(whole[key], whole_ref[key])]
-                print(f"  whole list {groups:>7} groups: {spread(whole[key])} ms | nginx same "
-                      f"body {spread(whole_ref[key])} ms | ratio {spread(ratios)} x "
-                      f"(target <= 5) | RSS growth while answering {spread(growth[key])} MiB "
-                      f"(target < 32)")
-                if after50[key]:
-                    print(f"  RSS above idle after 50 pages: {spread(after50[key])} MiB; "
-                          f"2 s after 3 whole lists: {spread(after_whole[key])} MiB (target < 64)")
+            report(rnd + 1)  # printed as it goes: a long run that is cut off still tells
     finally:
         for subject in subjects.values():
             subject.stop()
