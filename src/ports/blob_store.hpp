@@ -28,6 +28,11 @@ class BlobWriter : public ByteSink {
   // If a blob with that hash already exists, the new copy is discarded and the existing one
   // kept. Errors: kInternal (storage failure). After Commit the writer is spent.
   virtual Result<BlobInfo> Commit() = 0;
+  // Makes the bytes durable in temporary storage (the slow part of Commit: an fsync), so that
+  // a Commit after it only publishes them; callers that serialise their commits seal first,
+  // outside their lock. Optional: Commit seals an unsealed writer itself. Nothing may be
+  // written after it. Errors: kInternal, and the writer is spent.
+  virtual Result<void> Seal() { return {}; }
 };
 
 // A committed blob being read. Readers of the stores check the bytes against the blob's key

@@ -1,5 +1,7 @@
 #include "adapters/metadata/sql_metadata_store.hpp"
 
+#include <algorithm>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -7,12 +9,14 @@
 namespace dlipkg {
 namespace {
 
-enum class Kind { kRead, kWrite, kBookkeeping };
+enum class Kind { kRead, kReadOne, kWrite, kBookkeeping };
 
 Result<void> Run(SqlTransactions& engine, Kind kind, const SqlTransactions::Body& body) {
   switch (kind) {
     case Kind::kRead:
       return engine.Read(body);
+    case Kind::kReadOne:
+      return engine.ReadOne(body);
     case Kind::kWrite:
       return engine.Write(body);
     case Kind::kBookkeeping:
@@ -51,19 +55,36 @@ SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlD
 
 SqlMetadataStore::~SqlMetadataStore() = default;
 
+// Counts writes as they start and finish, on every way out (see writes_started_).
+struct WriteCounter {
+  WriteCounter(std::atomic<std::uint64_t>& started, std::atomic<std::uint64_t>& finished)
+      : finished_(finished) {
+    started.fetch_add(1);
+  }
+  ~WriteCounter() { finished_.fetch_add(1); }
+  std::atomic<std::uint64_t>& finished_;
+};
+
 template <class Call>
 auto SqlMetadataStore::Write(Call&& call) {
+  WriteCounter counted(writes_started_, writes_finished_);
   return InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call));
 }
 
 template <class Call>
 auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
+  WriteCounter counted(writes_started_, writes_finished_);
   return InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call));
 }
 
 template <class Call>
 auto SqlMetadataStore::Read(Call&& call) {
   return InTransaction(*engine_, Kind::kRead, std::forward<Call>(call));
+}
+
+template <class Call>
+auto SqlMetadataStore::ReadOne(Call&& call) {
+  return InTransaction(*engine_, Kind::kReadOne, std::forward<Call>(call));
 }
 
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
@@ -84,7 +105,8 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
                                                                   const std::string& group,
                                                                   const std::string& name) {
-  return Read([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  // One statement (the package joined with its tags).
+  return ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
 }
 
 Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string& project,
@@ -94,6 +116,98 @@ Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string&
 
 Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project) {
   return Read([&](sql::Session& s) { return sql_.ListProject(s, project); });
+}
+
+namespace {
+
+// What a listing total depends on: the project and the filter (each part length-prefixed, so
+// no two filters share a key).
+std::string TotalKey(const PageRequest& request) {
+  std::string key;
+  const auto add = [&key](std::string_view part) {
+    key += std::to_string(part.size()) + ":";
+    key += part;
+  };
+  add(request.project);
+  add(request.filter.name_contains);
+  add(request.filter.kind ? ToString(*request.filter.kind) : "");
+  for (const auto& tag : request.filter.tags) {
+    add(tag.key);
+    add(tag.value ? "=" + *tag.value : "");
+  }
+  return key;
+}
+
+// Listings remembered (by filter), their marks at least this far apart, and at most this many
+// marks each: about 128 x 512 keys at most, and a page starts at most kMinMarkSpacing - 1 (or
+// 1/512 of the listing) entries after its mark.
+constexpr std::size_t kMaxRememberedListings = 128;
+constexpr std::size_t kMinMarkSpacing = 256;
+constexpr std::size_t kMaxMarks = 512;
+
+// `request` moved to start from the mark before its offset (no cursor: a cursor is a seek
+// already).
+PageRequest FromMark(const PageRequest& request, const ListingMarks& marks) {
+  PageRequest moved = request;
+  if (request.after || marks.every == 0 || request.offset < marks.every) return moved;
+  const std::size_t mark = std::min(request.offset / marks.every, marks.marks.size());
+  if (mark == 0) return moved;
+  moved.after = marks.marks[mark - 1];
+  moved.offset = request.offset - mark * marks.every;
+  return moved;
+}
+
+}  // namespace
+
+Result<PackagePage> SqlMetadataStore::ListPage(const PageRequest& request) {
+  const auto read = [&](const PageRequest& page, std::optional<std::size_t> known) {
+    return Read([&](sql::Session& s) { return sql_.ListPage(s, page, known); });
+  };
+  if (leases_at_start_ != LeasesAtStart::kRelease) return read(request, std::nullopt);
+  // No write in progress now: a read's snapshot is the state after `quiet` writes, unless one
+  // starts meanwhile (checked after each read).
+  const std::uint64_t quiet = writes_started_.load();
+  if (writes_finished_.load() != quiet) return read(request, std::nullopt);
+  const auto unchanged = [&] { return writes_started_.load() == quiet; };
+  const std::string key = TotalKey(request);
+  std::shared_ptr<const ListingMarks> marks;
+  {
+    std::lock_guard lock(listings_mutex_);
+    if (auto found = listings_.find(key); found != listings_.end() && found->second.first == quiet)
+      marks = found->second.second;
+  }
+  if (!marks) {
+    auto scanned = Read([&](sql::Session& s) {
+      return sql_.ListMarks(s, request.project, request.filter, kMinMarkSpacing, kMaxMarks);
+    });
+    if (!scanned) return std::unexpected(scanned.error());
+    if (!unchanged()) return read(request, std::nullopt);
+    marks = std::make_shared<const ListingMarks>(std::move(*scanned));
+    std::lock_guard lock(listings_mutex_);
+    if (listings_.size() >= kMaxRememberedListings) listings_.clear();
+    listings_[key] = {quiet, marks};
+  }
+  auto page = read(FromMark(request, *marks), marks->total);
+  if (!page) return page;
+  if (!unchanged()) return read(request, std::nullopt);  // the marks may be stale
+  return page;
+}
+
+Result<std::vector<PackageRecord>> SqlMetadataStore::ListUngrouped(const std::string& project,
+                                                                   const PackageFilter& filter,
+                                                                   const std::string& after_name,
+                                                                   std::size_t limit) {
+  return ReadOne(
+      [&](sql::Session& s) { return sql_.ListUngrouped(s, project, filter, after_name, limit); });
+}
+
+Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
+                                                const PackageFilter& filter,
+                                                const std::string& after_group,
+                                                std::size_t max_groups) {
+  return Read([&](sql::Session& s) {
+    return sql_.ListGroups(s, project, filter, after_group, max_groups);
+  });
 }
 
 Result<PackageRecord> SqlMetadataStore::DeletePackage(const std::string& project,

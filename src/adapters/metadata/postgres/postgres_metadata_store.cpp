@@ -28,6 +28,7 @@ constexpr SqlDialect kPostgresDialect{
     .lock_group = "SELECT pg_advisory_xact_lock(1684826480, hashtext(?1::text || '/' || ?2::text))",
     .lock_queue = "SELECT pg_advisory_xact_lock(1684826481, 0)",
     .lock_blob = "SELECT pg_advisory_xact_lock(1684826482, hashtext(?1::text))",
+    .position_of = "strpos",
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
@@ -103,12 +104,17 @@ CREATE TABLE blob_pins (
   PRIMARY KEY (sha256, pin_id)
 );
 )sql",
+    // 3: the key presigned URLs are signed with (UrlKeyStore).
     R"sql(
 CREATE TABLE url_keys (
   id         INTEGER PRIMARY KEY CHECK (id = 1),
   secret     TEXT NOT NULL,
   created_at BIGINT NOT NULL
 );
+)sql",
+    // 4: a listing filtered by kind reads its page in listing order (MetadataStore::ListPage).
+    R"sql(
+CREATE INDEX packages_by_kind ON packages (project, kind, group_name, name);
 )sql",
 };
 
@@ -161,6 +167,9 @@ class PostgresTransactions final : public SqlTransactions {
 
   // One snapshot for all of a call's queries, so a group is never seen half replaced.
   Result<void> Read(const Body& body) override { return Run<ReadTransaction>(body); }
+
+  // One statement in autocommit mode: one round trip instead of BEGIN, statement, COMMIT.
+  Result<void> ReadOne(const Body& body) override { return Run<pqxx::nontransaction>(body); }
 
  private:
   template <class Transaction>
