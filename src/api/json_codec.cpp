@@ -361,7 +361,9 @@ Result<UrlsRequest> DecodeUrlsRequest(std::string_view body) {
 Result<GroupCommitRequest> DecodeGroupCommit(std::string_view body) {
   auto o = ParseObject(body);
   if (!o) return std::unexpected(o.error());
-  auto group = RequiredString(*o, "group");
+  auto group_text = RequiredString(*o, "group");
+  if (!group_text) return std::unexpected(group_text.error());
+  auto group = GroupName::Parse(*group_text);
   if (!group) return std::unexpected(group.error());
   const auto* v = o->if_contains("packages");
   if (!v || !v->is_array() || v->as_array().empty())
@@ -377,7 +379,11 @@ Result<GroupCommitRequest> DecodeGroupCommit(std::string_view body) {
     if (!name || !kind_text || !sha) return BadField(field, "needs string name, kind and sha256");
     const auto kind = ParseKind(*kind_text);
     if (!kind) return BadField(field + ".kind", "must be one of jar, pyFile, file, modelFile");
-    request.packages.push_back(StagedPackage{std::move(*name), *kind, std::move(*sha)});
+    auto valid_name = ResourceName::Parse(*name);
+    if (!valid_name) return std::unexpected(valid_name.error());
+    auto digest = Sha256Hex::Parse(*sha, field + ".sha256");
+    if (!digest) return std::unexpected(digest.error());
+    request.packages.push_back(StagedPackage{std::move(*valid_name), *kind, std::move(*digest)});
   }
   return request;
 }

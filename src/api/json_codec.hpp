@@ -43,7 +43,7 @@ struct UrlsRequest {
 };
 // POST /resources/commit
 struct GroupCommitRequest {
-  std::string group;
+  GroupName group;
   std::vector<StagedPackage> packages;
 };
 // One entry of the POST /resources/urls answer.

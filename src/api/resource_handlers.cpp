@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cstdint>
 
+#include "api/call_params.hpp"
 #include "api/handlers.hpp"
 #include "api/listing_stream.hpp"
 #include "domain/names.hpp"
@@ -9,23 +10,6 @@
 
 namespace dlipkg::api {
 namespace {
-
-// ?group=G: empty means none (an ungrouped package); otherwise a valid group name.
-Result<std::optional<GroupName>> GroupParam(const Call& call) {
-  auto group = call.Query("group");
-  if (!group || Trim(*group).empty()) return std::nullopt;
-  auto name = GroupName::Parse(*group);
-  if (!name) return std::unexpected(name.error());
-  return std::move(*name);
-}
-
-// The {resource_name} segment: decoded once, after routing, then validated, so an encoded
-// '/' ("dir%2Fsub.py") is an invalid name, never a second segment.
-Result<ResourceName> ResourceNameParam(const Call& call) {
-  auto decoded = PercentDecode(call.Param("resource_name"));
-  if (!decoded) return Fail(ErrorCode::kBadRequest, "The resource name is not validly encoded.");
-  return ResourceName::Parse(*decoded);
-}
 
 Result<std::size_t> SizeParam(const Call& call, const std::string& name, std::size_t max) {
   auto text = call.Query(name);

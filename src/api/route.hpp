@@ -65,7 +65,7 @@ struct Call {
   std::optional<ProjectId> project;  // the {project_id}, parsed before the route's access check
   std::string user;  // who asked: the authenticated user or the default owner; "" if public
   // A streamed body's payload hash that an AK/SK signature covered: the body must have it.
-  std::optional<std::string> signed_payload_sha256;
+  std::optional<Sha256Hex> signed_payload_sha256;
 
   // The project of an Access::kProject route (Admit has parsed it before any handler runs).
   const ProjectId& Project() const { return *project; }

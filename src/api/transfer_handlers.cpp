@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "api/call_params.hpp"
 #include "api/download_headers.hpp"
 #include "api/error_table.hpp"
 #include "api/json_codec.hpp"
@@ -87,14 +88,6 @@ Result<ByteSource*> BodyOf(const ApiContext& context, const Call& call, StringSo
   return call.request.body_stream;
 }
 
-Result<std::optional<std::string>> DeclaredSha(const Request& request) {
-  const auto header = request.Header("X-Content-Sha256");
-  if (!header) return std::nullopt;
-  auto sha = ParseSha256(*header, "X-Content-Sha256");
-  if (!sha) return std::unexpected(sha.error());
-  return std::move(*sha);
-}
-
 // Scheme and authority for presigned URLs.
 Result<std::string> UrlBase(const ApiContext& context, const Request& request) {
   if (!context.options.transfer.public_url.empty()) return context.options.transfer.public_url;
@@ -135,19 +128,21 @@ Result<Response> PutResourceContent(const ApiContext& context, const Call& call)
   const auto kind = ParseKind(*kind_text);
   if (!kind)
     return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
-  auto name = DecodedParam(call, "resource_name");
+  auto name = ResourceNameParam(call);
   if (!name) return std::unexpected(name.error());
-  auto expected = DeclaredSha(call.request);
+  auto group = GroupParam(call);
+  if (!group) return std::unexpected(group.error());
+  auto expected = DeclaredSha(call);
   if (!expected) return std::unexpected(expected.error());
   StringSource buffered(call.request.body);
   auto body = BodyOf(context, call, buffered);
   if (!body) return std::unexpected(body.error());
   auto package = context.service.UploadBytes(
-      DirectUpload{.project = call.Project().str(),
+      DirectUpload{.project = call.Project(),
                    .owner = call.user,
                    .kind = *kind,
-                   .group = call.Query("group"),
-                   .name = *name,
+                   .group = std::move(*group),
+                   .name = std::move(*name),
                    .max_bytes = context.options.transfer.max_object_bytes,
                    .expected_sha256 = std::move(*expected),
                    .signed_sha256 = call.signed_payload_sha256},
@@ -160,8 +155,9 @@ Result<Response> PutBlob(const ApiContext& context, const Call& call) {
   StringSource buffered(call.request.body);
   auto body = BodyOf(context, call, buffered);
   if (!body) return std::unexpected(body.error());
-  auto blob = context.service.StageBlob(std::string(call.Param("sha256")),
-                                        context.options.transfer.max_object_bytes,
+  auto sha = Sha256Hex::Parse(call.Param("sha256"), "The blob's sha256");
+  if (!sha) return std::unexpected(sha.error());
+  auto blob = context.service.StageBlob(*sha, context.options.transfer.max_object_bytes,
                                         call.signed_payload_sha256, **body);
   if (!blob) return std::unexpected(blob.error());
   return JsonAnswer(R"({"sha256":")" + blob->sha256 + R"(","size":)" + std::to_string(blob->size) +
@@ -169,17 +165,18 @@ Result<Response> PutBlob(const ApiContext& context, const Call& call) {
 }
 
 Result<Response> ShowBlob(const ApiContext& context, const Call& call) {
-  const std::string sha(call.Param("sha256"));
-  auto stored = context.service.HasBlob(sha);
+  auto sha = Sha256Hex::Parse(call.Param("sha256"), "The blob's sha256");
+  if (!sha) return std::unexpected(sha.error());
+  auto stored = context.service.HasBlob(*sha);
   if (!stored) return std::unexpected(stored.error());
-  if (!*stored) return Fail(ErrorCode::kNotFound, "The blob " + sha + " is not stored.");
-  return JsonAnswer(R"({"sha256":")" + sha + R"("})");
+  if (!*stored) return Fail(ErrorCode::kNotFound, "The blob " + sha->str() + " is not stored.");
+  return JsonAnswer(R"({"sha256":")" + sha->str() + R"("})");
 }
 
 Result<Response> CommitGroup(const ApiContext& context, const Call& call) {
   auto dto = DecodeGroupCommit(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto group = context.service.CommitStaged(call.Project().str(), call.user, dto->group, dto->packages);
+  auto group = context.service.CommitStaged(call.Project(), call.user, dto->group, dto->packages);
   if (!group) return std::unexpected(group.error());
   return JsonAnswer(EncodeGroup(*group));
 }

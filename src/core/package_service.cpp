@@ -227,14 +227,14 @@ struct PackageService::Impl {
   }
 
   // The hashes a client declared for the bytes it sent; on a mismatch the new blob is dropped.
-  Result<void> CheckDeclared(const BlobInfo& blob, const std::optional<std::string>& expected,
-                             const std::optional<std::string>& signed_sha) {
+  Result<void> CheckDeclared(const BlobInfo& blob, const std::optional<Sha256Hex>& expected,
+                             const std::optional<Sha256Hex>& signed_sha) {
     std::optional<Error> error;
-    if (expected && *expected != blob.sha256)
+    if (expected && expected->str() != blob.sha256)
       error = Error{ErrorCode::kBadRequest, "The body's SHA-256 " + blob.sha256 +
-                                                " differs from X-Content-Sha256 " + *expected +
-                                                "; nothing was stored."};
-    else if (signed_sha && *signed_sha != blob.sha256)
+                                                " differs from X-Content-Sha256 " +
+                                                expected->str() + "; nothing was stored."};
+    else if (signed_sha && signed_sha->str() != blob.sha256)
       error = Error{ErrorCode::kUnauthenticated,
                     "The body's SHA-256 differs from the payload hash the request was signed "
                     "with; nothing was stored."};
@@ -296,38 +296,29 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
 }
 
 Result<PackageRecord> PackageService::UploadBytes(const DirectUpload& upload, ByteSource& body) {
-  const Placement command{.project = upload.project,
+  // The names were validated when the request was parsed (domain/values.hpp).
+  const Placement command{.project = upload.project.str(),
                           .owner = upload.owner,
                           .kind = upload.kind,
                           .mode = GroupMode::kMerge};
-  if (auto project = ParseProjectId(command.project); !project)
-    return std::unexpected(project.error());
-  std::optional<std::string> group;
-  if (upload.group && !Trim(*upload.group).empty()) {
-    auto parsed = ParseGroupName(*upload.group);
-    if (!parsed) return std::unexpected(parsed.error());
-    group = std::move(*parsed);
-  }
-  auto name = ParseResourceName(upload.name);
-  if (!name) return std::unexpected(name.error());
-
+  const std::optional<std::string> group =
+      upload.group ? std::optional(upload.group->str()) : std::nullopt;
   auto blob = impl_->StreamIntoBlob(body, upload.max_bytes);
   if (!blob) return std::unexpected(blob.error());
   if (auto ok = impl_->CheckDeclared(*blob, upload.expected_sha256, upload.signed_sha256); !ok)
     return std::unexpected(ok.error());
-  auto result = impl_->CommitBlobs(command, group, {*name}, {}, {*blob}, {blob->sha256});
+  auto result =
+      impl_->CommitBlobs(command, group, {upload.name.str()}, {}, {*blob}, {blob->sha256});
   if (!result) return std::unexpected(result.error());
   return std::move(result->packages.front());
 }
 
-Result<BlobInfo> PackageService::StageBlob(const std::string& sha256, std::int64_t max_bytes,
-                                           const std::optional<std::string>& signed_sha256,
+Result<BlobInfo> PackageService::StageBlob(const Sha256Hex& sha256, std::int64_t max_bytes,
+                                           const std::optional<Sha256Hex>& signed_sha256,
                                            ByteSource& body) {
-  auto wanted = ParseSha256(sha256, "The blob's sha256");
-  if (!wanted) return std::unexpected(wanted.error());
   auto blob = impl_->StreamIntoBlob(body, max_bytes);
   if (!blob) return std::unexpected(blob.error());
-  if (auto ok = impl_->CheckDeclared(*blob, *wanted, signed_sha256); !ok)
+  if (auto ok = impl_->CheckDeclared(*blob, sha256, signed_sha256); !ok)
     return std::unexpected(ok.error());
   auto& keeper = impl_->ports.keeper;
   auto staged = keeper.PinStaged(blob->sha256,
@@ -337,24 +328,19 @@ Result<BlobInfo> PackageService::StageBlob(const std::string& sha256, std::int64
   return *blob;
 }
 
-Result<bool> PackageService::HasBlob(const std::string& sha256) {
-  auto wanted = ParseSha256(sha256, "The blob's sha256");
-  if (!wanted) return std::unexpected(wanted.error());
-  auto exists = impl_->ports.blobs.Exists(*wanted);
+Result<bool> PackageService::HasBlob(const Sha256Hex& sha256) {
+  auto exists = impl_->ports.blobs.Exists(sha256.str());
   if (!exists || !*exists) return exists;
   auto staged = impl_->ports.keeper.PinStaged(
-      *wanted, impl_->ports.clock.NowMs() + impl_->options.staged_blob_ttl_ms);
+      sha256.str(), impl_->ports.clock.NowMs() + impl_->options.staged_blob_ttl_ms);
   if (!staged && staged.error().code == ErrorCode::kNotFound) return false;
   if (!staged) return std::unexpected(staged.error());
   return true;
 }
 
-Result<GroupRecord> PackageService::CommitStaged(const std::string& project,
-                                                 const std::string& owner, const std::string& group,
+Result<GroupRecord> PackageService::CommitStaged(const ProjectId& project, const std::string& owner,
+                                                 const GroupName& group,
                                                  const std::vector<StagedPackage>& packages) {
-  if (auto valid = ParseProjectId(project); !valid) return std::unexpected(valid.error());
-  auto group_name = ParseGroupName(group);
-  if (!group_name) return std::unexpected(group_name.error());
   if (packages.empty() || packages.size() > kMaxPathsPerRequest)
     return Fail(ErrorCode::kBadRequest, "packages must hold 1 to 100 entries.");
   std::vector<std::string> names;
@@ -362,15 +348,12 @@ Result<GroupRecord> PackageService::CommitStaged(const std::string& project,
   std::vector<std::string> shas;
   std::set<std::string> seen;
   for (const auto& p : packages) {
-    auto name = ParseResourceName(p.name);
-    if (!name) return std::unexpected(name.error());
-    if (!seen.insert(*name).second)
-      return Fail(ErrorCode::kBadRequest, "Duplicate resource name '" + *name + "' in packages.");
-    auto sha = ParseSha256(p.sha256, "packages[].sha256");
-    if (!sha) return std::unexpected(sha.error());
-    names.push_back(std::move(*name));
+    if (!seen.insert(p.name.str()).second)
+      return Fail(ErrorCode::kBadRequest,
+                  "Duplicate resource name '" + p.name.str() + "' in packages.");
+    names.push_back(p.name.str());
     kinds.push_back(p.kind);
-    shas.push_back(std::move(*sha));
+    shas.push_back(p.sha256.str());
   }
   if (auto held = impl_->ports.keeper.Hold(shas); !held) return std::unexpected(held.error());
   std::vector<BlobInfo> blobs;
@@ -383,18 +366,10 @@ Result<GroupRecord> PackageService::CommitStaged(const std::string& project,
     blobs.push_back(BlobInfo{sha, (*reader)->Size()});
   }
   const Placement command{
-      .project = project, .owner = owner, .kind = kinds.front(), .mode = GroupMode::kReplace};
-  auto result = impl_->CommitBlobs(command, *group_name, names, kinds, blobs, shas);
+      .project = project.str(), .owner = owner, .kind = kinds.front(), .mode = GroupMode::kReplace};
+  auto result = impl_->CommitBlobs(command, group.str(), names, kinds, blobs, shas);
   if (!result) return std::unexpected(result.error());
   return std::move(*result->group);
-}
-
-Result<GroupRecord> PackageService::ShowGroup(const std::string& project,
-                                              const std::string& group) {
-  auto found = impl_->ports.metadata.GetGroup(project, group);
-  if (!found) return std::unexpected(found.error());
-  if (!*found) return Fail(ErrorCode::kNotFound, "The group '" + group + "' does not exist.");
-  return std::move(**found);
 }
 
 Result<Listing> PackageService::List(const ListQuery& query) {

@@ -59,23 +59,23 @@ struct OwnerTarget {
 // A package's bytes streamed by the client itself (PUT .../resources/{name}/content): merged into
 // the group (created if absent) or ungrouped, replacing a same-named package atomically.
 struct DirectUpload {
-  std::string project;
-  std::string owner;
+  ProjectId project;
+  std::string owner;  // the caller, as authenticated
   PackageKind kind = PackageKind::kFile;
-  std::optional<std::string> group;  // raw; nullopt or "": ungrouped
-  std::string name;                  // raw resource name
-  std::int64_t max_bytes = 0;        // more bytes than this: kBodyTooLarge, nothing stored
-  // The client's X-Content-Sha256 (hex): other bytes are kBadRequest, nothing stored.
-  std::optional<std::string> expected_sha256;
-  // The payload hash an AK/SK signature covered (hex): other bytes are kUnauthenticated.
-  std::optional<std::string> signed_sha256;
+  std::optional<GroupName> group;  // nullopt: ungrouped
+  ResourceName name;
+  std::int64_t max_bytes = 0;  // more bytes than this: kBodyTooLarge, nothing stored
+  // The client's X-Content-Sha256: other bytes are kBadRequest, nothing stored.
+  std::optional<Sha256Hex> expected_sha256;
+  // The payload hash an AK/SK signature covered: other bytes are kUnauthenticated.
+  std::optional<Sha256Hex> signed_sha256;
 };
 
 // One package of a whole-group commit of staged blobs.
 struct StagedPackage {
-  std::string name;
+  ResourceName name;
   PackageKind kind = PackageKind::kFile;
-  std::string sha256;
+  Sha256Hex sha256;
 };
 
 struct UploadResult {
@@ -171,17 +171,16 @@ class PackageService {
   // Stages content-addressed bytes for a later CommitStaged: the body must hash to `sha256`
   // (kBadRequest otherwise; `signed_sha256` as in DirectUpload). The blob is pinned for
   // staged_blob_ttl_ms. Storing bytes the server already has just renews the pin.
-  Result<BlobInfo> StageBlob(const std::string& sha256, std::int64_t max_bytes,
-                             const std::optional<std::string>& signed_sha256, ByteSource& body);
+  Result<BlobInfo> StageBlob(const Sha256Hex& sha256, std::int64_t max_bytes,
+                             const std::optional<Sha256Hex>& signed_sha256, ByteSource& body);
   // Whether the bytes are stored; when they are, pins them as StageBlob does, so a client that
   // skips staging them can still commit.
-  Result<bool> HasBlob(const std::string& sha256);
-  // Makes `group` hold exactly `packages` (staged blobs) in one transaction; all or nothing.
-  Result<GroupRecord> CommitStaged(const std::string& project, const std::string& owner,
-                                   const std::string& group,
+  Result<bool> HasBlob(const Sha256Hex& sha256);
+  // Makes `group` hold exactly `packages` (1-100 staged blobs, distinct names) in one
+  // transaction; all or nothing.
+  Result<GroupRecord> CommitStaged(const ProjectId& project, const std::string& owner,
+                                   const GroupName& group,
                                    const std::vector<StagedPackage>& packages);
-  // A group and its packages. kNotFound when absent.
-  Result<GroupRecord> ShowGroup(const std::string& project, const std::string& group);
   // Paged (query.paged()): one page read from the store. Otherwise the whole listing, held in
   // memory: answers that may be large use WalkListing instead.
   Result<Listing> List(const ListQuery& query);

@@ -4,6 +4,12 @@
 
 namespace dlipkg {
 
+Result<Sha256Hex> Sha256Hex::Parse(std::string_view text, std::string_view what) {
+  auto digest = ParseSha256(text, what);
+  if (!digest) return std::unexpected(digest.error());
+  return Sha256Hex(std::move(*digest));
+}
+
 Result<SourceUrl> SourceUrl::Parse(std::string_view url) {
   auto name = ResourceNameFromUrl(url);
   if (!name) return std::unexpected(name.error());

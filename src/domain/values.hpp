@@ -66,6 +66,19 @@ class SourceList {
   std::vector<SourceUrl> items_;
 };
 
+// A SHA-256 digest: 64 hex digits, held in lower case (ParseSha256). `what` names the field
+// in the error message.
+class Sha256Hex {
+ public:
+  static Result<Sha256Hex> Parse(std::string_view text, std::string_view what);
+  const std::string& str() const { return value_; }
+  friend bool operator==(const Sha256Hex&, const Sha256Hex&) = default;
+
+ private:
+  explicit Sha256Hex(std::string value) : value_(std::move(value)) {}
+  std::string value_;
+};
+
 // The tags of one upload, as ValidateTags accepts them.
 class TagList {
  public:

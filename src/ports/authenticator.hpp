@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "domain/error.hpp"
+#include "domain/values.hpp"
 
 namespace dlipkg {
 
@@ -31,7 +32,7 @@ struct Identity {
   std::string user;
   // For a streamed body: the payload hash the signature covered (lower-case hex), which the
   // body must have; nullopt when nothing is to be checked (token, UNSIGNED-PAYLOAD).
-  std::optional<std::string> signed_payload_sha256;
+  std::optional<Sha256Hex> signed_payload_sha256;
 };
 
 class Authenticator {

@@ -42,7 +42,8 @@ class BlobWriter : public ByteSink {
 class BlobReader {
  public:
   virtual ~BlobReader() = default;
-  // Bytes from the current position to the end.
+  // Bytes from the Seek offset (the start, without one) to the end; reading does not change
+  // it (the blob contract pins this).
   virtual std::int64_t Size() const = 0;
   // Reads up to buffer.size() bytes; 0 at the end. Errors: kInternal, kCorrupted.
   virtual Result<std::size_t> Read(std::span<char> buffer) = 0;

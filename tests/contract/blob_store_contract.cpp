@@ -1,7 +1,8 @@
 // Contract of BlobStore (ports/blob_store.hpp), one suite run against every backend: the file
-// system (a temp dir) and S3 (Swift + s3api started by scripts/test.sh, reached through
-// DLIPKG_TEST_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY). Without them the S3 cases fail, unless
-// DLIPKG_TEST_NO_S3=1 says the developer has no Swift. Each test gets a fresh, empty store.
+// system (a temp dir), the unit tests' in-memory fake, and S3 (Swift + s3api started by
+// scripts/test.sh, reached through DLIPKG_TEST_S3_ENDPOINT, _ACCESS_KEY and _SECRET_KEY). Without
+// them the S3 cases fail, unless DLIPKG_TEST_NO_S3=1 says the developer has no Swift. Each test
+// gets a fresh, empty store.
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "adapters/blobs/s3_blob_store.hpp"
 #include "adapters/common/sha256.hpp"
 #include "ports/blob_store.hpp"
+#include "testing/fakes.hpp"
 
 namespace dlipkg {
 namespace {
@@ -80,6 +82,18 @@ class FsBackend final : public BlobBackend {
  private:
   fs::path root_;
   std::unique_ptr<FsBlobStore> store_;
+};
+
+// The in-memory fake the unit tests of core and api use: held to the same contract, so that
+// what those tests learn from it is true of the real stores.
+class FakeBackend final : public BlobBackend {
+ public:
+  BlobStore& Store() override { return store_; }
+  std::size_t Temporaries() override { return store_.Temporaries(); }
+  void LeaveCrashedTemporary() override { store_.LeaveCrashedTemporary(); }
+
+ private:
+  testing::FakeBlobStore store_;
 };
 
 std::string Env(const char* name) {
@@ -145,7 +159,8 @@ void PrintTo(const BackendFactory& backend, std::ostream* out) { *out << backend
 
 std::vector<BackendFactory> Backends() {
   std::vector<BackendFactory> backends = {
-      {"FileSystem", [] { return std::make_unique<FsBackend>(); }}};
+      {"FileSystem", [] { return std::make_unique<FsBackend>(); }},
+      {"InMemoryFake", [] { return std::make_unique<FakeBackend>(); }}};
   if (Env("DLIPKG_TEST_NO_S3") != "1")
     backends.push_back({"S3", [] { return std::make_unique<S3Backend>(); }});
   return backends;

@@ -8,6 +8,7 @@
 
 #include "adapters/metadata/postgres/postgres_metadata_store.hpp"
 #include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
+#include "testing/fakes.hpp"
 #include "testing/temp_dir.hpp"
 
 namespace dlipkg::test {
@@ -34,6 +35,24 @@ class SqliteBackend final : public StoreBackend {
 
  private:
   TempDir dir_;
+};
+
+// The in-memory fakes the unit tests of core and api use, held to the same contract so that
+// what those tests learn from them is true of the real stores. "Reconnecting" hands out the
+// same objects again: the fakes keep no files, and their state is what was committed.
+class FakeBackend final : public StoreBackend {
+ public:
+  Result<StoreUnderTest> Connect() override {
+    return StoreUnderTest{std::shared_ptr<MetadataStore>(state_, &state_->metadata),
+                          std::shared_ptr<JobQueue>(state_, &state_->jobs)};
+  }
+
+ private:
+  struct State {
+    testing::FakeMetadataStore metadata;
+    testing::FakeJobQueue jobs{metadata};
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace
@@ -86,6 +105,10 @@ std::vector<BackendFactory> StoreBackends() {
   return {
       {.name = "Sqlite",
        .make = [] { return std::make_unique<SqliteBackend>(); },
+       .skip_reason = [] { return std::string(); },
+       .recovery_releases_leases = true},
+      {.name = "InMemoryFake",
+       .make = [] { return std::make_unique<FakeBackend>(); },
        .skip_reason = [] { return std::string(); },
        .recovery_releases_leases = true},
       {.name = "Postgres",

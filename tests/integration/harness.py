@@ -17,7 +17,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-DLIPKG = ROOT / "build" / "dlipkg"
+# DLIPKG_BINARY runs the tests or a benchmark against another build (a sanitizer build, an
+# older commit for a before/after comparison).
+DLIPKG = Path(os.environ.get("DLIPKG_BINARY", ROOT / "build" / "dlipkg"))
 
 
 def wait_until(check, what, timeout=10, interval=0.02):

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "adapters/common/sha256.hpp"
 #include "core/package_service.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
@@ -61,65 +62,91 @@ class RecordingEventSink final : public EventSink {
   std::vector<Event> events_;
 };
 
-// Blob keys are a fake 64-hex digest of the bytes (std::hash), enough to tell contents apart.
+// Blobs in memory under their real SHA-256, held to the BlobStore contract (it runs through
+// tests/contract/blob_store_contract.cpp like the real stores): spent writers refuse work,
+// malformed keys are refused, readers check the bytes against the key on the last read, and
+// temporaries (live writers, crashed leftovers) are counted so sweeps can be checked.
 class FakeBlobStore final : public BlobStore {
  public:
-  static std::string Key(const std::string& bytes) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(bytes));
-    return std::string(hex) + std::string(48, '0');
+  static std::string Key(std::string_view bytes) {
+    Sha256Hasher hasher;
+    hasher.Update(bytes);
+    return hasher.FinishHex();
+  }
+  static bool WellFormedKey(const std::string& key) {
+    return key.size() == 64 && std::ranges::all_of(key, [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
   }
 
   class Writer final : public BlobWriter {
    public:
-    explicit Writer(FakeBlobStore& store) : store_(store) {}
+    explicit Writer(FakeBlobStore& store) : store_(store) { store_.AddTemporaries(1); }
+    ~Writer() override {
+      if (!spent_) store_.AddTemporaries(-1);
+    }
     Result<void> Write(std::span<const char> bytes) override {
+      if (spent_) return Fail(ErrorCode::kInternal, "the blob writer is spent");
       data_.append(bytes.data(), bytes.size());
       return {};
     }
     Result<BlobInfo> Commit() override {
-      std::lock_guard lock(store_.mutex_);
+      if (spent_) return Fail(ErrorCode::kInternal, "the blob writer is spent");
+      spent_ = true;
       const auto key = Key(data_);
-      store_.blobs_[key] = data_;
+      std::lock_guard lock(store_.mutex_);
+      --store_.temporaries_;
+      store_.blobs_.try_emplace(key, data_);  // an existing blob is kept, the copy dropped
       return BlobInfo{key, static_cast<std::int64_t>(data_.size())};
     }
 
    private:
     FakeBlobStore& store_;
     std::string data_;
+    bool spent_ = false;
   };
 
   class Reader final : public BlobReader {
    public:
-    explicit Reader(std::string data) : data_(std::move(data)) {}
-    std::int64_t Size() const override { return static_cast<std::int64_t>(data_.size() - offset_); }
+    Reader(std::string key, std::string data) : key_(std::move(key)), data_(std::move(data)) {}
+    std::int64_t Size() const override { return static_cast<std::int64_t>(data_.size() - start_); }
     Result<void> Seek(std::int64_t offset) override {
-      offset_ += static_cast<std::size_t>(offset);
+      if (offset < 0 || static_cast<std::size_t>(offset) > data_.size() - start_)
+        return Fail(ErrorCode::kBadRequest, "offset past the end of the blob");
+      start_ += static_cast<std::size_t>(offset);
+      offset_ = start_;
+      whole_ = whole_ && offset == 0;
       return {};
     }
     Result<std::size_t> Read(std::span<char> buffer) override {
       const std::size_t n = std::min(buffer.size(), data_.size() - offset_);
+      if (whole_ && n > 0 && offset_ + n == data_.size() && Key(data_) != key_)
+        return Fail(ErrorCode::kCorrupted, "stored bytes do not match their SHA-256");
       std::copy_n(data_.data() + offset_, n, buffer.data());
       offset_ += n;
       return n;
     }
 
    private:
+    std::string key_;
     std::string data_;
-    std::size_t offset_ = 0;
+    std::size_t start_ = 0;   // where a Seek put the reader
+    std::size_t offset_ = 0;  // how far it has read
+    bool whole_ = true;
   };
 
   Result<std::unique_ptr<BlobWriter>> Create() override { return std::make_unique<Writer>(*this); }
   Result<std::unique_ptr<BlobReader>> Open(const std::string& sha) override {
     std::lock_guard lock(mutex_);
     if (!blobs_.contains(sha)) return Fail(ErrorCode::kNotFound, "no blob");
-    return std::make_unique<Reader>(blobs_.at(sha));
+    return std::make_unique<Reader>(sha, blobs_.at(sha));
   }
   Result<bool> Exists(const std::string& sha) override {
     std::lock_guard lock(mutex_);
     return blobs_.contains(sha);
   }
   Result<void> Remove(const std::string& sha) override {
+    if (!WellFormedKey(sha)) return Fail(ErrorCode::kBadRequest, "not a blob key");
     std::lock_guard lock(mutex_);
     blobs_.erase(sha);
     return {};
@@ -130,15 +157,43 @@ class FakeBlobStore final : public BlobStore {
     for (const auto& [k, v] : blobs_) keys.push_back(k);
     return keys;
   }
-  Result<void> SweepTemporaries() override { return {}; }
+  // Removes what crashed writers left; live writers keep theirs.
+  Result<void> SweepTemporaries() override {
+    std::lock_guard lock(mutex_);
+    temporaries_ -= crashed_;
+    crashed_ = 0;
+    return {};
+  }
   std::size_t Count() {
     std::lock_guard lock(mutex_);
     return blobs_.size();
   }
+  // For tests: temporaries in storage (live writers and crashed leftovers), one left by a
+  // writer that crashed, and stored bytes altered behind the store's back.
+  std::size_t Temporaries() {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(temporaries_);
+  }
+  void LeaveCrashedTemporary() {
+    std::lock_guard lock(mutex_);
+    ++crashed_;
+    ++temporaries_;
+  }
+  void Tamper(const std::string& sha, std::string bytes) {
+    std::lock_guard lock(mutex_);
+    blobs_.at(sha) = std::move(bytes);
+  }
 
  private:
+  void AddTemporaries(int n) {
+    std::lock_guard lock(mutex_);
+    temporaries_ += n;
+  }
+
   std::mutex mutex_;
   std::map<std::string, std::string> blobs_;
+  int temporaries_ = 0;
+  int crashed_ = 0;
 };
 
 // Answers each URL from a script: bytes, or an error. Unknown URLs: 404-like error.
@@ -198,9 +253,13 @@ class FakeMetadataStore final : public MetadataStore {
   Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
                                    const std::vector<PackageRecord>& packages) override {
     std::lock_guard lock(mutex_);
+    if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     GroupRecord stored = group;
-    if (auto it = groups_.find({group.project, group.name}); it != groups_.end())
+    if (auto it = groups_.find({group.project, group.name}); it != groups_.end()) {
       stored.create_time = it->second.create_time;
+      for (const auto& old : it->second.packages) Touch(group.project, group.name, old.name);
+    }
+    for (const auto& p : packages) Touch(group.project, group.name, p.name);
     stored.packages = packages;
     groups_[{group.project, group.name}] = stored;
     return stored;
@@ -208,9 +267,11 @@ class FakeMetadataStore final : public MetadataStore {
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
                                      const std::vector<PackageRecord>& packages) override {
     std::lock_guard lock(mutex_);
+    if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     auto [it, created] = groups_.try_emplace({group.project, group.name}, group);
     it->second.update_time = group.update_time;
     for (const auto& p : packages) {
+      Touch(group.project, group.name, p.name);
       auto& list = it->second.packages;
       auto old = std::find_if(list.begin(), list.end(), [&](auto& q) { return q.name == p.name; });
       if (old == list.end()) {
@@ -226,9 +287,12 @@ class FakeMetadataStore final : public MetadataStore {
   Result<std::vector<PackageRecord>> PutUngrouped(
       const std::vector<PackageRecord>& packages) override {
     std::lock_guard lock(mutex_);
+    if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     std::vector<PackageRecord> out;
     for (auto p : packages) {
+      p.group.clear();
       auto key = std::pair{p.project, p.name};
+      Touch(p.project, "", p.name);
       if (ungrouped_.contains(key)) p.create_time = ungrouped_.at(key).create_time;
       ungrouped_[key] = p;
       out.push_back(p);
@@ -333,8 +397,9 @@ class FakeMetadataStore final : public MetadataStore {
                                       const std::string& name) override {
     std::lock_guard lock(mutex_);
     auto* p = Find(project, group, name);
-    if (!p) return Fail(ErrorCode::kNotFound, "absent");
+    if (!p) return std::unexpected(Absent(group, name).error());
     PackageRecord copy = *p;
+    Touch(project, group, name);
     if (group.empty()) {
       ungrouped_.erase({project, name});
     } else {
@@ -344,21 +409,26 @@ class FakeMetadataStore final : public MetadataStore {
     return copy;
   }
   Result<void> SetGroupOwner(const std::string& project, const std::string& group,
-                             const std::string& owner, std::int64_t) override {
+                             const std::string& owner, std::int64_t now_ms) override {
     std::lock_guard lock(mutex_);
     auto it = groups_.find({project, group});
-    if (it == groups_.end()) return Fail(ErrorCode::kNotFound, "absent");
+    if (it == groups_.end()) return Fail(ErrorCode::kNotFound, "group " + group + " not found");
     it->second.owner = owner;
-    for (auto& p : it->second.packages) p.owner = owner;
+    it->second.update_time = now_ms;
+    for (auto& p : it->second.packages) {
+      p.owner = owner;
+      p.update_time = now_ms;
+    }
     return {};
   }
   Result<void> SetPackageOwner(const std::string& project, const std::string& group,
                                const std::string& name, const std::string& owner,
-                               std::int64_t) override {
+                               std::int64_t now_ms) override {
     std::lock_guard lock(mutex_);
     auto* p = Find(project, group, name);
-    if (!p) return Fail(ErrorCode::kNotFound, "absent");
+    if (!p) return Absent(group, name);
     p->owner = owner;
+    p->update_time = now_ms;
     return {};
   }
   Result<void> MarkCorrupt(const std::string& project, const std::string& group,
@@ -366,7 +436,7 @@ class FakeMetadataStore final : public MetadataStore {
                            const std::string& reason, std::int64_t now_ms) override {
     std::lock_guard lock(mutex_);
     auto* p = Find(project, group, name);
-    if (!p) return Fail(ErrorCode::kNotFound, "absent");
+    if (!p) return Absent(group, name);
     if (p->sha256 != sha256) return {};
     p->status = PackageStatus::kFailed;
     p->status_reason = reason;
@@ -398,6 +468,32 @@ class FakeMetadataStore final : public MetadataStore {
     if (auto ok = remove(); !ok) return std::unexpected(ok.error());
     return true;
   }
+  // How often the package was written (put, merged, replaced, deleted): a job holds on to the
+  // number it saw, and a later write supersedes it, as the job row does in the real stores.
+  std::int64_t Version(const std::string& project, const std::string& group,
+                       const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto it = versions_.find({project, group, name});
+    return it == versions_.end() ? 0 : it->second;
+  }
+  // Rewrites a stored package in place (the job queue settling a job): its group is left as
+  // it is. False when the package is gone.
+  bool Overwrite(const PackageRecord& package) {
+    std::lock_guard lock(mutex_);
+    auto* p = Find(package.project, package.group, package.name);
+    if (p == nullptr) return false;
+    *p = package;
+    Touch(package.project, package.group, package.name);
+    return true;
+  }
+  // Every package of every project, for the job queue's start-up recovery.
+  std::vector<PackageRecord> AllPackages() {
+    std::lock_guard lock(mutex_);
+    std::vector<PackageRecord> all;
+    for (const auto& [k, g] : groups_) all.insert(all.end(), g.packages.begin(), g.packages.end());
+    for (const auto& [k, p] : ungrouped_) all.push_back(p);
+    return all;
+  }
   std::size_t PinCount() {
     std::lock_guard lock(pin_mutex_);
     return pins_.size();
@@ -408,10 +504,29 @@ class FakeMetadataStore final : public MetadataStore {
     for (const auto& [k, g] : groups_)
       for (const auto& p : g.packages) shas.insert(p.sha256);
     for (const auto& [k, p] : ungrouped_) shas.insert(p.sha256);
+    shas.erase("");  // a package still uploading its first bytes references none
     return std::vector<std::string>(shas.begin(), shas.end());
   }
 
  private:
+  // What the real stores' uniqueness constraints refuse, refused here as a whole and before
+  // anything changes: a name twice in one write, a tag key twice on one package.
+  static Result<void> Writable(const std::vector<PackageRecord>& packages) {
+    std::set<std::string> names;
+    for (const auto& p : packages) {
+      if (!names.insert(p.name).second)
+        return Fail(ErrorCode::kInternal, "package " + p.name + " written twice");
+      std::set<std::string> keys;
+      for (const auto& tag : p.tags)
+        if (!keys.insert(tag.key).second)
+          return Fail(ErrorCode::kInternal, "tag " + tag.key + " given twice");
+    }
+    return {};
+  }
+  static Result<void> Absent(const std::string& group, const std::string& name) {
+    return Fail(ErrorCode::kNotFound,
+                "package " + (group.empty() ? "" : group + "/") + name + " not found");
+  }
   PackageRecord* Find(const std::string& project, const std::string& group,
                       const std::string& name) {
     if (group.empty()) {
@@ -424,15 +539,21 @@ class FakeMetadataStore final : public MetadataStore {
       if (p.name == name) return &p;
     return nullptr;
   }
+  void Touch(const std::string& project, const std::string& group, const std::string& name) {
+    versions_[{project, group, name}] = ++last_version_;
+  }
   std::mutex mutex_;
   std::mutex pin_mutex_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::int64_t> versions_;
+  std::int64_t last_version_ = 0;
   std::map<std::pair<std::string, std::string>, std::int64_t> pins_;
   std::map<std::pair<std::string, std::string>, GroupRecord> groups_;
   std::map<std::pair<std::string, std::string>, PackageRecord> ungrouped_;
 };
 
-// A job queue over FakeMetadataStore: package writes go through the store's own methods; the
-// fake remembers which job owns which package. One mutex; no persistence.
+// A job queue over FakeMetadataStore: package writes go through the store's own methods; each
+// job remembers the package's version it wrote, so any later write of the package supersedes
+// the job (held to the JobQueue contract). One mutex; no persistence.
 class FakeJobQueue final : public JobQueue {
  public:
   explicit FakeJobQueue(FakeMetadataStore& metadata) : metadata_(metadata) {}
@@ -450,19 +571,26 @@ class FakeJobQueue final : public JobQueue {
     for (std::size_t i = 0; i < packages.size(); ++i) {
       PackageRecord p = packages[i];
       p.status = PackageStatus::kUploading;
+      p.is_async = true;
       auto old = metadata_.GetPackage(p.project, p.group, p.name);
       p.sha256 = *old ? (*old)->sha256 : "";
       p.size = *old ? (*old)->size : 0;
+      if (*old) {  // the old bytes stay until the job completes
+        p.underlying_name = (*old)->underlying_name;
+        p.create_time = (*old)->create_time;
+      }
       rows.push_back(p);
       const std::int64_t id = ++next_id_;
       jobs_[id] = UploadJob{id, p.project, p.group, p.name, urls[i], 0, deadline_ms, ""};
-      owner_[Key(p)] = id;
     }
     if (group) {
       out.group = *metadata_.MergeIntoGroup(*group, rows);
     } else {
       (void)metadata_.PutUngrouped(rows);
     }
+    for (auto& [id, job] : jobs_)
+      if (!version_.contains(id))
+        version_[id] = metadata_.Version(job.project, job.group, job.name);
     out.packages = rows;
     return out;
   }
@@ -471,14 +599,17 @@ class FakeJobQueue final : public JobQueue {
     std::lock_guard lock(mutex_);
     last_claim_at_ = std::max(last_claim_at_, now);
     claimed_.notify_all();
+    std::erase_if(jobs_, [&](const auto& entry) { return Superseded(entry.second); });
+    UploadJob* soonest = nullptr;  // due soonest, then queued first
     for (auto& [id, job] : jobs_) {
       if (due_[id] > now || lease_until_[id] > now) continue;
-      lease_[id] = worker;
-      lease_until_[id] = until;
-      job.attempts += 1;
-      return std::optional(job);
+      if (soonest == nullptr || due_[id] < due_[soonest->id]) soonest = &job;
     }
-    return std::optional<UploadJob>();
+    if (soonest == nullptr) return std::optional<UploadJob>();
+    lease_[soonest->id] = worker;
+    lease_until_[soonest->id] = until;
+    soonest->attempts += 1;
+    return std::optional(*soonest);
   }
   Result<bool> RenewLease(std::int64_t id, const std::string& worker, std::int64_t until) override {
     std::lock_guard lock(mutex_);
@@ -525,7 +656,25 @@ class FakeJobQueue final : public JobQueue {
     Forget(job.id);
     return {};
   }
-  Result<std::size_t> RecoverAfterRestart(std::int64_t) override { return CountQueued(); }
+  // As a single-instance store recovers: every lease is released (its holder is gone), and a
+  // package left UPLOADING with no job to finish it fails, keeping its previous bytes.
+  Result<std::size_t> RecoverAfterRestart(std::int64_t now_ms) override {
+    std::lock_guard lock(mutex_);
+    std::erase_if(jobs_, [&](const auto& entry) { return Superseded(entry.second); });
+    for (auto& [id, until] : lease_until_) until = 0;
+    for (auto& [id, worker] : lease_) worker.clear();
+    std::set<std::tuple<std::string, std::string, std::string>> queued;
+    for (const auto& [id, job] : jobs_) queued.insert({job.project, job.group, job.name});
+    for (auto p : metadata_.AllPackages()) {
+      if (p.status != PackageStatus::kUploading || queued.contains({p.project, p.group, p.name}))
+        continue;
+      p.status = PackageStatus::kFailed;
+      p.status_reason = "the upload was interrupted by a restart";
+      p.update_time = now_ms;
+      Write(p);
+    }
+    return jobs_.size();
+  }
   Result<std::size_t> CountQueued() override {
     std::lock_guard lock(mutex_);
     return jobs_.size();
@@ -537,40 +686,26 @@ class FakeJobQueue final : public JobQueue {
     std::unique_lock lock(mutex_);
     return claimed_.wait_for(lock, bound, [&] { return last_claim_at_ >= now_ms; });
   }
-  // A later synchronous write of the package supersedes its job.
-  void Supersede(const std::string& project, const std::string& group, const std::string& name) {
-    std::lock_guard lock(mutex_);
-    owner_.erase({project, group, name});
-  }
   std::vector<std::string> retries;
 
  private:
-  using PackageKey = std::tuple<std::string, std::string, std::string>;
-  static PackageKey Key(const PackageRecord& p) { return {p.project, p.group, p.name}; }
+  bool Superseded(const UploadJob& job) {
+    return !version_.contains(job.id) ||
+           version_.at(job.id) != metadata_.Version(job.project, job.group, job.name);
+  }
   bool Responsible(const UploadJob& job, const std::string& worker) {
-    const bool owns = owner_.contains({job.project, job.group, job.name}) &&
-                      owner_.at({job.project, job.group, job.name}) == job.id;
-    if (lease_[job.id] != worker || !owns) {
-      if (!owns) Forget(job.id);
+    if (!jobs_.contains(job.id)) return false;
+    if (Superseded(job)) {
+      Forget(job.id);
       return false;
     }
-    return true;
+    return lease_[job.id] == worker;
   }
   void Forget(std::int64_t id) {
-    if (!jobs_.contains(id)) return;
-    const auto& job = jobs_.at(id);
-    if (owner_.contains({job.project, job.group, job.name}) &&
-        owner_.at({job.project, job.group, job.name}) == id)
-      owner_.erase({job.project, job.group, job.name});
     jobs_.erase(id);
+    version_.erase(id);
   }
-  void Write(const PackageRecord& p) {
-    if (p.group.empty()) {
-      (void)metadata_.PutUngrouped({p});
-    } else {
-      (void)metadata_.MergeIntoGroup(GroupRecord{.project = p.project, .name = p.group}, {p});
-    }
-  }
+  void Write(const PackageRecord& p) { (void)metadata_.Overwrite(p); }
 
   FakeMetadataStore& metadata_;
   std::mutex mutex_;
@@ -581,7 +716,7 @@ class FakeJobQueue final : public JobQueue {
   std::map<std::int64_t, std::string> lease_;
   std::map<std::int64_t, std::int64_t> lease_until_;
   std::map<std::int64_t, std::int64_t> due_;
-  std::map<PackageKey, std::int64_t> owner_;
+  std::map<std::int64_t, std::int64_t> version_;  // the package's version the job wrote
 };
 
 // Domain values from text a test knows to be valid (an invalid one throws, failing the test).

@@ -89,7 +89,7 @@ Result<Identity> CredentialAuthenticator::Authenticate(const AuthRequest& reques
   if (signed_request && request.body_streamed) {
     const auto content_sha = HeaderValues(request, "X-Sdk-Content-Sha256");
     if (content_sha.size() == 1 && content_sha[0] != kUnsignedPayload)
-      if (auto declared = ParseSha256(content_sha[0], "X-Sdk-Content-Sha256"))
+      if (auto declared = Sha256Hex::Parse(content_sha[0], "X-Sdk-Content-Sha256"))
         identity.signed_payload_sha256 = std::move(*declared);
   }
   return identity;

@@ -25,17 +25,14 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 constexpr char kServerScript[] = R"PY(
-import hashlib, hmac, os, re, sys, time, urllib.parse
+import os, sys, time, urllib.parse
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 FILES = os.path.join(sys.argv[1], "files")
+sys.path.insert(0, sys.argv[2])  # tests/testing: the tests' one SigV4 checker
+import sigv4
+
 S3_KEYS = {"test:tester": "testing"}
-AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
-                  r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$")
-
-
-def canonical(text, safe):
-    return urllib.parse.quote(urllib.parse.unquote(text), safe=safe)
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -63,34 +60,10 @@ class Handler(BaseHTTPRequestHandler):
                "<Message>test</Message></Error>" % code
         self.reply(status, body.encode(), [("Content-Type", "application/xml"), *headers])
 
-    # Verifies SigV4 as a strict S3 server does: the canonical request is rebuilt from the
-    # request as received (path and query decoded once and re-encoded), so a client that signs
-    # a non-canonical URL fails here as it would against a real store.
+    # SigV4 checked as a strict S3 server checks it (tests/testing/sigv4.py): a client that
+    # signs a non-canonical URL fails here as it would against a real store.
     def s3_signature_error(self, path, query):
-        auth = AUTH.match(self.headers.get("Authorization", ""))
-        if not auth:
-            return 403, "AccessDenied"
-        if "x-amz-content-sha256" not in self.headers:
-            return 400, "InvalidRequest"
-        key_id, day, region, signed, signature = auth.groups()
-        if key_id not in S3_KEYS or region != "us-east-1":
-            return 403, "InvalidAccessKeyId"
-        params = sorted((canonical(k, "-_.~"), canonical(v, "-_.~"))
-                        for k, _, v in (p.partition("=") for p in query.split("&") if p))
-        request = "\n".join([
-            self.command, canonical(path, "/-_.~"), "&".join("%s=%s" % kv for kv in params),
-            "".join("%s:%s\n" % (h, self.headers.get(h, "").strip()) for h in signed.split(";")),
-            signed, self.headers["x-amz-content-sha256"]])
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", self.headers.get("x-amz-date", ""),
-                             "%s/%s/s3/aws4_request" % (day, region),
-                             hashlib.sha256(request.encode()).hexdigest()])
-        key = ("AWS4" + S3_KEYS[key_id]).encode()
-        for part in (day, region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            return 403, "SignatureDoesNotMatch"
-        return None
+        return sigv4.check(self.command, path, query, self.headers, S3_KEYS)
 
     # Buckets "pkgs" (path-style, or virtual-hosted as pkgs.<host>) and "moved" (always 301).
     # A found object's body is "<Host header>|<decoded path>", so tests see what arrived.
@@ -175,8 +148,10 @@ class PythonServer {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     const std::string script_arg = script.string(), dir_arg = dir.string();
+    const std::string testing_arg = std::string(DLIPKG_SOURCE_DIR) + "/tests/testing";
     char* argv[] = {const_cast<char*>("python3"), const_cast<char*>(script_arg.c_str()),
-                    const_cast<char*>(dir_arg.c_str()), nullptr};
+                    const_cast<char*>(dir_arg.c_str()), const_cast<char*>(testing_arg.c_str()),
+                    nullptr};
     const int spawned = posix_spawnp(&pid_, "python3", &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
