@@ -14,8 +14,14 @@ With --rounds N (N >= 3 for figures to quote), the embedded show is measured N t
 alternating nginx, this build and, with --baseline PATH, another build (e.g. of main), each
 printed as min / median / max; the upload figure is then left out.
 
+With --metrics instead: the cost of the /metrics instrumentation on show requests/s. Two
+embedded servers, one with --metrics=true and one with --metrics=false, are measured by the same
+wrk in alternating rounds (--rounds of each, 5 if not given), beside nginx serving the same body;
+prints the median of each, and the cost in percent (target < 5%).
+
 Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out]
                          [--rounds 3 [--baseline PATH] [--metadata URL]]
+       bench/show_rps.py --metrics [--rounds 5]
 """
 import argparse
 import json
@@ -124,6 +130,40 @@ def compare_show(args, nginx, work, extra):
             server.stop()
 
 
+def metrics_cost(nginx, args, work):
+    """Show requests/s with the instrumentation on and off, alternating rounds."""
+    servers = {}
+    try:
+        for mode in ("on", "off"):
+            servers[mode] = start(work, f"metrics-{mode}",
+                                  ["--metrics", "true" if mode == "on" else "false"])
+            r = servers[mode].api("POST", P + "/pyfiles", json={"paths": [f"{nginx.url}/a.py"],
+                                                                 "group": "g"})
+            assert r.status_code == 200, r.text
+        (nginx.root / "show.json").write_bytes(servers["on"].api("GET", P + "/a.py?group=g").content)
+        results = {"on": [], "off": [], "nginx": []}
+        for i in range(args.rounds):
+            order = ("on", "off") if i % 2 == 0 else ("off", "on")
+            for mode in order:
+                results[mode].append(wrk([f"{servers[mode].url}{P}/a.py?group=g"],
+                                         args.connections, args.seconds)[0])
+            results["nginx"].append(wrk([f"{nginx.url}/show.json"], args.connections,
+                                        args.seconds)[0])
+        # The instrumented server really counted: its /metrics saw the show requests.
+        scraped = servers["on"].api("GET", "/metrics").text
+        assert 'route="/v2.0/{project_id}/resources/{resource_name}"' in scraped, scraped[:2000]
+    finally:
+        for server in servers.values():
+            server.stop()
+    median = {mode: sorted(v)[len(v) // 2] for mode, v in results.items()}
+    cost = (median["off"] - median["on"]) / median["off"] * 100
+    for mode in ("on", "off", "nginx"):
+        print(f"show, metrics {mode:<5} median {median[mode]:>8.0f} req/s over {args.rounds} "
+              f"rounds: {' '.join(f'{x:.0f}' for x in results[mode])}")
+    print(f"instrumentation cost: {cost:+.1f}% of show requests/s (target < 5%); "
+          f"nginx same body {median['nginx']:.0f} req/s")
+
+
 def start_scale_out(work, stops):
     """Starts PostgreSQL and Swift s3api; returns the serve arguments that use them."""
     from s3_util import S3Client
@@ -158,9 +198,12 @@ def main():
     parser.add_argument("--scale-out", action="store_true",
                         help="also PostgreSQL + Swift s3api, one and two instances")
     parser.add_argument("--rounds", type=int, default=0,
-                        help="alternating rounds of the show measurement only")
+                        help="alternating rounds of the show measurement only (with --metrics:"
+                        " rounds of each, default 5)")
     parser.add_argument("--baseline", help="another dlipkg binary measured in the same rounds")
     parser.add_argument("--metadata", help="with --rounds: a postgresql:// URL to use")
+    parser.add_argument("--metrics", action="store_true",
+                        help="instead: show requests/s with /metrics instrumentation on vs off")
     args = parser.parse_args()
     ensure_wrk()
     base = Path(__file__).resolve().parents[1] / "build" / "bench"
@@ -170,6 +213,14 @@ def main():
     (work / "src" / "a.py").write_text("print('a')\n")
     (work / "src" / "obj16.bin").write_bytes(os.urandom(16 << 20))
     nginx = Nginx(work / "src", work / "nginx").start()
+    if args.metrics:
+        args.rounds = args.rounds or 5
+        try:
+            metrics_cost(nginx, args, work)
+        finally:
+            nginx.stop()
+            subprocess.run(["rm", "-rf", str(work)])
+        return
     if args.rounds:
         try:
             compare_show(args, nginx, work,

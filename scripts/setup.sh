@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libspdlog-dev
-  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpqxx-dev libtomlplusplus-dev
-  libjemalloc-dev)
+  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpqxx-dev prometheus-cpp-dev
+  libtomlplusplus-dev libjemalloc-dev)
 test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postgresql)
 # A JVM for the client tests that class-load a JAR over a presigned URL.
 test_pkgs+=(default-jdk-headless)
+# A real Prometheus text parser for the /metrics tests; systemd-analyze for the unit file.
+test_pkgs+=(python3-prometheus-client systemd)
 # An S3-compatible server that verifies SigV4, for the object-store tests.
 test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3-swift memcached)
 # The web console's tests: Debian's headless Chromium, its driver, and Selenium to drive it

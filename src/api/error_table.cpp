@@ -47,7 +47,8 @@ ErrorMapping MapError(ErrorCode code) {
 Response ErrorResponse(const Error& error, const std::string& request_id) {
   const auto mapping = MapError(error.code);
   boost::json::object body{{"error_code", mapping.error_code}, {"error_msg", error.message}};
-  if (mapping.http_status == 401) body["request_id"] = request_id;
+  // Every error names its request, so a client's report leads to the server's log line.
+  if (!request_id.empty()) body["request_id"] = request_id;
   Response response;
   response.status = mapping.http_status;
   response.body = boost::json::serialize(body);

@@ -18,7 +18,7 @@ struct ErrorMapping {
 
 ErrorMapping MapError(ErrorCode code);
 
-// {"error_code": ..., "error_msg": ...} (and "request_id" for 401, as the gateway does).
+// {"error_code": ..., "error_msg": ..., "request_id": ...} (request_id left out when "").
 Response ErrorResponse(const Error& error, const std::string& request_id);
 
 }  // namespace dlipkg::api

@@ -16,6 +16,12 @@ Result<Response> Health(const ApiContext& context, const Call& call);
 Result<Response> RedirectRoot(const ApiContext& context, const Call& call);
 Result<Response> RedirectToConsole(const ApiContext& context, const Call& call);
 Result<Response> ServeConsole(const ApiContext& context, const Call& call);
+// ops_handlers.cpp: for operators. 200 with every metric in the Prometheus text format; 404
+// with --metrics=false; 401 without the bearer token when --metrics-token-file is set.
+Result<Response> ServeMetrics(const ApiContext& context, const Call& call);
+// 200 {"status": "ok", "checks": {part: "ok"}} when every store answers; otherwise 503 with
+// "status": "unavailable" and the failing part's reason (never a path or secret).
+Result<Response> Readiness(const ApiContext& context, const Call& call);
 
 // resource_handlers.cpp: the DLI v2.0 resources API.
 Result<Response> ListResources(const ApiContext& context, const Call& call);

@@ -53,6 +53,9 @@ struct Response {
   // When set, the body is streamed from it (a package download, a whole listing) instead of
   // `body`; a stream whose Size() is negative (unknown) is sent chunked.
   std::unique_ptr<BlobReader> stream;
+  // The route table pattern that answered ("" when no route matched), for /metrics labels:
+  // a bounded set, unlike raw paths. Points at the constant route table.
+  std::string_view route;
   // Why a request failed on the server's side (storage down, a bug), for the operator's log;
   // "" otherwise. Never holds a secret.
   std::string log_note;
@@ -77,8 +80,9 @@ class RequestHandler {
     return false;
   }
   // The response for a request the HTTP layer rejected itself (body or header too large,
-  // unparseable request) so that every error body comes from the API's one error table.
-  virtual Response Reject(ErrorCode code, std::string message) = 0;
+  // unparseable request) so that every error body comes from the API's one error table;
+  // `request_id` is the one sent back as X-Request-Id.
+  virtual Response Reject(ErrorCode code, std::string message, const std::string& request_id) = 0;
 };
 
 }  // namespace dlipkg::api

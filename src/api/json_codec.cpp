@@ -29,6 +29,18 @@ void tag_invoke(json::value_from_tag, json::value& out, const PackageRecord& p) 
   };
   if (!p.group.empty()) o["group_name"] = p.group;
   if (p.status == PackageStatus::kFailed) o["status_reason"] = p.status_reason;
+  // Extensions while an asynchronous upload runs: why its last attempt failed, and how far the
+  // current one got (docs/api.md).
+  if (p.status == PackageStatus::kUploading && !p.status_reason.empty())
+    o["status_reason"] = p.status_reason;
+  if (p.status == PackageStatus::kUploading && p.progress) {
+    o["bytes_fetched"] = p.progress->bytes_fetched;
+    if (p.progress->expected_bytes >= 0)
+      o["expected_size"] = p.progress->expected_bytes;
+    else
+      o["expected_size"] = nullptr;
+    o["attempt"] = p.progress->attempt;
+  }
   out = std::move(o);
 }
 
@@ -177,6 +189,15 @@ Result<TypedUploadRequest> DecodeTypedUpload(std::string_view body) {
   if (!paths) return std::unexpected(paths.error());
   auto group = RequiredString(*o, "group");
   if (!group) return std::unexpected(group.error());
+  // A typed upload replaces the whole group in one transaction; queueing that is not offered,
+  // and dropping the flag would answer as if it had been honoured.
+  auto is_async = IsAsync(*o);
+  if (!is_async) return std::unexpected(is_async.error());
+  if (*is_async)
+    return Fail(ErrorCode::kNotSupported,
+                "is_async is not offered on typed uploads, which replace the whole group at "
+                "once; use POST /v2.0/{project_id}/resources with is_async to merge "
+                "packages into the group asynchronously.");
   return TypedUploadRequest{std::move(*paths), std::move(*group)};
 }
 

@@ -5,6 +5,7 @@
 #include "api/call_params.hpp"
 #include "api/handlers.hpp"
 #include "api/listing_stream.hpp"
+#include "api/ops_handlers.hpp"
 #include "domain/names.hpp"
 #include "domain/values.hpp"
 
@@ -108,6 +109,7 @@ Result<Response> TypedUpload(const ApiContext& context, const Call& call, Packag
                                                      .group = std::move(parts->group),
                                                      .mode = GroupMode::kReplace,
                                                      .sources = std::move(parts->sources)});
+  CountSyncUpload(context.options, result, dto->paths.size());
   if (!result) return std::unexpected(result.error());
   return JsonResponse(EncodeTypedUploadResponse(*result->group, kind));
 }
@@ -178,6 +180,7 @@ Result<Response> UploadResources(const ApiContext& context, const Call& call) {
                                                      .sources = std::move(parts->sources),
                                                      .tags = std::move(parts->tags),
                                                      .is_async = dto->is_async});
+  if (!dto->is_async) CountSyncUpload(context.options, result, dto->paths.size());
   if (!result) return std::unexpected(result.error());
   return JsonResponse(EncodeUploadResponse(*result, call.user, dto->is_async));
 }

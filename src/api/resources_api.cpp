@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/error_table.hpp"
+#include "api/ops_handlers.hpp"
 #include "api/peer_address.hpp"
 #include "api/routes.hpp"
 #include "api/transfer_handlers.hpp"
@@ -32,6 +33,12 @@ BodyMode ResourcesApi::BodyModeFor(std::string_view method, std::string_view tar
 }
 
 Result<bool> ResourcesApi::AdmitPresigned(const Call& call, const std::string& project) const {
+  auto admitted = CheckPresigned(call, project);
+  if (!admitted) CountPresignRefusal(options_, admitted.error());
+  return admitted;
+}
+
+Result<bool> ResourcesApi::CheckPresigned(const Call& call, const std::string& project) const {
   const auto expires = call.Query(std::string(kUrlExpiresParam));
   const auto signature = call.Query(std::string(kUrlSignatureParam));
   if (!expires && !signature) return false;
@@ -110,10 +117,11 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
   return {};
 }
 
-Result<Response> ResourcesApi::Dispatch(const Request& request) {
+Result<Response> ResourcesApi::Dispatch(const Request& request, std::string_view& route) {
   auto target = ParseTarget(request.target);
   if (!target) return std::unexpected(target.error());
   RouteMatch match = MatchRoute(Routes(), request.method, target->segments);
+  if (match.route != nullptr) route = match.route->pattern;
   Call call{.request = request, .target = *target, .params = match.params};
   if (auto admitted = Admit(request, match, call); !admitted)
     return std::unexpected(admitted.error());
@@ -131,9 +139,13 @@ Result<Response> ResourcesApi::Dispatch(const Request& request) {
 }
 
 Response ResourcesApi::Handle(const Request& request) {
-  auto response = Dispatch(request);
-  if (!response) return ErrorResponse(response.error(), request.request_id);
-  return std::move(*response);
+  std::string_view route;
+  auto response = Dispatch(request, route);
+  Response answer =
+      response ? std::move(*response) : ErrorResponse(response.error(), request.request_id);
+  // The pattern labels the request in /metrics, errors included: a bounded set, unlike paths.
+  answer.route = route;
+  return answer;
 }
 
 bool ResourcesApi::IsQuick(const Request& request) const {
@@ -152,8 +164,8 @@ bool ResourcesApi::IsQuick(const Request& request) const {
   return false;
 }
 
-Response ResourcesApi::Reject(ErrorCode code, std::string message) {
-  return ErrorResponse(Error{code, std::move(message)}, "");
+Response ResourcesApi::Reject(ErrorCode code, std::string message, const std::string& request_id) {
+  return ErrorResponse(Error{code, std::move(message)}, request_id);
 }
 
 }  // namespace dlipkg::api

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "api/http_types.hpp"
 #include "api/route.hpp"
@@ -25,14 +26,15 @@ class ResourcesApi final : public RequestHandler {
   ResourcesApi(PackageService& service, ApiOptions options, Authenticator* authenticator = nullptr,
                UrlGrants* grants = nullptr);
   Response Handle(const Request& request) override;
-  Response Reject(ErrorCode code, std::string message) override;
+  Response Reject(ErrorCode code, std::string message, const std::string& request_id) override;
   // The matched route's body mode: direct uploads stream, everything else is buffered.
   BodyMode BodyModeFor(std::string_view method, std::string_view target) const override;
   // By the route's Work; requests refused at once (no route, 405, bad target) are quick.
   bool IsQuick(const Request& request) const override;
 
  private:
-  Result<Response> Dispatch(const Request& request);
+  // Sets `route` to the matched route's pattern, if any, even when the answer is an error.
+  Result<Response> Dispatch(const Request& request, std::string_view& route);
   // The route's access rule; fills call.project and call.user for project routes.
   Result<void> Admit(const Request& request, const RouteMatch& match, Call& call) const;
   // Who owns what this request creates: the authenticated user, or the default owner; for a
@@ -40,6 +42,8 @@ class ResourcesApi final : public RequestHandler {
   Result<Identity> Authenticate(const Request& request, const std::string& project) const;
   // A kProjectOrPresigned route: a presigned URL's grant when the query carries one.
   Result<bool> AdmitPresigned(const Call& call, const std::string& project) const;
+  // AdmitPresigned before counting a refusal for /metrics.
+  Result<bool> CheckPresigned(const Call& call, const std::string& project) const;
   // Without authentication, whether the peer may be served at all.
   Result<void> AdmitUnauthenticatedPeer(const Request& request) const;
   // Without authentication, a POST a cross-site form could send is refused (CSRF).

@@ -19,6 +19,8 @@
 #include "domain/error.hpp"
 #include "domain/values.hpp"
 #include "ports/authenticator.hpp"
+#include "ports/metrics.hpp"
+#include "ports/readiness_probe.hpp"
 
 namespace dlipkg::api {
 
@@ -28,6 +30,12 @@ struct TransferOptions {
   // Scheme and authority of presigned URLs ("https://dlipkg.example.com"); "" takes the
   // request's Host header over http.
   std::string public_url;
+};
+
+// A part GET /readyz asks whether it can serve ("metadata store", "blob store").
+struct ReadinessCheck {
+  std::string name;
+  ReadinessProbe* probe = nullptr;  // null: not checked
 };
 
 struct ApiOptions {
@@ -40,6 +48,11 @@ struct ApiOptions {
   // on the I/O threads. Not for a networked store, whose reads can wait for a timeout.
   bool quick_reads = false;
   TransferOptions transfer;
+  // GET /metrics renders this (null: instrumentation off, /metrics answers 404); with a
+  // metrics_token the request must carry "Authorization: Bearer <token>".
+  Metrics* metrics = nullptr;
+  std::string metrics_token;
+  std::vector<ReadinessCheck> readiness;  // GET /readyz
 };
 
 // Everything a handler may use. Lives as long as the ResourcesApi that owns it.

@@ -26,6 +26,10 @@ constexpr Route kRoutes[] = {
     DLIPKG_ROUTE("GET", "/", RedirectRoot, kPublic, kInstant),
     DLIPKG_ROUTE("GET", "/console", RedirectToConsole, kPublic, kInstant),
     DLIPKG_ROUTE("GET", "/console/{file...}", ServeConsole, kPublic, kInstant),
+    // Asks every store (a database, maybe an S3 endpoint over the network): the handler pool.
+    DLIPKG_ROUTE("GET", "/readyz", Readiness, kPublic, kBlocking),
+    // Serialises the in-memory counters: no store, no I/O.
+    DLIPKG_ROUTE("GET", "/metrics", ServeMetrics, kPublic, kInstant),
     DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources", ListResources, kProject, kStoreRead),
     DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources", UploadResources, kProject, kBlocking),
     DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/pyfiles", UploadPyFiles, kProject,

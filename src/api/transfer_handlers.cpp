@@ -10,6 +10,7 @@
 #include "api/download_headers.hpp"
 #include "api/error_table.hpp"
 #include "api/json_codec.hpp"
+#include "api/ops_handlers.hpp"
 #include "domain/names.hpp"
 
 namespace dlipkg::api {
@@ -147,6 +148,7 @@ Result<Response> PutResourceContent(const ApiContext& context, const Call& call)
                    .expected_sha256 = std::move(*expected),
                    .signed_sha256 = call.signed_payload_sha256},
       **body);
+  CountDirectUpload(context.options, package.has_value(), 1);
   if (!package) return std::unexpected(package.error());
   return JsonAnswer(EncodePackage(*package));
 }
@@ -177,6 +179,7 @@ Result<Response> CommitGroup(const ApiContext& context, const Call& call) {
   auto dto = DecodeGroupCommit(call.request.body);
   if (!dto) return std::unexpected(dto.error());
   auto group = context.service.CommitStaged(call.Project(), call.user, dto->group, dto->packages);
+  CountDirectUpload(context.options, group.has_value(), dto->packages.size());
   if (!group) return std::unexpected(group.error());
   return JsonAnswer(EncodeGroup(*group));
 }

@@ -4,11 +4,18 @@
 
 #include <unistd.h>
 
+#include <cctype>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <stop_token>
+#include <thread>
+#include <variant>
 
 #include "adapters/auth/credential_authenticator.hpp"
 #include "adapters/auth/credential_store.hpp"
@@ -16,10 +23,15 @@
 #include "adapters/common/log_event_sink.hpp"
 #include "adapters/common/random_jitter.hpp"
 #include "adapters/common/system_clock.hpp"
+#include "adapters/metadata/sql_metadata_store.hpp"
+#include "adapters/metrics/counting_decorators.hpp"
+#include "adapters/metrics/prometheus_metrics.hpp"
 #include "adapters/sources/curl_fetcher.hpp"
 #include "api/resources_api.hpp"
 #include "app/blob_store_factory.hpp"
 #include "app/config.hpp"
+#include "app/data_dir_lock.hpp"
+#include "app/fan_out_event_sink.hpp"
 #include "app/stores.hpp"
 #include "client/cli.hpp"
 #include "core/job_runner.hpp"
@@ -162,9 +174,76 @@ Result<Authentication> SetUpAuthentication(const ServeConfig& config, const Cloc
   return Authentication{std::move(*store), std::move(authenticator)};
 }
 
+// The directories of single-instance stores (SQLite file, blob directory, the data directory),
+// each locked so that a second server on them stops before touching anything. Shared metadata
+// (PostgreSQL) means several instances are expected: nothing is locked then.
+Result<std::vector<std::unique_ptr<DataDirLock>>> LockLocalStores(const ServeConfig& config) {
+  std::vector<std::unique_ptr<DataDirLock>> locks;
+  const auto* sqlite = std::get_if<SqliteMetadata>(&config.metadata);
+  if (sqlite == nullptr) return locks;
+  std::vector<std::filesystem::path> dirs{config.data_dir};
+  dirs.push_back(std::filesystem::path(sqlite->path).parent_path());
+  if (const auto* dir = std::get_if<DirBlobs>(&config.blobs)) dirs.emplace_back(dir->path);
+  std::vector<std::filesystem::path> seen;
+  for (auto& dir : dirs) {
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    auto key = std::filesystem::weakly_canonical(dir, ec);
+    if (ec) key = dir;
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    auto lock = DataDirLock::Acquire(dir);
+    if (!lock) return std::unexpected(lock.error());
+    locks.push_back(std::move(*lock));
+  }
+  return locks;
+}
+
+// Samples the queue depth for /metrics in the background, so that a scrape never queries a
+// store; with shared stores the count is every instance's.
+class QueueDepthSampler {
+ public:
+  QueueDepthSampler(JobQueue& jobs, Metrics& metrics) : jobs_(jobs), metrics_(metrics) {}
+  void Start() {
+    thread_ = std::jthread([this](std::stop_token stop) {
+      std::mutex mutex;
+      std::condition_variable_any wake;
+      while (!stop.stop_requested()) {
+        if (auto queued = jobs_.CountQueued(); queued)
+          metrics_.SetQueuedJobs(static_cast<std::int64_t>(*queued));
+        std::unique_lock lock(mutex);
+        wake.wait_for(lock, stop, kPeriod, [] { return false; });
+      }
+    });
+  }
+
+ private:
+  static constexpr std::chrono::seconds kPeriod{5};
+  JobQueue& jobs_;
+  Metrics& metrics_;
+  std::jthread thread_;  // declared last: stopped and joined first
+};
+
+// The token GET /metrics requires, from --metrics-token-file ("" without one).
+Result<std::string> LoadMetricsToken(const ServeConfig& config) {
+  if (config.metrics_token_file.empty()) return std::string();
+  std::ifstream in(config.metrics_token_file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (!in.good() && !in.eof())
+    return Fail(ErrorCode::kInternal, "cannot read " + config.metrics_token_file);
+  if (token.size() < 16)
+    return Fail(ErrorCode::kBadRequest,
+                config.metrics_token_file + ": the metrics token must be at least 16 characters");
+  return token;
+}
+
 int Serve(const ServeConfig& config) {
   const sigset_t signals = BlockServerSignals();
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::info("{}", StartupSummary(config));
   SystemClock clock;
   auto auth = SetUpAuthentication(config, clock);
   if (!auth) return spdlog::error("credentials: {}", auth.error().message), 1;
@@ -174,9 +253,12 @@ int Serve(const ServeConfig& config) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
-    spdlog::error("cannot create the data directory: {}", ec.message());
+    spdlog::error("cannot create the data directory {}: {}", data_dir.string(), ec.message());
     return 1;
   }
+  // Before anything reads or changes the stores.
+  auto locks = LockLocalStores(config);
+  if (!locks) return spdlog::error("{}", locks.error().message), 1;
   auto blobs = OpenBlobStore(config, files->object_stores);
   if (!blobs) return spdlog::error("blob store: {}", blobs.error().message), 1;
   auto stores = OpenMetadataStores(config);
@@ -184,16 +266,37 @@ int Serve(const ServeConfig& config) {
   spdlog::info("metadata store: {}", stores->description);
   MetadataStore& metadata = *stores->metadata;
   JobQueue& jobs = *stores->jobs;
+  auto metrics_token = LoadMetricsToken(config);
+  if (!metrics_token) return spdlog::error("{}", metrics_token.error().message), 1;
+  // Instrumentation wraps the adapters; without --metrics the core talks to them directly.
+  std::unique_ptr<PrometheusMetrics> prometheus;
+  if (config.metrics) prometheus = std::make_unique<PrometheusMetrics>(std::string(Version()));
+  std::optional<CountingBlobStore> counted_blobs;
+  if (prometheus) counted_blobs.emplace(**blobs, *prometheus);
+  BlobStore& blob_store = counted_blobs ? static_cast<BlobStore&>(*counted_blobs) : **blobs;
+  auto* sql_store = dynamic_cast<SqlMetadataStore*>(stores->metadata.get());
+  if (prometheus && sql_store != nullptr)
+    sql_store->SetErrorHook([metrics = prometheus.get()](std::string_view operation) {
+      metrics->CountStoreError("metadata", operation);
+    });
+  std::vector<api::ReadinessCheck> readiness{
+      {"metadata store", sql_store}, {"blob store", dynamic_cast<ReadinessProbe*>(blobs->get())}};
   const std::size_t store_count = files->object_stores.size();
-  auto fetcher = CurlFetcher::Create(PolicyFrom(config, files->object_stores));
-  if (!fetcher) return spdlog::error("source policy: {}", fetcher.error().message), 1;
+  auto curl_fetcher = CurlFetcher::Create(PolicyFrom(config, files->object_stores));
+  if (!curl_fetcher) return spdlog::error("source policy: {}", curl_fetcher.error().message), 1;
+  std::optional<CountingFetcher> counted_fetcher;
+  if (prometheus) counted_fetcher.emplace(**curl_fetcher, *prometheus);
+  SourceFetcher& fetcher =
+      counted_fetcher ? static_cast<SourceFetcher&>(*counted_fetcher) : **curl_fetcher;
   if (store_count > 0) spdlog::info("object stores: {} declared", store_count);
   const std::string worker_id = WorkerId();
-  LogEventSink events;
-  BlobKeeper keeper(metadata, **blobs, clock, events, worker_id);
+  // The core's events become a log line each and, with --metrics, the job counters.
+  LogEventSink log_events;
+  FanOutEventSink events({&log_events, prometheus.get()});
+  BlobKeeper keeper(metadata, blob_store, clock, events, worker_id);
   WorkerPool pool(config.workers);
   JobRunner runner(
-      jobs, **blobs, keeper, **fetcher, clock, events, pool,
+      jobs, blob_store, keeper, fetcher, clock, events, pool,
       JobRunnerOptions{.worker_id = worker_id,
                        .lease = std::chrono::seconds(config.job_lease_s),
                        .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
@@ -201,28 +304,11 @@ int Serve(const ServeConfig& config) {
                        .jitter = RandomJitter(),
                        .fault_point = FaultHook()});
   PackageService service(
-      ServicePorts{metadata, jobs, **blobs, **fetcher, clock, keeper, pool, events},
+      ServicePorts{metadata, jobs, blob_store, fetcher, clock, keeper, pool, events},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
                      .on_enqueued = [&runner] { runner.Notify(); }});
-  // SQLite releases every lease (this instance was the only one); PostgreSQL keeps them, since
-  // other instances may be alive, and a dead one's leases run out by themselves.
-  auto queued = jobs.RecoverAfterRestart(clock.NowMs());
-  if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
-  // The sweep removes temporaries, which with other instances writing to the same stores may be
-  // their uploads in flight; so shared stores are not swept at start (unreferenced bytes are
-  // then only leaked; the S3 store drops day-old temporaries itself).
-  if (stores->shared) {
-    spdlog::info("start-up sweep skipped: other instances may be writing to the same stores");
-  } else if (auto swept = service.Sweep(); !swept) {
-    return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
-  }
-  if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
-  if (config.rotate_url_key) {
-    if (auto rotated = stores->url_keys->RotateUrlKey(NewUrlKey(), clock.NowMs()); !rotated)
-      return spdlog::error("rotating the URL key failed: {}", rotated.error().message), 1;
-    spdlog::warn("the URL key was rotated: every presigned URL signed before now is revoked");
-  }
+  // The signer reads the key lazily, so a --rotate-url-key below is seen by its first use.
   HmacUrlSigner signer(*stores->url_keys, clock);
   UrlGrants grants(metadata, signer, clock, config.max_url_lifetime_s);
   api::ResourcesApi api(service,
@@ -231,28 +317,63 @@ int Serve(const ServeConfig& config) {
                                         .insecure_no_auth = config.insecure_no_auth,
                                         .quick_reads = !stores->shared,
                                         .transfer = {.max_object_bytes = config.max_object_size,
-                                                     .public_url = config.public_url}},
+                                                     .public_url = config.public_url},
+                                        .metrics = prometheus.get(),
+                                        .metrics_token = *metrics_token,
+                                        .readiness = readiness},
                         auth->authenticator.get(), &grants);
-
   http::Server server(
       http::ServerOptions{.host = config.listen_host,
                           .port = config.listen_port,
                           .io_threads = config.io_threads,
                           .handler_threads = config.handler_threads,
                           .max_body_bytes = static_cast<std::size_t>(config.max_body_size),
-                          .read_timeout = std::chrono::seconds(config.read_timeout_s)},
+                          .read_timeout = std::chrono::seconds(config.read_timeout_s),
+                          .metrics = prometheus.get()},
       api);
-  auto bound = server.Start();
+  // The port is claimed before recovery and the sweep: a second server started by mistake on
+  // the same port stops here, before it changes anything.
+  auto bound = server.Bind();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
   // Tools find the port in this line, so it must appear whatever --log-level hides; the
   // server itself logs it at info.
   if (spdlog::get_level() > spdlog::level::info)
     spdlog::log(spdlog::get_level(), "listening on {}", *bound);
+  // SQLite releases every lease (this instance was the only one); PostgreSQL keeps them, since
+  // other instances may be alive, and a dead one's leases run out by themselves.
+  auto queued = jobs.RecoverAfterRestart(clock.NowMs());
+  if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
+  // The full sweep removes every temporary and unreferenced blob, which with other instances
+  // writing to the same stores may be their uploads in flight. So shared stores only lose what
+  // is provably abandoned: a bucket's temporaries older than a day (S3BlobStore's own age
+  // rule). Unreferenced blobs there are left to the delete and replace paths.
+  if (!stores->shared) {
+    if (auto swept = service.Sweep(); !swept)
+      return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+  } else if (std::holds_alternative<S3Blobs>(config.blobs)) {
+    if (auto swept = blob_store.SweepTemporaries(); !swept)
+      spdlog::warn("start-up sweep of day-old temporaries failed: {}", swept.error().message);
+    else
+      spdlog::info("start-up sweep: day-old temporaries only (other instances share the stores)");
+  } else {
+    spdlog::info("start-up sweep skipped: other instances may be writing to the same stores");
+  }
+  if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
+  if (config.rotate_url_key) {
+    if (auto rotated = stores->url_keys->RotateUrlKey(NewUrlKey(), clock.NowMs()); !rotated)
+      return spdlog::error("rotating the URL key failed: {}", rotated.error().message), 1;
+    spdlog::warn("the URL key was rotated: every presigned URL signed before now is revoked");
+  }
+  if (auto started = server.Start(); !started)
+    return spdlog::error("{}", started.error().message), 1;
+  std::optional<QueueDepthSampler> sampler;
+  if (prometheus) sampler.emplace(jobs, *prometheus).Start();
   runner.Start();
   const int signal = WaitForStopSignal(signals, auth->store.get());
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
   server.Stop();
   runner.Stop();
+  sampler.reset();
   spdlog::info("stopped");
   return 0;
 }

@@ -1,15 +1,27 @@
 #include "app/config.hpp"
 
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
 
 #include "api/peer_address.hpp"
+#include "client/cli.hpp"
+#include "domain/names.hpp"
 
 namespace dlipkg::app {
+
+#ifndef DLIPKG_VERSION
+#define DLIPKG_VERSION "unknown"
+#endif
+constexpr std::string_view kVersion = DLIPKG_VERSION;
 
 Result<std::pair<std::string, std::uint16_t>> ParseListen(const std::string& text) {
   const auto colon = text.rfind(':');
@@ -41,26 +53,324 @@ Result<BlobsLocation> ParseBlobs(const std::string& text, const std::string& dat
               "--blobs must be dir:PATH or s3://bucket[/prefix], got '" + text + "'");
 }
 
-// CLI11 2.1 lets a config file value beat an environment variable; we want the command line,
-// then DLIPKG_* variables, then the file. So each variable set for an option the command line
-// does not give becomes a command-line argument. Returns the arguments reversed, as CLI11's
-// vector parse expects.
-std::vector<std::string> WithEnvironment(const CLI::App& serve, int argc, char** argv) {
+namespace {
+
+// Where an option's value came from, for --print-config and for messages about file values.
+struct Origin {
+  std::string source;  // "flag", "env DLIPKG_X", "file PATH"
+  std::string where;   // "PATH:LINE" for file values, for messages
+};
+using Origins = std::map<std::string, Origin>;  // by long option name
+
+// The long name of an argument "--name" or "--name=value"; "" for anything else.
+std::string LongName(std::string_view arg) {
+  if (!arg.starts_with("--") || arg.size() == 2) return "";
+  return std::string(arg.substr(2, arg.find('=') - 2));
+}
+
+const CLI::Option* FindLong(const CLI::App& app, std::string_view name) {
+  for (const CLI::Option* option : app.get_options())
+    for (const auto& lname : option->get_lnames())
+      if (lname == name) return option;
+  return nullptr;
+}
+
+std::vector<std::string> LongNames(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : app.get_options())
+    for (const auto& lname : option->get_lnames()) names.push_back(lname);
+  return names;
+}
+
+std::string Suggestion(std::string_view word, const std::vector<std::string>& candidates,
+                       std::string_view prefix = "") {
+  const std::string close = ClosestMatch(word, candidates);
+  return close.empty() ? "" : "; did you mean '" + std::string(prefix) + close + "'?";
+}
+
+// A TOML scalar as the command-line text CLI11 then validates; nullopt for other types.
+std::optional<std::string> ScalarText(const toml::node& node) {
+  if (const auto* text = node.as_string()) return text->get();
+  if (const auto* number = node.as_integer()) return std::to_string(number->get());
+  if (const auto* flag = node.as_boolean()) return flag->get() ? "true" : "false";
+  return std::nullopt;
+}
+
+// One [serve] key as command-line arguments. Errors name the file, the line and the key.
+Result<std::vector<std::string>> KeyArguments(const CLI::Option& option, const std::string& key,
+                                              const toml::node& node, const std::string& where) {
+  const bool many = option.get_expected_max() > 1;
+  std::vector<std::string> args;
+  if (const auto* array = node.as_array()) {
+    if (!many)
+      return Fail(ErrorCode::kBadRequest,
+                  where + ": key '" + key + "' takes one value, not an array");
+    for (const auto& element : *array) {
+      auto text = ScalarText(element);
+      if (!text)
+        return Fail(ErrorCode::kBadRequest,
+                    where + ": key '" + key + "' must be an array of strings or integers");
+      args.push_back("--" + key + "=" + *text);
+    }
+    return args;
+  }
+  auto text = ScalarText(node);
+  if (!text)
+    return Fail(ErrorCode::kBadRequest,
+                where + ": key '" + key + "' must be a string, a whole number or a boolean");
+  args.push_back("--" + key + "=" + *text);
+  return args;
+}
+
+// Reads the TOML file into arguments for the options that neither the command line nor the
+// environment gave, recording their origin.
+Result<std::vector<std::string>> FileArguments(const CLI::App& serve, const std::string& file,
+                                               Origins& origins) {
+  toml::table root;
+  try {
+    root = toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    const auto& begin = e.source().begin;
+    return Fail(ErrorCode::kBadRequest, file + ":" + std::to_string(begin.line) + ":" +
+                                            std::to_string(begin.column) + ": " +
+                                            std::string(e.description()));
+  }
+  const auto line_of = [&](const toml::source_region& region) {
+    return file + ":" + std::to_string(region.begin.line);
+  };
+  std::vector<std::string> args;
+  for (const auto& [key, node] : root) {
+    const std::string name(key.str());
+    if (name != "serve" || !node.is_table()) {
+      const std::string hint =
+          node.is_table() ? Suggestion(name, {"serve"}) : "; keys belong in the [serve] table";
+      return Fail(ErrorCode::kBadRequest, line_of(key.source()) + ": unknown " +
+                                              (node.is_table() ? "table [" : "key '") + name +
+                                              (node.is_table() ? "]" : "'") + hint);
+    }
+  }
+  const toml::table* table = root["serve"].as_table();
+  if (table == nullptr) return args;
+  std::vector<std::string> known;
+  for (auto& name : LongNames(serve))
+    if (name != "config" && name != "print-config" && name != "help") known.push_back(name);
+  for (const auto& [key, node] : *table) {
+    const std::string name(key.str());
+    const std::string where = line_of(key.source());
+    const CLI::Option* option = FindLong(serve, name);
+    if (option == nullptr || std::find(known.begin(), known.end(), name) == known.end())
+      return Fail(ErrorCode::kBadRequest,
+                  where + ": unknown key '" + name + "' in [serve]" + Suggestion(name, known));
+    auto key_args = KeyArguments(*option, name, node, where);
+    if (!key_args) return std::unexpected(key_args.error());
+    if (origins.contains(name)) continue;  // the command line or the environment wins
+    origins[name] = Origin{"file " + file, where};
+    args.insert(args.end(), key_args->begin(), key_args->end());
+  }
+  return args;
+}
+
+// The command line, then DLIPKG_* variables for options it does not give, then the file for
+// options neither gives: one argument list for CLI11, each option's origin recorded.
+Result<std::vector<std::string>> Arguments(const CLI::App& serve, int argc, char** argv,
+                                           Origins& origins) {
   std::vector<std::string> args(argv + 1, argv + argc);
   const bool serving = std::find(args.begin(), args.end(), serve.get_name()) != args.end();
+  if (!serving) return args;
+  std::string config_file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string name = LongName(args[i]);
+    if (name.empty()) continue;
+    if (FindLong(serve, name) != nullptr) origins[name] = Origin{"flag", ""};
+    if (name == "config")
+      config_file = args[i].find('=') != std::string::npos ? args[i].substr(9)
+                    : i + 1 < args.size()                  ? args[i + 1]
+                                                           : "";
+  }
   for (const CLI::Option* option : serve.get_options()) {
     const std::string& env = option->get_envname();
     const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
-    if (!serving || !value || option->get_lnames().empty()) continue;
-    const std::string flag = "--" + option->get_lnames().front();
-    const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
-      return a == flag || a.starts_with(flag + "=");
-    });
+    if (!value || option->get_lnames().empty()) continue;
+    const std::string& name = option->get_lnames().front();
+    if (origins.contains(name)) continue;
+    origins[name] = Origin{"env " + env, ""};
     // "--flag=value" so that a boolean flag (--insecure-no-auth) takes its value too.
-    if (!given) args.push_back(flag + "=" + value);
+    if (name != "config") args.push_back("--" + name + "=" + value);
+    if (name == "config") config_file = value;
   }
-  std::reverse(args.begin(), args.end());
+  if (config_file.empty()) return args;
+  auto from_file = FileArguments(serve, config_file, origins);
+  if (!from_file) return std::unexpected(from_file.error());
+  args.insert(args.end(), from_file->begin(), from_file->end());
   return args;
+}
+
+// `dlipkg serv`: CLI11 would only say that a subcommand is required.
+std::optional<std::string> UnknownCommand(const CLI::App& app,
+                                          const std::vector<std::string>& args) {
+  if (args.empty() || args.front().starts_with("-")) return std::nullopt;
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  for (auto& name : client::ClientCommandNames()) commands.push_back(std::move(name));
+  if (std::find(commands.begin(), commands.end(), args.front()) != commands.end())
+    return std::nullopt;
+  return "unknown command '" + args.front() + "'" + Suggestion(args.front(), commands);
+}
+
+// `dlipkg serve --workrs 4`: the first unknown long flag, with a did-you-mean.
+std::optional<std::string> UnknownFlag(const CLI::App& app, const CLI::App& serve,
+                                       const std::vector<std::string>& args) {
+  std::vector<std::string> known = LongNames(serve);
+  for (auto& name : LongNames(app)) known.push_back(name);
+  for (const auto& arg : args) {
+    const std::string name = LongName(arg);
+    if (name.empty() || std::find(known.begin(), known.end(), name) != known.end()) continue;
+    return "unknown option '--" + name + "'" + Suggestion(name, known, "--");
+  }
+  return std::nullopt;
+}
+
+// A CLI11 refusal of a value that came from the file names the file, line and key.
+std::string WithFileLocation(const std::string& message, const Origins& origins) {
+  for (const auto& [name, origin] : origins) {
+    if (origin.where.empty()) continue;
+    if (message.find("--" + name) != std::string::npos)
+      return origin.where + ": key '" + name + "': " + message;
+  }
+  return message;
+}
+
+bool LooksNumeric(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+}
+
+std::string TomlValue(const std::string& text) {
+  if (LooksNumeric(text) || text == "true" || text == "false") return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+// The effective configuration as a TOML [serve] table, each line saying where its value came
+// from; the password of a PostgreSQL URL masked.
+void PrintConfig(const CLI::App& serve, const Origins& origins) {
+  std::cout << "# dlipkg serve: effective configuration (after flags > environment > file > "
+               "defaults)\n[serve]\n";
+  for (const CLI::Option* option : serve.get_options()) {
+    if (option->get_lnames().empty()) continue;
+    const std::string& name = option->get_lnames().front();
+    if (name == "help" || name == "print-config" || name == "config") continue;
+    std::vector<std::string> values =
+        option->count() > 0 ? option->results() : std::vector<std::string>{};
+    if (option->count() == 0 && !option->get_default_str().empty())
+      values.push_back(option->get_default_str());
+    if (name == "metadata")
+      for (auto& value : values) value = MaskPassword(value);
+    std::string rendered;
+    if (option->get_expected_max() > 1) {
+      rendered = "[";
+      for (std::size_t i = 0; i < values.size(); ++i)
+        rendered += (i ? ", " : "") + TomlValue(values[i]);
+      rendered += "]";
+    } else {
+      rendered = values.empty() ? "\"\"" : TomlValue(values.back());
+    }
+    const auto origin = origins.find(name);
+    std::cout << name << " = " << rendered << "  # "
+              << (origin == origins.end() ? "default" : origin->second.source) << "\n";
+  }
+  if (const auto origin = origins.find("config"); origin != origins.end())
+    std::cout << "# config file named by: " << origin->second.source << "\n";
+}
+
+}  // namespace
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates) {
+  const std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
+  std::string best;
+  std::size_t best_distance = limit + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t distance = EditDistance(word, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string_view Version() { return kVersion; }
+
+namespace {
+
+std::string Joined(const std::vector<std::string>& items) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : ",") + item;
+  return text.empty() ? "none" : text;
+}
+
+}  // namespace
+
+std::string StartupSummary(const ServeConfig& config) {
+  std::string metadata;
+  if (const auto* sqlite = std::get_if<SqliteMetadata>(&config.metadata))
+    metadata = "sqlite:" + sqlite->path;
+  else
+    metadata = "postgresql";  // the URL may hold credentials, also in its query: never logged
+  std::string blobs;
+  if (const auto* dir = std::get_if<DirBlobs>(&config.blobs))
+    blobs = "dir:" + dir->path;
+  else
+    blobs = "s3://" + std::get<S3Blobs>(config.blobs).bucket + "/" +
+            std::get<S3Blobs>(config.blobs).prefix;
+  const std::string auth = !config.credentials_file.empty()
+                               ? "credentials " + config.credentials_file
+                           : config.insecure_no_auth ? "none (insecure-no-auth)"
+                                                     : "none (loopback clients only)";
+  const std::string host = config.listen_host.find(':') != std::string::npos
+                               ? "[" + config.listen_host + "]"
+                               : config.listen_host;
+  return "dlipkg " + std::string(kVersion) + " starting: data-dir=" + config.data_dir +
+         " metadata=" + metadata + " blobs=" + blobs + " listen=" + host + ":" +
+         std::to_string(config.listen_port) + " auth=" + auth +
+         " allow-source=" + Joined(config.allow_sources) +
+         " allow-file-root=" + Joined(config.allow_file_roots) +
+         " deny-source=" + Joined(config.deny_sources) + " object-stores=" +
+         (config.object_stores_file.empty() ? "none" : config.object_stores_file) + " metrics=" +
+         (!config.metrics                     ? "off"
+          : config.metrics_token_file.empty() ? "open"
+                                              : "token");
+}
+
+std::string MaskPassword(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto at = url.find('@', scheme + 3);
+  const auto slash = url.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "****" + url.substr(at);
 }
 
 Result<MetadataLocation> ParseMetadata(const std::string& text, const std::string& data_dir) {
@@ -84,7 +394,9 @@ Command ParseCommandLine(int argc, char** argv) {
   app.footer(
       "Client subcommands (each with --help): push, ls, show, get, rm, chown, wait, spark-args, "
       "completion, configure.");
-  app.set_version_flag("--version", "dlipkg 0.1.0");
+  std::ostringstream version;
+  version << "dlipkg " << kVersion;
+  app.set_version_flag("--version", version.str());
   auto* serve = app.add_subcommand(
       "serve",
       "Run the HTTP server. Every option can also be set as DLIPKG_<OPTION> in the "
@@ -95,15 +407,19 @@ Command ParseCommandLine(int argc, char** argv) {
   ServeConfig config;
   std::string listen = config.listen_host + ":" + std::to_string(config.listen_port);
   std::string metadata;
-  // CLI11 2.1 reads a config file only at the top level; the serve options live in its
-  // [serve] table. `dlipkg serve --config F` works because the flag is accepted there too.
-  // DLIPKG_CONFIG names the file when --config does not; then it must exist.
-  const char* config_env = std::getenv("DLIPKG_CONFIG");
-  app.set_config("--config", config_env ? config_env : "",
-                 "Read options from this TOML file: a [serve] table with the long option "
-                 "names as keys (also DLIPKG_CONFIG)",
-                 config_env != nullptr);
-  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error
+  // The file is read by toml++ (FileArguments above), not by CLI11's INI reader, which took
+  // invalid TOML and refused valid TOML. DLIPKG_CONFIG names it when --config does not.
+  std::string config_file;
+  serve
+      ->add_option("--config", config_file,
+                   "Read options from this TOML file: a [serve] table with the long option "
+                   "names as keys (config/dlipkg.example.toml)")
+      ->envname("DLIPKG_CONFIG")
+      ->check(CLI::ExistingFile);
+  bool print_config = false;
+  serve->add_flag("--print-config", print_config,
+                  "Print the effective configuration, each value with where it came from "
+                  "(default, file, env, flag), secrets masked, and exit");
   serve
       ->add_option("--listen", listen,
                    "HOST:PORT to listen on; port 0 picks a free port and "
@@ -302,10 +618,47 @@ Command ParseCommandLine(int argc, char** argv) {
       ->envname("DLIPKG_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
+  serve
+      ->add_option("--metrics", config.metrics,
+                   "Count requests, uploads, jobs and store errors and serve them at GET /metrics "
+                   "(Prometheus text format); false turns the instrumentation off")
+      ->envname("DLIPKG_METRICS")
+      ->capture_default_str();
+  serve
+      ->add_option("--metrics-token-file", config.metrics_token_file,
+                   "File holding a token that GET /metrics then requires as 'Authorization: "
+                   "Bearer TOKEN' (Prometheus: authorization.credentials_file); without it "
+                   "/metrics is open like /healthz")
+      ->envname("DLIPKG_METRICS_TOKEN_FILE")
+      ->check(CLI::ExistingFile);
+  const std::vector<std::string> raw(argv + 1, argv + argc);
+  if (auto unknown = UnknownCommand(app, raw)) {
+    std::cerr << "dlipkg: " << *unknown << "\n";
+    return ExitNow{2};
+  }
+  if (auto unknown = UnknownFlag(app, *serve, raw)) {
+    std::cerr << "dlipkg: " << *unknown << "\n";
+    return ExitNow{2};
+  }
+  Origins origins;
+  auto args = Arguments(*serve, argc, argv, origins);
+  if (!args) {
+    std::cerr << "dlipkg: " << args.error().message << "\n";
+    return ExitNow{2};
+  }
+  std::reverse(args->begin(), args->end());  // CLI11's vector parse takes them reversed
   try {
-    app.parse(WithEnvironment(*serve, argc, argv));
-  } catch (const CLI::ParseError& e) {
+    app.parse(*args);
+  } catch (const CLI::Success& e) {
     return ExitNow{app.exit(e)};
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "dlipkg: " << WithFileLocation(e.what(), origins)
+              << "\nRun 'dlipkg serve --help' for the options.\n";
+    return ExitNow{2};
+  }
+  if (auto owner = ParseOwnerName(config.owner); !owner) {
+    std::cerr << "dlipkg: --owner: " << owner.error().message << "\n";
+    return ExitNow{2};
   }
   auto parsed = ParseListen(listen);
   if (!parsed) {
@@ -338,6 +691,10 @@ Command ParseCommandLine(int argc, char** argv) {
     return ExitNow{2};
   }
   config.metadata = std::move(*location);
+  if (print_config) {
+    PrintConfig(*serve, origins);
+    return ExitNow{0};
+  }
   return config;
 }
 

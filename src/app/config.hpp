@@ -1,11 +1,13 @@
 // Typed configuration of `dlipkg serve`, parsed from the command line, DLIPKG_* environment
-// variables and a config file (in that order of precedence), validated before anything starts.
-// Plain values.
+// variables and a TOML config file (in that order of precedence; the file read by toml++),
+// validated before anything starts. Mistakes are named with their file, line and key, with a
+// did-you-mean for misspelt keys, flags and commands. Plain values.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -97,6 +99,8 @@ struct ServeConfig {
   bool rotate_url_key = false;                  // new URL key at start: revokes every URL
   std::string public_url;  // scheme://host[:port] of presigned URLs; "" from the Host header
   std::string log_level = "info";
+  bool metrics = true;             // instrument requests and serve GET /metrics
+  std::string metrics_token_file;  // non-empty: GET /metrics needs "Authorization: Bearer <it>"
 };
 
 // What the command line asked for: serve with a config, or exit now with a code (after
@@ -106,7 +110,22 @@ struct ExitNow {
 };
 using Command = std::variant<ServeConfig, ExitNow>;
 
+// Parses and validates; prints usage errors, --help, --version and --print-config itself.
 Command ParseCommandLine(int argc, char** argv);
+
+// The closest of `candidates` to a misspelt `word` (edit distance at most a third of its
+// length, at least 2), or "" when none is close.
+std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
+
+// This build's version ("0.1.0").
+std::string_view Version();
+
+// The URL with any password replaced by "****", for logs and --print-config.
+std::string MaskPassword(const std::string& url);
+
+// One line for the start-up log: version, data directory, stores, listen address, auth mode
+// and source policy; no secret.
+std::string StartupSummary(const ServeConfig& config);
 
 // "sqlite:PATH", "postgresql://..." (or "postgres://...") into a location; "" means the
 // embedded default, sqlite:<data_dir>/metadata.db. Errors: kBadRequest.

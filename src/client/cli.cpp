@@ -74,6 +74,8 @@ bool IsClientCommand(std::string_view name) {
   return std::ranges::find(kCommands, name) != kCommands.end();
 }
 
+std::vector<std::string> ClientCommandNames() { return {kCommands.begin(), kCommands.end()}; }
+
 ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
   CLI::App app{"dlipkg: client of a dlipkg (DLI resources API) server."};
   app.require_subcommand(1);

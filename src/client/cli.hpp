@@ -14,6 +14,8 @@ namespace dlipkg::client {
 
 // True for the names above.
 bool IsClientCommand(std::string_view name);
+// Every client subcommand's name, for the did-you-mean of an unknown command.
+std::vector<std::string> ClientCommandNames();
 
 struct ParsedCommandLine {
   std::optional<ClientOptions> options;  // nullopt: exit with exit_code (help shown, or usage)

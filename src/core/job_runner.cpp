@@ -5,23 +5,50 @@
 namespace dlipkg {
 namespace {
 
+// Progress is written to the job row at most this often, so a fast fetch costs few writes
+// while a slow one still shows movement.
+constexpr std::int64_t kProgressIntervalMs = 1000;
+
 // Streams into the blob writer; refuses further bytes once the runner stops, which makes the
-// fetcher abort the transfer.
+// fetcher abort the transfer. Reports progress (bytes so far, announced size) now and then.
 class JobSink final : public ByteSink {
  public:
-  JobSink(BlobWriter& writer, const std::atomic<bool>& stop, std::function<void()> after_first)
-      : writer_(writer), stop_(stop), after_first_(std::move(after_first)) {}
+  using Progress = std::function<void(std::int64_t bytes, std::int64_t expected)>;
+  JobSink(BlobWriter& writer, const std::atomic<bool>& stop, const Clock& clock,
+          std::function<void()> after_first, Progress progress)
+      : writer_(writer),
+        stop_(stop),
+        clock_(clock),
+        after_first_(std::move(after_first)),
+        progress_(std::move(progress)) {}
+  void ExpectSize(std::int64_t bytes) override {
+    expected_ = bytes;
+    Report();
+  }
   Result<void> Write(std::span<const char> bytes) override {
     if (stop_) return Fail(ErrorCode::kShuttingDown, "the server is shutting down", true);
     auto written = writer_.Write(bytes);
     if (after_first_) std::exchange(after_first_, nullptr)();
+    if (!written) return written;
+    fetched_ += static_cast<std::int64_t>(bytes.size());
+    if (clock_.NowMs() - last_report_ms_ >= kProgressIntervalMs) Report();
     return written;
   }
 
  private:
+  void Report() {
+    last_report_ms_ = clock_.NowMs();
+    progress_(fetched_, expected_);
+  }
+
   BlobWriter& writer_;
   const std::atomic<bool>& stop_;
+  const Clock& clock_;
   std::function<void()> after_first_;
+  Progress progress_;
+  std::int64_t fetched_ = 0;
+  std::int64_t expected_ = -1;
+  std::int64_t last_report_ms_ = 0;
 };
 
 }  // namespace
@@ -133,7 +160,12 @@ void JobRunner::Run(const UploadJob& job) {
   }
   auto writer = blobs_.Create();
   if (!writer) return Settle(job, writer.error());
-  JobSink sink(**writer, stop_, [this] { Fault("mid-fetch"); });
+  JobSink sink(
+      **writer, stop_, clock_, [this] { Fault("mid-fetch"); },
+      [this, &job](std::int64_t bytes, std::int64_t expected) {
+        // Progress is advisory: a failed write only leaves older figures shown.
+        (void)queue_.ReportProgress(job, options_.worker_id, bytes, expected);
+      });
   if (auto fetched = fetcher_.Fetch(job.url, sink); !fetched) return Settle(job, fetched.error());
   auto blob = keeper_.CommitPinned(**writer);
   if (!blob) return Settle(job, blob.error());

@@ -151,11 +151,14 @@ struct PackageService::Impl {
     auto queued = ports.jobs.EnqueueUploads(header, packages, urls, now + options.job_deadline_ms,
                                             options.max_queued_jobs);
     if (!queued) return std::unexpected(queued.error());
-    for (const auto& package : queued->packages)
+    for (std::size_t i = 0; i < queued->packages.size(); ++i) {
+      const auto& package = queued->packages[i];
       ports.events.Report({.kind = EventKind::kJobQueued,
+                           .job_id = i < queued->job_ids.size() ? queued->job_ids[i] : 0,
                            .project = package.project,
                            .group = package.group,
                            .name = package.name});
+    }
     if (options.on_enqueued) options.on_enqueued();
     return UploadResult{std::move(queued->group), std::move(queued->packages)};
   }

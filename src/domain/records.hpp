@@ -25,8 +25,15 @@ struct PackageRecord {
   std::int64_t create_time = 0;
   std::int64_t update_time = 0;
   bool is_async = false;
-  std::string status_reason;  // why FAILED
+  std::string status_reason;  // why FAILED; while UPLOADING, why the last attempt failed
   std::vector<Tag> tags;
+  // While an asynchronous upload of the package runs: how far its current attempt got.
+  struct Progress {
+    std::int64_t bytes_fetched = 0;
+    std::int64_t expected_bytes = -1;  // the source's announced length; -1 when unknown
+    int attempt = 0;                   // 1 for the first; 0 while still waiting for the first
+  };
+  std::optional<Progress> progress;  // set for UPLOADING packages with a queued job
 };
 
 struct GroupRecord {

@@ -20,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -82,6 +83,20 @@ std::string NewRequestId() {
     for (int i = 0; i < 16; ++i) id[half * 16 + i] = kHex[(bits >> (60 - 4 * i)) & 0xf];
   }
   return id;
+}
+
+// A request id a client or proxy sent is kept, so one id follows the request through every
+// log; only a short one of plain characters, since it is echoed in headers, bodies and logs.
+std::string RequestIdFor(const bhttp::fields& fields) {
+  const auto it = fields.find("X-Request-Id");
+  if (it == fields.end()) return NewRequestId();
+  const std::string_view id = it->value();
+  const bool sane =
+      !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               c == ':';
+      });
+  return sane ? std::string(id) : NewRequestId();
 }
 
 std::string FormatEndpoint(const tcp::endpoint& endpoint) {
@@ -157,6 +172,7 @@ class ServerCore {
         acceptor_(asio::make_strand(io_)) {}
   ~ServerCore() { Stop(); }
 
+  Result<std::string> Bind();
   Result<std::string> Start();
   void Stop();
 
@@ -171,13 +187,11 @@ class ServerCore {
   // handler.IsQuick; false should it throw.
   bool IsQuick(const api::Request& request) const;
   // handler.Reject, with a bare 500 should Reject itself fail.
-  api::Response SafeReject(ErrorCode code, std::string message);
+  api::Response SafeReject(ErrorCode code, std::string message, const std::string& request_id);
   // Called by ~Session.
   void Forget(std::uint64_t session_id);
 
  private:
-  // Opens, binds and listens on the configured address; the bound "host:port".
-  Result<std::string> Listen();
   asio::awaitable<void> AcceptLoop();
   void StartSession(tcp::socket socket);
   std::vector<std::shared_ptr<Session>> LiveSessions();
@@ -189,6 +203,7 @@ class ServerCore {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
   bool stopped_ = false;
+  std::string bound_;  // "host:port" once bound
 
   // Declared before io_ and pool_: handlers destroyed with them may still end sessions.
   std::mutex mutex_;
@@ -281,6 +296,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> LingeringClose();
   api::Request ToApiRequest(const bhttp::request_header<>& header, std::string request_id);
   void LogAccess(const Exchange& exchange, const Written& written) const;
+  void Observe(std::string_view route, const Exchange& exchange, const Written& written) const;
   void CloseSocket();
 
   ServerCore& core_;
@@ -388,7 +404,7 @@ asio::awaitable<void> Session::AnswerUnreadable(const beast::error_code& ec, Exc
 
 asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> message,
                                        Exchange exchange) {
-  exchange.request_id = NewRequestId();
+  exchange.request_id = RequestIdFor(message);
   exchange.keep_alive = message.keep_alive();
   exchange.head_only = message.method() == bhttp::verb::head;
   api::Request request = ToApiRequest(message.base(), exchange.request_id);
@@ -399,8 +415,10 @@ asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> messag
   exchange.keep_alive = exchange.keep_alive && !core_.stopping();
   if (!response.log_note.empty())
     spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
+  const std::string_view route = response.route.empty() ? "unmatched" : response.route;
   const Written written = co_await Write(std::move(response), exchange);
   LogAccess(exchange, written);
+  Observe(route, exchange, written);
   co_return written.ok && !written.close && exchange.keep_alive;
 }
 
@@ -517,7 +535,7 @@ asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, Buffere
   if (!co_await SendContinue(parser, ec)) co_return false;
   StreamParser body_parser(std::move(parser));
   body_parser.body_limit(boost::none);  // the handler enforces its own object size limit
-  exchange.request_id = NewRequestId();
+  exchange.request_id = RequestIdFor(body_parser.get());
   exchange.keep_alive = body_parser.get().keep_alive();
   exchange.head_only = body_parser.get().method() == bhttp::verb::head;
   StreamedBody body(*this, buffer, body_parser);
@@ -530,8 +548,10 @@ asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, Buffere
   exchange.keep_alive = exchange.keep_alive && !core_.stopping() && !body_left;
   if (!response.log_note.empty())
     spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
+  const std::string_view route = response.route.empty() ? "unmatched" : response.route;
   const Written written = co_await Write(std::move(response), exchange);
   LogAccess(exchange, written);
+  Observe(route, exchange, written);
   if (written.ok && body_left) co_await LingeringClose();
   co_return written.ok && !written.close && exchange.keep_alive;
 }
@@ -541,8 +561,10 @@ asio::awaitable<void> Session::RejectAndClose(ErrorCode code, std::string messag
   exchange.request_id = NewRequestId();
   exchange.keep_alive = false;
   spdlog::debug("request {} from {} rejected: {}", exchange.request_id, remote_, message);
-  const Written written = co_await Write(core_.SafeReject(code, std::move(message)), exchange);
+  const Written written =
+      co_await Write(core_.SafeReject(code, std::move(message), exchange.request_id), exchange);
   LogAccess(exchange, written);
+  Observe("rejected", exchange, written);
   if (written.ok) co_await LingeringClose();
 }
 
@@ -565,7 +587,7 @@ asio::awaitable<Session::Written> Session::Write(api::Response response, const E
   // 1xx cannot be a final response; anything outside 200-999 is a handler bug.
   if (status < 200 || status > 999) {
     spdlog::error("request {}: handler returned invalid status {}", exchange.request_id, status);
-    response = core_.SafeReject(ErrorCode::kInternal, "internal error");
+    response = core_.SafeReject(ErrorCode::kInternal, "internal error", exchange.request_id);
     status = (response.status >= 200 && response.status <= 999) ? response.status : 500;
   }
   if (response.stream) co_return co_await WriteStreamed(response, status, exchange);
@@ -680,7 +702,20 @@ void Session::LogAccess(const Exchange& exchange, const Written& written) const 
                written.ok ? "" : " aborted=true");
 }
 
-Result<std::string> ServerCore::Listen() {
+void Session::Observe(std::string_view route, const Exchange& exchange,
+                      const Written& written) const {
+  Metrics* metrics = core_.options().metrics;
+  if (metrics == nullptr) return;
+  metrics->ObserveRequest(RequestSample{
+      .route = route,
+      .method = exchange.method,
+      .status = written.status,
+      .seconds = std::chrono::duration<double>(SteadyClock::now() - exchange.started).count(),
+      .bytes_sent = written.body_bytes});
+}
+
+Result<std::string> ServerCore::Bind() {
+  if (!bound_.empty()) return bound_;
   const std::string wanted = options_.host + ":" + std::to_string(options_.port);
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
@@ -704,14 +739,16 @@ Result<std::string> ServerCore::Listen() {
   if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
   const auto local = acceptor_.local_endpoint(ec);
   if (ec) return fail("local address");
-  return FormatEndpoint(local);
+  bound_ = FormatEndpoint(local);
+  // Clients may connect from now on; the kernel queues them until Start.
+  spdlog::info("listening on {}", bound_);
+  return bound_;
 }
 
 Result<std::string> ServerCore::Start() {
   if (started_) return Fail(ErrorCode::kInternal, "server already started");
-  auto bound = Listen();
+  auto bound = Bind();
   if (!bound) return bound;
-
   started_ = true;
   pool_.emplace(static_cast<std::size_t>(std::max(1, options_.handler_threads)));
   asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), [](std::exception_ptr error) {
@@ -726,8 +763,7 @@ Result<std::string> ServerCore::Start() {
   });
   for (int i = 0; i < std::max(1, options_.io_threads); ++i)
     io_threads_.emplace_back([this] { RunIo(); });
-  spdlog::info("listening on {}", *bound);
-  return bound;
+  return bound_;
 }
 
 void ServerCore::RunIo() {
@@ -801,7 +837,7 @@ api::Response ServerCore::Invoke(const api::Request& request) {
   } catch (...) {
     spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
   }
-  return SafeReject(ErrorCode::kInternal, "internal error");
+  return SafeReject(ErrorCode::kInternal, "internal error", request.request_id);
 }
 
 bool ServerCore::IsQuick(const api::Request& request) const {
@@ -826,9 +862,10 @@ api::BodyMode ServerCore::BodyModeFor(std::string_view method, std::string_view 
   return api::BodyMode::kBuffer;
 }
 
-api::Response ServerCore::SafeReject(ErrorCode code, std::string message) {
+api::Response ServerCore::SafeReject(ErrorCode code, std::string message,
+                                     const std::string& request_id) {
   try {
-    return handler_.Reject(code, std::move(message));
+    return handler_.Reject(code, std::move(message), request_id);
   } catch (const std::exception& e) {
     spdlog::error("RequestHandler::Reject threw: {}", e.what());
   } catch (...) {
@@ -884,6 +921,8 @@ Server::Server(ServerOptions options, api::RequestHandler& handler)
     : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
 
 Server::~Server() { Stop(); }
+
+Result<std::string> Server::Bind() { return impl_->core.Bind(); }
 
 Result<std::string> Server::Start() { return impl_->core.Start(); }
 

@@ -13,6 +13,7 @@
 
 #include "api/http_types.hpp"
 #include "domain/error.hpp"
+#include "ports/metrics.hpp"
 
 namespace dlipkg::http {
 
@@ -26,6 +27,9 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};    // whole request, once its first byte came
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive connection with no request
   std::chrono::milliseconds shutdown_grace{60'000};  // in-flight requests get this long
+  // Each answered request is observed here (route, status, duration, bytes); null: none.
+  // Must outlive the server.
+  Metrics* metrics = nullptr;
 };
 
 class Server {
@@ -35,8 +39,13 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and starts serving on the server's own threads. Returns the bound "host:port".
+  // Binds and listens without serving yet: connections wait in the kernel's queue until Start.
+  // Lets the program claim its port before start-up work that must not run twice (recovery,
+  // the sweep). Returns the bound "host:port"; idempotent.
   // Errors: kInternal (cannot bind; the message says the address and why).
+  Result<std::string> Bind();
+  // Binds (unless Bind did) and starts serving on the server's own threads. Returns the bound
+  // "host:port". Errors: those of Bind.
   Result<std::string> Start();
   // Stops accepting, lets in-flight requests finish (up to shutdown_grace), closes idle
   // connections, joins all threads. Idempotent. Connections still busy after the grace are

@@ -2,6 +2,7 @@
 // Not thread-safe: one writer at a time.
 #pragma once
 
+#include <cstdint>
 #include <span>
 
 #include "domain/error.hpp"
@@ -13,6 +14,9 @@ class ByteSink {
   virtual ~ByteSink() = default;
   // Appends `bytes`. An error stops the transfer; the fetcher returns that error.
   virtual Result<void> Write(std::span<const char> bytes) = 0;
+  // The source announced its length (Content-Length, a file's size), before the first Write;
+  // a hint for progress only: the bytes written are what counts. Not called when unknown.
+  virtual void ExpectSize(std::int64_t bytes) {}
 };
 
 }  // namespace dlipkg

@@ -31,6 +31,7 @@ struct UploadJob {
 struct EnqueuedUploads {
   std::optional<GroupRecord> group;     // the whole group after the merge, for grouped uploads
   std::vector<PackageRecord> packages;  // the packages queued, in request order
+  std::vector<std::int64_t> job_ids;    // their jobs, in the same order
 };
 
 class JobQueue {
@@ -57,6 +58,15 @@ class JobQueue {
   // Extends a lease; false when the job is gone or leased to someone else now.
   virtual Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
                                   std::int64_t lease_until_ms) = 0;
+
+  // How far the current attempt of a leased job got: `bytes` fetched so far, `expected` the
+  // source's announced length (-1: unknown). Shown by show and list while the package is
+  // UPLOADING; reset when the job is claimed again. Bookkeeping: a lost update is harmless, and
+  // a lease held by someone else makes this a no-op. The default keeps nothing.
+  virtual Result<void> ReportProgress(const UploadJob& job, const std::string& worker,
+                                      std::int64_t bytes, std::int64_t expected) {
+    return {};
+  }
 
   // The job's package becomes READY with `blob`; the job is deleted. Returns the sha256 of the
   // bytes the package held before (to reclaim; "" if none), or nullopt when the result was

@@ -120,6 +120,7 @@ TEST_P(JobQueueContract, EnqueueCreatesTheGroupWithUploadingPackagesAndOneJobEac
   EXPECT_EQ(first.attempts, 1);
   EXPECT_EQ(second.name, "a.py");
   EXPECT_LT(first.id, second.id);
+  EXPECT_EQ(queued.job_ids, (std::vector<std::int64_t>{first.id, second.id}));
 }
 
 TEST_P(JobQueueContract, EnqueueMergesIntoAnExistingGroupKeepingTheOthers) {

@@ -155,6 +155,40 @@ def test_concurrent_uploads_spread_over_two_instances_are_all_kept(start_server,
     assert int(psql(metadata_url, "SELECT COUNT(*) FROM jobs")) == 0
 
 
+def test_an_instance_starting_beside_a_live_one_takes_none_of_its_work(start_server, nginx,
+                                                                        sources, shared,
+                                                                        metadata_url, tmp_path):
+    """Issue 12: on shared stores a second instance's start-up neither releases the first one's
+    leases nor deletes its temporaries: a sync and an async upload in flight on the first both
+    end READY, the job fetched once, by the first instance."""
+    a = start_server(*shared, data_dir=tmp_path / "a")
+    slow = slow_sources(sources, "beside", 2)
+    names = list(slow)
+    assert upload_async(a, nginx, [f"slow/{names[0]}"]).status_code == 200
+    deadline = time.time() + 10
+    while jobs_leased(metadata_url) < 1:  # a is fetching it
+        assert time.time() < deadline, "instance a did not claim the job"
+        time.sleep(0.05)
+    owner = psql(metadata_url, "SELECT lease_owner FROM jobs")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        sync = pool.submit(a.api, "POST", P, json={
+            "paths": [f"{nginx.url}/slow/{names[1]}"], "kind": "file", "group": "g2"})
+        wait_until(lambda: "job started" in a.logs() and sync.running(), "both uploads to run")
+        b = start_server(*shared, data_dir=tmp_path / "b")
+        # b logs the sweep after its port is bound (its "listening" line) and before it serves.
+        wait_until(lambda: "day-old temporaries only" in b.logs(), "b's start-up sweep")
+        # b is serving now, and a's job is still a's.
+        assert b.api("GET", "/readyz").status_code == 200
+        assert psql(metadata_url, "SELECT lease_owner FROM jobs") == owner
+        r = sync.result(timeout=60)
+        assert r.status_code == 200, r.text
+    detail = wait_settled(b, [names[0]])[names[0]]
+    assert detail["status"] == "READY" and detail["sha256"] == sha256(slow[names[0]]), detail
+    assert b.api("GET", f"{P}/{names[1]}/content?group=g2").content == slow[names[1]]
+    assert len(re.findall(r"job started job=", a.logs())) == 1
+    assert "job started job=" not in b.logs()
+
+
 def test_kill9_of_one_instance_its_jobs_finish_on_the_other(start_server, nginx, sources,
                                                             shared, metadata_url, tmp_path):
     lease = ["--job-lease", str(LEASE_S)]
@@ -249,3 +283,37 @@ def test_postgres_restart_fails_requests_cleanly_and_loses_no_job(start_server, 
     assert "calls fail until PostgreSQL is reachable again" in logs
     assert "PostgreSQL is reachable again" in logs
     assert metadata_url not in logs
+
+
+def test_readyz_names_postgres_while_it_is_stopped(start_server, metadata_url, shared):
+    assert os.environ.get("DLIPKG_TEST_POSTGRES_DIR"), "DLIPKG_TEST_POSTGRES_DIR is not set"
+    server = start_server(*shared)
+    r = server.api("GET", "/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"] == {"metadata store": "ok", "blob store": "ok"}
+    cluster("stop")
+    try:
+        r = server.api("GET", "/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["status"] == "unavailable"
+        assert r.json()["checks"]["metadata store"].startswith("failed: "), r.text
+        assert r.json()["checks"]["blob store"] == "ok", r.text
+        assert metadata_url not in r.text and "testing" not in r.text, r.text
+        assert server.api("HEAD", "/readyz").status_code == 503
+        assert server.api("GET", "/healthz").status_code == 200  # alive, only not ready
+    finally:
+        cluster("start")
+    deadline = time.time() + 30
+    while server.api("GET", "/readyz").status_code != 200:
+        assert time.time() < deadline, "not ready again after PostgreSQL came back"
+        time.sleep(0.1)
+
+
+def test_readyz_refuses_a_schema_newer_than_the_servers(start_server, metadata_url):
+    server = start_server("--metadata", metadata_url)
+    assert server.api("GET", "/readyz").status_code == 200
+    schema = metadata_url.rsplit("search_path%3D", 1)[1]
+    psql(os.environ["DLIPKG_TEST_POSTGRES_URL"], f"UPDATE {schema}.schema_version SET version = 999")
+    r = server.api("GET", "/readyz")
+    assert r.status_code == 503, r.text
+    assert "schema version 999" in r.json()["checks"]["metadata store"], r.text

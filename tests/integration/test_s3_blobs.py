@@ -176,7 +176,13 @@ def test_bucket_outage_fails_requests_cleanly_then_recovers(start_server, nginx,
         files = sources[1]
         upload(server, nginx, ["a.py"])
 
+        assert server.api("GET", "/readyz").status_code == 200
         subprocess.run([str(script), "proxy-down", str(swift_dir)], check=True, timeout=60)
+        r = server.api("GET", "/readyz")  # the bucket is named as the part that fails
+        assert r.status_code == 503, r.text
+        assert r.json()["checks"]["blob store"].startswith("failed: "), r.text
+        assert r.json()["checks"]["metadata store"] == "ok", r.text
+        assert "testing" not in r.text, r.text
         r = server.api("POST", P, json={"paths": [f"{nginx.url}/b.py"], "kind": "file",
                                         "group": "g"})
         assert r.status_code == 500 and r.json()["error_code"] == "DLI.0999", r.text
@@ -188,6 +194,7 @@ def test_bucket_outage_fails_requests_cleanly_then_recovers(start_server, nginx,
         assert server.api("GET", f"{P}/a.py?group=g").status_code == 200  # metadata still up
 
         subprocess.run([str(script), "proxy-up", str(swift_dir)], check=True, timeout=120)
+        assert server.api("GET", "/readyz").status_code == 200
         upload(server, nginx, ["b.py"])
         assert server.api("GET", f"{P}/a.py/content?group=g").content == files["a.py"]
         assert server.api("GET", f"{P}/b.py/content?group=g").content == files["b.py"]

@@ -582,6 +582,7 @@ class FakeJobQueue final : public JobQueue {
       rows.push_back(p);
       const std::int64_t id = ++next_id_;
       jobs_[id] = UploadJob{id, p.project, p.group, p.name, urls[i], 0, deadline_ms, ""};
+      out.job_ids.push_back(id);
     }
     if (group) {
       out.group = *metadata_.MergeIntoGroup(*group, rows);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string_view>
 #include <system_error>
@@ -231,6 +232,18 @@ Result<std::vector<std::string>> FsBlobStore::List() {
   }
   if (ec) return StoreFailure("list", ec);
   return keys;
+}
+
+Result<void> FsBlobStore::CheckReady() {
+  for (const auto* dir : {&blobs_dir_, &temp_dir_}) {
+    struct stat info {};
+    if (stat(dir->c_str(), &info) != 0 || !S_ISDIR(info.st_mode) ||
+        access(dir->c_str(), W_OK | X_OK) != 0)
+      return Fail(ErrorCode::kInternal, std::string("blob directory not usable: ") +
+                                            (dir == &blobs_dir_ ? "blobs/" : "tmp/") + " " +
+                                            std::strerror(errno));
+  }
+  return {};
 }
 
 Result<void> FsBlobStore::SweepTemporaries() {

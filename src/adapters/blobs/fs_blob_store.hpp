@@ -10,10 +10,11 @@
 #include <memory>
 
 #include "ports/blob_store.hpp"
+#include "ports/readiness_probe.hpp"
 
 namespace dlipkg {
 
-class FsBlobStore final : public BlobStore {
+class FsBlobStore final : public BlobStore, public ReadinessProbe {
  public:
   // Creates the directories if needed. Errors: kInternal.
   static Result<std::unique_ptr<FsBlobStore>> Open(const std::filesystem::path& root);
@@ -24,6 +25,8 @@ class FsBlobStore final : public BlobStore {
   Result<void> Remove(const std::string& sha256) override;
   Result<std::vector<std::string>> List() override;
   Result<void> SweepTemporaries() override;
+  // Both directories exist and are writable.
+  Result<void> CheckReady() override;
 
  private:
   explicit FsBlobStore(const std::filesystem::path& root)

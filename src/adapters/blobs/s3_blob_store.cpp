@@ -634,6 +634,15 @@ Result<std::unique_ptr<BlobReader>> S3BlobStore::Open(const std::string& sha256)
       std::make_unique<S3BlobReader>(impl_, std::move(key), **size), sha256);
 }
 
+Result<void> S3BlobStore::CheckReady() {
+  auto reply = impl_->Send(
+      {.operation = "ListObjectsV2",
+       .method = "GET",
+       .query = "list-type=2&max-keys=1&prefix=" + SigV4Encode(impl_->blobs_prefix, false)});
+  if (!reply) return std::unexpected(reply.error());
+  return {};
+}
+
 Result<bool> S3BlobStore::Exists(const std::string& sha256) {
   if (!IsBlobKey(sha256)) return false;
   auto size = impl_->Head(impl_->ContentKey(sha256));

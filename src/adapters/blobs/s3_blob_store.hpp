@@ -12,6 +12,7 @@
 
 #include "adapters/s3/object_stores.hpp"
 #include "ports/blob_store.hpp"
+#include "ports/readiness_probe.hpp"
 
 namespace dlipkg {
 
@@ -34,7 +35,7 @@ struct S3BlobStoreOptions {
   bool create_bucket = false;              // tests: make the bucket if it is missing
 };
 
-class S3BlobStore final : public BlobStore {
+class S3BlobStore final : public BlobStore, public ReadinessProbe {
  public:
   // Validates the options and checks that the bucket answers (HEAD) with these credentials.
   // Errors: kBadRequest (options), kInternal (the bucket is missing or refuses us).
@@ -47,6 +48,8 @@ class S3BlobStore final : public BlobStore {
   Result<void> Remove(const std::string& sha256) override;
   Result<std::vector<std::string>> List() override;
   Result<void> SweepTemporaries() override;
+  // The bucket answers a listing of one key under the prefix.
+  Result<void> CheckReady() override;
 
   // Temporary objects plus multipart uploads in progress under the prefix, of any age: for
   // tests and operators' checks.

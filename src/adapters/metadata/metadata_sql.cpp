@@ -808,6 +808,7 @@ Result<EnqueuedUploads> MetadataSql::EnqueueUploads(
     if (!job_id) return std::unexpected(job_id.error());
     if (auto ok = WritePackage(s, OnExisting::kReplace, project, group_name, p, *job_id); !ok)
       return std::unexpected(ok.error());
+    result.job_ids.push_back(*job_id);
     auto stored = ReadBackPackage(s, project, group_name, p.name);
     if (!stored) return std::unexpected(stored.error());
     result.packages.push_back(std::move(*stored));
@@ -840,7 +841,8 @@ Result<std::optional<UploadJob>> MetadataSql::ClaimJob(Session& s, const std::st
     }
     if (auto ok = sql::Run(s,
                            "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
-                           "attempts = attempts + 1 WHERE id = ?1",
+                           "attempts = attempts + 1, bytes_fetched = 0, expected_bytes = -1 "
+                           "WHERE id = ?1",
                            job.id, worker, lease_until_ms);
         !ok) {
       return std::unexpected(ok.error());
@@ -848,6 +850,55 @@ Result<std::optional<UploadJob>> MetadataSql::ClaimJob(Session& s, const std::st
     job.attempts += 1;
     return job;
   }
+}
+
+Result<void> MetadataSql::ReportProgress(Session& s, const UploadJob& job,
+                                         const std::string& worker, std::int64_t bytes,
+                                         std::int64_t expected) const {
+  auto ok = sql::Run(s,
+                     "UPDATE jobs SET bytes_fetched = ?3, expected_bytes = ?4 "
+                     "WHERE id = ?1 AND lease_owner = ?2",
+                     job.id, worker, bytes, expected);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<void> MetadataSql::AttachProgress(Session& s, const std::string& project,
+                                         std::vector<PackageRecord*> packages) const {
+  std::erase_if(packages,
+                [](const PackageRecord* p) { return p->status != PackageStatus::kUploading; });
+  if (packages.empty()) return {};
+  // A package's job is its newest one: a later upload supersedes (and outlives) older jobs.
+  struct JobState {
+    std::string group, name, last_error;
+    std::int64_t bytes = 0, expected = -1;
+    int attempts = 0;
+  };
+  const auto from_row = [](const sql::Row& row) -> Result<JobState> {
+    return JobState{row.Text(0), row.Text(1), row.Text(2),
+                    row.Int(3),  row.Int(4),  static_cast<int>(row.Int(5))};
+  };
+  const bool one = packages.size() == 1;
+  auto jobs = one ? sql::Select(s,
+                                "SELECT group_name, name, last_error, bytes_fetched, "
+                                "expected_bytes, attempts FROM jobs WHERE project = ?1 AND "
+                                "group_name = ?2 AND name = ?3 ORDER BY id",
+                                from_row, project, packages.front()->group, packages.front()->name)
+                  : sql::Select(s,
+                                "SELECT group_name, name, last_error, bytes_fetched, "
+                                "expected_bytes, attempts FROM jobs WHERE project = ?1 ORDER BY id",
+                                from_row, project);
+  if (!jobs) return std::unexpected(jobs.error());
+  std::map<std::pair<std::string, std::string>, const JobState*> newest;
+  for (const auto& job : *jobs) newest[{job.group, job.name}] = &job;
+  for (PackageRecord* p : packages) {
+    const auto it = newest.find({p->group, p->name});
+    if (it == newest.end()) continue;
+    const JobState& job = *it->second;
+    p->progress = PackageRecord::Progress{job.bytes, job.expected, job.attempts};
+    if (!job.last_error.empty()) p->status_reason = job.last_error;
+  }
+  return {};
 }
 
 Result<bool> MetadataSql::RenewLease(Session& s, std::int64_t job_id, const std::string& worker,

@@ -89,6 +89,12 @@ class MetadataSql {
   Result<GroupBatch> ListGroups(sql::Session& s, const std::string& project,
                                 const PackageFilter& filter, const std::string& after_group,
                                 std::size_t max_groups) const;
+  // Fills progress (and, after a failed attempt, status_reason) of the UPLOADING ones among
+  // `packages` (all of `project`) from their jobs.
+  Result<void> AttachProgress(sql::Session& s, const std::string& project,
+                              std::vector<PackageRecord*> packages) const;
+  Result<void> ReportProgress(sql::Session& s, const UploadJob& job, const std::string& worker,
+                              std::int64_t bytes, std::int64_t expected) const;
   Result<PackageRecord> DeletePackage(sql::Session& s, const std::string& project,
                                       const std::string& group, const std::string& name) const;
   Result<void> SetGroupOwner(sql::Session& s, const std::string& project, const std::string& group,

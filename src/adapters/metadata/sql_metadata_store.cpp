@@ -65,26 +65,45 @@ struct WriteCounter {
   std::atomic<std::uint64_t>& finished_;
 };
 
+template <class T>
+Result<T> SqlMetadataStore::Noted(Result<T> result, std::string_view operation) const {
+  if (!result && result.error().code == ErrorCode::kInternal && error_hook_) error_hook_(operation);
+  return result;
+}
+
 template <class Call>
 auto SqlMetadataStore::Write(Call&& call) {
   WriteCounter counted(writes_started_, writes_finished_);
-  return InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call)), "write");
 }
 
 template <class Call>
 auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
   WriteCounter counted(writes_started_, writes_finished_);
-  return InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call)),
+               "bookkeeping");
 }
 
 template <class Call>
 auto SqlMetadataStore::Read(Call&& call) {
-  return InTransaction(*engine_, Kind::kRead, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kRead, std::forward<Call>(call)), "read");
+}
+
+Result<void> SqlMetadataStore::CheckReady() {
+  auto version = Read([&](sql::Session& s) -> Result<std::int64_t> {
+    return sql::SelectOne(s, schema_query_, sql::IntFromRow);
+  });
+  if (!version) return std::unexpected(version.error());
+  if (*version != schema_expected_)
+    return Fail(ErrorCode::kInternal, "metadata store schema version " + std::to_string(*version) +
+                                          ", this server expects " +
+                                          std::to_string(schema_expected_));
+  return {};
 }
 
 template <class Call>
 auto SqlMetadataStore::ReadOne(Call&& call) {
-  return InTransaction(*engine_, Kind::kReadOne, std::forward<Call>(call));
+  return Noted(InTransaction(*engine_, Kind::kReadOne, std::forward<Call>(call)), "read");
 }
 
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
@@ -105,20 +124,54 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
                                                                   const std::string& group,
                                                                   const std::string& name) {
-  // One statement (the package joined with its tags).
-  return ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  // One statement (the package joined with its tags), unless it is uploading: then its job's
+  // progress is read beside it, in one transaction.
+  auto package = ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  if (!package || !*package || (*package)->status != PackageStatus::kUploading) return package;
+  return Read([&](sql::Session& s) -> Result<std::optional<PackageRecord>> {
+    auto package = sql_.GetPackage(s, project, group, name);
+    if (!package || !*package) return package;
+    if (auto ok = sql_.AttachProgress(s, project, {&**package}); !ok)
+      return std::unexpected(ok.error());
+    return package;
+  });
 }
 
 Result<std::optional<GroupRecord>> SqlMetadataStore::GetGroup(const std::string& project,
                                                               const std::string& name) {
-  return Read([&](sql::Session& s) { return sql_.GetGroup(s, project, name); });
+  return Read([&](sql::Session& s) -> Result<std::optional<GroupRecord>> {
+    auto group = sql_.GetGroup(s, project, name);
+    if (!group || !*group) return group;
+    std::vector<PackageRecord*> packages;
+    for (auto& p : (*group)->packages) packages.push_back(&p);
+    if (auto ok = sql_.AttachProgress(s, project, packages); !ok)
+      return std::unexpected(ok.error());
+    return group;
+  });
 }
 
 Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project) {
-  return Read([&](sql::Session& s) { return sql_.ListProject(s, project); });
+  return Read([&](sql::Session& s) -> Result<ProjectContents> {
+    auto contents = sql_.ListProject(s, project);
+    if (!contents) return contents;
+    std::vector<PackageRecord*> packages;
+    for (auto& p : contents->ungrouped) packages.push_back(&p);
+    for (auto& g : contents->groups)
+      for (auto& p : g.packages) packages.push_back(&p);
+    if (auto ok = sql_.AttachProgress(s, project, packages); !ok)
+      return std::unexpected(ok.error());
+    return contents;
+  });
 }
 
 namespace {
+
+std::vector<PackageRecord*> Pointers(std::vector<PackageRecord>& packages) {
+  std::vector<PackageRecord*> pointers;
+  pointers.reserve(packages.size());
+  for (auto& p : packages) pointers.push_back(&p);
+  return pointers;
+}
 
 // What a listing total depends on: the project and the filter (each part length-prefixed, so
 // no two filters share a key).
@@ -161,7 +214,13 @@ PageRequest FromMark(const PageRequest& request, const ListingMarks& marks) {
 
 Result<PackagePage> SqlMetadataStore::ListPage(const PageRequest& request) {
   const auto read = [&](const PageRequest& page, std::optional<std::size_t> known) {
-    return Read([&](sql::Session& s) { return sql_.ListPage(s, page, known); });
+    return Read([&](sql::Session& s) -> Result<PackagePage> {
+      auto listed = sql_.ListPage(s, page, known);
+      if (!listed) return listed;
+      if (auto ok = sql_.AttachProgress(s, page.project, Pointers(listed->packages)); !ok)
+        return std::unexpected(ok.error());
+      return listed;
+    });
   };
   if (leases_at_start_ != LeasesAtStart::kRelease) return read(request, std::nullopt);
   // No write in progress now: a read's snapshot is the state after `quiet` writes, unless one
@@ -197,16 +256,36 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::ListUngrouped(const std::st
                                                                    const PackageFilter& filter,
                                                                    const std::string& after_name,
                                                                    std::size_t limit) {
-  return ReadOne(
+  // One statement, unless a package is uploading: then the jobs' progress is read beside the
+  // packages, in one transaction.
+  auto listed = ReadOne(
       [&](sql::Session& s) { return sql_.ListUngrouped(s, project, filter, after_name, limit); });
+  if (!listed || std::ranges::none_of(*listed, [](const PackageRecord& p) {
+        return p.status == PackageStatus::kUploading;
+      }))
+    return listed;
+  return Read([&](sql::Session& s) -> Result<std::vector<PackageRecord>> {
+    auto listed = sql_.ListUngrouped(s, project, filter, after_name, limit);
+    if (!listed) return listed;
+    if (auto ok = sql_.AttachProgress(s, project, Pointers(*listed)); !ok)
+      return std::unexpected(ok.error());
+    return listed;
+  });
 }
 
 Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
                                                 const PackageFilter& filter,
                                                 const std::string& after_group,
                                                 std::size_t max_groups) {
-  return Read([&](sql::Session& s) {
-    return sql_.ListGroups(s, project, filter, after_group, max_groups);
+  return Read([&](sql::Session& s) -> Result<GroupBatch> {
+    auto batch = sql_.ListGroups(s, project, filter, after_group, max_groups);
+    if (!batch) return batch;
+    std::vector<PackageRecord*> packages;
+    for (auto& g : batch->groups)
+      for (auto& p : g.packages) packages.push_back(&p);
+    if (auto ok = sql_.AttachProgress(s, project, std::move(packages)); !ok)
+      return std::unexpected(ok.error());
+    return batch;
   });
 }
 
@@ -285,6 +364,12 @@ Result<std::optional<UploadJob>> SqlMetadataStore::ClaimJob(const std::string& w
                                                             std::int64_t lease_until_ms) {
   return WriteBookkeeping(
       [&](sql::Session& s) { return sql_.ClaimJob(s, worker, now_ms, lease_until_ms); });
+}
+
+Result<void> SqlMetadataStore::ReportProgress(const UploadJob& job, const std::string& worker,
+                                              std::int64_t bytes, std::int64_t expected) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.ReportProgress(s, job, worker, bytes, expected); });
 }
 
 Result<bool> SqlMetadataStore::RenewLease(std::int64_t job_id, const std::string& worker,

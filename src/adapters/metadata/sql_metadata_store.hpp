@@ -12,11 +12,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "adapters/metadata/metadata_sql.hpp"
 #include "adapters/metadata/sql_session.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
+#include "ports/readiness_probe.hpp"
 #include "ports/url_key_store.hpp"
 
 namespace dlipkg {
@@ -40,7 +42,10 @@ class SqlTransactions {
   virtual Result<void> ReadOne(const Body& body) { return Read(body); }
 };
 
-class SqlMetadataStore : public MetadataStore, public JobQueue, public UrlKeyStore {
+class SqlMetadataStore : public MetadataStore,
+                         public JobQueue,
+                         public UrlKeyStore,
+                         public ReadinessProbe {
  public:
   ~SqlMetadataStore() override;
 
@@ -92,6 +97,8 @@ class SqlMetadataStore : public MetadataStore, public JobQueue, public UrlKeySto
                                             std::int64_t lease_until_ms) override;
   Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
                           std::int64_t lease_until_ms) override;
+  Result<void> ReportProgress(const UploadJob& job, const std::string& worker, std::int64_t bytes,
+                              std::int64_t expected) override;
   Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
                                                  const BlobInfo& blob,
                                                  const std::string& underlying_name,
@@ -103,9 +110,23 @@ class SqlMetadataStore : public MetadataStore, public JobQueue, public UrlKeySto
   Result<std::size_t> RecoverAfterRestart(std::int64_t now_ms) override;
   Result<std::size_t> CountQueued() override;
 
+  // A read that also checks the stored schema version is the one this server writes (another
+  // instance may have migrated a shared database further).
+  Result<void> CheckReady() override;
+  // Called (quickly, from any thread) with "read", "write" or "bookkeeping" whenever a
+  // transaction fails with kInternal: for /metrics. Set once, before the store is shared.
+  void SetErrorHook(std::function<void(std::string_view operation)> hook) {
+    error_hook_ = std::move(hook);
+  }
+
  protected:
   SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlDialect dialect,
                    LeasesAtStart leases_at_start);
+  // How CheckReady reads the schema version (one integer) and what it must be.
+  void SetSchemaCheck(std::string query, std::int64_t expected) {
+    schema_query_ = std::move(query);
+    schema_expected_ = expected;
+  }
 
  private:
   template <class Call>
@@ -116,6 +137,8 @@ class SqlMetadataStore : public MetadataStore, public JobQueue, public UrlKeySto
   auto Read(Call&& call);
   template <class Call>
   auto ReadOne(Call&& call);
+  template <class T>
+  Result<T> Noted(Result<T> result, std::string_view operation) const;
 
   std::unique_ptr<SqlTransactions> engine_;
   MetadataSql sql_;
@@ -133,6 +156,10 @@ class SqlMetadataStore : public MetadataStore, public JobQueue, public UrlKeySto
   std::mutex listings_mutex_;
   // filter key -> (writes, marks)
   std::map<std::string, std::pair<std::uint64_t, std::shared_ptr<const ListingMarks>>> listings_;
+
+  std::function<void(std::string_view)> error_hook_;
+  std::string schema_query_;
+  std::int64_t schema_expected_ = 0;
 };
 
 }  // namespace dlipkg

@@ -49,6 +49,7 @@ struct Transfer {
   std::string host{};  // of the URL being requested: what allow_sources host names are matched to
   bool host_trusted = false;  // an object store's endpoint, named by the operator
   std::int64_t written = 0;
+  bool size_announced = false;   // ByteSink::ExpectSize called (or the length is unknown)
   bool address_refused = false;  // some address was refused by the policy...
   bool address_denied = false;   // ...(some by the deny list)...
   bool address_allowed = false;  // ...and whether another one was tried all the same
@@ -196,6 +197,13 @@ std::size_t OnBody(char* data, std::size_t, std::size_t count, void* context) {
     transfer.too_large = true;
     return 0;
   }
+  if (transfer.written == 0 && !transfer.size_announced) {
+    transfer.size_announced = true;
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(transfer.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length >= 0)
+      transfer.sink->ExpectSize(static_cast<std::int64_t>(length));
+  }
   if (auto written = transfer.sink->Write({data, count}); !written) {
     transfer.sink_error = std::move(written.error());
     return 0;
@@ -298,10 +306,12 @@ Result<long> Perform(Transfer& transfer, const ParsedUrl& url, const SourcePolic
     return SourceFail(ErrorCode::kSourceUnavailable, shown, "timed out", true);
   // Refused before resolving, so a denied name is reported as such, not as a DNS failure.
   if (transfer.addresses->DeniesHost(url.host))
-    return SourceFail(ErrorCode::kBadRequest, shown,
-                      "source host '" + url.host + "' is denied by the server's source policy");
+    return SourceFail(
+        ErrorCode::kBadRequest, shown,
+        "source host '" + url.host + "' is denied by the server's source policy (--deny-source)");
   transfer.host = url.host;
   transfer.address_refused = transfer.address_denied = transfer.address_allowed = false;
+  transfer.size_announced = false;
   transfer.body_discarded = transfer.response_started = transfer.first_byte_timed_out = false;
   transfer.error_body.clear();
   transfer.first_byte_deadline = SteadyClock::now() + policy.first_byte_timeout;
@@ -321,8 +331,10 @@ Result<long> Perform(Transfer& transfer, const ParsedUrl& url, const SourcePolic
     return SourceFail(
         ErrorCode::kBadRequest, shown,
         "source address not allowed (host '" + url.host +
-            (transfer.address_denied ? "' leads to an address the server's source policy denies)"
-                                     : "' leads to a loopback, private or link-local address)"));
+            (transfer.address_denied
+                 ? "' leads to an address the server's source policy denies: --deny-source)"
+                 : "' leads to a loopback, private or link-local address; the server's "
+                   "--allow-source would allow it)"));
   if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && transfer.body_discarded))
     return CurlFailure(code, shown);
   long status = 0;
@@ -484,7 +496,8 @@ Result<std::int64_t> CurlFetcher::Impl::FetchFromStore(const StoreRequest& reque
 Result<std::int64_t> CurlFetcher::Impl::FetchFile(const ParsedUrl& url, std::string_view shown,
                                                   ByteSink& sink) const {
   const auto refused = [&] {
-    return SourceFail(ErrorCode::kBadRequest, shown, "file source not allowed");
+    return SourceFail(ErrorCode::kBadRequest, shown,
+                      "file source not allowed (not below any of the server's --allow-file-root)");
   };
   const auto not_found = [&] {
     return SourceFail(ErrorCode::kSourceUnavailable, shown, "not found");
@@ -504,6 +517,7 @@ Result<std::int64_t> CurlFetcher::Impl::FetchFile(const ParsedUrl& url, std::str
   struct stat st {};
   if (::fstat(fd->Get(), &st) != 0 || !S_ISREG(st.st_mode)) return refused();
   if (st.st_size > policy.max_object_bytes) return TooLarge(shown, policy.max_object_bytes);
+  sink.ExpectSize(static_cast<std::int64_t>(st.st_size));
   return StreamFile(fd->Get(), sink, policy.max_object_bytes, shown);
 }
 

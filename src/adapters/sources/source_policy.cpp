@@ -149,9 +149,9 @@ bool AddressPolicy::Entries::HasAddress(const IpAddress& address) const {
 
 Result<AddressPolicy> AddressPolicy::Create(const std::vector<std::string>& allow_sources,
                                             const std::vector<std::string>& deny_sources) {
-  auto allowed = ParseEntries("allow_sources", allow_sources);
+  auto allowed = ParseEntries("--allow-source", allow_sources);
   if (!allowed) return std::unexpected(allowed.error());
-  auto denied = ParseEntries("deny_sources", deny_sources);
+  auto denied = ParseEntries("--deny-source", deny_sources);
   if (!denied) return std::unexpected(denied.error());
   AddressPolicy policy;
   policy.allowed_ = std::move(*allowed);
@@ -176,7 +176,7 @@ Result<FileRoots> FileRoots::Create(const std::vector<fs::path>& roots) {
     std::error_code ec;
     fs::path real = fs::canonical(root, ec);
     if (ec || !fs::is_directory(real, ec))
-      return BadEntry("allow_file_roots", root.string(), "is not an existing directory");
+      return BadEntry("--allow-file-root", root.string(), "is not an existing directory");
     file_roots.roots_.push_back(std::move(real));
   }
   return file_roots;

@@ -81,7 +81,8 @@ class RouteTableTest : public ::testing::Test {
   }
 
   FakeCore core_;
-  ResourcesApi api_{core_.service, ApiOptions{}};
+  NullMetrics metrics_;  // /metrics is a route only while instrumentation is on
+  ResourcesApi api_{core_.service, ApiOptions{.metrics = &metrics_}};
 };
 
 // The router's rules on a table of its own, so they hold whatever the server's table holds.

@@ -186,3 +186,163 @@ TEST(BlobsConfig, S3BlobsNeedTheObjectStoresFile) {
 
 }  // namespace
 }  // namespace dlipkg::app
+
+// The configuration file is TOML read by toml++: what TOML allows is accepted, what it does not
+// is refused with the file and line, and a misspelt key, flag or command gets a did-you-mean.
+namespace dlipkg::app {
+namespace {
+
+struct Outcome {
+  Command command;
+  std::string err;
+  std::string out;
+};
+
+Outcome ParseCapturing(std::vector<std::string> args) {
+  ::testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStdout();
+  Command command = testing::Parse(std::move(args));
+  std::string out = ::testing::internal::GetCapturedStdout();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  return {std::move(command), std::move(err), std::move(out)};
+}
+
+TEST(TomlConfig, BareListenAddressIsInvalidTomlNamedByFileAndLine) {
+  const auto file = WriteFile("toml-bare.toml", "[serve]\nworkers = 3\nlisten = 127.0.0.1:8093\n");
+  const auto outcome = ParseCapturing({"serve", "--config", file});
+  ASSERT_TRUE(std::holds_alternative<ExitNow>(outcome.command));
+  EXPECT_EQ(std::get<ExitNow>(outcome.command).code, 2);
+  EXPECT_NE(outcome.err.find(file + ":3:"), std::string::npos) << outcome.err;
+}
+
+TEST(TomlConfig, UnderscoredIntegersAndMultiLineArraysAreAccepted) {
+  const auto file = WriteFile("toml-valid.toml",
+                              "[serve]\n"
+                              "max-queued-jobs = 100_000\n"
+                              "retry-max-delay-ms = 30_000\n"
+                              "allow-source = [\n"
+                              "  \"127.0.0.1\",   # loopback\n"
+                              "  \"10.0.0.0/8\",\n"
+                              "]\n"
+                              "insecure-no-auth = false\n");
+  const auto outcome = ParseCapturing({"serve", "--config", file});
+  ASSERT_TRUE(std::holds_alternative<ServeConfig>(outcome.command)) << outcome.err;
+  const auto& config = std::get<ServeConfig>(outcome.command);
+  EXPECT_EQ(config.max_queued_jobs, 100'000);
+  EXPECT_EQ(config.retry_max_delay_ms, 30'000);
+  EXPECT_EQ(config.allow_sources, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8"}));
+}
+
+TEST(TomlConfig, MisspeltKeyNamesFileLineAndTheClosestKey) {
+  const auto file =
+      WriteFile("toml-workrs.toml", "[serve]\nlisten = \"127.0.0.1:1\"\nworkrs = 4\n");
+  const auto outcome = ParseCapturing({"serve", "--config", file});
+  ASSERT_TRUE(std::holds_alternative<ExitNow>(outcome.command));
+  EXPECT_EQ(std::get<ExitNow>(outcome.command).code, 2);
+  EXPECT_NE(outcome.err.find(file + ":3: unknown key 'workrs' in [serve]; did you mean 'workers'?"),
+            std::string::npos)
+      << outcome.err;
+}
+
+TEST(TomlConfig, ValueRefusedByAnOptionNamesFileLineAndKey) {
+  const auto file = WriteFile("toml-range.toml", "[serve]\n\nworkers = 0\n");
+  const auto outcome = ParseCapturing({"serve", "--config", file});
+  ASSERT_TRUE(std::holds_alternative<ExitNow>(outcome.command));
+  EXPECT_NE(outcome.err.find(file + ":3: key 'workers'"), std::string::npos) << outcome.err;
+}
+
+TEST(TomlConfig, WrongTypesAndKeysOutsideServeAreRefused) {
+  for (const std::string text : {"[serve]\nlisten = [\"a:1\"]\n", "[serve]\nworkers = 1.5\n",
+                                 "workers = 4\n", "[srve]\nworkers = 4\n"}) {
+    const auto file = WriteFile("toml-types.toml", text);
+    const auto outcome = ParseCapturing({"serve", "--config", file});
+    ASSERT_TRUE(std::holds_alternative<ExitNow>(outcome.command)) << text;
+    EXPECT_NE(outcome.err.find(file + ":"), std::string::npos) << text << outcome.err;
+  }
+  const auto file = WriteFile("toml-table.toml", "[srve]\nworkers = 4\n");
+  EXPECT_NE(ParseCapturing({"serve", "--config", file}).err.find("did you mean 'serve'?"),
+            std::string::npos);
+}
+
+TEST(TomlConfig, FlagBeatsEnvironmentBeatsFile) {
+  const auto file = WriteFile("toml-precedence.toml",
+                              "[serve]\nworkers = 5\nio-threads = 3\nhandler-threads = 7\n");
+  setenv("DLIPKG_IO_THREADS", "4", 1);
+  setenv("DLIPKG_WORKERS", "6", 1);
+  const auto outcome = ParseCapturing({"serve", "--config", file, "--workers", "9"});
+  unsetenv("DLIPKG_IO_THREADS");
+  unsetenv("DLIPKG_WORKERS");
+  ASSERT_TRUE(std::holds_alternative<ServeConfig>(outcome.command)) << outcome.err;
+  const auto& config = std::get<ServeConfig>(outcome.command);
+  EXPECT_EQ(config.workers, 9);          // flag
+  EXPECT_EQ(config.io_threads, 4);       // environment
+  EXPECT_EQ(config.handler_threads, 7);  // file
+}
+
+TEST(TomlConfig, PrintConfigSaysWhereEachValueCameFromAndMasksPasswords) {
+  const auto file = WriteFile("toml-print.toml", "[serve]\nworkers = 5\n");
+  setenv("DLIPKG_IO_THREADS", "4", 1);
+  const auto outcome =
+      ParseCapturing({"serve", "--config", file, "--print-config", "--metadata",
+                      "postgresql://dlipkg:s3cret@db:5432/pkgs", "--handler-threads", "12"});
+  unsetenv("DLIPKG_IO_THREADS");
+  ASSERT_TRUE(std::holds_alternative<ExitNow>(outcome.command)) << outcome.err;
+  EXPECT_EQ(std::get<ExitNow>(outcome.command).code, 0);
+  EXPECT_NE(outcome.out.find("workers = 5  # file " + file), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("io-threads = 4  # env DLIPKG_IO_THREADS"), std::string::npos);
+  EXPECT_NE(outcome.out.find("handler-threads = 12  # flag"), std::string::npos);
+  EXPECT_NE(outcome.out.find("fetch-timeout = 3600  # default"), std::string::npos);
+  EXPECT_NE(outcome.out.find("postgresql://dlipkg:****@db:5432/pkgs"), std::string::npos);
+  EXPECT_EQ(outcome.out.find("s3cret"), std::string::npos);
+}
+
+TEST(CommandLine, MisspeltSubcommandAndFlagGetDidYouMean) {
+  auto outcome = ParseCapturing({"serv"});
+  EXPECT_EQ(std::get<ExitNow>(outcome.command).code, 2);
+  EXPECT_NE(outcome.err.find("unknown command 'serv'; did you mean 'serve'?"), std::string::npos)
+      << outcome.err;
+  outcome = ParseCapturing({"serve", "--workrs", "4"});
+  EXPECT_EQ(std::get<ExitNow>(outcome.command).code, 2);
+  EXPECT_NE(outcome.err.find("unknown option '--workrs'; did you mean '--workers'?"),
+            std::string::npos)
+      << outcome.err;
+}
+
+TEST(CommandLine, OwnerMustObeyTheOwnerNameRule) {
+  const auto outcome = ParseCapturing({"serve", "--owner", "bob"});
+  ASSERT_TRUE(std::holds_alternative<ExitNow>(outcome.command));
+  EXPECT_EQ(std::get<ExitNow>(outcome.command).code, 2);
+  EXPECT_NE(outcome.err.find("--owner"), std::string::npos) << outcome.err;
+  EXPECT_TRUE(std::holds_alternative<ServeConfig>(testing::Parse({"serve", "--owner", "alice"})));
+}
+
+TEST(ClosestMatch, OnlyCloseWordsAreSuggested) {
+  EXPECT_EQ(ClosestMatch("workrs", {"workers", "listen"}), "workers");
+  EXPECT_EQ(ClosestMatch("serv", {"serve"}), "serve");
+  EXPECT_EQ(ClosestMatch("banana", {"workers", "listen"}), "");
+}
+
+TEST(MaskPassword, HidesOnlyThePassword) {
+  EXPECT_EQ(MaskPassword("postgresql://u:pw@h:5432/d"), "postgresql://u:****@h:5432/d");
+  EXPECT_EQ(MaskPassword("postgresql://u@h/d"), "postgresql://u@h/d");
+  EXPECT_EQ(MaskPassword("postgresql://h:5432/d"), "postgresql://h:5432/d");
+}
+
+TEST(ShippedConfigs, ProductionConfigParsesWithItsFilesPresent) {
+  const auto creds = WriteFile("prod-creds.json", "{\"users\": []}");
+  const auto token = WriteFile("prod-token", "0123456789abcdef0123\n");
+  setenv("DLIPKG_CREDENTIALS", creds.c_str(), 1);
+  setenv("DLIPKG_METRICS_TOKEN_FILE", token.c_str(), 1);
+  const auto outcome =
+      ParseCapturing({"serve", "--config", DLIPKG_SOURCE_DIR "/config/dlipkg.production.toml"});
+  unsetenv("DLIPKG_CREDENTIALS");
+  unsetenv("DLIPKG_METRICS_TOKEN_FILE");
+  ASSERT_TRUE(std::holds_alternative<ServeConfig>(outcome.command)) << outcome.err;
+  const auto& config = std::get<ServeConfig>(outcome.command);
+  EXPECT_EQ(config.data_dir, "/var/lib/dlipkg");
+  EXPECT_EQ(config.max_queued_jobs, 100'000);
+  EXPECT_EQ(config.listen_host, "0.0.0.0");
+}
+
+}  // namespace
+}  // namespace dlipkg::app

@@ -164,7 +164,7 @@ class ScriptedHandler : public api::RequestHandler {
     return response;
   }
 
-  api::Response Reject(ErrorCode code, std::string message) override {
+  api::Response Reject(ErrorCode code, std::string message, const std::string& id) override {
     {
       std::lock_guard lock(mutex_);
       reject_threads_.insert(std::this_thread::get_id());
@@ -173,7 +173,7 @@ class ScriptedHandler : public api::RequestHandler {
     response.status = code == ErrorCode::kBodyTooLarge ? 413
                       : code == ErrorCode::kBadRequest ? 400
                                                        : 500;
-    response.body = std::string("reject ") + CodeName(code) + ": " + message;
+    response.body = std::string("reject ") + CodeName(code) + ": " + message + " id=" + id;
     return response;
   }
 
@@ -401,7 +401,6 @@ TEST_F(ServerTest, KeepAliveServesRequestsOnOneConnectionWithFreshIds) {
   for (int i = 0; i < 2; ++i) {
     bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/ping", 11};
     request.set(bhttp::field::host, "127.0.0.1");
-    request.set("X-Request-Id", "chosen-by-client");
     ASSERT_FALSE(client.Write(request));
     Reply reply;
     ASSERT_FALSE(client.Read(reply)) << "request " << i;
@@ -412,6 +411,31 @@ TEST_F(ServerTest, KeepAliveServesRequestsOnOneConnectionWithFreshIds) {
   }
   EXPECT_NE(ids[0], ids[1]);
   EXPECT_EQ(handler_.handled(), 2);
+}
+
+// A proxy's or client's id follows the request when it is short and plain; anything else
+// (spaces, quotes, overlong) is replaced by one of ours.
+TEST_F(ServerTest, SaneIncomingRequestIdIsKeptOthersReplaced) {
+  StartServer(Options());
+  Client client(port_);
+  const std::string kept = "chosen-by_client.1:2";
+  for (const std::string& sent :
+       {kept, std::string("has space"), std::string(129, 'a'), std::string("quote\"d")}) {
+    bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/ping", 11};
+    request.set(bhttp::field::host, "127.0.0.1");
+    request.set("X-Request-Id", sent);
+    ASSERT_FALSE(client.Write(request));
+    Reply reply;
+    ASSERT_FALSE(client.Read(reply)) << sent;
+    const std::string id = Header(reply, "X-Request-Id");
+    if (sent == kept) {
+      EXPECT_EQ(id, kept);
+    } else {
+      EXPECT_NE(id, sent);
+      EXPECT_TRUE(IsRequestId(id)) << id;
+    }
+    EXPECT_NE(reply.body().find("\nid=" + id + "\n"), std::string::npos);
+  }
 }
 
 TEST_F(ServerTest, ConnectionCloseAndHttp10AreHonoured) {
@@ -470,6 +494,7 @@ TEST_F(ServerTest, BodyOverTheLimitIsRejectedWith413) {
     EXPECT_EQ(reply.result_int(), 413u);
     EXPECT_EQ(reply.body().rfind("reject kBodyTooLarge", 0), 0u) << reply.body();
     EXPECT_TRUE(IsRequestId(Header(reply, "X-Request-Id")));
+    EXPECT_TRUE(reply.body().ends_with(" id=" + Header(reply, "X-Request-Id"))) << reply.body();
     EXPECT_FALSE(reply.keep_alive());
     EXPECT_TRUE(client.TimeUntilClosed().has_value());
   }
@@ -689,7 +714,8 @@ TEST_F(ServerTest, ThrowingHandlerBecomes500) {
   Client client(port_);
   const Reply reply = client.Get("/throw");
   EXPECT_EQ(reply.result_int(), 500u);
-  EXPECT_EQ(reply.body(), "reject kInternal: internal error");
+  // The error body names the same request id as the header.
+  EXPECT_EQ(reply.body(), "reject kInternal: internal error id=" + Header(reply, "X-Request-Id"));
   EXPECT_TRUE(IsRequestId(Header(reply, "X-Request-Id")));
   EXPECT_EQ(client.Get("/ping").result_int(), 200u);
 }

@@ -112,9 +112,15 @@ CREATE TABLE url_keys (
   created_at BIGINT NOT NULL
 );
 )sql",
-    // 4: a listing filtered by kind reads its page in listing order (MetadataStore::ListPage).
+    // 4: progress of a job's current attempt, which every instance's show and list read.
     R"sql(
-CREATE INDEX packages_by_kind ON packages (project, kind, group_name, name);
+ALTER TABLE jobs ADD COLUMN bytes_fetched BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN expected_bytes BIGINT NOT NULL DEFAULT -1;
+)sql",
+    // 5: a listing filtered by kind reads its page in listing order (MetadataStore::ListPage).
+    // IF NOT EXISTS: a database made by a build that had this index as step 4 still migrates.
+    R"sql(
+CREATE INDEX IF NOT EXISTS packages_by_kind ON packages (project, kind, group_name, name);
 )sql",
 };
 
@@ -247,8 +253,11 @@ Result<std::unique_ptr<PostgresMetadataStore>> PostgresMetadataStore::Open(
     if (!first) return std::unexpected(first.error());
     if (auto ok = Migrate(**first); !ok) return std::unexpected(ok.error());
   }
-  return std::unique_ptr<PostgresMetadataStore>(
+  std::unique_ptr<PostgresMetadataStore> store(
       new PostgresMetadataStore(std::move(engine), kPostgresDialect, LeasesAtStart::kKeep));
+  store->SetSchemaCheck("SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                        static_cast<std::int64_t>(std::size(kMigrations)));
+  return store;
 }
 
 }  // namespace dlipkg

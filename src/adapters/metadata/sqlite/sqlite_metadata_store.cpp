@@ -100,10 +100,16 @@ CREATE TABLE url_keys (
   created_at INTEGER NOT NULL
 );
 )sql",
-    // 5: a listing filtered by kind reads its page in listing order from this index instead
-    // of scanning the project's packages (MetadataStore::ListPage).
+    // 5: progress of a job's current attempt, which every instance's show and list read.
     R"sql(
-CREATE INDEX packages_by_kind ON packages (project, kind, group_name, name);
+ALTER TABLE jobs ADD COLUMN bytes_fetched INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN expected_bytes INTEGER NOT NULL DEFAULT -1;
+)sql",
+    // 6: a listing filtered by kind reads its page in listing order from this index instead
+    // of scanning the project's packages (MetadataStore::ListPage). IF NOT EXISTS: a database
+    // made by a build that had this index as step 5 still migrates.
+    R"sql(
+CREATE INDEX IF NOT EXISTS packages_by_kind ON packages (project, kind, group_name, name);
 )sql",
 };
 
@@ -248,8 +254,10 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
   auto engine = std::make_unique<SqliteTransactions>(file, std::move(writer));
   if (auto ok = engine->OpenReaders(); !ok) return std::unexpected(ok.error());
   // Engines where one writer works at a time need no locks of their own.
-  return std::unique_ptr<SqliteMetadataStore>(
+  std::unique_ptr<SqliteMetadataStore> store(
       new SqliteMetadataStore(std::move(engine), SqlDialect{}, LeasesAtStart::kRelease));
+  store->SetSchemaCheck("PRAGMA user_version", static_cast<std::int64_t>(std::size(kMigrations)));
+  return store;
 }
 
 }  // namespace dlipkg

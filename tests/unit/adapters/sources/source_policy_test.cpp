@@ -115,7 +115,7 @@ TEST(AddressPolicy, DenyWinsOverAllowAndOverPublic) {
 TEST(AddressPolicy, BadDenyEntriesAreNamed) {
   auto policy = AddressPolicy::Create({}, {"10.0.0.0/33"});
   ASSERT_FALSE(policy);
-  EXPECT_NE(policy.error().message.find("deny_sources entry '10.0.0.0/33'"), std::string::npos)
+  EXPECT_NE(policy.error().message.find("--deny-source entry '10.0.0.0/33'"), std::string::npos)
       << policy.error().message;
 }
 
