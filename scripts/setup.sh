@@ -20,10 +20,16 @@ test_pkgs+=(swift swift-proxy swift-object swift-account swift-container python3
 # (nothing that downloads a browser of its own).
 test_pkgs+=(chromium chromium-driver python3-selenium)
 
+# libFuzzer and the sanitizers with a clang that reads libstdc++ 12's <expected> (scripts/fuzz.sh).
+fuzz_pkgs=(clang-16 libclang-rt-16-dev)
+
 testing=false
+fuzzing=false
 [ "${1:-}" = "--test" ] && testing=true
+[ "${1:-}" = "--fuzz" ] && fuzzing=true
 pkgs=("${build_pkgs[@]}")
 $testing && pkgs+=("${test_pkgs[@]}")
+$fuzzing && pkgs+=("${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -28,4 +28,8 @@ fi
 status=0
 (cd build && ctest --output-on-failure -j2) || status=1
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@" || status=1
+# The fuzz targets for 20 s each; opt-in, since their clang ASan build is a second full build.
+if [ "${DLIPKG_TEST_FUZZ:-}" = 1 ]; then
+  scripts/fuzz.sh --budget 20 || status=1
+fi
 exit $status

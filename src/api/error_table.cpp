@@ -30,6 +30,8 @@ ErrorMapping MapError(ErrorCode code) {
     // that branch on error_code see one code for every request the table does not serve.
     case ErrorCode::kMethodNotAllowed:
       return {405, "APIGW.0101"};
+    case ErrorCode::kBusy:  // the gateway's throttling answer: SDKs retry it later
+      return {429, "APIGW.0308"};
     case ErrorCode::kInternal:
       return {500, "DLI.0999"};
     case ErrorCode::kCorrupted:

@@ -1,5 +1,9 @@
 #include "api/json_codec.hpp"
 
+#include <optional>
+#include <set>
+#include <vector>
+
 #include <algorithm>
 
 #include <boost/json.hpp>
@@ -49,6 +53,33 @@ void tag_invoke(json::value_from_tag, json::value& out, const PackageRecord& p) 
 namespace dlipkg::api {
 namespace {
 
+// The first key that appears twice in one object of `text`, which must be valid JSON (Boost.JSON
+// keeps the last of duplicate keys silently, and two readers of one body could then disagree
+// on what it says). Keys are compared decoded, so "a" and "\u0061" are the same key.
+std::optional<std::string> DuplicateKey(std::string_view text) {
+  std::vector<std::optional<std::set<std::string>>> open;  // nullopt: an array
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '{') open.emplace_back(std::set<std::string>{});
+    if (c == '[') open.emplace_back(std::nullopt);
+    if ((c == '}' || c == ']') && !open.empty()) open.pop_back();
+    if (c != '"') continue;
+    std::size_t end = i + 1;
+    while (end < text.size() && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
+    const std::string_view literal = text.substr(i, end + 1 - i);
+    i = end;
+    std::size_t next = text.find_first_not_of(" \t\r\n", end + 1);
+    if (next == std::string_view::npos || text[next] != ':' || open.empty() || !open.back())
+      continue;
+    std::error_code ec;
+    const json::value key = json::parse(literal, ec);
+    if (ec || !key.is_string()) continue;
+    std::string decoded(key.as_string());
+    if (!open.back()->insert(decoded).second) return decoded;
+  }
+  return std::nullopt;
+}
+
 Result<json::object> ParseObject(std::string_view body) {
   json::parse_options options;
   options.max_depth = 32;  // deeper nesting is never a valid request; refuse it cheaply
@@ -57,6 +88,10 @@ Result<json::object> ParseObject(std::string_view body) {
   if (ec)
     return Fail(ErrorCode::kBadRequest,
                 "The request body is not valid JSON: " + ec.message() + ".");
+  if (auto duplicate = DuplicateKey(body))
+    return Fail(ErrorCode::kBadRequest, "The request body has the key '" +
+                                            duplicate->substr(0, 80) +
+                                            "' more than once in one object.");
   if (!value.is_object())
     return Fail(ErrorCode::kBadRequest, "The request body must be a JSON object.");
   return std::move(value.as_object());

@@ -100,6 +100,14 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
   if (match.route == nullptr || match.route->access == Access::kPublic) return {};
   auto project = ProjectId::Parse(call.Param("project_id"));
   if (!project) return std::unexpected(project.error());
+  // A resource name in the path is judged before the credentials: a malformed '%' or a
+  // character no name may have is 400 with or without them (the Node.js SDK signs such a path
+  // in a form of its own, which would otherwise turn it into a 401).
+  if (const auto raw = call.Param("resource_name"); !raw.empty()) {
+    auto decoded = PercentDecode(raw);
+    if (!decoded) return Fail(ErrorCode::kBadRequest, "The resource name is not validly encoded.");
+    if (auto name = ParseResourceName(*decoded); !name) return std::unexpected(name.error());
+  }
   if (match.route->access == Access::kProjectOrPresigned && match.method_allowed) {
     auto presigned = AdmitPresigned(call, project->str());
     if (!presigned) return std::unexpected(presigned.error());

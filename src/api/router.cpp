@@ -72,6 +72,11 @@ Result<Target> ParseTarget(std::string_view raw) {
     auto value = PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
     if (!name || !value)
       return Fail(ErrorCode::kBadRequest, "The query string has a malformed percent-encoding.");
+    // SDK-HMAC sorts the query, so the order of a repeated parameter is not signed: which one
+    // counts would be the attacker's choice. No route takes a parameter twice.
+    if (target.query.contains(*name))
+      return Fail(ErrorCode::kBadRequest,
+                  "The query parameter '" + name->substr(0, 64) + "' is given more than once.");
     target.query.emplace(std::move(*name), std::move(*value));
   }
   return target;

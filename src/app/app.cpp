@@ -42,6 +42,8 @@
 namespace dlipkg::app {
 namespace {
 
+constexpr std::chrono::milliseconds kCancelMargin{5'000};
+
 SourcePolicy PolicyFrom(const ServeConfig& config, std::vector<ObjectStore> object_stores) {
   SourcePolicy policy;
   policy.allow_sources = config.allow_sources;
@@ -52,6 +54,7 @@ SourcePolicy PolicyFrom(const ServeConfig& config, std::vector<ObjectStore> obje
   policy.connect_timeout = std::chrono::seconds(config.fetch_connect_timeout_s);
   policy.first_byte_timeout = std::chrono::seconds(config.fetch_first_byte_timeout_s);
   policy.stall_timeout = std::chrono::seconds(config.fetch_stall_timeout_s);
+  policy.low_speed_bytes_per_s = config.fetch_low_speed_limit;
   policy.total_timeout = std::chrono::seconds(config.fetch_timeout_s);
   return policy;
 }
@@ -117,13 +120,22 @@ sigset_t BlockServerSignals() {
   return signals;
 }
 
+// At start and at every reload: secrets readable by every local user deserve a word.
+void WarnIfReadableByOthers(const std::string& file) {
+  std::error_code ec;
+  const auto perms = std::filesystem::status(file, ec).permissions();
+  if (!ec && (perms & std::filesystem::perms::others_read) != std::filesystem::perms::none)
+    spdlog::warn("the credential file {} is readable by every local user", file);
+}
+
 // Reloads the credential file. Requests in flight keep the snapshot they started with; a file
 // that no longer loads leaves the old credentials in force. Messages name no secret.
-void ReloadCredentials(CredentialStore* credentials) {
+void ReloadCredentials(CredentialStore* credentials, const std::string& file) {
   if (credentials == nullptr) {
     spdlog::info("received SIGHUP; no --credentials file to reload");
     return;
   }
+  WarnIfReadableByOthers(file);
   auto reloaded = credentials->Reload();
   if (!reloaded)
     spdlog::warn("credentials not reloaded, the previous ones stay in force: {}",
@@ -133,13 +145,37 @@ void ReloadCredentials(CredentialStore* credentials) {
 }
 
 // Blocks until SIGTERM or SIGINT, reloading the credentials on each SIGHUP meanwhile.
-int WaitForStopSignal(const sigset_t& signals, CredentialStore* credentials) {
+int WaitForStopSignal(const sigset_t& signals, CredentialStore* credentials,
+                      const std::string& file) {
   for (;;) {
     int signal = 0;
     sigwait(&signals, &signal);
     if (signal != SIGHUP) return signal;
-    ReloadCredentials(credentials);
+    ReloadCredentials(credentials, file);
   }
+}
+
+// Async jobs go back to the queue at once (the next start, or another instance, resumes them);
+// synchronous uploads get most of the grace period, then their fetches are cancelled, so the
+// server stops within the grace whatever the sources do.
+void StopWithinGrace(http::Server& server, JobRunner& runner, PackageService& service,
+                     std::chrono::milliseconds grace) {
+  std::jthread jobs([&runner] { runner.Stop(); });
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool stopped = false;
+  // Room left after the cancellation for the handlers to answer and the connections to close.
+  const auto cancel_at = grace - std::min<std::chrono::milliseconds>(grace / 2, kCancelMargin);
+  std::jthread watchdog([&] {
+    std::unique_lock lock(mutex);
+    if (changed.wait_for(lock, cancel_at, [&] { return stopped; })) return;
+    spdlog::warn("shutdown: cancelling the source fetches of uploads still running");
+    service.CancelFetches();
+  });
+  server.Stop();
+  std::lock_guard lock(mutex);
+  stopped = true;
+  changed.notify_all();
 }
 
 // With a credential file: the store and the authenticator over it. Without: warns when the
@@ -162,10 +198,7 @@ Result<Authentication> SetUpAuthentication(const ServeConfig& config, const Cloc
   }
   if (config.insecure_no_auth)
     spdlog::warn("--insecure-no-auth is ignored: --credentials enables authentication");
-  std::error_code ec;
-  const auto perms = std::filesystem::status(config.credentials_file, ec).permissions();
-  if (!ec && (perms & std::filesystem::perms::others_read) != std::filesystem::perms::none)
-    spdlog::warn("the credential file {} is readable by every local user", config.credentials_file);
+  WarnIfReadableByOthers(config.credentials_file);
   auto store = CredentialStore::Open(config.credentials_file);
   if (!store) return std::unexpected(store.error());
   spdlog::info("authentication enabled: {} user(s) from {}", (*store)->Snapshot()->users.size(),
@@ -294,9 +327,11 @@ int Serve(const ServeConfig& config) {
   LogEventSink log_events;
   FanOutEventSink events({&log_events, prometheus.get()});
   BlobKeeper keeper(metadata, blob_store, clock, events, worker_id);
-  WorkerPool pool(config.workers);
+  // Two fetch pools, so that neither kind of upload waits behind the other (issue 15).
+  WorkerPool job_pool(config.workers);
+  WorkerPool sync_pool(config.sync_workers);
   JobRunner runner(
-      jobs, blob_store, keeper, fetcher, clock, events, pool,
+      jobs, blob_store, keeper, fetcher, clock, events, job_pool,
       JobRunnerOptions{.worker_id = worker_id,
                        .lease = std::chrono::seconds(config.job_lease_s),
                        .retry_base = std::chrono::milliseconds(config.retry_base_delay_ms),
@@ -304,8 +339,10 @@ int Serve(const ServeConfig& config) {
                        .jitter = RandomJitter(),
                        .fault_point = FaultHook()});
   PackageService service(
-      ServicePorts{metadata, jobs, blob_store, fetcher, clock, keeper, pool, events},
+      ServicePorts{metadata, jobs, blob_store, fetcher, clock, keeper, sync_pool, events},
       ServiceOptions{.max_queued_jobs = static_cast<std::size_t>(config.max_queued_jobs),
+                     .max_sync_uploads = static_cast<std::size_t>(config.max_sync_uploads),
+                     .sync_start_wait = std::chrono::seconds(config.sync_wait_s),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
                      .on_enqueued = [&runner] { runner.Notify(); }});
   // The signer reads the key lazily, so a --rotate-url-key below is seen by its first use.
@@ -328,7 +365,9 @@ int Serve(const ServeConfig& config) {
                           .io_threads = config.io_threads,
                           .handler_threads = config.handler_threads,
                           .max_body_bytes = static_cast<std::size_t>(config.max_body_size),
+                          .max_connections = static_cast<std::size_t>(config.max_connections),
                           .read_timeout = std::chrono::seconds(config.read_timeout_s),
+                          .shutdown_grace = std::chrono::seconds(config.shutdown_grace_s),
                           .metrics = prometheus.get()},
       api);
   // The port is claimed before recovery and the sweep: a second server started by mistake on
@@ -348,8 +387,11 @@ int Serve(const ServeConfig& config) {
   // is provably abandoned: a bucket's temporaries older than a day (S3BlobStore's own age
   // rule). Unreferenced blobs there are left to the delete and replace paths.
   if (!stores->shared) {
-    if (auto swept = service.Sweep(); !swept)
-      return spdlog::error("start-up sweep failed: {}", swept.error().message), 1;
+    auto swept = service.Sweep(config.allow_empty_metadata);
+    if (!swept) return spdlog::error("start-up sweep refused: {}", swept.error().message), 1;
+    for (const auto& sha : *swept)
+      spdlog::info("start-up sweep: removing unreferenced blob {}", sha);
+    spdlog::info("start-up sweep: {} unreferenced blob(s) removed", swept->size());
   } else if (std::holds_alternative<S3Blobs>(config.blobs)) {
     if (auto swept = blob_store.SweepTemporaries(); !swept)
       spdlog::warn("start-up sweep of day-old temporaries failed: {}", swept.error().message);
@@ -369,10 +411,9 @@ int Serve(const ServeConfig& config) {
   std::optional<QueueDepthSampler> sampler;
   if (prometheus) sampler.emplace(jobs, *prometheus).Start();
   runner.Start();
-  const int signal = WaitForStopSignal(signals, auth->store.get());
+  const int signal = WaitForStopSignal(signals, auth->store.get(), config.credentials_file);
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
-  server.Stop();
-  runner.Stop();
+  StopWithinGrace(server, runner, service, std::chrono::seconds(config.shutdown_grace_s));
   sampler.reset();
   spdlog::info("stopped");
   return 0;

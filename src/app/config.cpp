@@ -521,6 +521,15 @@ Command ParseCommandLine(int argc, char** argv) {
       ->envname("DLIPKG_FETCH_STALL_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  serve
+      ->add_option("--fetch-low-speed-limit", config.fetch_low_speed_limit,
+                   "Bytes per second a source must average over --fetch-stall-timeout seconds; "
+                   "a slower fetch fails (and an async one is retried), so a trickling source "
+                   "cannot hold a fetcher for the whole --fetch-timeout")
+      ->envname("DLIPKG_FETCH_LOW_SPEED_LIMIT")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(1LL, (1LL << 31) - 1))
+      ->capture_default_str();
   serve->add_option("--fetch-timeout", config.fetch_timeout_s, "Seconds one source fetch may take")
       ->envname("DLIPKG_FETCH_TIMEOUT")
       ->check(CLI::Range(1, 86400))
@@ -536,15 +545,51 @@ Command ParseCommandLine(int argc, char** argv) {
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   serve
+      ->add_option("--max-connections", config.max_connections,
+                   "Client connections open at once; beyond it new connections are closed at "
+                   "once (keep it below the open-file limit)")
+      ->envname("DLIPKG_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  serve
       ->add_option("--workers", config.workers,
-                   "Source fetches running at once, shared by synchronous uploads and the "
-                   "asynchronous job queue")
+                   "Source fetches of the asynchronous job queue running at once")
       ->envname("DLIPKG_WORKERS")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   serve
+      ->add_option("--sync-workers", config.sync_workers,
+                   "Source fetches of synchronous uploads running at once, apart from "
+                   "--workers, so that neither kind of upload waits behind the other")
+      ->envname("DLIPKG_SYNC_WORKERS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  serve
+      ->add_option("--sync-wait", config.sync_wait_s,
+                   "Seconds a synchronous upload's source may wait for a free fetcher; then "
+                   "the upload is refused with HTTP 429 (APIGW.0308)")
+      ->envname("DLIPKG_SYNC_WAIT")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  serve
+      ->add_option("--max-sync-uploads", config.max_sync_uploads,
+                   "Synchronous uploads (fetched or direct) running at once; beyond it HTTP 429 "
+                   "(APIGW.0308). Must be below --handler-threads, so that lists, shows and "
+                   "health checks always find a thread. 0: half of --handler-threads")
+      ->envname("DLIPKG_MAX_SYNC_UPLOADS")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  serve
+      ->add_option("--shutdown-grace", config.shutdown_grace_s,
+                   "Seconds requests in flight get after SIGTERM; fetches still running are "
+                   "cancelled before it ends, whatever the sources do")
+      ->envname("DLIPKG_SHUTDOWN_GRACE")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve
       ->add_option("--max-queued-jobs", config.max_queued_jobs,
-                   "Asynchronous uploads that may wait at once; beyond it uploads are refused "
+                   "Asynchronous uploads of one project that may wait at once; beyond it that "
+                   "project's uploads are refused "
                    "(DLI.1028)")
       ->envname("DLIPKG_MAX_QUEUED_JOBS")
       ->check(CLI::Range(1, 100'000'000))
@@ -614,6 +659,13 @@ Command ParseCommandLine(int argc, char** argv) {
                    "Scheme and host presigned URLs start with (e.g. https://dlipkg.example.com, "
                    "behind a load balancer); by default http:// and the request's Host header")
       ->envname("DLIPKG_PUBLIC_URL");
+  serve
+      ->add_flag("--allow-empty-metadata", config.allow_empty_metadata,
+                 "Start even though the metadata store refers to no package while the blob "
+                 "store holds blobs (without it such a start is refused, since a deleted, "
+                 "truncated or mistyped database would otherwise have every blob swept); the "
+                 "blobs are kept")
+      ->envname("DLIPKG_ALLOW_EMPTY_METADATA");
   serve->add_option("--log-level", config.log_level, "trace, debug, info, warn, error")
       ->envname("DLIPKG_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -683,6 +735,13 @@ Command ParseCommandLine(int argc, char** argv) {
     std::cerr << "dlipkg: refusing to listen on " << listen
               << " without authentication: give --credentials FILE, or --insecure-no-auth to "
                  "let anyone who can reach this address use the server\n";
+    return ExitNow{2};
+  }
+  if (config.max_sync_uploads == 0)
+    config.max_sync_uploads = std::max(1, config.handler_threads / 2);
+  if (config.handler_threads > 1 && config.max_sync_uploads >= config.handler_threads) {
+    std::cerr << "dlipkg: --max-sync-uploads must be below --handler-threads ("
+              << config.handler_threads << "), so that requests needing no fetch find a thread\n";
     return ExitNow{2};
   }
   auto location = ParseMetadata(metadata, config.data_dir);

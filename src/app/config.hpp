@@ -81,11 +81,18 @@ struct ServeConfig {
   std::int64_t max_object_size = defaults::kFetch.max_object_bytes;
   std::int64_t max_body_size = static_cast<std::int64_t>(defaults::kServer.max_body_bytes);
   int fetch_connect_timeout_s = defaults::Seconds(defaults::kFetch.connect_timeout);
+  // also the window of the low-speed limit
   int fetch_stall_timeout_s = defaults::Seconds(defaults::kFetch.stall_timeout);
+  std::int64_t fetch_low_speed_limit = 1024;  // bytes/s a fetch must average over that window
   int fetch_timeout_s = defaults::Seconds(defaults::kFetch.total_timeout);
   int io_threads = defaults::kServer.io_threads;
   int handler_threads = defaults::kServer.handler_threads;
-  int workers = defaults::kWorkers;
+  int max_connections = 1024;  // open client connections; beyond it new ones are closed at once
+  int workers = defaults::kWorkers;  // async job fetches running at once
+  int sync_workers = 4;              // sync upload fetches running at once (apart from the jobs')
+  int sync_wait_s = 30;              // how long a sync upload's source waits for a fetcher
+  int max_sync_uploads = 0;          // 0: half the handler threads
+  int shutdown_grace_s = 60;         // SIGTERM: requests in flight get this long, fetches included
   std::int64_t max_queued_jobs = static_cast<std::int64_t>(defaults::kService.max_queued_jobs);
   int job_deadline_s = static_cast<int>(defaults::kService.job_deadline_ms / 1000);
   int job_lease_s = defaults::Seconds(defaults::kJobs.lease);
@@ -98,6 +105,7 @@ struct ServeConfig {
   std::int64_t max_url_lifetime_s = 7 * 86400;  // cap of a presigned URL's expires_in
   bool rotate_url_key = false;                  // new URL key at start: revokes every URL
   std::string public_url;  // scheme://host[:port] of presigned URLs; "" from the Host header
+  bool allow_empty_metadata = false;  // start on an empty metadata store next to stored blobs
   std::string log_level = "info";
   bool metrics = true;             // instrument requests and serve GET /metrics
   std::string metrics_token_file;  // non-empty: GET /metrics needs "Authorization: Bearer <it>"

@@ -34,6 +34,11 @@ class JobSink final : public ByteSink {
     if (clock_.NowMs() - last_report_ms_ >= kProgressIntervalMs) Report();
     return written;
   }
+  // Reaches a fetch whose source sends nothing, so Stop does not wait for its timeouts.
+  std::optional<Error> Cancelled() const override {
+    if (stop_) return Error{ErrorCode::kShuttingDown, "the server is shutting down", true};
+    return std::nullopt;
+  }
 
  private:
   void Report() {

@@ -55,6 +55,41 @@ Error NotFound(const std::string& group, const std::string& name) {
                "The resource '" + name + "' does not exist in group '" + group + "'."};
 }
 
+Error ShuttingDown() {
+  return Error{ErrorCode::kBusy, "The server is shutting down; try the upload again."};
+}
+
+// A synchronous upload's sink: the blob writer, cancelled when the server shuts down.
+class UploadSink final : public ByteSink {
+ public:
+  UploadSink(BlobWriter& writer, const std::atomic<bool>& cancelled)
+      : writer_(writer), cancelled_(cancelled) {}
+  Result<void> Write(std::span<const char> bytes) override {
+    if (cancelled_) return std::unexpected(ShuttingDown());
+    return writer_.Write(bytes);
+  }
+  std::optional<Error> Cancelled() const override {
+    if (cancelled_) return ShuttingDown();
+    return std::nullopt;
+  }
+
+ private:
+  BlobWriter& writer_;
+  const std::atomic<bool>& cancelled_;
+};
+
+// Counts a synchronous upload in for as long as it lives.
+class SyncSlot {
+ public:
+  explicit SyncSlot(std::atomic<std::size_t>& running) : running_(running) { ++running_; }
+  ~SyncSlot() { --running_; }
+  SyncSlot(const SyncSlot&) = delete;
+  SyncSlot& operator=(const SyncSlot&) = delete;
+
+ private:
+  std::atomic<std::size_t>& running_;
+};
+
 }  // namespace
 
 namespace {
@@ -84,21 +119,47 @@ Placement PlacementOf(const UploadCommand& command) {
 struct PackageService::Impl {
   ServicePorts ports;
   ServiceOptions options;
+  std::atomic<bool> cancelled{false};
+  std::atomic<std::size_t> sync_uploads{0};
 
   Result<BlobInfo> FetchOne(const std::string& url) {
+    if (cancelled) return std::unexpected(ShuttingDown());
     auto writer = ports.blobs.Create();
     if (!writer) return std::unexpected(writer.error());
-    if (auto fetched = ports.fetcher.Fetch(url, **writer); !fetched)
+    UploadSink sink(**writer, cancelled);
+    if (auto fetched = ports.fetcher.Fetch(url, sink); !fetched)
       return std::unexpected(fetched.error());
+    if (cancelled) return std::unexpected(ShuttingDown());
     return ports.keeper.CommitPinned(**writer);
   }
 
+  // Synchronous uploads (fetched, or streamed by the client) hold an HTTP handler thread each
+  // for as long as their bytes take; past max_sync_uploads of them (counted with a SyncSlot
+  // held by the caller) the new one is refused, so requests needing no bytes find a thread.
+  std::optional<Error> TooManySync() const {
+    if (sync_uploads <= options.max_sync_uploads) return std::nullopt;
+    return Error{ErrorCode::kBusy, std::to_string(options.max_sync_uploads) +
+                                       " synchronous uploads are running already; try again "
+                                       "later, or upload asynchronously (is_async)."};
+  }
+
+  Error FetchersBusy() const {
+    return Error{ErrorCode::kBusy, "Every source fetcher for synchronous uploads stayed busy for " +
+                                       std::to_string(options.sync_start_wait.count() / 1000) +
+                                       " s; try again later, or upload asynchronously (is_async)."};
+  }
+
   // Fetches every source on the worker pool. All blobs stay pinned (the caller unpins); on
-  // failure the error of the first failing path in request order is returned.
+  // failure the error of the first failing path in request order is returned. A source that
+  // finds no free fetcher within sync_start_wait fails with kBusy.
   Result<std::vector<BlobInfo>> FetchAll(const std::vector<std::string>& paths,
                                          std::vector<std::string>& pinned_out) {
     std::vector<Result<BlobInfo>> results(paths.size(), Fail(ErrorCode::kInternal, "not run"));
-    ports.pool.RunAll(paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i]); });
+    const auto skipped = ports.pool.RunAllStartingWithin(
+        paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i]); }, ports.clock,
+        ports.clock.MonotonicMs() + options.sync_start_wait.count());
+    for (std::size_t i = 0; i < paths.size(); ++i)
+      if (skipped[i]) results[i] = std::unexpected(cancelled ? ShuttingDown() : FetchersBusy());
     std::vector<BlobInfo> blobs_out;
     std::optional<Error> first_error;
     for (auto& result : results) {
@@ -163,33 +224,17 @@ struct PackageService::Impl {
     return UploadResult{std::move(queued->group), std::move(queued->packages)};
   }
 
-  // Shas of the packages that the upload will replace, to reclaim after the commit.
-  std::vector<std::string> ShasToBeReplaced(const Placement& command,
-                                            const std::optional<std::string>& group,
-                                            const std::vector<std::string>& names) {
-    std::vector<std::string> shas;
-    if (group && command.mode == GroupMode::kReplace) {
-      if (auto old = ports.metadata.GetGroup(command.project, *group); old && *old)
-        for (const auto& p : (*old)->packages) shas.push_back(p.sha256);
-      return shas;
-    }
-    for (const auto& name : names)
-      if (auto old = ports.metadata.GetPackage(command.project, group.value_or(""), name);
-          old && *old)
-        shas.push_back((*old)->sha256);
-    return shas;
-  }
-
   // The common end of every synchronous upload: packages named `names` (kinds[i], or the
   // command's kind) with `blobs`, committed in one metadata transaction; the replaced bytes
-  // are reclaimed after it, the new ones if it fails. Releases `pinned`.
+  // are reclaimed after it (as read under the group's lock by the commit), the new ones if it
+  // fails. Releases `pinned`.
   Result<UploadResult> CommitBlobs(const Placement& command,
                                    const std::optional<std::string>& group,
                                    const std::vector<std::string>& names,
                                    const std::vector<PackageKind>& kinds,
                                    const std::vector<BlobInfo>& blobs,
                                    const std::vector<std::string>& pinned) {
-    const auto replaced = ShasToBeReplaced(command, group, names);
+    std::vector<std::string> replaced;
     const std::int64_t now = ports.clock.NowMs();
     std::vector<PackageRecord> packages;
     for (std::size_t i = 0; i < names.size(); ++i) {
@@ -202,20 +247,26 @@ struct PackageService::Impl {
     }
     // Fetching may have taken long: the pins are renewed and the bytes checked once more.
     auto confirmed = ports.keeper.Confirm(pinned);
-    auto result = confirmed ? Commit(command, group, std::move(packages))
+    auto result = confirmed ? Commit(command, group, std::move(packages), replaced)
                             : Result<UploadResult>(std::unexpected(confirmed.error()));
     ports.keeper.Unpin(pinned);
     ports.keeper.Reclaim(result ? replaced : pinned);
     return result;
   }
 
-  // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`.
+  // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`;
+  // kBusy past max_sync_uploads, or when the server shuts down (checked between chunks; each
+  // read of the body is bounded by the HTTP layer's read timeout).
   Result<BlobInfo> StreamIntoBlob(ByteSource& body, std::int64_t max_bytes) {
+    if (cancelled) return std::unexpected(ShuttingDown());
+    SyncSlot slot(sync_uploads);
+    if (auto busy = TooManySync()) return std::unexpected(*busy);
     auto writer = ports.blobs.Create();
     if (!writer) return std::unexpected(writer.error());
     std::vector<char> chunk(kStreamChunkBytes);
     std::int64_t total = 0;
     for (;;) {
+      if (cancelled) return std::unexpected(ShuttingDown());
       auto n = body.Read(chunk);
       if (!n) return std::unexpected(n.error());
       if (*n == 0) break;
@@ -247,11 +298,14 @@ struct PackageService::Impl {
     return std::unexpected(*error);
   }
 
+  // `replaced` receives the hashes the commit replaced, read under the group's lock, so racing
+  // replacements each reclaim exactly what they replaced.
   Result<UploadResult> Commit(const Placement& command, const std::optional<std::string>& group,
-                              std::vector<PackageRecord> packages) {
+                              std::vector<PackageRecord> packages,
+                              std::vector<std::string>& replaced) {
     UploadResult result;
     if (!group) {
-      auto stored = ports.metadata.PutUngrouped(packages);
+      auto stored = ports.metadata.PutUngrouped(packages, &replaced);
       if (!stored) return std::unexpected(stored.error());
       result.packages = std::move(*stored);
       return result;
@@ -263,8 +317,8 @@ struct PackageService::Impl {
                        .create_time = now,
                        .update_time = now};
     auto stored = command.mode == GroupMode::kReplace
-                      ? ports.metadata.ReplaceGroup(header, packages)
-                      : ports.metadata.MergeIntoGroup(header, packages);
+                      ? ports.metadata.ReplaceGroup(header, packages, &replaced)
+                      : ports.metadata.MergeIntoGroup(header, packages, &replaced);
     if (!stored) return std::unexpected(stored.error());
     for (const auto& p : stored->packages)
       if (std::any_of(packages.begin(), packages.end(),
@@ -288,6 +342,9 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
   const Placement placement = PlacementOf(command);
   if (command.is_async) return impl_->Enqueue(placement, group, names, command.sources.Urls());
 
+  if (impl_->cancelled) return std::unexpected(ShuttingDown());
+  SyncSlot slot(impl_->sync_uploads);
+  if (auto busy = impl_->TooManySync()) return std::unexpected(*busy);
   std::vector<std::string> pinned;
   auto blobs = impl_->FetchAll(command.sources.Urls(), pinned);
   if (!blobs) {
@@ -533,18 +590,33 @@ Result<std::unique_ptr<BlobReader>> PackageService::OpenChecked(const PackageRec
   return std::unique_ptr<BlobReader>(std::move(checked));
 }
 
-Result<void> PackageService::Sweep() {
-  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept) return swept;
+void PackageService::CancelFetches() { impl_->cancelled = true; }
+
+Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected) {
+  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept)
+    return std::unexpected(swept.error());
   auto referenced = impl_->ports.metadata.ReferencedBlobs();
   if (!referenced) return std::unexpected(referenced.error());
   auto stored = impl_->ports.blobs.List();
   if (!stored) return std::unexpected(stored.error());
+  // A store with queued jobs is not new: its first uploads may have crashed after storing bytes.
+  auto queued = impl_->ports.jobs.CountQueued();
+  if (!queued) return std::unexpected(queued.error());
+  if (referenced->empty() && *queued == 0 && !stored->empty()) {
+    if (empty_store_expected) return std::vector<std::string>{};
+    return Fail(ErrorCode::kNotSupported,
+                "the metadata store refers to no package, yet the blob store holds " +
+                    std::to_string(stored->size()) +
+                    " blob(s): is it the right database (deleted, truncated, mistyped)? Nothing "
+                    "was removed. Start with --allow-empty-metadata to keep the blobs and serve "
+                    "from this database anyway.");
+  }
   const std::set<std::string> keep(referenced->begin(), referenced->end());
   std::vector<std::string> orphans;
   for (const auto& sha : *stored)
     if (!keep.contains(sha)) orphans.push_back(sha);
   impl_->ports.keeper.Reclaim(orphans);
-  return {};
+  return orphans;
 }
 
 }  // namespace dlipkg

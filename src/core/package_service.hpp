@@ -3,6 +3,7 @@
 // Blocking (it calls the stores and the fetcher); thread-safe: many requests may run at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -137,9 +138,15 @@ class ListingWalk {
 
 struct ServiceOptions {
   std::int64_t staged_blob_ttl_ms = 3'600'000;  // a staged blob waits this long for its commit
-  std::size_t max_queued_jobs = 100'000;        // asynchronous uploads waiting at most
-  std::int64_t job_deadline_ms = 3'600'000;     // an async upload fails after this long
-  std::function<void()> on_enqueued;            // wakes the job runner
+  std::size_t max_queued_jobs = 100'000;        // asynchronous uploads of one project waiting
+  // Synchronous uploads (fetched, or streamed in by the client) running at once; beyond it
+  // kBusy at once. Kept below the number of HTTP handler threads so that requests needing no
+  // bytes moved always find a thread.
+  std::size_t max_sync_uploads = 16;
+  // How long a synchronous upload's source may wait for a free fetcher before kBusy.
+  std::chrono::milliseconds sync_start_wait{30'000};
+  std::int64_t job_deadline_ms = 3'600'000;  // an async upload fails after this long
+  std::function<void()> on_enqueued;         // wakes the job runner
 };
 
 // What the service works with. The job queue and the metadata store are usually one object.
@@ -150,7 +157,7 @@ struct ServicePorts {
   SourceFetcher& fetcher;
   const Clock& clock;
   BlobKeeper& keeper;
-  WorkerPool& pool;   // sources of synchronous uploads are fetched here
+  WorkerPool& pool;   // sources of synchronous uploads are fetched here (not the job runner's)
   EventSink& events;  // jobs queued (the runner and the keeper report the rest)
 };
 
@@ -199,8 +206,17 @@ class PackageService {
   // to match its sha256 (or size), the package is marked FAILED with a status_reason and the
   // reader's Read fails with kCorrupted.
   Result<std::unique_ptr<BlobReader>> OpenChecked(const PackageRecord& package);
-  // Start-up recovery: removes temporaries and blobs no package refers to.
-  Result<void> Sweep();
+  // Start-up recovery: removes temporaries and blobs no package refers to, and returns the
+  // hashes it removed (for the log). When the metadata store refers to no blob at all and
+  // queues no job while blobs exist, it removes none and fails with kNotSupported, unless
+  // `empty_store_expected`:
+  // an empty store next to stored bytes is far more likely a deleted, truncated or mistyped
+  // database than a wish to delete every package.
+  Result<std::vector<std::string>> Sweep(bool empty_store_expected = false);
+  // Shutdown: synchronous uploads fetching now stop within about a second (streaming ones at
+  // their next chunk of body) and answer kBusy,
+  // and new ones are refused; nothing is committed from a cancelled fetch. Irreversible.
+  void CancelFetches();
 
  private:
   struct Impl;

@@ -1,6 +1,8 @@
 #include "core/worker_pool.hpp"
 
+#include <algorithm>
 #include <future>
+#include <memory>
 
 namespace dlipkg {
 
@@ -33,6 +35,49 @@ void WorkerPool::RunAll(std::size_t count, const std::function<void(std::size_t)
     Submit([task] { (*task)(); });
   }
   for (auto& f : done) f.get();
+}
+
+std::vector<bool> WorkerPool::RunAllStartingWithin(std::size_t count,
+                                                   const std::function<void(std::size_t)>& fn,
+                                                   const Clock& clock,
+                                                   std::int64_t start_deadline_ms) {
+  // Shared with the queued tasks, which may outlive this call when they never start.
+  struct Batch {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<int> state;  // 0 waiting, 1 running, 2 done, 3 skipped
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->state.assign(count, 0);
+  for (std::size_t i = 0; i < count; ++i) {
+    Submit([batch, &fn, i] {
+      {
+        std::lock_guard lock(batch->mutex);
+        if (batch->state[i] != 0) return;  // skipped: fn may be gone already
+        batch->state[i] = 1;
+        batch->changed.notify_all();
+      }
+      fn(i);
+      std::lock_guard lock(batch->mutex);
+      batch->state[i] = 2;
+      batch->changed.notify_all();
+    });
+  }
+  std::unique_lock lock(batch->mutex);
+  const auto all_started = [&] {
+    return std::ranges::none_of(batch->state, [](int s) { return s == 0; });
+  };
+  clock.WaitUntil(lock, batch->changed, start_deadline_ms, all_started);
+  std::vector<bool> skipped(count, false);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (batch->state[i] == 0) {
+      batch->state[i] = 3;
+      skipped[i] = true;
+    }
+  }
+  batch->changed.wait(
+      lock, [&] { return std::ranges::none_of(batch->state, [](int s) { return s == 1; }); });
+  return skipped;
 }
 
 bool WorkerPool::WaitForIdle(const Clock& clock, std::int64_t deadline_ms,

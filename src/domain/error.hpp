@@ -21,6 +21,7 @@ enum class ErrorCode {
   kForbidden,          // authenticated, not allowed on this project
   kNoRoute,            // unknown path
   kMethodNotAllowed,   // known path, but not with this method
+  kBusy,               // no capacity for this now (fetchers busy, shutting down): try again
   kInternal,           // storage down, bug
   kCorrupted,          // stored bytes do not match their SHA-256
   kRangeNotSatisfiable,  // a download's Range lies outside the package
@@ -32,8 +33,9 @@ inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::kBadRequest,    ErrorCode::kBodyTooLarge,     ErrorCode::kSourceUnavailable,
     ErrorCode::kNotFound,      ErrorCode::kUnknownUser,      ErrorCode::kNotSupported,
     ErrorCode::kQuotaExceeded, ErrorCode::kUnauthenticated,  ErrorCode::kForbidden,
-    ErrorCode::kNoRoute,       ErrorCode::kMethodNotAllowed, ErrorCode::kInternal,
-    ErrorCode::kCorrupted,     ErrorCode::kRangeNotSatisfiable, ErrorCode::kShuttingDown,
+    ErrorCode::kNoRoute,       ErrorCode::kMethodNotAllowed, ErrorCode::kBusy,
+    ErrorCode::kInternal,      ErrorCode::kCorrupted,        ErrorCode::kRangeNotSatisfiable,
+    ErrorCode::kShuttingDown,
 };
 
 struct Error {

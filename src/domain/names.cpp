@@ -45,15 +45,40 @@ std::optional<char32_t> NextCodePoint(std::string_view text, std::size_t& i) {
   return cp;
 }
 
+// Code points that show nothing or change how the rest shows, so that two names that look the
+// same could differ: format characters (Unicode category Cf: soft hyphen, zero-width and bidi
+// controls, tag characters, ...), line and paragraph separators (Zl, Zp), private use (Co),
+// noncharacters, and the fillers that render as blanks. Closed ranges, sorted. Unassigned code
+// points (Cn) other than noncharacters and NFC equivalence are not judged here: both need the
+// Unicode Character Database, which the domain layer does not carry (see the README).
+struct CodeRange {
+  char32_t first, last;
+};
+constexpr CodeRange kInvisible[] = {
+    {0x00AD, 0x00AD},   {0x034F, 0x034F},   {0x0600, 0x0605},   {0x061C, 0x061C},
+    {0x06DD, 0x06DD},   {0x070F, 0x070F},   {0x0890, 0x0891},   {0x08E2, 0x08E2},
+    {0x115F, 0x1160},   {0x17B4, 0x17B5},   {0x180B, 0x180F},   {0x200B, 0x200F},
+    {0x2028, 0x202E},   {0x2060, 0x206F},   {0x2800, 0x2800},   {0x3164, 0x3164},
+    {0xE000, 0xF8FF},   {0xFDD0, 0xFDEF},   {0xFE00, 0xFE0F},   {0xFEFF, 0xFEFF},
+    {0xFFA0, 0xFFA0},   {0xFFF0, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+    {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0000, 0xE0FFF},
+    {0xF0000, 0x10FFFF},
+};
+
+bool IsInvisible(char32_t c) {
+  if ((c & 0xFFFE) == 0xFFFE) return true;  // U+xFFFE and U+xFFFF of every plane
+  return std::ranges::any_of(kInvisible,
+                             [c](const CodeRange& r) { return c >= r.first && c <= r.last; });
+}
+
 // A non-ASCII code point we accept as a "letter (any language)": everything printable
-// outside the C1 controls, the Unicode spaces, separators and byte-order mark.
+// outside the C1 controls, the Unicode spaces and separators, and the invisible ones above.
 bool IsNonAsciiLetter(char32_t c) {
   if (c < 0xA0) return false;  // C1 controls
   if (c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
       c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF)
     return false;
-  if (c >= 0x202A && c <= 0x202E) return false;  // bidi overrides
-  return true;
+  return !IsInvisible(c);
 }
 
 // Checks every code point of `text` against `ascii_extra`; non-ASCII letters always pass.

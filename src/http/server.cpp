@@ -55,6 +55,9 @@ const auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // bounded amount of memory per connection.
 constexpr std::size_t kStreamChunkBytes = 256 << 10;
 constexpr std::size_t kFirstReadBytes = 16 << 10;
+// Room above the header limit in the read buffer, so that Beast's own header limit (with its
+// clearer error) normally fires first.
+constexpr std::size_t kFramingSlackBytes = 1 << 10;
 // After an error response the client may still be sending its body; reading (and dropping)
 // some of it before closing keeps the kernel from answering with a reset that would destroy
 // the response we just sent.
@@ -149,6 +152,50 @@ void SetResponseHeaders(bhttp::fields& fields, const api::Response& response,
   }
 }
 
+// The most a connection buffers of what it has not parsed yet. A whole header must fit, and a
+// chunk-size line, chunk extension or trailer may be no longer; body bytes pass through it.
+std::size_t ReadBufferLimit(const ServerOptions& options) {
+  return std::max(options.max_header_bytes, kFirstReadBytes) + kFramingSlackBytes;
+}
+
+std::string_view Trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+// RFC 9112 §3.2, §6.1, §6.3: framing the server will not guess at. Any Transfer-Encoding but
+// exactly one "chunked" (or any on HTTP/1.0) would leave the body to be parsed as the next
+// request; a missing (HTTP/1.1) or repeated Host makes the target ambiguous. "" when sound.
+std::string FramingProblem(const bhttp::request_header<>& header) {
+  const auto encodings = header.count(bhttp::field::transfer_encoding);
+  if (encodings > 0 && header.version() < 11)
+    return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
+  if (encodings > 1 ||
+      (encodings == 1 &&
+       !beast::iequals(Trimmed(header[bhttp::field::transfer_encoding]), "chunked")))
+    return "Transfer-Encoding must be exactly 'chunked'";
+  const auto hosts = header.count(bhttp::field::host);
+  if (hosts > 1) return "more than one Host header";
+  if (hosts == 0 && header.version() >= 11) return "Host header missing";
+  return {};
+}
+
+// RFC 9112 §3.2.2: a server must accept a target in absolute form ("http://host/path?query");
+// the API sees the same origin form ("/path?query") either way.
+std::string OriginForm(std::string_view target) {
+  if (target.starts_with('/')) return std::string(target);
+  const auto scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(target);
+  const auto scheme = target.substr(0, scheme_end);
+  if (!beast::iequals(scheme, "http") && !beast::iequals(scheme, "https"))
+    return std::string(target);
+  const auto path = target.find_first_of("/?", scheme_end + 3);
+  if (path == std::string_view::npos) return "/";
+  if (target[path] == '?') return "/" + std::string(target.substr(path));
+  return std::string(target.substr(path));
+}
+
 Result<std::size_t> ReadChunk(BlobReader& reader, std::span<char> buffer) {
   try {
     return reader.Read(buffer);
@@ -210,6 +257,7 @@ class ServerCore {
   std::condition_variable drained_;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::uint64_t next_session_id_ = 0;
+  std::uint64_t refused_connections_ = 0;
 
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -267,10 +315,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reads one request; a request whose body the handler streams is returned once its header is
   // in, with `streamed` set.
   asio::awaitable<bool> ReadRequest(beast::flat_buffer& buffer, Parser& parser,
-                                    beast::error_code& ec, bool& streamed);
+                                    beast::error_code& ec, bool& streamed, std::string& refusal);
   asio::awaitable<bool> SendContinue(const BufferedParser& parser, beast::error_code& ec);
   // Answers (where an answer is still possible) a request that could not be read whole.
-  asio::awaitable<void> AnswerUnreadable(const beast::error_code& ec, Exchange exchange);
+  asio::awaitable<void> RejectReadFailure(const beast::error_code& ec, const std::string& refusal,
+                                          bool header_done, Exchange exchange);
   // Runs the handler (RunHandler) and writes its answer; false when the connection is over.
   asio::awaitable<bool> Respond(bhttp::request<bhttp::string_body> message, Exchange exchange);
   // A request whose body the handler streams (BodyMode::kStream); its header is in `parser`.
@@ -332,7 +381,9 @@ void Session::CloseSocket() {
 
 asio::awaitable<void> Session::Serve() {
   const ServerOptions& options = core_.options();
-  beast::flat_buffer buffer;
+  // Bounded, so that no framing line (request line, header, chunk size, chunk extension,
+  // trailer) sent without its line ending can make it grow: the read fails at the limit.
+  beast::flat_buffer buffer(ReadBufferLimit(options));
   bool first_request = true;
   for (;;) {
     if (core_.stopping()) co_return;
@@ -348,7 +399,8 @@ asio::awaitable<void> Session::Serve() {
     parser.body_limit(boost::none);
     beast::error_code ec;
     bool streamed = false;
-    const bool complete = co_await ReadRequest(buffer, parser, ec, streamed);
+    std::string refusal;
+    const bool complete = co_await ReadRequest(buffer, parser, ec, streamed, refusal);
     if (parser.is_header_done()) {
       exchange.method = std::string(parser.get().method_string());
       exchange.target = std::string(parser.get().target());
@@ -359,7 +411,7 @@ asio::awaitable<void> Session::Serve() {
       continue;
     }
     if (!complete) {
-      co_await AnswerUnreadable(ec, std::move(exchange));
+      co_await RejectReadFailure(ec, refusal, parser.is_header_done(), std::move(exchange));
       co_return;
     }
     if (!co_await Respond(parser.release(), std::move(exchange))) co_return;
@@ -376,30 +428,6 @@ asio::awaitable<bool> Session::AwaitRequest(beast::flat_buffer& buffer, bool fir
   if (ec) co_return false;  // peer closed, idle timeout, or shutdown: nobody waits for an answer
   buffer.commit(n);
   co_return true;
-}
-
-asio::awaitable<void> Session::AnswerUnreadable(const beast::error_code& ec, Exchange exchange) {
-  const ServerOptions& options = core_.options();
-  if (ec == bhttp::error::body_limit) {
-    co_await RejectAndClose(
-        ErrorCode::kBodyTooLarge,
-        "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes",
-        std::move(exchange));
-  } else if (ec == bhttp::error::header_limit) {
-    co_await RejectAndClose(
-        ErrorCode::kBadRequest,
-        "request header is larger than " + std::to_string(options.max_header_bytes) + " bytes",
-        std::move(exchange));
-  } else if (ec == beast::error::timeout) {
-    // tcp_stream has already closed the socket, so there is no way left to answer.
-    spdlog::debug("connection from {}: request read timed out", remote_);
-  } else if (IsHttpError(ec) && ec != bhttp::error::end_of_stream &&
-             ec != bhttp::error::partial_message) {
-    co_await RejectAndClose(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message(),
-                            std::move(exchange));
-  } else {
-    spdlog::debug("connection from {} ended while reading a request: {}", remote_, ec.message());
-  }
 }
 
 asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> message,
@@ -422,17 +450,22 @@ asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> messag
   co_return written.ok && !written.close && exchange.keep_alive;
 }
 
-// Reads one request into parser; false with ec set when it could not. A request whose body
-// the handler streams is returned once its header is in, with `streamed` set.
+// Reads one request into parser; false with ec set when it could not, or with `refusal` set
+// when its header frames it in a way the server will not guess at. A request whose body the
+// handler streams is returned once its header is in (and found sound), with `streamed` set.
 asio::awaitable<bool> Session::ReadRequest(beast::flat_buffer& buffer, BufferedParser& parser,
-                                           beast::error_code& ec, bool& streamed) {
+                                           beast::error_code& ec, bool& streamed,
+                                           std::string& refusal) {
   // One deadline for the whole request, so a client trickling bytes is cut off all the same.
   stream_.expires_after(core_.options().read_timeout);
   std::tie(ec, std::ignore) = co_await bhttp::async_read_header(stream_, buffer, parser, kNoThrow);
   if (ec) co_return false;
+  refusal = FramingProblem(parser.get());
+  if (!refusal.empty()) co_return false;
   if (parser.is_done()) co_return true;
   const auto& header = parser.get();
-  if (core_.BodyModeFor(header.method_string(), header.target()) == api::BodyMode::kStream) {
+  if (core_.BodyModeFor(header.method_string(), OriginForm(header.target())) ==
+      api::BodyMode::kStream) {
     streamed = true;
     co_return true;
   }
@@ -554,6 +587,39 @@ asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, Buffere
   Observe(route, exchange, written);
   if (written.ok && body_left) co_await LingeringClose();
   co_return written.ok && !written.close && exchange.keep_alive;
+}
+
+asio::awaitable<void> Session::RejectReadFailure(const beast::error_code& ec,
+                                                 const std::string& refusal, bool header_done,
+                                                 Exchange exchange) {
+  const ServerOptions& options = core_.options();
+  const std::string header_too_large =
+      "request header is larger than " + std::to_string(options.max_header_bytes) + " bytes";
+  if (!refusal.empty()) {
+    co_await RejectAndClose(ErrorCode::kBadRequest, refusal, std::move(exchange));
+  } else if (ec == bhttp::error::body_limit) {
+    co_await RejectAndClose(
+        ErrorCode::kBodyTooLarge,
+        "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes",
+        std::move(exchange));
+  } else if (ec == bhttp::error::header_limit ||
+             (ec == bhttp::error::buffer_overflow && !header_done)) {
+    co_await RejectAndClose(ErrorCode::kBadRequest, header_too_large, std::move(exchange));
+  } else if (ec == bhttp::error::buffer_overflow) {
+    co_await RejectAndClose(ErrorCode::kBadRequest,
+                            "chunk framing line (size, extension or trailer) is longer than " +
+                                std::to_string(ReadBufferLimit(options)) + " bytes",
+                            std::move(exchange));
+  } else if (ec == beast::error::timeout) {
+    // tcp_stream has already closed the socket, so there is no way left to answer.
+    spdlog::debug("connection from {}: request read timed out", remote_);
+  } else if (IsHttpError(ec) && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    co_await RejectAndClose(ErrorCode::kBadRequest, "malformed HTTP request: " + ec.message(),
+                            std::move(exchange));
+  } else {
+    spdlog::debug("connection from {} ended while reading a request: {}", remote_, ec.message());
+  }
 }
 
 asio::awaitable<void> Session::RejectAndClose(ErrorCode code, std::string message,
@@ -686,7 +752,7 @@ asio::awaitable<Session::Written> Session::StreamBody(
 api::Request Session::ToApiRequest(const bhttp::request_header<>& header, std::string request_id) {
   api::Request request;
   request.method = std::string(header.method_string());
-  request.target = std::string(header.target());
+  request.target = OriginForm(header.target());
   for (const auto& field : header)
     request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   request.remote_address = remote_;
@@ -803,6 +869,15 @@ void ServerCore::StartSession(tcp::socket socket) {
     std::lock_guard lock(mutex_);
     // Checked under the lock Stop takes to snapshot the sessions, so none slips past it.
     if (stopping()) return;
+    if (sessions_.size() >= options_.max_connections) {
+      // Refused at once: closing costs nothing, while a response would need a read first.
+      ++refused_connections_;
+      if (refused_connections_ == 1 || refused_connections_ % 1000 == 0)
+        spdlog::warn("{} connection(s) refused: {} are open, the limit (--max-connections)",
+                     refused_connections_, sessions_.size());
+      socket.close(ignored);
+      return;
+    }
     const std::uint64_t id = next_session_id_++;
     session = std::make_shared<Session>(*this, std::move(socket), id);
     sessions_.emplace(id, session);

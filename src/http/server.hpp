@@ -1,8 +1,9 @@
 // The HTTP/1.1 server (Boost.Beast on Asio coroutines) in front of an api::RequestHandler.
-// Keep-alive, Content-Length or chunked request bodies, body and header limits, read and idle
-// timeouts, an X-Request-Id on every response, one access-log line per request, graceful
-// shutdown. Handlers run on a separate blocking thread pool, except requests the handler calls
-// quick (RequestHandler::IsQuick), which run on the connection's I/O thread.
+// Keep-alive, Content-Length or chunked request bodies, body and header limits (every read
+// buffer bounded), strict framing (RFC 9112), a cap on open connections, read and idle timeouts,
+// an X-Request-Id on every response, one access-log line per request, graceful shutdown.
+// Handlers run on a separate blocking thread pool, except requests the handler calls quick
+// (RequestHandler::IsQuick), which run on the connection's I/O thread.
 // Start/Stop from one thread; the server runs its own threads.
 #pragma once
 
@@ -24,6 +25,7 @@ struct ServerOptions {
   int handler_threads = 32;                          // blocking pool for handlers
   std::size_t max_body_bytes = 1 << 20;              // over: 413 via RequestHandler::Reject
   std::size_t max_header_bytes = 16 << 10;           // over: 431-equivalent error, then close
+  std::size_t max_connections = 1024;                // open at once; beyond it closed at accept
   std::chrono::milliseconds read_timeout{30'000};    // whole request, once its first byte came
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive connection with no request
   std::chrono::milliseconds shutdown_grace{60'000};  // in-flight requests get this long

@@ -26,7 +26,9 @@ class BlobWriter : public ByteSink {
  public:
   // Makes the bytes durable (fsync or completed upload) under their SHA-256 and returns it.
   // If a blob with that hash already exists, the new copy is discarded and the existing one
-  // kept. Errors: kInternal (storage failure). After Commit the writer is spent.
+  // kept, where the store can tell that it holds these bytes; one that does not (altered on
+  // disk) is replaced by the new copy. Errors: kInternal (storage failure). After Commit the
+  // writer is spent.
   virtual Result<BlobInfo> Commit() = 0;
   // Makes the bytes durable in temporary storage (the slow part of Commit: an fsync), so that
   // a Commit after it only publishes them; callers that serialise their commits seal first,

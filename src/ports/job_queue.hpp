@@ -43,7 +43,7 @@ class JobQueue {
   // (urls[i] fetches packages[i]) due at once and failing at `deadline_ms`. A package replaced
   // this way keeps the sha256/size/underlying_name of its stored bytes, which stay
   // downloadable until the new bytes are committed. kQuotaExceeded, with nothing written, when
-  // more than `max_queued` jobs would then be queued.
+  // more than `max_queued` jobs of the project would then be queued (the bound is per project).
   virtual Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
                                                  const std::vector<PackageRecord>& packages,
                                                  const std::vector<std::string>& urls,

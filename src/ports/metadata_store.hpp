@@ -57,20 +57,25 @@ class MetadataStore {
   // Makes group (project, name) hold exactly `packages` (each with project and group set),
   // in that order. An existing group keeps its create_time; owner, description and
   // update_time are taken from `group`. Returns the group as stored.
+  // `replaced`, when given, receives the hashes of the packages this call replaced, read in the
+  // same transaction under the group's lock (so of racing calls, each reclaims what it
+  // replaced, and none the same bytes twice or a set nobody reclaims). Likewise below.
   virtual Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
-                                           const std::vector<PackageRecord>& packages) = 0;
+                                           const std::vector<PackageRecord>& packages,
+                                           std::vector<std::string>* replaced = nullptr) = 0;
 
   // Adds `packages` to group (project, name), replacing those with the same name (which keep
   // their create_time and position); creates the group from `group` if absent (an existing
   // group keeps owner, description and create_time; update_time is taken from `group`).
   // Returns the whole group after the merge.
   virtual Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
-                                             const std::vector<PackageRecord>& packages) = 0;
+                                             const std::vector<PackageRecord>& packages,
+                                             std::vector<std::string>* replaced = nullptr) = 0;
 
   // Inserts or replaces ungrouped packages (group == ""), keyed by (project, name); a replaced
   // package keeps its create_time. Returns them as stored.
   virtual Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& packages) = 0;
+      const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced = nullptr) = 0;
 
   // A package; group "" for an ungrouped one. nullopt when absent.
   virtual Result<std::optional<PackageRecord>> GetPackage(const std::string& project,

@@ -20,7 +20,7 @@ class SourceFetcher {
   //    redirect to another host, file outside the allowed roots, no object store for a bucket);
   //  - kSourceUnavailable: the object could not be had (404/403, connection refused, too large,
   //    timeout, 5xx); `retryable` is true for timeouts, resets, 5xx and 429;
-  //  - whatever the sink returned, unchanged.
+  //  - whatever the sink returned (from Write or Cancelled), unchanged.
   virtual Result<std::int64_t> Fetch(std::string_view url, ByteSink& sink) = 0;
 };
 

@@ -53,19 +53,19 @@ class JobQueueContract : public ::testing::TestWithParam<BackendFactory> {
   }
 
   Result<EnqueuedUploads> TryEnqueue(const std::string& group,
-                                     const std::vector<std::string>& names,
-                                     std::size_t max_queued) {
+                                     const std::vector<std::string>& names, std::size_t max_queued,
+                                     const std::string& project = "p1") {
     std::vector<PackageRecord> packages;
     std::vector<std::string> urls;
     for (const auto& name : names) {
-      auto p = Package("p1", group, name, 5000);
+      auto p = Package(project, group, name, 5000);
       p.sha256 = "";  // the caller does not know the bytes yet
       p.size = 0;
       packages.push_back(p);
       urls.push_back("obs://bucket/" + name);
     }
     std::optional<GroupRecord> target;
-    if (!group.empty()) target = Group("p1", group, 5000);
+    if (!group.empty()) target = Group(project, group, 5000);
     return jobs().EnqueueUploads(target, packages, urls, kDeadline, max_queued);
   }
 
@@ -172,6 +172,17 @@ TEST_P(JobQueueContract, QueueBoundRefusesWithNothingWritten) {
 
   Enqueue("g1", {"c.py"}, 3);  // exactly at the bound is allowed
   EXPECT_EQ(Must(jobs().CountQueued()), 3u);
+}
+
+// Issue 15: the bound is per project (DLI's quota), so one project's full queue does not
+// block the others.
+TEST_P(JobQueueContract, QueueBoundIsPerProject) {
+  Enqueue("g1", {"a.py", "b.py", "c.py"}, 3);
+  EXPECT_FALSE(TryEnqueue("g1", {"d.py"}, 3));
+  const auto other = TryEnqueue("g1", {"a.py", "b.py", "c.py"}, 3, "p2");
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_FALSE(TryEnqueue("g2", {"e.py"}, 3, "p2"));
+  EXPECT_EQ(Must(jobs().CountQueued()), 6u);
 }
 
 // ---- Completing: old bytes stay until the new ones are committed ----

@@ -112,6 +112,30 @@ TEST_P(MetadataStoreContract, ReplaceKeepsCreateTimeAndHoldsExactlyTheNewPackage
   EXPECT_FALSE(Must(store().GetPackage("p1", "g1", "x.py")));
 }
 
+// Issue 15: the hashes a write replaced come from the write's own transaction, so racing
+// replacements of one group each reclaim exactly what they replaced.
+TEST_P(MetadataStoreContract, WritesReportTheHashesTheyReplaced) {
+  std::vector<std::string> replaced;
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}, &replaced));
+  EXPECT_TRUE(replaced.empty());
+  Must(store().ReplaceGroup(Group("p1", "g1"),
+                            {Package("p1", "g1", "b.py"), Package("p1", "g1", "c.py")}, &replaced));
+  EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-a.py"}));
+  replaced.clear();
+  auto newer_b = Package("p1", "g1", "b.py");
+  newer_b.sha256 = "sha-of-b2";
+  Must(store().MergeIntoGroup(Group("p1", "g1"), {newer_b, Package("p1", "g1", "d.py")},
+                              &replaced));
+  EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-b.py"}));
+  replaced.clear();
+  Must(store().PutUngrouped({Package("p1", "", "u.py")}, &replaced));
+  EXPECT_TRUE(replaced.empty());
+  auto newer_u = Package("p1", "", "u.py");
+  newer_u.sha256 = "sha-of-u2";
+  Must(store().PutUngrouped({newer_u}, &replaced));
+  EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-u.py"}));
+}
+
 TEST_P(MetadataStoreContract, ReplaceWithNoPackagesEmptiesTheGroup) {
   Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
   const auto returned = Must(store().ReplaceGroup(Group("p1", "g1", 2000), {}));

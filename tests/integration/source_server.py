@@ -4,6 +4,7 @@ Runs in a thread of the test process on 127.0.0.1, port 0 (SourceServer().start(
 Scripted answers, for the async-upload tests:
   /flaky/<key>/<name>?fail=N  answers 503 to the first N requests of <key>, then the bytes
   /stall/<name>               sends headers and 10 bytes of 1000, then nothing until stop()
+  /trickle/<name>             sends headers, then one byte of 1000 every 0.3 s (never silent)
   /ok/<name>                  the bytes of <name>: `name * 100`
 Misbehaviour on purpose, for test_hostile_inputs.py (every path ends in a valid package name,
 so that only the misbehaviour is judged):
@@ -65,9 +66,25 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(503, b"try later")
             return self._send(200, source.body(parts[2]))
         if parts[0] == "stall" and len(parts) == 2:
+            with source.lock:
+                source.hits["stall"] += 1
             self._send(200, b"0123456789", length=1000)
             self.wfile.flush()
             source.stopping.wait(60)
+            return None
+        if parts[0] == "trickle" and len(parts) == 2:
+            with source.lock:
+                source.hits["trickle"] += 1
+            self._send(200, b"", length=1000)
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"t")
+                    self.wfile.flush()
+                    if source.stopping.wait(0.3):
+                        break
+            except OSError:
+                pass
+            self.close_connection = True
             return None
         if parts[0] == "ok" and len(parts) == 2:
             return self._send(200, source.body(parts[1]))

@@ -169,7 +169,10 @@ def test_restart_keeps_everything(start_server, nginx, sources, tmp_path):
         assert content(second, name).content == sources[1][name]
 
 
-def test_concurrent_uploads_to_one_group_never_interleave(server, nginx):
+def test_concurrent_uploads_to_one_group_never_interleave(start_server, nginx):
+    # 20 synchronous uploads at once: more than the default --max-sync-uploads (half the 32
+    # handler threads) would admit, so the server is told to admit them all.
+    server = start_server("--max-sync-uploads", "24")
     sets = [[f"m{i:02d}.py", f"m{(i + 1) % 30:02d}.py", f"m{(i + 7) % 30:02d}.py"]
             for i in range(20)]
     with concurrent.futures.ThreadPoolExecutor(20) as pool:

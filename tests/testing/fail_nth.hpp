@@ -44,16 +44,17 @@ class FailNth {
 class FailNthMetadataStore final : public MetadataStore {
  public:
   FailNthMetadataStore(MetadataStore& inner, FailNth& fail) : inner_(inner), fail_(fail) {}
-  Result<GroupRecord> ReplaceGroup(const GroupRecord& g,
-                                   const std::vector<PackageRecord>& p) override {
-    DLIPKG_FAIL_NTH(ReplaceGroup, ReplaceGroup(g, p));
+  Result<GroupRecord> ReplaceGroup(const GroupRecord& g, const std::vector<PackageRecord>& p,
+                                   std::vector<std::string>* replaced = nullptr) override {
+    DLIPKG_FAIL_NTH(ReplaceGroup, ReplaceGroup(g, p, replaced));
   }
-  Result<GroupRecord> MergeIntoGroup(const GroupRecord& g,
-                                     const std::vector<PackageRecord>& p) override {
-    DLIPKG_FAIL_NTH(MergeIntoGroup, MergeIntoGroup(g, p));
+  Result<GroupRecord> MergeIntoGroup(const GroupRecord& g, const std::vector<PackageRecord>& p,
+                                     std::vector<std::string>* replaced = nullptr) override {
+    DLIPKG_FAIL_NTH(MergeIntoGroup, MergeIntoGroup(g, p, replaced));
   }
-  Result<std::vector<PackageRecord>> PutUngrouped(const std::vector<PackageRecord>& p) override {
-    DLIPKG_FAIL_NTH(PutUngrouped, PutUngrouped(p));
+  Result<std::vector<PackageRecord>> PutUngrouped(
+      const std::vector<PackageRecord>& p, std::vector<std::string>* replaced = nullptr) override {
+    DLIPKG_FAIL_NTH(PutUngrouped, PutUngrouped(p, replaced));
   }
   Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
                                                   const std::string& group,

@@ -251,13 +251,17 @@ class FakeFetcher final : public SourceFetcher {
 class FakeMetadataStore final : public MetadataStore {
  public:
   Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
-                                   const std::vector<PackageRecord>& packages) override {
+                                   const std::vector<PackageRecord>& packages,
+                                   std::vector<std::string>* replaced = nullptr) override {
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     GroupRecord stored = group;
     if (auto it = groups_.find({group.project, group.name}); it != groups_.end()) {
       stored.create_time = it->second.create_time;
-      for (const auto& old : it->second.packages) Touch(group.project, group.name, old.name);
+      for (const auto& old : it->second.packages) {
+        Touch(group.project, group.name, old.name);
+        if (replaced) replaced->push_back(old.sha256);
+      }
     }
     for (const auto& p : packages) Touch(group.project, group.name, p.name);
     stored.packages = packages;
@@ -265,7 +269,8 @@ class FakeMetadataStore final : public MetadataStore {
     return stored;
   }
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
-                                     const std::vector<PackageRecord>& packages) override {
+                                     const std::vector<PackageRecord>& packages,
+                                     std::vector<std::string>* replaced = nullptr) override {
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     auto [it, created] = groups_.try_emplace({group.project, group.name}, group);
@@ -277,6 +282,7 @@ class FakeMetadataStore final : public MetadataStore {
       if (old == list.end()) {
         list.push_back(p);
       } else {
+        if (replaced && !old->sha256.empty()) replaced->push_back(old->sha256);
         const auto create_time = old->create_time;
         *old = p;
         old->create_time = create_time;
@@ -285,7 +291,8 @@ class FakeMetadataStore final : public MetadataStore {
     return it->second;
   }
   Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& packages) override {
+      const std::vector<PackageRecord>& packages,
+      std::vector<std::string>* replaced = nullptr) override {
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     std::vector<PackageRecord> out;
@@ -293,7 +300,11 @@ class FakeMetadataStore final : public MetadataStore {
       p.group.clear();
       auto key = std::pair{p.project, p.name};
       Touch(p.project, "", p.name);
-      if (ungrouped_.contains(key)) p.create_time = ungrouped_.at(key).create_time;
+      if (ungrouped_.contains(key)) {
+        p.create_time = ungrouped_.at(key).create_time;
+        if (replaced && !ungrouped_.at(key).sha256.empty())
+          replaced->push_back(ungrouped_.at(key).sha256);
+      }
       ungrouped_[key] = p;
       out.push_back(p);
     }
@@ -564,7 +575,10 @@ class FakeJobQueue final : public JobQueue {
                                          std::int64_t deadline_ms,
                                          std::size_t max_queued) override {
     std::lock_guard lock(mutex_);
-    if (jobs_.size() + packages.size() > max_queued)
+    const auto of_project = std::ranges::count_if(jobs_, [&](const auto& entry) {
+      return !packages.empty() && entry.second.project == packages.front().project;
+    });
+    if (static_cast<std::size_t>(of_project) + packages.size() > max_queued)
       return Fail(ErrorCode::kQuotaExceeded, "queue full");
     EnqueuedUploads out;
     std::vector<PackageRecord> rows;

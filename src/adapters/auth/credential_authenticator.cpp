@@ -137,10 +137,6 @@ Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& 
                            " is more than 15 minutes from the server's time " + FormatUtc(now) +
                            ".");
 
-  const auto key = credentials.access_keys.find(std::string(parsed->access_key));
-  if (key == credentials.access_keys.end())
-    return Unauthenticated("The access key (AK) is not valid.");
-
   const auto content_sha = HeaderValues(request, "X-Sdk-Content-Sha256");
   const bool unsigned_payload = !content_sha.empty() && content_sha[0] == kUnsignedPayload;
   parts.payload_hash = unsigned_payload ? std::string(kUnsignedPayload) : PayloadHash(request.body);
@@ -157,6 +153,16 @@ Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& 
   }
   const auto canonical = CanonicalRequest(parts);
   if (!canonical) return Unauthenticated("The request target has a malformed percent-encoding.");
+  // An unknown AK gets the very answer a bad signature gets, so that the answer does not tell
+  // which access keys exist.
+  const auto mismatch = [&] {
+    return Unauthenticated(
+        "The request signature does not match. The server's canonical "
+        "request (newlines shown as |): " +
+        CanonicalForMessage(parts));
+  };
+  const auto key = credentials.access_keys.find(std::string(parsed->access_key));
+  if (key == credentials.access_keys.end()) return mismatch();
   const auto signs = [&](const std::string& canonical_request) {
     const auto expected = SdkSignature(key->second.secret, date, canonical_request);
     return ConstantTimeEquals(expected, parsed->signature);
@@ -174,11 +180,7 @@ Result<std::string> CredentialAuthenticator::VerifySignature(const Credentials& 
     auto node_canonical = CanonicalRequest(node_parts);
     return node_canonical && signs(*node_canonical);
   };
-  if (!signs(*canonical) && !(path_has_escape && node_form()))
-    return Unauthenticated(
-        "The request signature does not match. The server's canonical "
-        "request (newlines shown as |): " +
-        CanonicalForMessage(parts));
+  if (!signs(*canonical) && !(path_has_escape && node_form())) return mismatch();
   return key->second.user;
 }
 

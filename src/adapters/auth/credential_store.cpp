@@ -2,13 +2,17 @@
 
 #include <boost/json.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+
 #include <initializer_list>
 #include <iterator>
+#include <vector>
 
+#include "adapters/common/posix_file.hpp"
 #include "adapters/common/sha256.hpp"
 #include "adapters/common/utc_time.hpp"
 #include "domain/names.hpp"
@@ -176,12 +180,35 @@ Result<std::shared_ptr<const Credentials>> ParseCredentials(std::string_view tex
 
 namespace {
 
+// Far above any real credential file; a bound on what a reload can make the server hold.
+constexpr std::int64_t kMaxFileBytes = 16 << 20;
+
+// Opened without blocking and read only when it is a regular file: a FIFO put in its place
+// would block the signal thread (and with it shutdown), a directory would fail mid-read.
 Result<std::shared_ptr<const Credentials>> LoadFile(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in.is_open())
+  auto fd = OpenFd(file, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (!fd)
     return Invalid("cannot open the credential file " + file.string() + ": " +
-                   std::strerror(errno));
-  const std::string text(std::istreambuf_iterator<char>(in), {});
+                   ErrnoText(fd.error()));
+  struct stat st {};
+  if (::fstat(fd->Get(), &st) != 0)
+    return Invalid("cannot read the credential file " + file.string() + ": " + ErrnoText(errno));
+  if (!S_ISREG(st.st_mode))
+    return Invalid("the credential file " + file.string() + " is not a regular file");
+  if (st.st_size > kMaxFileBytes)
+    return Invalid("the credential file " + file.string() + " is larger than 16 MiB");
+  std::string text;
+  std::vector<char> buffer(64 << 10);
+  for (;;) {
+    auto n = ReadSome(fd->Get(), buffer);
+    if (!n)
+      return Invalid("cannot read the credential file " + file.string() + ": " +
+                     ErrnoText(n.error()));
+    if (*n == 0) break;
+    if (static_cast<std::int64_t>(text.size() + *n) > kMaxFileBytes)
+      return Invalid("the credential file " + file.string() + " is larger than 16 MiB");
+    text.append(buffer.data(), *n);
+  }
   auto credentials = ParseCredentials(text);
   if (!credentials) return Invalid(file.string() + ": " + credentials.error().message);
   return credentials;

@@ -49,7 +49,8 @@ std::string TokenDigest(std::string_view token);
 
 class CredentialStore {
  public:
-  // Reads and parses `file`. Errors: kBadRequest (unreadable, or invalid as ParseCredentials).
+  // Reads and parses `file`. Errors: kBadRequest (unreadable, not a regular file, over 16 MiB,
+  // or invalid as ParseCredentials). Never blocks on a FIFO or a device put in its place.
   static Result<std::unique_ptr<CredentialStore>> Open(std::filesystem::path file);
   // A store over fixed credentials, with no file to reload (tests).
   explicit CredentialStore(std::shared_ptr<const Credentials> credentials,
@@ -57,7 +58,8 @@ class CredentialStore {
 
   std::shared_ptr<const Credentials> Snapshot() const { return current_.load(); }
   // Re-reads the file. On success the new snapshot replaces the old one; on any error the old
-  // one stays in force and the error says why. Call from one thread at a time.
+  // one stays in force and the error says why. Does not block or throw whatever the path has
+  // become (directory, FIFO, device). Call from one thread at a time.
   Result<std::shared_ptr<const Credentials>> Reload();
 
  private:

@@ -13,6 +13,8 @@
 #include <system_error>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "adapters/blobs/verifying_reader.hpp"
 #include "adapters/common/posix_file.hpp"
 #include "adapters/common/sha256.hpp"
@@ -39,8 +41,17 @@ std::unexpected<Error> StoreFailure(std::string_view operation, const std::error
               "blob store " + std::string(operation) + " failed: " + ec.message());
 }
 
+// Failures that may pass by themselves (a full or read-only-remounted disk, descriptors or
+// memory running out): an async job retries them within its deadline instead of failing.
+bool IsTransient(int err) {
+  return err == ENOSPC || err == EDQUOT || err == EROFS || err == EMFILE || err == ENFILE ||
+         err == ENOMEM || err == EAGAIN || err == EIO;
+}
+
 std::unexpected<Error> StoreFailure(std::string_view operation, int err) {
-  return StoreFailure(operation, std::error_code(err, std::generic_category()));
+  auto failure = StoreFailure(operation, std::error_code(err, std::generic_category()));
+  failure.error().retryable = IsTransient(err);
+  return failure;
 }
 
 std::string RandomTempName() {
@@ -50,11 +61,34 @@ std::string RandomTempName() {
   return name;
 }
 
-// Creates `dir` if missing; a new directory entry is made durable by syncing its parent.
+// Creates `dir` (and a missing parent: someone may have removed blobs/ under a running server)
+// if missing; a new directory entry is made durable by syncing its parent.
 std::expected<void, int> EnsureDurableDirectory(const fs::path& dir) {
-  if (::mkdir(dir.c_str(), kFanOutDirMode) != 0)
-    return errno == EEXIST ? std::expected<void, int>{} : std::unexpected(errno);
+  if (::mkdir(dir.c_str(), kFanOutDirMode) == 0) return SyncDirectory(dir.parent_path());
+  if (errno == EEXIST) return {};
+  if (errno != ENOENT || dir.parent_path() == dir) return std::unexpected(errno);
+  if (auto parent = EnsureDurableDirectory(dir.parent_path()); !parent) return parent;
+  if (::mkdir(dir.c_str(), kFanOutDirMode) != 0 && errno != EEXIST) return std::unexpected(errno);
   return SyncDirectory(dir.parent_path());
+}
+
+// Whether the committed file at `path` holds exactly `expected`: the same size and SHA-256.
+// A file altered on disk (bit rot, a stray write) fails this and is replaced by the caller.
+Result<bool> HoldsExactly(const fs::path& path, const BlobInfo& expected) {
+  auto fd = OpenFd(path, O_RDONLY);
+  if (!fd) return StoreFailure("verify", fd.error());
+  struct stat st {};
+  if (::fstat(fd->Get(), &st) != 0) return StoreFailure("verify", errno);
+  if (st.st_size != expected.size) return false;
+  Sha256Hasher hasher;
+  std::vector<char> buffer(kWriteBufferBytes);
+  for (;;) {
+    auto n = ReadSome(fd->Get(), buffer);
+    if (!n) return StoreFailure("verify", n.error());
+    if (*n == 0) break;
+    hasher.Update(std::span<const char>(buffer.data(), *n));
+  }
+  return hasher.FinishHex() == expected.sha256;
 }
 
 class FsBlobWriter final : public BlobWriter {
@@ -96,11 +130,18 @@ class FsBlobWriter final : public BlobWriter {
     const fs::path target = fan_out / info.sha256;
     struct stat existing {};
     if (::stat(target.c_str(), &existing) == 0) {
-      // Same hash, same bytes: keep the committed copy. Refreshing its time tells an age-based
-      // sweeper that the blob was just wanted again.
-      ::utimensat(AT_FDCWD, target.c_str(), nullptr, 0);
-      Discard();
-      return info;
+      // A committed copy is kept only once it is checked to hold these very bytes; one altered
+      // on disk would otherwise be served for ever under a hash it does not have (issue 15).
+      auto intact = HoldsExactly(target, info);
+      if (!intact) return Abandon(intact.error());
+      if (*intact) {
+        // Refreshing its time tells an age-based sweeper that the blob was just wanted again.
+        ::utimensat(AT_FDCWD, target.c_str(), nullptr, 0);
+        Discard();
+        return info;
+      }
+      spdlog::warn("blob {} did not hold its bytes on disk; replaced by a verified copy",
+                   info.sha256);
     }
     if (::rename(temp_path_.c_str(), target.c_str()) != 0) return Abandon("rename", errno);
     temp_path_.clear();
@@ -126,6 +167,10 @@ class FsBlobWriter final : public BlobWriter {
   std::unexpected<Error> Abandon(std::string_view operation, int err) {
     Discard();
     return StoreFailure(operation, err);
+  }
+  std::unexpected<Error> Abandon(Error error) {
+    Discard();
+    return std::unexpected(std::move(error));
   }
 
   void Discard() {
@@ -184,6 +229,12 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::Create() {
   for (int attempt = 0; attempt < kTempNameAttempts; ++attempt) {
     fs::path temp = temp_dir_ / RandomTempName();
     auto fd = OpenFd(temp, O_WRONLY | O_CREAT | O_EXCL, kBlobFileMode);
+    if (!fd && fd.error() == ENOENT) {
+      // tmp/ was removed under the running server: make it again rather than fail every upload.
+      if (auto made = EnsureDurableDirectory(temp_dir_); !made)
+        return StoreFailure("create", made.error());
+      fd = OpenFd(temp, O_WRONLY | O_CREAT | O_EXCL, kBlobFileMode);
+    }
     if (fd) return std::make_unique<FsBlobWriter>(blobs_dir_, std::move(temp), std::move(*fd));
     if (fd.error() != EEXIST) return StoreFailure("create", fd.error());
   }

@@ -368,6 +368,13 @@ Result<std::size_t> CountJobs(Session& s) {
   return static_cast<std::size_t>(*queued);
 }
 
+Result<std::size_t> CountProjectJobs(Session& s, const std::string& project) {
+  auto queued =
+      sql::SelectOne(s, "SELECT COUNT(*) FROM jobs WHERE project = ?1", IntFromRow, project);
+  if (!queued) return std::unexpected(queued.error());
+  return static_cast<std::size_t>(*queued);
+}
+
 Result<void> DeleteJob(Session& s, std::int64_t job_id) {
   if (auto ok = sql::Run(s, "DELETE FROM jobs WHERE id = ?1", job_id); !ok)
     return std::unexpected(ok.error());
@@ -416,9 +423,35 @@ Result<void> MetadataSql::LockGroup(Session& s, std::string_view project,
 
 // ---- MetadataStore ----
 
+// The hashes of the stored packages among `names` (all of the group's when `names` is null),
+// appended to `out`; nothing when `out` is null. Call under the group's lock.
+Result<void> MetadataSql::CollectHashes(Session& s, const std::string& project,
+                                        const std::string& group,
+                                        const std::vector<PackageRecord>* names,
+                                        std::vector<std::string>* out) const {
+  if (out == nullptr) return {};
+  if (names == nullptr) {
+    auto old = GetGroup(s, project, group);
+    if (!old) return std::unexpected(old.error());
+    if (*old)
+      for (const auto& p : (*old)->packages)
+        if (!p.sha256.empty()) out->push_back(p.sha256);
+    return {};
+  }
+  for (const auto& p : *names) {
+    auto old = ReadPackage(s, project, group, p.name);
+    if (!old) return std::unexpected(old.error());
+    if (*old && !(*old)->sha256.empty()) out->push_back((*old)->sha256);
+  }
+  return {};
+}
+
 Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& group,
-                                              const std::vector<PackageRecord>& packages) const {
+                                              const std::vector<PackageRecord>& packages,
+                                              std::vector<std::string>* replaced) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = CollectHashes(s, group.project, group.name, nullptr, replaced); !ok)
+    return std::unexpected(ok.error());
   if (auto ok = UpsertGroup(s, group, OwnerAndDescription::kTake); !ok)
     return std::unexpected(ok.error());
   // Tags go with their packages (ON DELETE CASCADE).
@@ -433,8 +466,11 @@ Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& gro
 }
 
 Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& group,
-                                                const std::vector<PackageRecord>& packages) const {
+                                                const std::vector<PackageRecord>& packages,
+                                                std::vector<std::string>* replaced) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = CollectHashes(s, group.project, group.name, &packages, replaced); !ok)
+    return std::unexpected(ok.error());
   if (auto ok = UpsertGroup(s, group, OwnerAndDescription::kKeep); !ok)
     return std::unexpected(ok.error());
   if (auto ok = WritePackages(s, group, packages, OnExisting::kReplace); !ok)
@@ -443,12 +479,18 @@ Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& g
 }
 
 Result<std::vector<PackageRecord>> MetadataSql::PutUngrouped(
-    Session& s, const std::vector<PackageRecord>& packages) const {
+    Session& s, const std::vector<PackageRecord>& packages,
+    std::vector<std::string>* replaced) const {
   // In a fixed order, so that two calls locking the same projects cannot deadlock.
   std::set<std::string_view> projects;
   for (const auto& p : packages) projects.insert(p.project);
   for (const auto project : projects) {
     if (auto ok = LockGroup(s, project, kUngrouped); !ok) return std::unexpected(ok.error());
+  }
+  for (const auto& p : packages) {
+    const std::vector<PackageRecord> one{p};
+    if (auto ok = CollectHashes(s, p.project, std::string(kUngrouped), &one, replaced); !ok)
+      return std::unexpected(ok.error());
   }
   for (const auto& p : packages) {
     if (auto ok = WritePackage(s, OnExisting::kReplace, p.project, kUngrouped, p); !ok)
@@ -779,11 +821,12 @@ Result<EnqueuedUploads> MetadataSql::EnqueueUploads(
     if (auto ok = sql::Run(s, dialect_.lock_queue); !ok) return std::unexpected(ok.error());
   }
   if (auto ok = LockGroup(s, project, group_name); !ok) return std::unexpected(ok.error());
-  auto queued = CountJobs(s);
+  // Per project, as DLI's quotas are: one project's backlog must not block the others.
+  auto queued = CountProjectJobs(s, project);
   if (!queued) return std::unexpected(queued.error());
   if (*queued + packages.size() > max_queued)
-    return Fail(ErrorCode::kQuotaExceeded, "The upload queue is full (" + std::to_string(*queued) +
-                                               " jobs queued, at most " +
+    return Fail(ErrorCode::kQuotaExceeded, "The upload queue of this project is full (" +
+                                               std::to_string(*queued) + " jobs queued, at most " +
                                                std::to_string(max_queued) + "); try again later.");
   if (group) {
     if (auto ok = UpsertGroup(s, *group, OwnerAndDescription::kKeep); !ok)

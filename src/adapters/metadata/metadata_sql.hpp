@@ -62,12 +62,16 @@ class MetadataSql {
   explicit MetadataSql(SqlDialect dialect) : dialect_(dialect) {}
 
   // MetadataStore, one call per function, run in the caller's transaction.
+  // `replaced` (may be null) receives the hashes of the packages replaced, read under the lock.
   Result<GroupRecord> ReplaceGroup(sql::Session& s, const GroupRecord& group,
-                                   const std::vector<PackageRecord>& packages) const;
+                                   const std::vector<PackageRecord>& packages,
+                                   std::vector<std::string>* replaced) const;
   Result<GroupRecord> MergeIntoGroup(sql::Session& s, const GroupRecord& group,
-                                     const std::vector<PackageRecord>& packages) const;
+                                     const std::vector<PackageRecord>& packages,
+                                     std::vector<std::string>* replaced) const;
   Result<std::vector<PackageRecord>> PutUngrouped(sql::Session& s,
-                                                  const std::vector<PackageRecord>& packages) const;
+                                                  const std::vector<PackageRecord>& packages,
+                                                  std::vector<std::string>* replaced) const;
   Result<std::optional<PackageRecord>> GetPackage(sql::Session& s, const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name) const;
@@ -141,6 +145,9 @@ class MetadataSql {
   Result<std::size_t> CountQueued(sql::Session& s) const;
 
  private:
+  Result<void> CollectHashes(sql::Session& s, const std::string& project, const std::string& group,
+                             const std::vector<PackageRecord>* names,
+                             std::vector<std::string>* out) const;
   Result<void> LockGroup(sql::Session& s, std::string_view project, std::string_view group) const;
   Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
                                 const std::string& worker) const;

@@ -107,18 +107,20 @@ auto SqlMetadataStore::ReadOne(Call&& call) {
 }
 
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
-                                                   const std::vector<PackageRecord>& packages) {
-  return Write([&](sql::Session& s) { return sql_.ReplaceGroup(s, group, packages); });
+                                                   const std::vector<PackageRecord>& packages,
+                                                   std::vector<std::string>* replaced) {
+  return Write([&](sql::Session& s) { return sql_.ReplaceGroup(s, group, packages, replaced); });
 }
 
 Result<GroupRecord> SqlMetadataStore::MergeIntoGroup(const GroupRecord& group,
-                                                     const std::vector<PackageRecord>& packages) {
-  return Write([&](sql::Session& s) { return sql_.MergeIntoGroup(s, group, packages); });
+                                                     const std::vector<PackageRecord>& packages,
+                                                     std::vector<std::string>* replaced) {
+  return Write([&](sql::Session& s) { return sql_.MergeIntoGroup(s, group, packages, replaced); });
 }
 
 Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
-    const std::vector<PackageRecord>& packages) {
-  return Write([&](sql::Session& s) { return sql_.PutUngrouped(s, packages); });
+    const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced) {
+  return Write([&](sql::Session& s) { return sql_.PutUngrouped(s, packages, replaced); });
 }
 
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,

@@ -50,11 +50,14 @@ class SqlMetadataStore : public MetadataStore,
   ~SqlMetadataStore() override;
 
   Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
-                                   const std::vector<PackageRecord>& packages) override;
+                                   const std::vector<PackageRecord>& packages,
+                                   std::vector<std::string>* replaced = nullptr) override;
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
-                                     const std::vector<PackageRecord>& packages) override;
+                                     const std::vector<PackageRecord>& packages,
+                                     std::vector<std::string>* replaced = nullptr) override;
   Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& packages) override;
+      const std::vector<PackageRecord>& packages,
+      std::vector<std::string>* replaced = nullptr) override;
   Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name) override;

@@ -60,7 +60,7 @@ struct Transfer {
   SteadyClock::time_point first_byte_deadline{};
   bool response_started = false;
   bool first_byte_timed_out = false;
-  std::optional<Error> sink_error{};
+  std::optional<Error> sink_error{};  // from Write, or from Cancelled while waiting
 };
 
 std::string Lower(std::string_view text) {
@@ -222,6 +222,10 @@ std::size_t OnHeader(char*, std::size_t, std::size_t count, void* context) {
 // resolution of the first-byte timeout. Non-zero aborts the transfer.
 int OnProgress(void* context, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto& transfer = *static_cast<Transfer*>(context);
+  if (auto cancelled = transfer.sink->Cancelled()) {
+    transfer.sink_error = std::move(cancelled);
+    return 1;
+  }
   if (transfer.response_started || SteadyClock::now() < transfer.first_byte_deadline) return 0;
   transfer.first_byte_timed_out = true;
   return 1;
@@ -244,7 +248,9 @@ CURLcode SetOptions(CURL* easy, Transfer& transfer, const SourcePolicy& policy) 
   check(curl_easy_setopt(easy, CURLOPT_USERAGENT, kUserAgent));
   check(curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                          static_cast<long>(policy.connect_timeout.count())));
-  check(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L));
+  check(
+      curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT,
+                       static_cast<long>(std::max<std::int64_t>(1, policy.low_speed_bytes_per_s))));
   check(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, stall_seconds));
   check(curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE,
                          static_cast<curl_off_t>(policy.max_object_bytes)));
@@ -267,7 +273,11 @@ std::unexpected<Error> CurlFailure(CURLcode code, std::string_view shown) {
   const TransportFailure failure = ClassifyTransport(code);
   const ErrorCode error =
       code == CURLE_URL_MALFORMAT ? ErrorCode::kBadRequest : ErrorCode::kSourceUnavailable;
-  return SourceFail(error, shown, Lower(failure.cause), failure.failure == FailureClass::kRetry);
+  // A fetch cut by the low-speed limit also ends as a timeout: the message says both.
+  const std::string cause = code == CURLE_OPERATION_TIMEDOUT
+                                ? "timed out or slower than the server's low-speed limit"
+                                : Lower(failure.cause);
+  return SourceFail(error, shown, cause, failure.failure == FailureClass::kRetry);
 }
 
 // `source` names who answered ("the source", "the object store"); `s3_code` is the <Code> of
@@ -361,6 +371,7 @@ Result<std::int64_t> StreamFile(int fd, ByteSink& sink, std::int64_t max_bytes,
   std::vector<char> buffer(kBufferBytes);
   std::int64_t total = 0;
   for (;;) {
+    if (auto cancelled = sink.Cancelled()) return std::unexpected(std::move(*cancelled));
     auto n = ReadSome(fd, buffer);
     if (!n)
       return SourceFail(ErrorCode::kSourceUnavailable, shown,
@@ -382,6 +393,8 @@ Result<void> ValidateLimits(const SourcePolicy& policy) {
   if (policy.connect_timeout.count() <= 0 || policy.first_byte_timeout.count() <= 0 ||
       policy.stall_timeout.count() <= 0 || policy.total_timeout.count() <= 0)
     return bad("timeouts must be positive");
+  if (policy.low_speed_bytes_per_s <= 0 || policy.low_speed_bytes_per_s > (1LL << 31) - 1)
+    return bad("the low-speed limit must be 1 to 2147483647 bytes per second");
   if (policy.max_redirects < 0) return bad("max_redirects must not be negative");
   return {};
 }
@@ -506,16 +519,11 @@ Result<std::int64_t> CurlFetcher::Impl::FetchFile(const ParsedUrl& url, std::str
   const auto path = UrlPart(url.handle.get(), CURLUPART_PATH, CURLU_URLDECODE);
   if (!path || path->find('\0') != std::string::npos)
     return SourceFail(ErrorCode::kBadRequest, shown, "not a valid URL");
-  const auto real = file_roots.Resolve(*path);
-  if (!real) return real.error() == FileRefusal::kNotFound ? not_found() : refused();
-  // O_NOFOLLOW and the fstat below catch a swap of the final component since Resolve looked.
-  auto fd = OpenFd(*real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-  if (!fd && fd.error() == ENOENT) return not_found();
-  if (!fd)
-    return SourceFail(ErrorCode::kSourceUnavailable, shown,
-                      "cannot open: " + ErrnoText(fd.error()));
+  // The check and the open are one operation on descriptors: nothing to race (issue 15).
+  auto fd = file_roots.Open(*path);
+  if (!fd) return fd.error() == FileRefusal::kNotFound ? not_found() : refused();
   struct stat st {};
-  if (::fstat(fd->Get(), &st) != 0 || !S_ISREG(st.st_mode)) return refused();
+  if (::fstat(fd->Get(), &st) != 0) return refused();
   if (st.st_size > policy.max_object_bytes) return TooLarge(shown, policy.max_object_bytes);
   sink.ExpectSize(static_cast<std::int64_t>(st.st_size));
   return StreamFile(fd->Get(), sink, policy.max_object_bytes, shown);
@@ -546,6 +554,10 @@ Result<std::int64_t> CurlFetcher::Fetch(std::string_view url, ByteSink& sink) {
     return SourceFail(error.code, shown, error.message, error.retryable);
   };
   if (scheme == "obs" || scheme == "s3") {
+    // The rest of such a URL is an object key: a query would be a request to the store.
+    if (url.find('?') != std::string_view::npos)
+      return SourceFail(ErrorCode::kBadRequest, shown,
+                        "a query string is not allowed in an " + scheme + ":// URL");
     auto request = impl_->stores.Resolve(url);
     if (!request) return store_failure(request.error());
     return impl_->FetchFromStore(*request, shown, sink);

@@ -34,7 +34,11 @@ struct SourcePolicy {
   std::chrono::milliseconds connect_timeout{10'000};
   // From the start of each request (connecting included) to the response's first byte.
   std::chrono::milliseconds first_byte_timeout{30'000};
-  std::chrono::milliseconds stall_timeout{30'000};  // no byte received for this long
+  // The low-speed limit: a transfer averaging fewer than low_speed_bytes_per_s over
+  // stall_timeout fails (CURLOPT_LOW_SPEED_LIMIT/TIME), so a source trickling a byte now and
+  // then cannot hold a fetch slot for the whole total_timeout. 1: only a silent source fails.
+  std::chrono::milliseconds stall_timeout{30'000};
+  std::int64_t low_speed_bytes_per_s = 1;
   std::chrono::milliseconds total_timeout{3'600'000};
   int max_redirects = 3;  // followed only to the same scheme, host and port; never for stores
 };

@@ -1,7 +1,11 @@
 #include "adapters/sources/source_policy.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -177,36 +181,95 @@ Result<FileRoots> FileRoots::Create(const std::vector<fs::path>& roots) {
     fs::path real = fs::canonical(root, ec);
     if (ec || !fs::is_directory(real, ec))
       return BadEntry("--allow-file-root", root.string(), "is not an existing directory");
-    file_roots.roots_.push_back(std::move(real));
+    auto fd = OpenFd(real, O_PATH | O_DIRECTORY);
+    if (!fd) return BadEntry("--allow-file-root", root.string(), "cannot be opened");
+    fs::path spelled = fs::absolute(root, ec).lexically_normal();
+    if (spelled.has_filename() == false) spelled = spelled.parent_path();
+    file_roots.roots_.push_back(Root{.spelled = std::move(spelled),
+                                     .real = std::move(real),
+                                     .fd = std::make_shared<UniqueFd>(std::move(*fd))});
   }
   return file_roots;
 }
 
-std::expected<fs::path, FileRefusal> FileRoots::Resolve(const std::string& path) const {
-  const fs::path spelled(path);
-  if (!spelled.is_absolute()) return std::unexpected(FileRefusal::kNotAllowed);
-  const std::unique_ptr<char, decltype(&std::free)> real(::realpath(path.c_str(), nullptr),
-                                                         &std::free);
-  if (!real) {
-    const bool missing = errno == ENOENT || errno == ENOTDIR;
-    return std::unexpected(missing && IsBelowRoot(spelled.lexically_normal())
-                               ? FileRefusal::kNotFound
-                               : FileRefusal::kNotAllowed);
-  }
-  fs::path resolved(real.get());
-  struct stat st {};
-  // Devices, FIFOs and directories are refused: reading them could block or never end.
-  if (!IsBelowRoot(resolved) || ::stat(resolved.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return std::unexpected(FileRefusal::kNotAllowed);
-  return resolved;
+namespace {
+
+// The rest of `path` below `root`, or nullopt when `path` is not strictly below it.
+std::optional<fs::path> Below(const fs::path& root, const fs::path& path) {
+  const auto [root_end, path_end] =
+      std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  if (root_end != root.end() || path_end == path.end()) return std::nullopt;
+  fs::path rest;
+  for (auto part = path_end; part != path.end(); ++part) rest /= *part;
+  return rest;
 }
 
-bool FileRoots::IsBelowRoot(const fs::path& path) const {
-  return std::ranges::any_of(roots_, [&](const fs::path& root) {
-    const auto [root_end, path_end] =
-        std::mismatch(root.begin(), root.end(), path.begin(), path.end());
-    return root_end == root.end() && path_end != path.end();
-  });
+constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+
+// openat2 where the kernel has it; ENOSYS otherwise (glibc has no wrapper).
+std::expected<UniqueFd, int> OpenBeneath(int root_fd, const fs::path& relative) {
+  open_how how{};
+  how.flags = kReadFlags;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    const long fd = ::syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno != EINTR && errno != EAGAIN) return std::unexpected(errno);
+  }
+}
+
+// The fallback: one openat(O_NOFOLLOW) per component, each from the descriptor of the last, so
+// no component can be a symlink and none is looked up twice. `relative` has no "." or "..".
+std::expected<UniqueFd, int> WalkBeneath(int root_fd, const fs::path& relative) {
+  UniqueFd dir;
+  int at = root_fd;
+  for (auto part = relative.begin(); part != relative.end(); ++part) {
+    const bool last = std::next(part) == relative.end();
+    const int flags = last ? kReadFlags : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd;
+    do {
+      fd = ::openat(at, part->c_str(), flags);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return std::unexpected(errno);
+    if (last) return UniqueFd(fd);
+    dir = UniqueFd(fd);
+    at = dir.Get();
+  }
+  return std::unexpected(EISDIR);
+}
+
+}  // namespace
+
+std::optional<std::pair<const FileRoots::Root*, fs::path>> FileRoots::Split(
+    const fs::path& path) const {
+  for (const Root& root : roots_) {
+    for (const fs::path* spelling : {&root.real, &root.spelled}) {
+      if (auto rest = Below(*spelling, path)) return std::pair{&root, std::move(*rest)};
+    }
+  }
+  return std::nullopt;
+}
+
+std::expected<UniqueFd, FileRefusal> FileRoots::Open(const std::string& path) const {
+  const fs::path spelled(path);
+  if (!spelled.is_absolute()) return std::unexpected(FileRefusal::kNotAllowed);
+  // With symlinks refused, resolving "." and ".." by the spelling is resolving them for real.
+  auto split = Split(spelled.lexically_normal());
+  if (!split || split->second.empty() || *split->second.begin() == "..")
+    return std::unexpected(FileRefusal::kNotAllowed);
+  const auto& [root, relative] = *split;
+  auto fd = OpenBeneath(root->fd->Get(), relative);
+  if (!fd && fd.error() == ENOSYS) fd = WalkBeneath(root->fd->Get(), relative);
+  if (!fd) {
+    // ELOOP (a symlink), EXDEV (an escape), EACCES, ...: one answer, whatever lies beyond.
+    const bool missing = fd.error() == ENOENT || fd.error() == ENOTDIR;
+    return std::unexpected(missing ? FileRefusal::kNotFound : FileRefusal::kNotAllowed);
+  }
+  struct stat st {};
+  // Devices, FIFOs and directories are refused: reading them could block or never end.
+  if (::fstat(fd->Get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return std::unexpected(FileRefusal::kNotAllowed);
+  return std::move(*fd);
 }
 
 }  // namespace dlipkg

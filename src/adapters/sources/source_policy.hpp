@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "adapters/common/posix_file.hpp"
 #include "domain/error.hpp"
 
 namespace dlipkg {
@@ -80,16 +82,27 @@ enum class FileRefusal { kNotAllowed, kNotFound };
 
 class FileRoots {
  public:
-  // Each root must exist and be a directory; kept with symlinks resolved. Errors: kBadRequest.
+  // Each root must exist and be a directory; it is opened once, here. Errors: kBadRequest.
   static Result<FileRoots> Create(const std::vector<std::filesystem::path>& roots);
-  // The real path (symlinks and dot segments resolved) of `path` if it names a regular file
-  // strictly below a root. kNotFound only for a missing file whose spelled path lies below a
-  // root, so a refusal says nothing about files elsewhere.
-  std::expected<std::filesystem::path, FileRefusal> Resolve(const std::string& path) const;
+  // Opens `path` for reading if it names a regular file strictly below a root, as one operation
+  // on descriptors: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from the root's descriptor
+  // where the kernel has it, else an openat(O_NOFOLLOW) walk component by component. So a
+  // directory swapped for a symlink between a check and the open cannot lead outside (there
+  // is no separate check), and any symlink below a root is refused alike, whether its target
+  // exists or not. kNotFound only for a missing file whose spelled path lies below a root, so a
+  // refusal says nothing about files elsewhere. Thread-safe.
+  std::expected<UniqueFd, FileRefusal> Open(const std::string& path) const;
 
  private:
-  bool IsBelowRoot(const std::filesystem::path& path) const;
-  std::vector<std::filesystem::path> roots_;
+  struct Root {
+    std::filesystem::path spelled;  // as configured, made absolute and normal
+    std::filesystem::path real;     // symlinks resolved
+    std::shared_ptr<UniqueFd> fd;   // the directory, opened at Create
+  };
+  // The root `path` lies strictly below, and the rest of `path` relative to it.
+  std::optional<std::pair<const Root*, std::filesystem::path>> Split(
+      const std::filesystem::path& path) const;
+  std::vector<Root> roots_;
 };
 
 }  // namespace dlipkg

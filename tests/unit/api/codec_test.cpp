@@ -24,6 +24,7 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
       {ErrorCode::kForbidden, {403, "APIGW.0302"}},
       {ErrorCode::kNoRoute, {404, "APIGW.0101"}},
       {ErrorCode::kMethodNotAllowed, {405, "APIGW.0101"}},
+      {ErrorCode::kBusy, {429, "APIGW.0308"}},
       {ErrorCode::kInternal, {500, "DLI.0999"}},
       {ErrorCode::kCorrupted, {500, "DLI.0999"}},
       {ErrorCode::kRangeNotSatisfiable, {416, "DLI.0001"}},
@@ -45,7 +46,26 @@ TEST(ErrorTable, EveryCodeMapsToSpecStatusAndCode) {
   }
 }
 
-std::string ErrorOf(const Result<TypedUploadRequest>& r) { return r ? "" : r.error().message; }
+template <class T>
+std::string ErrorOf(const Result<T>& r) {
+  return r ? "" : r.error().message;
+}
+
+// Issue 15: a repeated key was silently resolved to its last value; now 400 naming the key.
+TEST(DecodeRequests, DuplicateKeysAreRefusedByName) {
+  EXPECT_EQ(ErrorOf(DecodeTypedUpload(R"({"paths":["http://h/a.py"],"group":"g","group":"h"})")),
+            "The request body has the key 'group' more than once in one object.");
+  EXPECT_EQ(ErrorOf(DecodeUpload(R"({"kind":"file","paths":[],"\u006bind":"jar"})")),
+            "The request body has the key 'kind' more than once in one object.");
+  EXPECT_EQ(ErrorOf(DecodeUpload(R"({"kind":"file","paths":["http://h/a.py"],"tags":[{"key":"k",)"
+                                 R"("value":"v","key":"x"}]})")),
+            "The request body has the key 'key' more than once in one object.");
+  EXPECT_EQ(ErrorOf(DecodeOwnerChange(R"({"new_owner":"alice1","new_owner":"bobby1"})")),
+            "The request body has the key 'new_owner' more than once in one object.");
+  // The same key in different objects, and keys spelled inside strings, are fine.
+  EXPECT_TRUE(DecodeUpload(R"({"kind":"file","paths":["http://h/\"kind\":.py"],)"
+                           R"("tags":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})"));
+}
 
 TEST(DecodeTypedUpload, NamesTheBadField) {
   EXPECT_NE(ErrorOf(DecodeTypedUpload("{")).find("not valid JSON"), std::string::npos);

@@ -82,6 +82,16 @@ TEST_F(ResourcesApiAuthTest, NothingHappensForAnUnauthenticatedRequest) {
   EXPECT_EQ(api_.Handle(Make("PATCH", "/v2.0/p1/resources")).status, 401);
 }
 
+// Issue 15: a bad resource name in the path is 400 as it is without authentication, not 401.
+TEST_F(ResourcesApiAuthTest, ABadResourceNameInThePathIs400WhateverTheCredentials) {
+  for (const char* target :
+       {"/v2.0/p1/resources/a%zz.py", "/v2.0/p1/resources/a'b.py", "/v2.0/p1/resources/a^b.py",
+        "/v2.0/p1/resources/a%7Cb.py", "/v2.0/p1/resources/a%.py/content"}) {
+    const auto response = api_.Handle(Make("GET", target));
+    EXPECT_EQ(response.status, 400) << target << ": " << response.body;
+  }
+}
+
 TEST_F(ResourcesApiAuthTest, HealthzNeedsNoCredentials) {
   const auto response = api_.Handle(Make("GET", "/healthz", "", "", "10.1.2.3"));
   EXPECT_EQ(response.status, 200);

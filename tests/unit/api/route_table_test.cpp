@@ -127,11 +127,16 @@ TEST(Router, TheMostSpecificPatternWinsLeftToRight) {
 }
 
 TEST(Router, ParsesTheTargetOnce) {
-  auto target = ParseTarget("/v2.0/p1/resources/a%20b.py?group=g%31&x&tags=k%3Dv&group=h");
+  auto target = ParseTarget("/v2.0/p1/resources/a%20b.py?group=g%31&x&tags=k%3Dv");
   ASSERT_TRUE(target);
   EXPECT_EQ(target->segments,
             (std::vector<std::string_view>{"v2.0", "p1", "resources", "a%20b.py"}));
-  EXPECT_EQ(target->query.lower_bound("group")->second, "g1");  // the first of two
+  EXPECT_EQ(target->query.find("group")->second, "g1");
+  // Issue 15: a repeated parameter is refused (its order is not covered by the signature).
+  const auto repeated = ParseTarget("/v2.0/p1/resources/a.py?group=g&group=h");
+  ASSERT_FALSE(repeated);
+  EXPECT_EQ(repeated.error().code, ErrorCode::kBadRequest);
+  EXPECT_NE(repeated.error().message.find("'group' is given more than once"), std::string::npos);
   EXPECT_EQ(target->query.find("tags")->second, "k=v");
   EXPECT_EQ(target->query.find("x")->second, "");
   EXPECT_EQ(ParseTarget("/a?b=%zz").error().code, ErrorCode::kBadRequest);

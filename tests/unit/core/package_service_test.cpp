@@ -183,9 +183,30 @@ TEST_F(PackageServiceTest, SweepRemovesUnreferencedBlobs) {
   (void)(*orphan)->Write(std::span<const char>("orphan", 6));
   ASSERT_TRUE((*orphan)->Commit());
   EXPECT_EQ(blobs_.Count(), 2u);
-  ASSERT_TRUE(service_.Sweep());
+  auto removed = service_.Sweep();
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->size(), 1u);
   EXPECT_EQ(blobs_.Count(), 1u);
   EXPECT_EQ(Content("g", "a.py"), "bytes of a.py");
+}
+
+// Issue 15, bug 5: a start on an empty metadata store (deleted, truncated or mistyped) swept
+// every blob. Now the sweep removes nothing and says why, unless told the store is meant empty.
+TEST_F(PackageServiceTest, SweepOnAnEmptyStoreNextToBlobsRemovesNothing) {
+  for (const char* bytes : {"one", "two"}) {
+    auto blob = blobs_.Create();
+    (void)(*blob)->Write(std::span<const char>(bytes, 3));
+    ASSERT_TRUE((*blob)->Commit());
+  }
+  auto refused = service_.Sweep();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kNotSupported);
+  EXPECT_NE(refused.error().message.find("2 blob(s)"), std::string::npos);
+  EXPECT_EQ(blobs_.Count(), 2u);
+  auto allowed = service_.Sweep(/*empty_store_expected=*/true);
+  ASSERT_TRUE(allowed);
+  EXPECT_TRUE(allowed->empty());
+  EXPECT_EQ(blobs_.Count(), 2u);
 }
 
 }  // namespace

@@ -35,6 +35,20 @@ TEST(ResourceName, Rules) {
     EXPECT_FALSE(ParseResourceName(bad)) << bad;
   EXPECT_TRUE(ParseResourceName(std::string(128, 'n')));
   EXPECT_FALSE(ParseResourceName(std::string(129, 'n')));
+  // Issue 15: invisible, format and bidi-control characters, private use, noncharacters and
+  // fillers, so that two names that look the same cannot coexist.
+  for (const char* invisible :
+       {"a\xC2\xAD.py" /* U+00AD soft hyphen */, "a\xE2\x80\x8B.py" /* U+200B ZWSP */,
+        "a\xE2\x80\x8D.py" /* U+200D ZWJ */, "a\xE2\x81\xA0.py" /* U+2060 word joiner */,
+        "a\xE2\x81\xA6.py" /* U+2066 LRI */, "a\xE2\x80\xAE.py" /* U+202E RLO */,
+        "a\xE2\x80\xA8.py" /* U+2028 Zl */, "a\xE2\x80\xA9.py" /* U+2029 Zp */,
+        "a\xEE\x80\x80.py" /* U+E000 Co */, "a\xEF\xB7\x90.py" /* U+FDD0 nonchar */,
+        "a\xEF\xBF\xBE.py" /* U+FFFE */, "a\xE3\x85\xA4.py" /* U+3164 Hangul filler */,
+        "a\xEF\xBE\xA0.py" /* U+FFA0 */, "a\xE1\x85\x9F.py" /* U+115F */,
+        "a\xF3\xA0\x80\x81.py" /* U+E0001 language tag */,
+        "a\xEF\xB8\x8F.py" /* U+FE0F variation selector */})
+    EXPECT_FALSE(ParseResourceName(invisible)) << invisible;
+  EXPECT_TRUE(ParseResourceName("caf\xC3\xA9.py"));  // U+00E9: a letter like any other
   // 128 characters, not bytes: 128 three-byte characters are fine.
   std::string wide;
   for (int i = 0; i < 128; ++i) wide += "\xE6\x95\xB0";

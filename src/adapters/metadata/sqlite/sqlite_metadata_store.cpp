@@ -1,5 +1,9 @@
 #include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
 
+#include <sys/stat.h>
+
+#include <optional>
+
 #include <chrono>
 #include <iterator>
 #include <mutex>
@@ -168,10 +172,27 @@ Result<void> Migrate(sqlite::Session& session) {
                                [&] { return ApplyMigrations(session); });
 }
 
+// The file a path names now, to tell when the database file was deleted or replaced under the
+// running server: SQLite would go on writing to the unlinked file, acknowledging writes that
+// vanish at the next start.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+std::optional<FileIdentity> IdentityOf(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return FileIdentity{st.st_dev, st.st_ino};
+}
+
 class SqliteTransactions final : public SqlTransactions {
  public:
   SqliteTransactions(const std::filesystem::path& file, std::unique_ptr<sqlite::Session> writer)
-      : writer_(std::move(writer)),
+      : file_(file),
+        identity_(IdentityOf(file)),
+        writer_(std::move(writer)),
         readers_(kReaderCount, [file]() -> Result<std::unique_ptr<sqlite::Session>> {
           auto reader = OpenConnection(file, /*writer=*/false);
           if (!reader) return std::unexpected(reader.error());
@@ -193,12 +214,14 @@ class SqliteTransactions final : public SqlTransactions {
   // queues threads here instead of in sqlite's busy handler (which sleeps and polls).
   Result<void> Write(const Body& body) override {
     std::lock_guard lock(write_mutex_);
+    if (auto same = StillTheFile(); !same) return same;
     return sqlite::InTransaction(*writer_, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
   }
 
   // Committed without fsync; in WAL mode the next FULL commit makes it durable too.
   Result<void> WriteBookkeeping(const Body& body) override {
     std::lock_guard lock(write_mutex_);
+    if (auto same = StillTheFile(); !same) return same;
     (void)sql::Run(*writer_, "PRAGMA synchronous = NORMAL");
     auto result =
         sqlite::InTransaction(*writer_, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
@@ -222,6 +245,15 @@ class SqliteTransactions final : public SqlTransactions {
   }
 
  private:
+  Result<void> StillTheFile() const {
+    if (identity_ && IdentityOf(file_) == identity_) return {};
+    return Fail(ErrorCode::kInternal,
+                "metadata store failure: the database file was deleted or replaced under the "
+                "running server; writes are refused until it is restarted");
+  }
+
+  const std::filesystem::path file_;
+  const std::optional<FileIdentity> identity_;
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Session> writer_;
   LendingPool<sqlite::Session> readers_;

@@ -233,9 +233,16 @@ TEST_F(CredentialAuthenticatorTest, RejectsMalformedSignedRequests) {
   bad_date.Sign("AKALICE", "sk-alice-secret");
   ExpectRejected(bad_date, ErrorCode::kUnauthenticated, "YYYYMMDDTHHMMSSZ");
 
+  // Issue 15: an unknown AK and a bad signature get the same answer, word for word.
   auto unknown_ak = Signed();
   unknown_ak.Sign("AKNOBODY", "sk-alice-secret");
-  ExpectRejected(unknown_ak, ErrorCode::kUnauthenticated, "access key");
+  ExpectRejected(unknown_ak, ErrorCode::kUnauthenticated, "does not match");
+  auto bad_secret = Signed();
+  bad_secret.Sign("AKALICE", "sk-wrong-secret");
+  const auto unknown_answer = Check(unknown_ak), bad_answer = Check(bad_secret);
+  ASSERT_FALSE(unknown_answer);
+  ASSERT_FALSE(bad_answer);
+  EXPECT_EQ(unknown_answer.error().message, bad_answer.error().message);
 
   auto garbled = Signed();
   garbled.Header("Authorization") = "SDK-HMAC-SHA256 Access=AKALICE";

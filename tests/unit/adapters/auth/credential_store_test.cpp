@@ -4,7 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <fstream>
+#include <future>
 
 #include "adapters/common/utc_time.hpp"
 #include "testing/temp_dir.hpp"
@@ -128,6 +134,37 @@ TEST(CredentialStore, ReloadSwapsInANewFileAndKeepsTheOldStoreWhenTheNewOneIsBad
   std::filesystem::remove(file);
   EXPECT_FALSE((*store)->Reload());
   EXPECT_TRUE((*store)->Snapshot()->users.contains("carol"));
+}
+
+// Issue 15, bug 4: a SIGHUP with the credentials path turned into a directory aborted the
+// process; a FIFO there blocked the signal thread, so SIGTERM was ignored. The reload now fails
+// at once, and the old credentials stay in force.
+TEST(CredentialStore, ReloadOfADirectoryOrFifoFailsAtOnceAndKeepsTheOldStore) {
+  test::TempDir dir;
+  const auto file = dir.path() / "credentials.json";
+  Write(file, kGood);
+  auto store = CredentialStore::Open(file);
+  ASSERT_TRUE(store) << store.error().message;
+
+  std::filesystem::remove(file);
+  std::filesystem::create_directory(file);
+  auto as_directory = (*store)->Reload();
+  ASSERT_FALSE(as_directory);
+  EXPECT_NE(as_directory.error().message.find("not a regular file"), std::string::npos)
+      << as_directory.error().message;
+  EXPECT_TRUE((*store)->Snapshot()->users.contains("alice"));
+
+  std::filesystem::remove(file);
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  auto reload = std::async(std::launch::async, [&] { return (*store)->Reload(); });
+  const bool returned = reload.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!returned) {  // unblock it by opening and closing the other end, so the test ends
+    const int writer = ::open(file.c_str(), O_WRONLY | O_NONBLOCK);
+    if (writer >= 0) ::close(writer);
+  }
+  EXPECT_TRUE(returned) << "the reload blocked on a FIFO";
+  EXPECT_FALSE(reload.get());
+  EXPECT_TRUE((*store)->Snapshot()->users.contains("alice"));
 }
 
 TEST(CredentialStore, OpenFailsOnAMissingFile) {

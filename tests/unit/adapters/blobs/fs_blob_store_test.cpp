@@ -1,8 +1,12 @@
 #include "adapters/blobs/fs_blob_store.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -90,6 +94,51 @@ TEST_F(FsBlobStoreTest, SealedWriterTakesNoMoreBytesAndCommitsWhatItHad) {
   EXPECT_EQ(info->sha256, kAbcHash);
   EXPECT_EQ(ReadAll(kAbcHash), "abc");
   EXPECT_EQ(FilesBelow(dir_.path() / "tmp"), 0u);
+}
+
+// Issue 15, bug 6: a blob file altered on disk was kept by every later commit of the genuine
+// bytes, so downloads served the altered file for ever under the genuine hash.
+TEST_F(FsBlobStoreTest, CommitReplacesAnAlteredBlobOfTheSameName) {
+  const BlobInfo first = Put("abc");
+  const fs::path file = dir_.path() / "blobs" / kAbcHash.substr(0, 2) / kAbcHash;
+  for (const std::string altered : {"xyz", "abcd", ""}) {
+    dir_.WriteFile(fs::relative(file, dir_.path()).string(), altered);
+    // Reads through the store refuse the altered bytes (kCorrupted); the file holds them.
+    std::ifstream in(file, std::ios::binary);
+    ASSERT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), altered);
+    const BlobInfo again = Put("abc");
+    EXPECT_EQ(again.sha256, first.sha256);
+    EXPECT_EQ(ReadAll(kAbcHash), "abc") << "after the blob was altered to '" << altered << "'";
+  }
+  EXPECT_EQ(FilesBelow(dir_.path() / "tmp"), 0u);
+}
+
+// Issue 15: transient local failures (here EMFILE: no descriptor left) are marked retryable,
+// so an async job retries them within its deadline instead of failing at once.
+TEST_F(FsBlobStoreTest, RunningOutOfDescriptorsIsRetryable) {
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::vector<int> hogs;
+  const int base = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(base, 0);
+  hogs.push_back(base);
+  rlimit tight = saved;
+  tight.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  for (int fd; (fd = ::dup(base)) >= 0;) hogs.push_back(fd);  // every descriptor taken
+  auto writer = store_->Create();
+  for (int fd : hogs) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(writer);
+  EXPECT_EQ(writer.error().code, ErrorCode::kInternal);
+  EXPECT_TRUE(writer.error().retryable) << writer.error().message;
+}
+
+TEST_F(FsBlobStoreTest, RemovedDirectoriesAreMadeAgain) {
+  fs::remove_all(dir_.path() / "tmp");
+  fs::remove_all(dir_.path() / "blobs");
+  EXPECT_EQ(Put("abc").sha256, kAbcHash);
+  EXPECT_EQ(ReadAll(kAbcHash), "abc");
 }
 
 TEST_F(FsBlobStoreTest, UncommittedWriterLeavesNothing) {

@@ -10,9 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <string>
+#include <thread>
 
 #include "testing/temp_dir.hpp"
 
@@ -125,6 +129,17 @@ class Handler(BaseHTTPRequestHandler):
             self.headers_only([("Content-Length", "100")])
             time.sleep(30)
             return
+        if path == "/trickle":  # one byte every 0.2 s: never silent, hopelessly slow
+            self.headers_only([("Content-Length", "1000")])
+            try:
+                for _ in range(150):
+                    self.wfile.write(b"t")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         self.reply(404, b"unknown test path")
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -189,8 +204,14 @@ class RecordingSink final : public ByteSink {
     received.append(bytes.data(), bytes.size());
     return {};
   }
+  std::optional<Error> Cancelled() const override {
+    if (cancel_after && std::chrono::steady_clock::now() >= *cancel_after)
+      return Error{ErrorCode::kInternal, "cancelled by the test"};
+    return std::nullopt;
+  }
   std::string received;
   std::optional<Error> fail_with;
+  std::optional<std::chrono::steady_clock::time_point> cancel_after;
 };
 
 class CurlFetcherTest : public ::testing::Test {
@@ -367,6 +388,42 @@ TEST_F(CurlFetcherTest, StalledSourceTimesOut) {
       << fetched.error().message;
 }
 
+// Issue 15, bug 1: a source that is never silent but hopelessly slow held a fetch slot for the
+// whole --fetch-timeout; the low-speed limit ends it after one window.
+TEST_F(CurlFetcherTest, TricklingSourceFailsTheLowSpeedLimit) {
+  auto fetcher = Fetcher({.allow_sources = {"127.0.0.1"},
+                          .stall_timeout = milliseconds(1000),
+                          .low_speed_bytes_per_s = 100});
+  const auto start = std::chrono::steady_clock::now();
+  RecordingSink sink;
+  auto fetched = fetcher->Fetch(Url("/trickle"), sink);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  ASSERT_FALSE(fetched);
+  EXPECT_EQ(fetched.error().code, ErrorCode::kSourceUnavailable);
+  EXPECT_TRUE(fetched.error().retryable);
+  EXPECT_NE(fetched.error().message.find("low-speed limit"), std::string::npos)
+      << fetched.error().message;
+}
+
+TEST_F(CurlFetcherTest, LowSpeedLimitMustBePositive) {
+  EXPECT_FALSE(CurlFetcher::Create({.low_speed_bytes_per_s = 0}));
+}
+
+// Issue 15, bug 2: shutdown must reach a fetch whose source says nothing at all, long before
+// any timeout of the source policy.
+TEST_F(CurlFetcherTest, CancellationStopsASilentTransfer) {
+  auto fetcher = Fetcher({.allow_sources = {"127.0.0.1"}, .stall_timeout = milliseconds(30'000)});
+  for (const char* path : {"/stall", "/slow-headers"}) {
+    const auto start = std::chrono::steady_clock::now();
+    RecordingSink sink;
+    sink.cancel_after = start + milliseconds(300);
+    auto fetched = fetcher->Fetch(Url(path), sink);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << path;
+    ASSERT_FALSE(fetched) << path;
+    EXPECT_EQ(fetched.error().message, "cancelled by the test") << path;
+  }
+}
+
 TEST_F(CurlFetcherTest, SinkErrorIsReturnedUnchanged) {
   RecordingSink sink;
   sink.fail_with = Error{ErrorCode::kInternal, "blob store write failed: No space left on device"};
@@ -512,7 +569,7 @@ TEST_F(ObjectStoreSourceTest, FetchesAreSignedOnACanonicalUrl) {
   } cases[] = {
       {"obs://pkgs/a.txt", "/pkgs/a.txt"},
       {"s3://pkgs/dir/with space/a+b~\xc3\xbc.txt", "/pkgs/dir/with space/a+b~\xc3\xbc.txt"},
-      {"obs://pkgs/enc%20oded%2B%c3%bc.txt?versionId=1&acl", "/pkgs/enc oded+\xc3\xbc.txt"},
+      {"obs://pkgs/enc%20oded%2B%c3%bc.txt", "/pkgs/enc oded+\xc3\xbc.txt"},
       {"https://pkgs.obs.us-east-1.example.com/x/y.txt", "/pkgs/x/y.txt"},
       {"http://PKGS.obs.us-east-1.example.com./x/%2B.txt", "/pkgs/x/+.txt"},
   };
@@ -565,6 +622,20 @@ TEST_F(ObjectStoreSourceTest, TheEndpointIsTrustedForTheStoreOnly) {
   auto denied = Fetcher({.deny_sources = {"127.0.0.1"}, .object_stores = {Store()}});
   const Error error = ExpectFailure(*denied, "obs://pkgs/a.txt", ErrorCode::kBadRequest);
   EXPECT_NE(error.message.find("denies"), std::string::npos) << error.message;
+}
+
+// Issue 15: obs:// and s3:// URLs name objects; a query string would be a request to the store
+// (?acl, ?uploads, ?versionId=...), signed with the server's keys.
+TEST_F(ObjectStoreSourceTest, QueryStringsOfObjectStoreUrlsAreRefused) {
+  for (const char* url :
+       {"s3://pkgs/a.txt?acl", "obs://pkgs/a.txt?versionId=1", "s3://pkgs/?uploads"}) {
+    RecordingSink sink;
+    auto fetched = StoreFetcher()->Fetch(url, sink);
+    ASSERT_FALSE(fetched) << url;
+    EXPECT_EQ(fetched.error().code, ErrorCode::kBadRequest) << url;
+    EXPECT_NE(fetched.error().message.find("query string is not allowed"), std::string::npos)
+        << fetched.error().message;
+  }
 }
 
 TEST_F(ObjectStoreSourceTest, UnservedBucketsAndBadKeysAreBadRequests) {
@@ -626,6 +697,48 @@ TEST_F(FileSourceTest, FilesOutsideTheRootsAreRefused) {
   }
   const Error error = ExpectFailure("file:///etc/passwd", ErrorCode::kBadRequest);
   EXPECT_NE(error.message.find("file source not allowed"), std::string::npos) << error.message;
+}
+
+// Issue 15, bug 3: a symlink inside the root pointing outside got "not found" when its target
+// was missing and "not allowed" when it existed, which told what lies outside. Same answer now.
+TEST_F(FileSourceTest, SymlinksOutGetOneAnswerWhetherOrNotTheTargetExists) {
+  fs::create_symlink(dir_.path() / "gone.txt", dir_.path() / "root" / "to-nothing.txt");
+  const Error existing = ExpectFailure(FileUrl("root/escape.txt"), ErrorCode::kBadRequest);
+  const Error missing = ExpectFailure(FileUrl("root/to-nothing.txt"), ErrorCode::kBadRequest);
+  EXPECT_EQ(existing.message.substr(existing.message.find("': ")),
+            missing.message.substr(missing.message.find("': ")));
+}
+
+// Issue 15, bug 3: swapping a directory below the root for a symlink between the check and the
+// open let 4 of 300 uploads store a file from outside. A thread swaps root/sub between a real
+// directory and a symlink to the outside while it is fetched: never a byte from outside.
+TEST_F(FileSourceTest, SwappingADirectoryForASymlinkNeverLeadsOutside) {
+  dir_.WriteFile("root/sub/a.txt", "inside");
+  dir_.WriteFile("outdir/a.txt", "secret");
+  const auto root = dir_.path() / "root";
+  fs::create_symlink(dir_.path() / "outdir", root / "link");
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    // root/sub is always there: a real directory and a symlink to the outside, in turn.
+    while (!stop)
+      ::renameat2(AT_FDCWD, (root / "sub").c_str(), AT_FDCWD, (root / "link").c_str(),
+                  RENAME_EXCHANGE);
+  });
+  int inside = 0;
+  for (int i = 0; i < 3000; ++i) {
+    RecordingSink sink;
+    auto fetched = fetcher_->Fetch(FileUrl("root/sub/a.txt"), sink);
+    if (sink.received == "secret") {
+      stop = true;
+      swapper.join();
+      FAIL() << "read a file from outside the root on attempt " << i;
+    }
+    if (fetched) ++inside;
+  }
+  stop = true;
+  swapper.join();
+  std::cout << "fetched from inside the root " << inside << " of 3000 times\n";
+  EXPECT_GT(inside, 0) << "the swap never let a fetch through: the race was not exercised";
 }
 
 TEST_F(FileSourceTest, NoRootsMeansNoFiles) {
