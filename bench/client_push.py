@@ -3,21 +3,23 @@
 
 One dlipkg server (no credentials, loopback, embedded store) and one file of random bytes
 (default 1 GiB). Rounds alternate, so a slow moment of the machine hits all three alike:
-  - dlipkg: `dlipkg push --group bench FILE` (hashes the file, then streams it to
-    PUT /resources/{name}/content with X-Content-Sha256); its peak RSS is sampled every 20 ms;
+  - dlipkg: `dlipkg push --group bench FILE` (streams it to PUT /resources/{name}/content,
+    hashing it on the way, then compares the server's SHA-256); its peak RSS is sampled every
+    20 ms; with --baseline, the same push by another build (e.g. main's) in the same rounds;
   - curl: `curl -T FILE` to the same route with the same X-Content-Sha256 header, the hash
     computed beforehand and not timed (the reference for the CLI's overhead);
-  - `openssl dgst -sha256` then `curl -T`: the same two passes as dlipkg push, timed whole;
+  - `openssl dgst -sha256` then `curl -T`: two passes (hash, then send), timed whole;
   - cp + fsync of the file to the server's data disk (the reference for a local copy).
-Prints the best of each, the ratios and the client's peak RSS.
+Prints min / median / max of each, the ratios of the best rounds and the client's peak RSS.
 Targets: dlipkg/curl >= 0.95 (time ratio curl/dlipkg), client peak RSS < 32 MiB.
 
-Usage: bench/client_push.py [--size 1GiB] [--rounds 3]
+Usage: bench/client_push.py [--size 1GiB] [--rounds 3] [--baseline BINARY]
 """
 import argparse
 import hashlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,9 +56,9 @@ def rss_kib(pid):
     return 0
 
 
-def timed_push(env, path):
+def timed_push(env, path, binary=DLIPKG):
     started = time.perf_counter()
-    proc = subprocess.Popen([str(DLIPKG), "push", "-q", "--group", "bench", str(path)], env=env,
+    proc = subprocess.Popen([str(binary), "push", "-q", "--group", "bench", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
     while proc.poll() is None:
@@ -106,6 +108,9 @@ def main():
     parser.add_argument("--size", default="1GiB")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", default=None, help="default: build/bench")
+    parser.add_argument("--baseline", default=None,
+                        help="another dlipkg binary (e.g. main's) whose push is timed in the "
+                             "same rounds, against the same server")
     args = parser.parse_args()
     size = parse_size(args.size)
     base = Path(args.workdir or Path(__file__).resolve().parents[1] / "build" / "bench")
@@ -118,29 +123,43 @@ def main():
         server.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("DLIPKG_")}
         env.update(HOME=str(work), DLIPKG_ENDPOINT=server.url, DLIPKG_PROJECT="bench")
-        best = {"dlipkg": float("inf"), "curl": float("inf"), "hash+curl": float("inf"),
-                "cp": float("inf")}
+        times = {"dlipkg": [], "curl": [], "hash+curl": [], "cp": [], "baseline": []}
         peak_rss = 0
         for round_number in range(1, args.rounds + 1):
             push_s, rss = timed_push(env, source)
             curl_s = timed_curl(server, source, sha)
             hash_curl_s = timed_hash_then_curl(server, source)
             cp_s = timed_cp(source, work / "data")
-            best["hash+curl"] = min(best["hash+curl"], hash_curl_s)
-            best["dlipkg"] = min(best["dlipkg"], push_s)
-            best["curl"] = min(best["curl"], curl_s)
-            best["cp"] = min(best["cp"], cp_s)
+            times["dlipkg"].append(push_s)
+            times["curl"].append(curl_s)
+            times["hash+curl"].append(hash_curl_s)
+            times["cp"].append(cp_s)
+            line = (f"round {round_number}: dlipkg push {push_s:.2f} s, curl -T {curl_s:.2f} s, "
+                    f"openssl+curl {hash_curl_s:.2f} s, cp+fsync {cp_s:.2f} s")
+            if args.baseline:
+                base_s, _ = timed_push(env, source, args.baseline)
+                times["baseline"].append(base_s)
+                line += f", baseline push {base_s:.2f} s"
             peak_rss = max(peak_rss, rss)
-            print(f"round {round_number}: dlipkg push {push_s:.2f} s, curl -T {curl_s:.2f} s, "
-                  f"openssl+curl {hash_curl_s:.2f} s, cp+fsync {cp_s:.2f} s, client peak RSS {rss / 1024:.1f} MiB", flush=True)
+            print(f"{line}, client peak RSS {rss / 1024:.1f} MiB", flush=True)
         mib = size / (1 << 20)
-        print(f"\n{args.size} local file, best of {args.rounds} alternating rounds:")
-        for name, label in [("dlipkg", "dlipkg push"), ("curl", "curl -T (same route)"),
-                            ("hash+curl", "openssl sha256 + curl"), ("cp", "cp + fsync")]:
-            print(f"  {label:22s} {best[name]:6.2f} s  {mib / best[name]:7.1f} MiB/s")
-        print(f"  dlipkg push / curl -T  {best['curl'] / best['dlipkg']:.2f}  (target >= 0.95)")
+        best = {name: min(t) for name, t in times.items() if t}
+        print(f"\n{args.size} local file, {args.rounds} alternating rounds "
+              "(min / median / max seconds):")
+        labels = [("dlipkg", "dlipkg push"), ("curl", "curl -T (same route)"),
+                  ("hash+curl", "openssl sha256 + curl"), ("cp", "cp + fsync")]
+        if args.baseline:
+            labels.append(("baseline", "baseline dlipkg push"))
+        for name, label in labels:
+            t = sorted(times[name])
+            print(f"  {label:22s} {t[0]:6.2f} / {statistics.median(t):6.2f} / {t[-1]:6.2f} s"
+                  f"  best {mib / best[name]:7.1f} MiB/s")
+        print(f"  dlipkg push / curl -T  {best['curl'] / best['dlipkg']:.2f}  (target >= 0.95; "
+              f"median {statistics.median(times['curl']) / statistics.median(times['dlipkg']):.2f})")
+        if args.baseline:
+            print(f"  baseline push / curl -T {best['curl'] / best['baseline']:.2f}  (before)")
         print(f"  dlipkg push / (openssl sha256 + curl -T) "
-              f"{best['hash+curl'] / best['dlipkg']:.2f}  (report: the same two passes)")
+              f"{best['hash+curl'] / best['dlipkg']:.2f}  (report)")
         print(f"  dlipkg push / cp+fsync {best['cp'] / best['dlipkg']:.2f}  (report)")
         print(f"  client peak RSS        {peak_rss / 1024:.1f} MiB  (target < 32 MiB)")
     finally:

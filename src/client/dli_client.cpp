@@ -119,6 +119,7 @@ Outcome<json::object> DliClient::PutContent(const ContentUpload& upload) {
                       .upload_size = upload.size,
                       .upload_sha256 = upload.sha256,
                       .progress = upload.progress,
+                      .upload_observer = upload.observer,
                       .retry = RetryPolicy::kIdempotent};
   if (!upload.sha256.empty()) request.headers.emplace_back("X-Content-Sha256", upload.sha256);
   return CallForObject(request);

@@ -41,6 +41,7 @@ struct ContentUpload {
   std::int64_t size = 0;
   std::string sha256;  // hex, or "" to send UNSIGNED-PAYLOAD without X-Content-Sha256
   std::function<void(std::int64_t, std::int64_t)> progress;
+  std::function<void(std::int64_t, std::span<const char>)> observer;  // HttpRequest's
 };
 
 class DliClient {

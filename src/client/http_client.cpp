@@ -123,6 +123,9 @@ std::size_t OnRead(char* buffer, std::size_t size, std::size_t count, void* user
     attempt.read_errno = got < 0 ? errno : EIO;
     return CURL_READFUNC_ABORT;
   }
+  if (attempt.request->upload_observer)
+    attempt.request->upload_observer(attempt.upload_offset,
+                                     std::span<const char>(buffer, static_cast<std::size_t>(got)));
   attempt.upload_offset += got;
   return static_cast<std::size_t>(got);
 }

@@ -26,14 +26,17 @@ class ReportingReader final : public BlobReader {
         clock_(clock) {}
   std::int64_t Size() const override { return inner_->Size(); }
   Result<void> Seek(std::int64_t offset) override { return inner_->Seek(offset); }
-  Result<std::size_t> Read(std::span<char> buffer) override {
-    auto n = inner_->Read(buffer);
-    if (!n && n.error().code == ErrorCode::kCorrupted && !reported_) {
+  Result<std::size_t> Read(std::span<char> buffer) override { return Report(inner_->Read(buffer)); }
+  std::optional<FileRegion> Region() override { return inner_->Region(); }
+  Result<void> ConfirmUnchanged() override { return Report(inner_->ConfirmUnchanged()); }
+  template <typename T>
+  Result<T> Report(Result<T> outcome) {
+    if (!outcome && outcome.error().code == ErrorCode::kCorrupted && !reported_) {
       reported_ = true;
       (void)metadata_.MarkCorrupt(package_.project, package_.group, package_.name, package_.sha256,
                                   CorruptReason(), clock_.NowMs());
     }
-    return n;
+    return outcome;
   }
   static std::string CorruptReason() {
     return "The stored bytes no longer match the package's SHA-256 (found by a download); "

@@ -1,9 +1,13 @@
 // Beast/Asio implementation of http::Server. One coroutine per connection, on its own strand;
-// RequestHandler::Handle and BlobReader::Read run on a separate thread pool because they block.
+// RequestHandler::Handle, BlobReader::Read and sendfile(2) run on a separate thread pool because
+// they block (on the disk).
 // Live connections are tracked so that Stop can close idle ones at once and wait for busy ones.
 #include "http/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +15,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -33,7 +38,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -51,9 +58,14 @@ using namespace std::chrono_literals;
 // Expected failures (peer gone, timeouts, parse errors) are values, not exceptions.
 const auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-// Large enough to keep the disk and the socket busy, small enough that a download costs a
-// bounded amount of memory per connection.
-constexpr std::size_t kStreamChunkBytes = 256 << 10;
+// A download that must be hashed is copied through two buffers of this size (one being read
+// and hashed on the pool while the other is written): large enough that the thread hop per
+// chunk is cheap, small enough that a download costs a bounded 2 MiB per connection.
+constexpr std::size_t kStreamChunkBytes = 1 << 20;
+// A download sent straight from a file (sendfile): at most this much per call, and this much
+// held back until the reader confirms the file is still the verified one.
+constexpr std::int64_t kSendfileMaxBytes = 4 << 20;
+constexpr std::int64_t kConfirmTailBytes = 64 << 10;
 constexpr std::size_t kFirstReadBytes = 16 << 10;
 // Room above the header limit in the read buffer, so that Beast's own header limit (with its
 // clearer error) normally fires first.
@@ -196,14 +208,38 @@ std::string OriginForm(std::string_view target) {
   return std::string(target.substr(path));
 }
 
-Result<std::size_t> ReadChunk(BlobReader& reader, std::span<char> buffer) {
+// Runs a reader call, turning an exception into an error (it must cost one download only).
+template <typename Call>
+auto CallReader(Call&& call) -> decltype(call()) {
   try {
-    return reader.Read(buffer);
+    return call();
   } catch (const std::exception& e) {
     return Fail(ErrorCode::kInternal, std::string("reader threw: ") + e.what());
   } catch (...) {
     return Fail(ErrorCode::kInternal, "reader threw a non-standard exception");
   }
+}
+
+Result<std::size_t> ReadChunk(BlobReader& reader, std::span<char> buffer) {
+  return CallReader([&] { return reader.Read(buffer); });
+}
+
+// One pool step of a sendfile download: the reader's ConfirmUnchanged first when `confirm`
+// (the last bytes are next), then one sendfile(2) call on the non-blocking socket.
+struct SendfileStep {
+  Result<void> same;
+  ssize_t sent = 0;
+  int err = 0;
+};
+
+SendfileStep RunSendfileStep(BlobReader& reader, bool confirm, int out, int in, off_t& offset,
+                             std::size_t count) {
+  SendfileStep step;
+  if (confirm) step.same = CallReader([&] { return reader.ConfirmUnchanged(); });
+  if (!step.same) return step;
+  step.sent = ::sendfile(out, in, &offset, count);
+  if (step.sent < 0) step.err = errno;
+  return step;
 }
 
 class Session;
@@ -342,6 +378,16 @@ class Session : public std::enable_shared_from_this<Session> {
                                       int status, StreamedMessage& message,
                                       bhttp::response_serializer<bhttp::buffer_body>& serializer,
                                       const Exchange& exchange);
+  // The body straight from a file region (sendfile), the reader's ConfirmUnchanged before the
+  // last kConfirmTailBytes.
+  asio::awaitable<Written> SendRegion(BlobReader& reader, FileRegion region, int status,
+                                      const Exchange& exchange);
+  // Waits until the socket can take more bytes; false on error or after read_timeout.
+  asio::awaitable<bool> AwaitWritable();
+  asio::awaitable<Result<std::size_t>> ReadOnPool(BlobReader& reader, std::span<char> into);
+  asio::awaitable<beast::error_code> WriteChunk(
+      StreamedMessage& message, bhttp::response_serializer<bhttp::buffer_body>& serializer,
+      std::span<char> chunk);
   asio::awaitable<void> LingeringClose();
   api::Request ToApiRequest(const bhttp::request_header<>& header, std::string request_id);
   void LogAccess(const Exchange& exchange, const Written& written) const;
@@ -710,19 +756,26 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
 asio::awaitable<Session::Written> Session::StreamBody(
     BlobReader& reader, std::optional<std::uint64_t> size, int status, StreamedMessage& message,
     bhttp::response_serializer<bhttp::buffer_body>& serializer, const Exchange& exchange) {
-  const auto write_timeout = core_.options().read_timeout;
-  std::vector<char> chunk(static_cast<std::size_t>(
-      size ? std::min<std::uint64_t>(kStreamChunkBytes, *size) : kStreamChunkBytes));
+  if (auto region = reader.Region();
+      size && region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == *size &&
+      *size > static_cast<std::uint64_t>(kConfirmTailBytes)) {  // small: one Read is one hop
+    spdlog::debug("request {}: {} bytes sent from the file", exchange.request_id, *size);
+    co_return co_await SendRegion(reader, *region, status, exchange);
+  }
+  using namespace asio::experimental::awaitable_operators;
+  // Two buffers: the pool reads (and hashes) the next chunk while this one is written.
+  const auto chunk_bytes = static_cast<std::size_t>(
+      size ? std::min<std::uint64_t>(kStreamChunkBytes, *size) : kStreamChunkBytes);
+  std::vector<char> current(chunk_bytes), next(chunk_bytes);
+  const auto want = [&](std::uint64_t from) {
+    return static_cast<std::size_t>(size ? std::min<std::uint64_t>(chunk_bytes, *size - from)
+                                         : chunk_bytes);
+  };
   std::uint64_t sent = 0;
+  // No co_await inside ?: or std::tie: GCC 12 may destroy such temporaries twice.
+  Result<std::size_t> got = 0;
+  if (!size || *size > 0) got = co_await ReadOnPool(reader, {current.data(), want(0)});
   while (!size || sent < *size) {
-    const auto want = static_cast<std::size_t>(
-        size ? std::min<std::uint64_t>(chunk.size(), *size - sent) : chunk.size());
-    const Result<std::size_t> got = co_await asio::co_spawn(
-        core_.pool_executor(),
-        [&]() -> asio::awaitable<Result<std::size_t>> {
-          co_return ReadChunk(reader, std::span<char>(chunk.data(), want));
-        },
-        asio::use_awaitable);
     if (got && *got == 0 && !size) break;  // the end of a stream of unknown size
     if (!got || *got == 0) {
       // The status line is already on the wire: closing without the end of the body (the
@@ -732,21 +785,104 @@ asio::awaitable<Session::Written> Session::StreamBody(
                     got ? "ended early" : "failed (" + got.error().message + ")", sent);
       co_return Written{false, status, sent};
     }
-    message.body().data = chunk.data();
-    message.body().size = *got;
-    message.body().more = true;
-    stream_.expires_after(write_timeout);  // per chunk: a slow but moving download is fine
-    auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
-    if (ec == bhttp::error::need_buffer) ec = {};
+    const std::span<char> chunk(current.data(), *got);
+    const std::uint64_t after = sent + *got;
+    beast::error_code ec;
+    if (!size || after < *size) {
+      auto both = co_await (WriteChunk(message, serializer, chunk) &&
+                            ReadOnPool(reader, {next.data(), want(after)}));
+      ec = std::get<0>(both);
+      got = std::move(std::get<1>(both));
+    } else {
+      ec = co_await WriteChunk(message, serializer, chunk);
+    }
     if (ec) co_return Written{false, status, sent};
-    sent += *got;
+    sent = after;
+    current.swap(next);
   }
   message.body().data = nullptr;
   message.body().size = 0;
   message.body().more = false;
-  stream_.expires_after(write_timeout);
+  stream_.expires_after(core_.options().read_timeout);
   auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
   co_return Written{!ec, status, sent, !message.keep_alive()};
+}
+
+asio::awaitable<Result<std::size_t>> Session::ReadOnPool(BlobReader& reader, std::span<char> into) {
+  co_return co_await asio::co_spawn(
+      core_.pool_executor(),
+      [&reader, into]() -> asio::awaitable<Result<std::size_t>> {
+        co_return ReadChunk(reader, into);
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<beast::error_code> Session::WriteChunk(
+    StreamedMessage& message, bhttp::response_serializer<bhttp::buffer_body>& serializer,
+    std::span<char> chunk) {
+  message.body().data = chunk.data();
+  message.body().size = chunk.size();
+  message.body().more = true;
+  stream_.expires_after(core_.options().read_timeout);  // per chunk: slow but moving is fine
+  auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
+  if (ec == bhttp::error::need_buffer) ec = {};
+  co_return ec;
+}
+
+asio::awaitable<Session::Written> Session::SendRegion(BlobReader& reader, FileRegion region,
+                                                      int status, const Exchange& exchange) {
+  auto& socket = stream_.socket();
+  boost::system::error_code mode_ec;
+  socket.native_non_blocking(true, mode_ec);  // a slow client must not hold a pool thread
+  if (mode_ec) co_return Written{false, status, 0};
+  const auto size = static_cast<std::uint64_t>(region.length);
+  const std::uint64_t tail = std::min<std::uint64_t>(kConfirmTailBytes, size);
+  off_t offset = region.offset;
+  std::uint64_t sent = 0;
+  bool confirmed = false;
+  while (sent < size) {
+    const bool confirm = !confirmed && size - sent <= tail;
+    const std::uint64_t allowed = confirmed || confirm ? size - sent : size - sent - tail;
+    const auto count = static_cast<std::size_t>(
+        std::min<std::uint64_t>(allowed, static_cast<std::uint64_t>(kSendfileMaxBytes)));
+    // On the pool: sendfile reads the file, which may wait for the disk (a cold range).
+    const SendfileStep step = co_await asio::co_spawn(
+        core_.pool_executor(),
+        [&reader, confirm, out = socket.native_handle(), in = region.fd, &offset,
+         count]() -> asio::awaitable<SendfileStep> {
+          co_return RunSendfileStep(reader, confirm, out, in, offset, count);
+        },
+        asio::use_awaitable);
+    if (!step.same) {
+      spdlog::error("request {}: {} after {} of {} bytes; closing the connection",
+                    exchange.request_id, step.same.error().message, sent, size);
+      co_return Written{false, status, sent};
+    }
+    confirmed = confirmed || confirm;
+    if (step.sent > 0) {
+      sent += static_cast<std::uint64_t>(step.sent);
+      continue;
+    }
+    if (step.sent < 0 && (step.err == EINTR || step.err == EAGAIN || step.err == EWOULDBLOCK)) {
+      if (step.err == EINTR || co_await AwaitWritable()) continue;
+      co_return Written{false, status, sent};
+    }
+    spdlog::error("request {}: sendfile {} after {} of {} bytes; closing the connection",
+                  exchange.request_id,
+                  step.sent == 0 ? std::string("found the file short")
+                                 : std::error_code(step.err, std::generic_category()).message(),
+                  sent, size);
+    co_return Written{false, status, sent};
+  }
+  co_return Written{true, status, sent};
+}
+
+asio::awaitable<bool> Session::AwaitWritable() {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(executor_, core_.options().read_timeout);
+  auto which = co_await (stream_.socket().async_wait(tcp::socket::wait_write, kNoThrow) ||
+                         timer.async_wait(kNoThrow));
+  co_return which.index() == 0 && !std::get<0>(std::get<0>(which));
 }
 
 api::Request Session::ToApiRequest(const bhttp::request_header<>& header, std::string request_id) {
@@ -806,8 +942,8 @@ Result<std::string> ServerCore::Bind() {
   const auto local = acceptor_.local_endpoint(ec);
   if (ec) return fail("local address");
   bound_ = FormatEndpoint(local);
-  // Clients may connect from now on; the kernel queues them until Start.
-  spdlog::info("listening on {}", bound_);
+  // Clients may connect from now on; the kernel queues them until Start, which says
+  // "listening": tools wait for that line, and a start that fails in between never shows it.
   return bound_;
 }
 
@@ -829,6 +965,7 @@ Result<std::string> ServerCore::Start() {
   });
   for (int i = 0; i < std::max(1, options_.io_threads); ++i)
     io_threads_.emplace_back([this] { RunIo(); });
+  spdlog::info("listening on {}", bound_);
   return bound_;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,13 @@ class BlobWriter : public ByteSink {
   virtual Result<void> Seal() { return {}; }
 };
 
+// The bytes a reader has left, as a region of a file it holds open (valid while the reader lives).
+struct FileRegion {
+  int fd = -1;
+  std::int64_t offset = 0;
+  std::int64_t length = 0;
+};
+
 // A committed blob being read. Readers of the stores check the bytes against the blob's key
 // (its SHA-256) as they stream: the Read that would hand out the last bytes of a blob whose
 // bytes do not match fails with kCorrupted instead, so no caller ever completes a transfer of
@@ -52,6 +60,15 @@ class BlobReader {
   // Before the first Read: skips `offset` bytes (a ranged download), so Size() shrinks by it.
   // Errors: kBadRequest (offset past the end), kInternal.
   virtual Result<void> Seek(std::int64_t offset) = 0;
+
+  // Zero-copy sending (sendfile). Offered only when the remaining bytes need no hashing while
+  // they stream: a range, or a whole blob whose SHA-256 was verified since its file last
+  // changed. A caller that sends the region instead of calling Read must call ConfirmUnchanged
+  // before it sends the region's last bytes. Non-blocking. nullopt: use Read.
+  virtual std::optional<FileRegion> Region() { return std::nullopt; }
+  // Whether the file still is the one that was verified. Errors: kCorrupted (it changed since:
+  // do not complete the transfer), kInternal. May block (a store reports the corruption).
+  virtual Result<void> ConfirmUnchanged() { return {}; }
 };
 
 class BlobStore {

@@ -86,10 +86,11 @@ def run_in_pty(env, *args, timeout=300):
 class CorruptingProxy:
     """A loopback HTTP proxy in front of `target` (host:port) that forwards every request as
     received (so signatures still verify) and flips one byte in the body of 2xx GET answers
-    whose path contains `corrupt_marker`."""
+    whose path contains `corrupt_marker` (with `uploads=True`: in the body of PUT requests
+    whose path contains it instead)."""
 
-    def __init__(self, target, corrupt_marker):
-        self.target, self.marker = target, corrupt_marker
+    def __init__(self, target, corrupt_marker, uploads=False):
+        self.target, self.marker, self.uploads = target, corrupt_marker, uploads
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -101,13 +102,15 @@ class CorruptingProxy:
             def forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.uploads and self.command == "PUT" and proxy.marker in self.path and body:
+                    body = bytes([body[0] ^ 0x01]) + body[1:]
                 host, port = proxy.target.split(":")
                 upstream = http.client.HTTPConnection(host, int(port), timeout=60)
                 headers = {k: v for k, v in self.headers.items()}
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
-                if (self.command == "GET" and 200 <= answer.status < 300
+                if (not proxy.uploads and self.command == "GET" and 200 <= answer.status < 300
                         and proxy.marker in self.path and data):
                     data = bytes([data[0] ^ 0x01]) + data[1:]
                 self.send_response(answer.status)

@@ -145,7 +145,8 @@ class Dlipkg:
 
     _count = 0
 
-    def __init__(self, data_dir, args=(), env=None, listen="127.0.0.1:0"):
+    def __init__(self, data_dir, args=(), env=None, listen="127.0.0.1:0", binary=None):
+        self.binary = Path(binary) if binary else DLIPKG  # benchmarks compare another build
         self.data_dir = Path(data_dir)
         self.listen = listen  # whatever it binds, clients only ever use 127.0.0.1
         self.args = list(args)
@@ -164,7 +165,7 @@ class Dlipkg:
         self.log_path = self.data_dir.parent / f"server-{Dlipkg._count}.log"
         self.log = open(self.log_path, "w+")
         env = dict(os.environ, **(self.env or {}))
-        cmd = [str(DLIPKG), "serve", "--listen", self.listen, "--data-dir", str(self.data_dir),
+        cmd = [str(self.binary), "serve", "--listen", self.listen, "--data-dir", str(self.data_dir),
                *self.args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout

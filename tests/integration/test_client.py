@@ -209,6 +209,24 @@ def test_replace_is_all_or_nothing(env, tmp_path, nginx):
     assert show(env, "b.py", "rep")["sha256"] == sha256(b"new b.py\n")
 
 
+@pytest.mark.parametrize("mode", ["aksk", "token"])
+def test_push_of_bytes_altered_on_the_way_fails_and_removes_the_package(server, tmp_path, mode):
+    """push reads the file once (UNSIGNED-PAYLOAD) and compares the SHA-256 the server stored
+    with its own: bytes altered in flight are caught, and the package they made is removed."""
+    env = client_env(server, mode, tmp_path)
+    data = os.urandom(300_000)
+    path = write(tmp_path / "src" / "moved.bin", data)
+    with CorruptingProxy(server.address, "/resources/moved.bin/content", uploads=True) as proxy:
+        bad = client_env(server, mode, tmp_path, DLIPKG_ENDPOINT=proxy.url)
+        done = run(bad, "push", "--group", "up", str(path))
+    assert done.returncode == 1, done.stderr
+    assert sha256(data) in done.stderr and "the package was removed" in done.stderr
+    gone = run(env, "show", "moved.bin", "--group", "up")
+    assert gone.returncode == 3, gone.stderr
+    ok(env, "push", "--group", "up", str(path))
+    assert show(env, "moved.bin", "up")["sha256"] == sha256(data)
+
+
 # --- downloads --------------------------------------------------------------------------------
 def test_get_refuses_a_corrupted_download(server, tmp_path):
     env = client_env(server, "aksk", tmp_path)

@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from conftest import sha256
-from harness import RssSampler
+from harness import RssSampler, wait_until
 from test_auth import ALICE, ALICE_TOKEN, BOBBY, canonical_request, write_credentials, USERS
 
 P = "/v2.0/p1"
@@ -375,6 +375,40 @@ def test_altered_blob_is_cut_short_and_reported(server):
     # Its size changed too: refused before any byte is sent.
     blob.write_bytes(data[:-1])
     assert_dli_error(get_file(server, "bad.bin", "g"), 500, "DLI.0999")
+
+
+def test_verified_blob_is_sent_whole_again_and_cut_short_once_altered(server):
+    """A whole read verifies a blob; later downloads of the unchanged file skip hashing (sent
+    with sendfile) but confirm, before the last bytes, that the file is still the verified
+    one."""
+    data = os.urandom(32 << 20)  # more than loopback socket buffers hold
+    put_content(server, "v.bin", data, group="g")
+    blob = server.data_dir / "blobs" / sha256(data)[:2] / sha256(data)
+    # Timestamps are coarse: a file changed moments ago is never trusted, so let it settle.
+    wait_until(lambda: time.time() - blob.stat().st_ctime > 0.1, "the blob to settle")
+    for _ in range(2):  # the first read verifies, the second is sent unhashed
+        r = get_file(server, "v.bin", "g")
+        assert r.status_code == 200 and r.content == data
+    r = get_file(server, "v.bin", "g", headers={"Range": "bytes=1000-1999"})
+    assert r.status_code == 206 and r.content == data[1000:2000]
+
+    r = get_file(server, "v.bin", "g", stream=True)
+    assert r.status_code == 200
+    got = bytearray(r.raw.read(1 << 16))
+    with open(blob, "r+b") as f:  # same inode, same size: only the change time tells
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 0xFF]))
+    try:
+        for piece in r.iter_content(1 << 16):
+            got += piece
+    except requests.exceptions.ChunkedEncodingError:
+        pass
+    assert len(got) < len(data) and bytes(got) == data[:len(got)]
+    shown = server.api("GET", f"{P}/resources/v.bin?group=g").json()
+    assert shown["status"] == "FAILED" and "no longer match" in shown["status_reason"]
+    assert "changed since its SHA-256 was verified" in server.logs()
 
 
 # --- presigned URLs -----------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_an_instance_starting_beside_a_live_one_takes_none_of_its_work(start_ser
             "paths": [f"{nginx.url}/slow/{names[1]}"], "kind": "file", "group": "g2"})
         wait_until(lambda: "job started" in a.logs() and sync.running(), "both uploads to run")
         b = start_server(*shared, data_dir=tmp_path / "b")
-        # b logs the sweep after its port is bound (its "listening" line) and before it serves.
+        # b sweeps after its port is bound and before it serves (its "listening" line).
         wait_until(lambda: "day-old temporaries only" in b.logs(), "b's start-up sweep")
         # b is serving now, and a's job is still a's.
         assert b.api("GET", "/readyz").status_code == 200

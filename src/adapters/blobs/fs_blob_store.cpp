@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <mutex>
 #include <random>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -188,28 +192,169 @@ class FsBlobWriter final : public BlobWriter {
   std::int64_t size_ = 0;
 };
 
+// What stat says about a blob file: if any of it differs, the file changed (or was replaced).
+struct FileIdentity {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+std::int64_t Nanoseconds(const timespec& time) {
+  return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
+}
+
+FileIdentity IdentityOf(const struct stat& st) {
+  return FileIdentity{st.st_dev, st.st_ino, st.st_size, Nanoseconds(st.st_mtim),
+                      Nanoseconds(st.st_ctim)};
+}
+
+std::expected<FileIdentity, int> IdentityOf(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::unexpected(errno);
+  return IdentityOf(st);
+}
+
+std::int64_t WallClockNs() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return Nanoseconds(now);
+}
+
+// A blob file read (pread at its own offset, so Region and Read agree on the position).
+// `trusted`: the file is one whose SHA-256 was verified since it last changed (a VerifiedBlobs
+// hit), so it is served unhashed; the Read of its last bytes, like ConfirmUnchanged, first
+// checks that it still is that file.
 class FsBlobReader final : public BlobReader {
  public:
-  FsBlobReader(UniqueFd fd, std::int64_t size) : fd_(std::move(fd)), size_(size) {}
-  std::int64_t Size() const override { return size_; }
+  FsBlobReader(UniqueFd fd, FileIdentity identity, bool trusted)
+      : fd_(std::move(fd)), identity_(identity), end_(identity.size), trusted_(trusted) {}
+  // What is left after a Seek; reads do not change it.
+  std::int64_t Size() const override { return end_ - start_; }
+
   Result<std::size_t> Read(std::span<char> buffer) override {
-    auto n = ReadSome(fd_.Get(), buffer);
+    const auto want = static_cast<std::size_t>(
+        std::min<std::int64_t>(static_cast<std::int64_t>(buffer.size()), end_ - offset_));
+    if (want == 0) return 0;
+    auto n = PreadSome(buffer.first(want));
     if (!n) return StoreFailure("read", n.error());
+    if (*n == 0) return 0;
+    if (trusted_ && offset_ + static_cast<std::int64_t>(*n) == end_) {
+      if (auto same = ConfirmUnchanged(); !same) return std::unexpected(same.error());
+    }
+    offset_ += static_cast<std::int64_t>(*n);
     return *n;
   }
+
   Result<void> Seek(std::int64_t offset) override {
-    if (offset < 0 || offset > size_) return Fail(ErrorCode::kBadRequest, "seek past the end");
-    if (::lseek(fd_.Get(), offset, SEEK_CUR) < 0) return StoreFailure("seek", errno);
-    size_ -= offset;
+    if (offset < 0 || offset > end_ - offset_)
+      return Fail(ErrorCode::kBadRequest, "seek past the end");
+    offset_ += offset;
+    start_ = offset_;
+    trusted_ = false;  // a range is not checked, so there is nothing to confirm
     return {};
   }
 
+  std::optional<FileRegion> Region() override {
+    return FileRegion{fd_.Get(), offset_, end_ - offset_};
+  }
+
+  Result<void> ConfirmUnchanged() override {
+    if (!trusted_) return {};
+    if (!Unchanged())
+      return Fail(ErrorCode::kCorrupted,
+                  "the stored file changed since its SHA-256 was verified (altered on storage)");
+    return {};
+  }
+
+  // Whether the file still has the identity it had when it was opened.
+  bool Unchanged() const {
+    auto now = IdentityOf(fd_.Get());
+    return now && *now == identity_;
+  }
+
  private:
+  std::expected<std::size_t, int> PreadSome(std::span<char> buffer) {
+    for (;;) {
+      const ssize_t n = ::pread(fd_.Get(), buffer.data(), buffer.size(), offset_);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return std::unexpected(errno);
+    }
+  }
+
   UniqueFd fd_;
-  std::int64_t size_;
+  const FileIdentity identity_;
+  std::int64_t start_ = 0;   // where the bytes begin (after a Seek)
+  std::int64_t offset_ = 0;  // the next byte to read
+  const std::int64_t end_;
+  bool trusted_;
 };
 
 }  // namespace
+
+// Blobs whose whole content was hashed and found matching, by the identity their file had then.
+// Kept in memory only (a restart verifies again), bounded, and trusted for kTrustTime at most.
+class FsBlobStore::VerifiedBlobs {
+ public:
+  bool Trusts(const std::string& sha256, const FileIdentity& identity) {
+    std::lock_guard lock(mutex_);
+    const auto found = entries_.find(sha256);
+    if (found == entries_.end()) return false;
+    if (found->second.identity == identity &&
+        std::chrono::steady_clock::now() - found->second.verified < kTrustTime)
+      return true;
+    entries_.erase(found);
+    return false;
+  }
+
+  // A read that began at `began_ns` (wall clock) verified the file with `identity`. Timestamps
+  // are coarse (one kernel tick, <= 10 ms): a file changed within a tick of its last change
+  // could keep its identity, so a file that changed less than kRacyMargin before the read
+  // began is not recorded (the "racy clean" rule git uses for its index).
+  void Record(const std::string& sha256, const FileIdentity& identity, std::int64_t began_ns) {
+    if (began_ns - identity.ctime_ns < kRacyMarginNs ||
+        began_ns - identity.mtime_ns < kRacyMarginNs)
+      return;
+    std::lock_guard lock(mutex_);
+    if (entries_.size() >= kMaxEntries && !entries_.contains(sha256)) EvictOldest();
+    entries_[sha256] = Entry{identity, std::chrono::steady_clock::now()};
+  }
+
+  void Forget(const std::string& sha256) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(sha256);
+  }
+
+ private:
+  // Verification proves the bytes as the page cache held them; reading them again from disk
+  // now and then is what catches a disk that rots them silently.
+  static constexpr auto kTrustTime = std::chrono::hours(1);
+  static constexpr std::int64_t kRacyMarginNs = 20'000'000;  // two ticks at HZ=100
+  static constexpr std::size_t kMaxEntries = 4096;
+
+  struct Entry {
+    FileIdentity identity;
+    std::chrono::steady_clock::time_point verified;
+  };
+
+  void EvictOldest() {
+    auto oldest = std::ranges::min_element(entries_, {},
+                                           [](const auto& entry) { return entry.second.verified; });
+    if (oldest != entries_.end()) entries_.erase(oldest);
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+FsBlobStore::FsBlobStore(const fs::path& root)
+    : blobs_dir_(root / "blobs"),
+      temp_dir_(root / "tmp"),
+      verified_(std::make_shared<VerifiedBlobs>()) {}
+
+FsBlobStore::~FsBlobStore() = default;
 
 Result<std::unique_ptr<FsBlobStore>> FsBlobStore::Open(const fs::path& root) {
   std::unique_ptr<FsBlobStore> store(new FsBlobStore(root));
@@ -243,14 +388,21 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::Create() {
 
 Result<std::unique_ptr<BlobReader>> FsBlobStore::Open(const std::string& sha256) {
   if (!IsBlobKey(sha256)) return Fail(ErrorCode::kNotFound, "blob not found: invalid key");
+  const std::int64_t began_ns = WallClockNs();
   auto fd = OpenFd(BlobPath(sha256), O_RDONLY);
   if (!fd && fd.error() == ENOENT) return Fail(ErrorCode::kNotFound, "blob not found: " + sha256);
   if (!fd) return StoreFailure("open", fd.error());
-  struct stat st {};
-  if (::fstat(fd->Get(), &st) != 0) return StoreFailure("open", errno);
-  return std::make_unique<VerifyingReader>(
-      std::make_unique<FsBlobReader>(std::move(*fd), static_cast<std::int64_t>(st.st_size)),
-      sha256);
+  auto identity = IdentityOf(fd->Get());
+  if (!identity) return StoreFailure("open", identity.error());
+  if (verified_->Trusts(sha256, *identity))
+    return std::make_unique<FsBlobReader>(std::move(*fd), *identity, /*trusted=*/true);
+  auto raw = std::make_unique<FsBlobReader>(std::move(*fd), *identity, /*trusted=*/false);
+  // Runs inside the Read that verified the blob, while `file` (owned by the verifier) lives.
+  auto on_verified = [verified = verified_, sha256, identity = *identity, began_ns,
+                      file = raw.get()] {
+    if (file->Unchanged()) verified->Record(sha256, identity, began_ns);
+  };
+  return std::make_unique<VerifyingReader>(std::move(raw), sha256, std::move(on_verified));
 }
 
 Result<bool> FsBlobStore::Exists(const std::string& sha256) {
@@ -263,6 +415,7 @@ Result<bool> FsBlobStore::Exists(const std::string& sha256) {
 
 Result<void> FsBlobStore::Remove(const std::string& sha256) {
   if (!IsBlobKey(sha256)) return Fail(ErrorCode::kBadRequest, "blob store remove: invalid key");
+  verified_->Forget(sha256);
   if (::unlink(BlobPath(sha256).c_str()) != 0 && errno != ENOENT)
     return StoreFailure("remove", errno);
   return {};

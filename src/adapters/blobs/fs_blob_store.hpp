@@ -3,6 +3,9 @@
 // (SHA-256), fsync the file, rename into place, fsync the directory.
 // Keys must be 64 lower-case hex characters; anything else is refused before a path is built
 // (Open: kNotFound, Exists: false, Remove: kBadRequest), so no caller string can leave the root.
+// Downloads hash every byte until a whole read has verified a blob; the file's identity (inode,
+// size, mtime, ctime) is then remembered for a while, and later full reads of the unchanged file
+// are served unhashed, as a file region the server can sendfile(2).
 // Thread-safe; each writer/reader belongs to one thread at a time.
 #pragma once
 
@@ -18,6 +21,7 @@ class FsBlobStore final : public BlobStore, public ReadinessProbe {
  public:
   // Creates the directories if needed. Errors: kInternal.
   static Result<std::unique_ptr<FsBlobStore>> Open(const std::filesystem::path& root);
+  ~FsBlobStore() override;
 
   Result<std::unique_ptr<BlobWriter>> Create() override;
   Result<std::unique_ptr<BlobReader>> Open(const std::string& sha256) override;
@@ -29,12 +33,13 @@ class FsBlobStore final : public BlobStore, public ReadinessProbe {
   Result<void> CheckReady() override;
 
  private:
-  explicit FsBlobStore(const std::filesystem::path& root)
-      : blobs_dir_(root / "blobs"), temp_dir_(root / "tmp") {}
+  class VerifiedBlobs;
+  explicit FsBlobStore(const std::filesystem::path& root);
   std::filesystem::path BlobPath(const std::string& sha256) const;
 
   std::filesystem::path blobs_dir_;
-  std::filesystem::path temp_dir_;  // same file system as blobs_dir_, so rename is atomic
+  std::filesystem::path temp_dir_;           // same file system as blobs_dir_, so rename is atomic
+  std::shared_ptr<VerifiedBlobs> verified_;  // shared with readers, which may outlive a request
 };
 
 }  // namespace dlipkg

@@ -2,8 +2,12 @@
 
 namespace dlipkg {
 
-VerifyingReader::VerifyingReader(std::unique_ptr<BlobReader> raw, std::string sha256)
-    : raw_(std::move(raw)), sha256_(std::move(sha256)), size_(raw_->Size()) {}
+VerifyingReader::VerifyingReader(std::unique_ptr<BlobReader> raw, std::string sha256,
+                                 std::function<void()> on_verified)
+    : raw_(std::move(raw)),
+      sha256_(std::move(sha256)),
+      size_(raw_->Size()),
+      on_verified_(std::move(on_verified)) {}
 
 Result<std::size_t> VerifyingReader::Read(std::span<char> buffer) {
   auto n = raw_->Read(buffer);
@@ -15,6 +19,7 @@ Result<std::size_t> VerifyingReader::Read(std::span<char> buffer) {
   if (read_ > size_ || hasher_.FinishHex() != sha256_)
     return Fail(ErrorCode::kCorrupted,
                 "the stored bytes do not match their SHA-256 " + sha256_ + " (altered on storage)");
+  if (on_verified_) on_verified_();
   return n;
 }
 
@@ -22,6 +27,12 @@ Result<void> VerifyingReader::Seek(std::int64_t offset) {
   if (offset == 0) return {};
   checking_ = false;
   return raw_->Seek(offset);
+}
+
+// Unchecked bytes (a range) may bypass Read; a whole blob is hashed, so it may not.
+std::optional<FileRegion> VerifyingReader::Region() {
+  if (checking_) return std::nullopt;
+  return raw_->Region();
 }
 
 }  // namespace dlipkg

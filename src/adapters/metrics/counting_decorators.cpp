@@ -19,7 +19,10 @@ class CountingSink final : public ByteSink {
     metrics_.AddFetchedBytes(static_cast<std::int64_t>(bytes.size()));
     return written;
   }
+  // Every hook of the port passes through: a decorator that dropped Cancelled would keep
+  // shutdown from reaching a stalled fetch (test_overload.py caught exactly that).
   void ExpectSize(std::int64_t bytes) override { inner_.ExpectSize(bytes); }
+  std::optional<Error> Cancelled() const override { return inner_.Cancelled(); }
   bool sink_failed() const { return sink_failed_; }
 
  private:
@@ -51,6 +54,8 @@ class CountingWriter final : public BlobWriter {
     return Counted(inner_->Write(bytes), metrics_, "write");
   }
   Result<BlobInfo> Commit() override { return Counted(inner_->Commit(), metrics_, "commit"); }
+  void ExpectSize(std::int64_t bytes) override { inner_->ExpectSize(bytes); }
+  std::optional<Error> Cancelled() const override { return inner_->Cancelled(); }
 
  private:
   std::unique_ptr<BlobWriter> inner_;
@@ -67,6 +72,11 @@ class CountingReader final : public BlobReader {
   }
   Result<void> Seek(std::int64_t offset) override {
     return Counted(inner_->Seek(offset), metrics_, "seek");
+  }
+  // Without these a verified blob would lose its sendfile path whenever metrics are on.
+  std::optional<FileRegion> Region() override { return inner_->Region(); }
+  Result<void> ConfirmUnchanged() override {
+    return Counted(inner_->ConfirmUnchanged(), metrics_, "confirm");
   }
 
  private:

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/common/sha256.hpp"
@@ -177,6 +179,110 @@ TEST_F(FsBlobStoreTest, ListIgnoresStrayFiles) {
   std::ranges::sort(expected);
   std::ranges::sort(*listed);
   EXPECT_EQ(*listed, expected);
+}
+
+// --- downloads of blobs verified since their file last changed --------------------------------
+
+// A blob written long enough ago that its timestamps cannot be "racy" (see VerifiedBlobs).
+class FsVerifiedBlobTest : public FsBlobStoreTest {
+ protected:
+  std::string PutSettled(std::string_view bytes) {
+    const std::string sha = Put(bytes).sha256;
+    const fs::path file = dir_.path() / "blobs" / sha.substr(0, 2) / sha;
+    const auto written = fs::last_write_time(file);
+    // Waits on the file's own clock (bounded), not a fixed sleep: 50 ms past its last change.
+    for (int i = 0;
+         i < 500 && fs::file_time_type::clock::now() - written < std::chrono::milliseconds(50); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return sha;
+  }
+
+  fs::path PathOf(const std::string& sha) { return dir_.path() / "blobs" / sha.substr(0, 2) / sha; }
+
+  // Flips one byte in place: same inode, same size, new ctime.
+  void AlterInPlace(const std::string& sha) {
+    const fs::path file = PathOf(sha);
+    fs::permissions(file, fs::perms::owner_write, fs::perm_options::add);
+    std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+    char first = 0;
+    stream.get(first);
+    stream.seekp(0);
+    stream.put(static_cast<char>(first ^ 0x01));
+  }
+};
+
+TEST_F(FsVerifiedBlobTest, AFirstFullReadIsHashedAndOffersNoRegion) {
+  const std::string sha = PutSettled("abc");
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  EXPECT_FALSE((*reader)->Region());  // must pass through Read, which hashes
+}
+
+TEST_F(FsVerifiedBlobTest, AfterAVerifiedReadTheUnchangedFileIsOfferedAsARegion) {
+  const std::string sha = PutSettled("abc");
+  EXPECT_EQ(ReadAll(sha), "abc");
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  const auto region = (*reader)->Region();
+  ASSERT_TRUE(region);
+  EXPECT_GE(region->fd, 0);
+  EXPECT_EQ(region->offset, 0);
+  EXPECT_EQ(region->length, 3);
+  EXPECT_TRUE((*reader)->ConfirmUnchanged());
+  EXPECT_EQ(ReadAll(sha), "abc");
+}
+
+TEST_F(FsVerifiedBlobTest, AFileAlteredAfterVerificationIsHashedAgainAndRefused) {
+  const std::string sha = PutSettled("abcdef");
+  EXPECT_EQ(ReadAll(sha), "abcdef");
+  AlterInPlace(sha);
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  EXPECT_FALSE((*reader)->Region());
+  std::vector<char> buffer(64);
+  auto n = (*reader)->Read(buffer);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code, ErrorCode::kCorrupted);
+}
+
+TEST_F(FsVerifiedBlobTest, AFileAlteredWhileATrustedReaderIsOpenFailsItsLastBytes) {
+  const std::string sha = PutSettled("abcdef");
+  EXPECT_EQ(ReadAll(sha), "abcdef");
+  auto sendfile_reader = store_->Open(sha);
+  auto read_reader = store_->Open(sha);
+  ASSERT_TRUE(sendfile_reader && read_reader);
+  ASSERT_TRUE((*sendfile_reader)->Region());
+  std::vector<char> buffer(2);
+  ASSERT_TRUE((*read_reader)->Read(buffer));  // not the last bytes yet
+  AlterInPlace(sha);
+  auto confirmed = (*sendfile_reader)->ConfirmUnchanged();
+  ASSERT_FALSE(confirmed);
+  EXPECT_EQ(confirmed.error().code, ErrorCode::kCorrupted);
+  std::vector<char> rest(64);
+  auto n = (*read_reader)->Read(rest);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code, ErrorCode::kCorrupted);
+}
+
+TEST_F(FsVerifiedBlobTest, ARangeIsOfferedAsARegionWithoutVerification) {
+  const std::string sha = PutSettled("abcdef");
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE((*reader)->Seek(2));
+  const auto region = (*reader)->Region();
+  ASSERT_TRUE(region);
+  EXPECT_EQ(region->offset, 2);
+  EXPECT_EQ(region->length, 4);
+}
+
+TEST_F(FsVerifiedBlobTest, ARemovedAndRewrittenBlobIsVerifiedAgain) {
+  const std::string sha = PutSettled("abc");
+  EXPECT_EQ(ReadAll(sha), "abc");
+  ASSERT_TRUE(store_->Remove(sha));
+  EXPECT_EQ(PutSettled("abc"), sha);
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  EXPECT_FALSE((*reader)->Region());
 }
 
 }  // namespace

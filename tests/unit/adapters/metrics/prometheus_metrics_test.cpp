@@ -115,5 +115,70 @@ TEST(CountingFetcher, CountsBytesAndClassifiesFailures) {
         << text;
 }
 
+// The decorators pass every hook of the ports through: a dropped Cancelled kept SIGTERM from
+// reaching a stalled fetch, and a dropped Region turned off sendfile, whenever metrics were on.
+class AskingFetcher final : public SourceFetcher {
+ public:
+  Result<std::int64_t> Fetch(std::string_view, ByteSink& sink) override {
+    sink.ExpectSize(42);
+    cancelled = sink.Cancelled();
+    return 0;
+  }
+  std::optional<Error> cancelled;
+};
+
+class CancelledSink final : public ByteSink {
+ public:
+  Result<void> Write(std::span<const char>) override { return {}; }
+  void ExpectSize(std::int64_t bytes) override { expected = bytes; }
+  std::optional<Error> Cancelled() const override {
+    return Error{ErrorCode::kShuttingDown, "stop"};
+  }
+  std::int64_t expected = 0;
+};
+
+class RegionReader final : public BlobReader {
+ public:
+  std::int64_t Size() const override { return 5; }
+  Result<std::size_t> Read(std::span<char>) override { return 0; }
+  Result<void> Seek(std::int64_t) override { return {}; }
+  std::optional<FileRegion> Region() override {
+    return FileRegion{.fd = 7, .offset = 1, .length = 5};
+  }
+  Result<void> ConfirmUnchanged() override { return Fail(ErrorCode::kCorrupted, "changed"); }
+};
+
+class RegionStore final : public BlobStore {
+ public:
+  Result<std::unique_ptr<BlobWriter>> Create() override { return Fail(ErrorCode::kInternal, "no"); }
+  Result<std::unique_ptr<BlobReader>> Open(const std::string&) override {
+    return std::make_unique<RegionReader>();
+  }
+  Result<bool> Exists(const std::string&) override { return true; }
+  Result<void> Remove(const std::string&) override { return {}; }
+  Result<std::vector<std::string>> List() override { return std::vector<std::string>{}; }
+  Result<void> SweepTemporaries() override { return {}; }
+};
+
+TEST(CountingDecorators, PassEveryHookOfThePortsThrough) {
+  PrometheusMetrics metrics("1");
+  AskingFetcher asking;
+  CancelledSink sink;
+  ASSERT_TRUE(CountingFetcher(asking, metrics).Fetch("u", sink));
+  EXPECT_EQ(sink.expected, 42);
+  ASSERT_TRUE(asking.cancelled);
+  EXPECT_EQ(asking.cancelled->code, ErrorCode::kShuttingDown);
+
+  RegionStore store;
+  CountingBlobStore counted(store, metrics);
+  auto reader = counted.Open(std::string(64, 'a'));
+  ASSERT_TRUE(reader);
+  auto region = (*reader)->Region();
+  ASSERT_TRUE(region);
+  EXPECT_EQ(region->fd, 7);
+  EXPECT_EQ(region->length, 5);
+  EXPECT_EQ((*reader)->ConfirmUnchanged().error().code, ErrorCode::kCorrupted);
+}
+
 }  // namespace
 }  // namespace dlipkg
