@@ -10,12 +10,18 @@ loopback and stopped after), in one run:
   - upload: 20 synchronous uploads of a 16 MiB object from nginx, MiB/s.
 Installs wrk (Debian) if it is missing.
 
+With --rounds N (N >= 3 for figures to quote), the embedded show is measured N times in rounds
+alternating nginx, this build and, with --baseline PATH, another build (e.g. of main), each
+printed as min / median / max; the upload figure is then left out.
+
 With --metrics instead: the cost of the /metrics instrumentation on show requests/s. Two
 embedded servers, one with --metrics=true and one with --metrics=false, are measured by the same
-wrk in alternating rounds (--rounds of each), beside nginx serving the same body; prints the
-median of each, and the cost in percent (target < 5%).
+wrk in alternating rounds (--rounds of each, 5 if not given), beside nginx serving the same body;
+prints the median of each, and the cost in percent (target < 5%).
 
-Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out | --metrics [--rounds 5]]
+Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out]
+                         [--rounds 3 [--baseline PATH] [--metadata URL]]
+       bench/show_rps.py --metrics [--rounds 5]
 """
 import argparse
 import json
@@ -29,6 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+import harness  # noqa: E402
 from harness import Dlipkg, Nginx  # noqa: E402
 
 P = "/v2.0/bench/resources"
@@ -80,6 +87,47 @@ def run_deployment(label, servers, nginx, args, work):
     print(f"{label:<34} show {rps:>8.0f} req/s (p99 {p99:.1f} ms) | nginx same body "
           f"{reference:>8.0f} req/s (p99 {ref_p99:.1f} ms) | ratio {rps / reference:.2f} | "
           f"upload 16 MiB x20: {mib_s:.0f} MiB/s")
+
+
+def spread(values, fmt="{:.2f}"):
+    return " / ".join(fmt.format(v) for v in (min(values), sorted(values)[len(values) // 2],
+                                               max(values)))
+
+
+def compare_show(args, nginx, work, extra):
+    """Alternating rounds: nginx, then each binary, show req/s and p99."""
+    subjects = [("this build", harness.DLIPKG)]
+    if args.baseline:
+        subjects.append(("baseline", Path(args.baseline)))
+    servers = {}
+    for label, binary in subjects:
+        harness.DLIPKG = binary  # read by Dlipkg.start
+        server = start(work, label.replace(" ", "-"), extra)
+        servers[label] = server
+        r = server.api("POST", P + "/pyfiles", json={"paths": [f"{nginx.url}/a.py"],
+                                                      "group": "g"})
+        assert r.status_code == 200, r.text
+        (nginx.root / "show.json").write_bytes(server.api("GET", P + "/a.py?group=g").content)
+    try:
+        ref, figures = [], {label: ([], []) for label, _ in subjects}
+        for _ in range(args.rounds):
+            ref.append(wrk([f"{nginx.url}/show.json"], args.connections, args.seconds)[0])
+            for label, _ in subjects:
+                server = servers[label]
+                rps, p99 = wrk([f"{server.url}{P}/a.py?group=g"], args.connections, args.seconds)
+                figures[label][0].append(rps)
+                figures[label][1].append(p99)
+        print(f"show, {args.connections} keep-alive connections, {args.rounds} alternating "
+              f"rounds (min / median / max)")
+        print(f"  nginx same body: {spread(ref, '{:.0f}')} req/s")
+        for label, _ in subjects:
+            rps, p99 = figures[label]
+            ratios = [a / b for a, b in zip(rps, ref)]
+            print(f"  {label:<10}: {spread(rps, '{:.0f}')} req/s, p99 {spread(p99, '{:.1f}')} ms,"
+                  f" ratio to nginx {spread(ratios)}")
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
 def metrics_cost(nginx, args, work):
@@ -149,9 +197,13 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--scale-out", action="store_true",
                         help="also PostgreSQL + Swift s3api, one and two instances")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="alternating rounds of the show measurement only (with --metrics:"
+                        " rounds of each, default 5)")
+    parser.add_argument("--baseline", help="another dlipkg binary measured in the same rounds")
+    parser.add_argument("--metadata", help="with --rounds: a postgresql:// URL to use")
     parser.add_argument("--metrics", action="store_true",
                         help="instead: show requests/s with /metrics instrumentation on vs off")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of each, with --metrics")
     args = parser.parse_args()
     ensure_wrk()
     base = Path(__file__).resolve().parents[1] / "build" / "bench"
@@ -161,15 +213,24 @@ def main():
     (work / "src" / "a.py").write_text("print('a')\n")
     (work / "src" / "obj16.bin").write_bytes(os.urandom(16 << 20))
     nginx = Nginx(work / "src", work / "nginx").start()
-    deployments = [("embedded (SQLite + directory)", 1, [])]
-    stops = []
     if args.metrics:
+        args.rounds = args.rounds or 5
         try:
             metrics_cost(nginx, args, work)
         finally:
             nginx.stop()
             subprocess.run(["rm", "-rf", str(work)])
         return
+    if args.rounds:
+        try:
+            compare_show(args, nginx, work,
+                         ["--metadata", args.metadata] if args.metadata else [])
+        finally:
+            nginx.stop()
+            subprocess.run(["rm", "-rf", str(work)])
+        return
+    deployments = [("embedded (SQLite + directory)", 1, [])]
+    stops = []
     try:
         if args.scale_out:
             shared = start_scale_out(work, stops)

@@ -50,7 +50,8 @@ struct Response {
   std::string content_type = "application/json;charset=UTF-8";  // "" for no Content-Type
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  // When set, the body is streamed from it (a package download) instead of `body`.
+  // When set, the body is streamed from it (a package download, a whole listing) instead of
+  // `body`; a stream whose Size() is negative (unknown) is sent chunked.
   std::unique_ptr<BlobReader> stream;
   // The route table pattern that answered ("" when no route matched), for /metrics labels:
   // a bounded set, unlike raw paths. Points at the constant route table.
@@ -70,6 +71,13 @@ class RequestHandler {
   // on the I/O threads once the header is in: must not block.
   virtual BodyMode BodyModeFor(std::string_view method, std::string_view target) const {
     return BodyMode::kBuffer;
+  }
+  // Whether Handle answers this request quickly without blocking for long (a read from a
+  // local store), so the HTTP layer may run it on the connection's own thread: waking a pool
+  // thread and coming back costs more than such a request itself.
+  virtual bool IsQuick(const Request& request) const {
+    (void)request;
+    return false;
   }
   // The response for a request the HTTP layer rejected itself (body or header too large,
   // unparseable request) so that every error body comes from the API's one error table;

@@ -312,9 +312,9 @@ std::string EncodePackage(const PackageRecord& package) {
   return json::serialize(json::value_from(package));
 }
 
-std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules) {
-  json::array groups;
-  for (const auto& g : listing.groups) groups.emplace_back(GroupObject(g));
+namespace {
+
+json::array ModulesArray(const std::vector<Module>& modules) {
   json::array module_array;
   for (const auto& m : modules) {
     json::array resources;
@@ -327,13 +327,61 @@ std::string EncodeListing(const Listing& listing, const std::vector<Module>& mod
                                            {"create_time", 0},
                                            {"update_time", 0}});
   }
+  return module_array;
+}
+
+}  // namespace
+
+std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules) {
+  json::array groups;
+  for (const auto& g : listing.groups) groups.emplace_back(GroupObject(g));
   json::object o{
       {"resources", json::value_from(listing.ungrouped)},
       {"groups", std::move(groups)},
-      {"modules", std::move(module_array)},
+      {"modules", ModulesArray(modules)},
       {"total", listing.total},
   };
+  if (listing.next) o["next_cursor"] = EncodeCursor(*listing.next);
   return json::serialize(o);
+}
+
+std::string EncodeGroup(const GroupRecord& group) { return json::serialize(GroupObject(group)); }
+
+std::string EncodeModules(const std::vector<Module>& modules) {
+  return json::serialize(ModulesArray(modules));
+}
+
+// Hex of "group NUL name": names never hold a NUL, and hex needs no escaping in a URL.
+std::string EncodeCursor(const ListPosition& position) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::string raw = position.group + '\0' + position.name;
+  std::string token;
+  token.reserve(raw.size() * 2);
+  for (const unsigned char c : raw) {
+    token += kHex[c >> 4];
+    token += kHex[c & 0xf];
+  }
+  return token;
+}
+
+std::optional<ListPosition> DecodeCursor(std::string_view token) {
+  const auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (token.empty() || token.size() % 2 != 0) return std::nullopt;
+  std::string raw;
+  for (std::size_t i = 0; i < token.size(); i += 2) {
+    const int high = digit(token[i]), low = digit(token[i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    raw += static_cast<char>(high * 16 + low);
+  }
+  const auto nul = raw.find('\0');
+  if (nul == std::string::npos || raw.find('\0', nul + 1) != std::string::npos ||
+      nul + 1 == raw.size())
+    return std::nullopt;
+  return ListPosition{raw.substr(0, nul), raw.substr(nul + 1)};
 }
 
 std::string EncodeOwnerChanged() {
@@ -407,7 +455,5 @@ std::string EncodeUrls(const std::vector<SignedUrl>& urls) {
                                     {"expires_at", u.grant.expires_at_s * 1000}});
   return json::serialize(json::object{{"urls", std::move(array)}});
 }
-
-std::string EncodeGroup(const GroupRecord& group) { return json::serialize(GroupObject(group)); }
 
 }  // namespace dlipkg::api

@@ -76,11 +76,18 @@ std::string EncodeUploadResponse(const UploadResult& result, const std::string& 
                                  bool is_async);
 std::string EncodePackage(const PackageRecord& package);
 std::string EncodeListing(const Listing& listing, const std::vector<Module>& modules);
+// Pieces of EncodeListing's answer, for writing it as it is read (api/listing_stream.hpp):
+// one group as in "groups" (also the answer of a group commit, as POST /resources answers a
+// grouped upload), and the "modules" array.
+std::string EncodeGroup(const GroupRecord& group);
+std::string EncodeModules(const std::vector<Module>& modules);
+// The keyset cursor of a paged listing (an opaque token to clients) and back; nullopt when
+// `token` is not one this server gave out.
+std::string EncodeCursor(const ListPosition& position);
+std::optional<ListPosition> DecodeCursor(std::string_view token);
 std::string EncodeOwnerChanged();
 // {"urls": [{"resource_name", "resource_type", "group_name", "sha256", "url", "expires_at"}]}
 // (expires_at in Unix epoch milliseconds, like the other times of the API).
 std::string EncodeUrls(const std::vector<SignedUrl>& urls);
-// A whole group (the answer of a group commit), as POST /resources answers a grouped upload.
-std::string EncodeGroup(const GroupRecord& group);
 
 }  // namespace dlipkg::api

@@ -4,6 +4,7 @@
 
 #include "api/call_params.hpp"
 #include "api/handlers.hpp"
+#include "api/listing_stream.hpp"
 #include "api/ops_handlers.hpp"
 #include "domain/names.hpp"
 #include "domain/values.hpp"
@@ -37,6 +38,8 @@ std::vector<ListQuery::TagFilter> TagFilters(std::string_view text) {
   return filters;
 }
 
+constexpr std::size_t kMaxTagFilters = 16;
+
 Result<ListQuery> DecodeListQuery(const Call& call) {
   ListQuery query{.project = call.Project()};
   if (auto kind = call.Query("kind"); kind && !kind->empty()) {
@@ -49,6 +52,10 @@ Result<ListQuery> DecodeListQuery(const Call& call) {
     if (name->size() > 256) return Fail(ErrorCode::kBadRequest, "name must be at most 256 bytes.");
     query.name_contains = *name;
   }
+  // Each tag is a condition of the store's query: their number is bounded like any input.
+  if (query.tags.size() > kMaxTagFilters)
+    return Fail(ErrorCode::kBadRequest,
+                "tags may name at most " + std::to_string(kMaxTagFilters) + " tags.");
   if (call.target.query.contains("limit")) {
     auto limit = SizeParam(call, "limit", 1000);
     if (!limit) return std::unexpected(limit.error());
@@ -58,6 +65,11 @@ Result<ListQuery> DecodeListQuery(const Call& call) {
     auto offset = SizeParam(call, "offset", SIZE_MAX / 2);
     if (!offset) return std::unexpected(offset.error());
     query.offset = *offset;
+  }
+  if (auto cursor = call.Query("cursor")) {
+    query.after = DecodeCursor(*cursor);
+    if (!query.after)
+      return Fail(ErrorCode::kBadRequest, "cursor must be a next_cursor this server returned.");
   }
   return query;
 }
@@ -141,6 +153,15 @@ Result<PackageId> PackageParams(const Call& call) {
 Result<Response> ListResources(const ApiContext& context, const Call& call) {
   auto query = DecodeListQuery(call);
   if (!query) return std::unexpected(query.error());
+  if (!query->paged()) {
+    // The whole listing may be large: it is written while it is read, a batch at a time.
+    auto stream = std::make_unique<ListingStream>(context.service.WalkListing(*query),
+                                                  EncodeModules(context.options.modules));
+    if (auto started = stream->Start(); !started) return std::unexpected(started.error());
+    Response response;
+    response.stream = std::move(stream);
+    return response;
+  }
   auto listing = context.service.List(*query);
   if (!listing) return std::unexpected(listing.error());
   return JsonResponse(EncodeListing(*listing, context.options.modules));

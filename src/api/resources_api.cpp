@@ -156,6 +156,22 @@ Response ResourcesApi::Handle(const Request& request) {
   return answer;
 }
 
+bool ResourcesApi::IsQuick(const Request& request) const {
+  auto target = ParseTarget(request.target);
+  if (!target) return true;
+  const RouteMatch match = MatchRoute(Routes(), request.method, target->segments);
+  if (match.route == nullptr || !match.method_allowed) return true;
+  switch (match.route->work) {
+    case Work::kInstant:
+      return true;
+    case Work::kStoreRead:
+      return options_.quick_reads;
+    case Work::kBlocking:
+      return false;
+  }
+  return false;
+}
+
 Response ResourcesApi::Reject(ErrorCode code, std::string message, const std::string& request_id) {
   return ErrorResponse(Error{code, std::move(message)}, request_id);
 }

@@ -29,6 +29,8 @@ class ResourcesApi final : public RequestHandler {
   Response Reject(ErrorCode code, std::string message, const std::string& request_id) override;
   // The matched route's body mode: direct uploads stream, everything else is buffered.
   BodyMode BodyModeFor(std::string_view method, std::string_view target) const override;
+  // By the route's Work; requests refused at once (no route, 405, bad target) are quick.
+  bool IsQuick(const Request& request) const override;
 
  private:
   // Sets `route` to the matched route's pattern, if any, even when the answer is an error.

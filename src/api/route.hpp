@@ -44,6 +44,9 @@ struct ApiOptions {
   // Only without an authenticator: serve non-loopback peers too (--insecure-no-auth), and say
   // so in /healthz.
   bool insecure_no_auth = false;
+  // Reads from the store are quick (a local SQLite file), so routes that only read it may run
+  // on the I/O threads. Not for a networked store, whose reads can wait for a timeout.
+  bool quick_reads = false;
   TransferOptions transfer;
   // GET /metrics renders this (null: instrumentation off, /metrics answers 404); with a
   // metrics_token the request must carry "Authorization: Bearer <token>".
@@ -97,6 +100,15 @@ enum class Access {
                         // is then ""); an invalid presigned URL is 403, never retried as kProject
 };
 
+// How long a route's handler may keep its thread, which decides where the HTTP layer runs it
+// (RequestHandler::IsQuick): waking a pool thread and coming back costs more than a quick read.
+enum class Work {
+  kInstant,    // no I/O at all (/healthz): on the connection's I/O thread
+  kStoreRead,  // a read or two from the metadata store: on the I/O thread when the store is
+               // local (ApiOptions::quick_reads), on the handler pool otherwise
+  kBlocking,   // sources, disk, writes: always on the handler pool
+};
+
 using RouteHandler = Result<Response> (*)(const ApiContext& context, const Call& call);
 
 struct Route {
@@ -105,6 +117,7 @@ struct Route {
   RouteHandler handler;
   std::string_view handler_name;  // for tests, docs and the closing note
   Access access;
+  Work work;
   BodyMode body = BodyMode::kBuffer;  // kStream: the handler pulls Request::body_stream
 };
 

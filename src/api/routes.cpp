@@ -6,10 +6,10 @@ namespace dlipkg::api {
 namespace {
 
 // Names the handler once: the function and the name tests and docs show.
-#define DLIPKG_ROUTE(method, pattern, handler, access) \
-  Route { method, pattern, &handler, #handler, access }
+#define DLIPKG_ROUTE(method, pattern, handler, access, work) \
+  Route { method, pattern, &handler, #handler, access, work }
 #define DLIPKG_STREAMED_ROUTE(method, pattern, handler, access) \
-  Route { method, pattern, &handler, #handler, access, BodyMode::kStream }
+  Route { method, pattern, &handler, #handler, access, Work::kBlocking, BodyMode::kStream }
 
 // One line per route. Order does not matter: precedence is by specificity (api/router.hpp),
 // so `{resource_name}` never shadows `owner`, `pyfiles`, `jars` or `files`. GET routes also
@@ -17,34 +17,44 @@ namespace {
 constexpr Access kPublic = Access::kPublic;
 constexpr Access kProject = Access::kProject;
 constexpr Access kPresigned = Access::kProjectOrPresigned;
+constexpr Work kInstant = Work::kInstant;
+constexpr Work kStoreRead = Work::kStoreRead;  // the whole listing too: its first batch only
+constexpr Work kBlocking = Work::kBlocking;
 constexpr Route kRoutes[] = {
-    DLIPKG_ROUTE("GET", "/healthz", Health, kPublic),
-    DLIPKG_ROUTE("GET", "/", RedirectRoot, kPublic),
-    DLIPKG_ROUTE("GET", "/console", RedirectToConsole, kPublic),
-    DLIPKG_ROUTE("GET", "/console/{file...}", ServeConsole, kPublic),
-    DLIPKG_ROUTE("GET", "/readyz", Readiness, kPublic),
-    DLIPKG_ROUTE("GET", "/metrics", ServeMetrics, kPublic),
-    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources", ListResources, kProject),
-    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources", UploadResources, kProject),
-    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/pyfiles", UploadPyFiles, kProject),
-    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/jars", UploadJars, kProject),
-    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/files", UploadFiles, kProject),
-    DLIPKG_ROUTE("PUT", "/v2.0/{project_id}/resources/owner", ChangeOwner, kProject),
-    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources/{resource_name}", ShowResource, kProject),
-    DLIPKG_ROUTE("DELETE", "/v2.0/{project_id}/resources/{resource_name}", DeleteResource,
-                 kProject),
+    DLIPKG_ROUTE("GET", "/healthz", Health, kPublic, kInstant),
+    // The console's files are embedded in the binary: no I/O.
+    DLIPKG_ROUTE("GET", "/", RedirectRoot, kPublic, kInstant),
+    DLIPKG_ROUTE("GET", "/console", RedirectToConsole, kPublic, kInstant),
+    DLIPKG_ROUTE("GET", "/console/{file...}", ServeConsole, kPublic, kInstant),
+    // Asks every store (a database, maybe an S3 endpoint over the network): the handler pool.
+    DLIPKG_ROUTE("GET", "/readyz", Readiness, kPublic, kBlocking),
+    // Serialises the in-memory counters: no store, no I/O.
+    DLIPKG_ROUTE("GET", "/metrics", ServeMetrics, kPublic, kInstant),
+    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources", ListResources, kProject, kStoreRead),
+    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources", UploadResources, kProject, kBlocking),
+    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/pyfiles", UploadPyFiles, kProject,
+                 kBlocking),
+    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/jars", UploadJars, kProject, kBlocking),
+    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/files", UploadFiles, kProject, kBlocking),
+    DLIPKG_ROUTE("PUT", "/v2.0/{project_id}/resources/owner", ChangeOwner, kProject, kBlocking),
+    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources/{resource_name}", ShowResource, kProject,
+                 kStoreRead),
+    DLIPKG_ROUTE("DELETE", "/v2.0/{project_id}/resources/{resource_name}", DeleteResource, kProject,
+                 kBlocking),
+    // Everything below reads or writes package bytes (or the blob store): the handler pool.
     DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources/{resource_name}/content",
-                 DownloadResourceContent, kProject),
+                 DownloadResourceContent, kProject, kBlocking),
     // Direct transfer (docs/api.md): uploads of bytes stream their bodies.
     DLIPKG_STREAMED_ROUTE("PUT", "/v2.0/{project_id}/resources/{resource_name}/content",
                           PutResourceContent, kProject),
     DLIPKG_STREAMED_ROUTE("PUT", "/v2.0/{project_id}/blobs/{sha256}", PutBlob, kProject),
-    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/blobs/{sha256}", ShowBlob, kProject),
-    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/commit", CommitGroup, kProject),
-    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/urls", CreateUrls, kProject),
-    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{resource_name}", DownloadFile, kPresigned),
+    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/blobs/{sha256}", ShowBlob, kProject, kBlocking),
+    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/commit", CommitGroup, kProject, kBlocking),
+    DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/urls", CreateUrls, kProject, kBlocking),
+    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{resource_name}", DownloadFile, kPresigned,
+                 kBlocking),
     DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{group}/{resource_name}", DownloadGroupFile,
-                 kPresigned),
+                 kPresigned, kBlocking),
 };
 
 #undef DLIPKG_ROUTE

@@ -352,6 +352,7 @@ int Serve(const ServeConfig& config) {
                         api::ApiOptions{.default_owner = config.owner,
                                         .modules = files->modules,
                                         .insecure_no_auth = config.insecure_no_auth,
+                                        .quick_reads = !stores->shared,
                                         .transfer = {.max_object_bytes = config.max_object_size,
                                                      .public_url = config.public_url},
                                         .metrics = prometheus.get(),

@@ -439,9 +439,10 @@ Command ParseCommandLine(int argc, char** argv) {
       ->envname("DLIPKG_METADATA");
   serve
       ->add_option("--metadata-connections", config.metadata_connections,
-                   "PostgreSQL connections per instance (store calls at once)")
+                   "PostgreSQL connections per instance (store calls at once); 0: one per "
+                   "handler thread, so no request waits for a connection")
       ->envname("DLIPKG_METADATA_CONNECTIONS")
-      ->check(CLI::Range(1, 256))
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   serve
       ->add_option("--allow-source", config.allow_sources,

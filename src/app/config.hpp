@@ -66,8 +66,9 @@ struct ServeConfig {
   std::uint16_t listen_port = defaults::kServer.port;
   std::string data_dir = defaults::kDataDir;
   MetadataLocation metadata = SqliteMetadata{defaults::kDataDir + "/metadata.db"};
-  // PostgreSQL connections per instance
-  int metadata_connections = static_cast<int>(defaults::kPostgres.connections);
+  // PostgreSQL connections per instance; 0: one per handler thread, so no request waits for a
+  // connection (the app decides, as only it knows the thread count)
+  int metadata_connections = 0;
   std::vector<std::string> allow_sources;
   std::vector<std::string> allow_file_roots;
   std::vector<std::string> deny_sources;

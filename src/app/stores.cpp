@@ -22,10 +22,12 @@ Result<MetadataStores> OpenMetadataStores(const ServeConfig& config) {
   if (const auto* sqlite = std::get_if<SqliteMetadata>(&config.metadata))
     return Serving(SqliteMetadataStore::Open(sqlite->path), false, "SQLite");
   const auto& postgres = std::get<PostgresMetadata>(config.metadata);
-  return Serving(PostgresMetadataStore::Open(
-                     {.url = postgres.url,
-                      .connections = static_cast<std::size_t>(config.metadata_connections)}),
-                 true, "PostgreSQL");
+  return Serving(
+      PostgresMetadataStore::Open({.url = postgres.url,
+                                   .connections = static_cast<std::size_t>(
+                                       config.metadata_connections > 0 ? config.metadata_connections
+                                                                       : config.handler_threads)}),
+      true, "PostgreSQL");
 }
 
 }  // namespace dlipkg::app

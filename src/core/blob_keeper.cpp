@@ -26,6 +26,9 @@ Result<void> BlobKeeper::PinAndCheck(const std::string& sha, const std::string& 
 }
 
 Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer) {
+  // The fsync of bytes that no one else can see yet needs no lock; uploads would otherwise
+  // wait for each other's disk writes here.
+  if (auto sealed = writer.Seal(); !sealed) return std::unexpected(sealed.error());
   std::string pin_id;
   Result<void> pinned;
   Result<BlobInfo> blob;

@@ -30,7 +30,8 @@ class BlobKeeper {
   BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock, EventSink& events,
              std::string owner, std::chrono::milliseconds pin_ttl = std::chrono::minutes(30));
 
-  // Commits the writer and pins the blob. Errors: those of BlobWriter::Commit or the store;
+  // Seals the writer (outside any lock), then commits and pins the blob under the lock that
+  // reclaims take too. Errors: those of BlobWriter::Seal and Commit or the store;
   // kInternal (retryable) when a concurrent reclaim removed the bytes.
   Result<BlobInfo> CommitPinned(BlobWriter& writer);
   // Renews this process's pins of `shas` and checks the bytes are still there; call right

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -49,81 +50,6 @@ class ReportingReader final : public BlobReader {
   const Clock& clock_;
   bool reported_ = false;
 };
-
-bool MatchesTags(const PackageRecord& package, const std::vector<ListQuery::TagFilter>& filters) {
-  return std::all_of(filters.begin(), filters.end(), [&](const ListQuery::TagFilter& filter) {
-    return std::any_of(package.tags.begin(), package.tags.end(), [&](const Tag& tag) {
-      return tag.key == filter.key && (!filter.value || tag.value == *filter.value);
-    });
-  });
-}
-
-bool Matches(const PackageRecord& package, const ListQuery& query) {
-  const auto& needle = query.name_contains;
-  return (!query.kind || package.kind == *query.kind) && MatchesTags(package, query.tags) &&
-         (needle.empty() || package.name.find(needle) != std::string::npos ||
-          package.group.find(needle) != std::string::npos);
-}
-
-// One listed package and its group (nullptr: ungrouped).
-struct ListEntry {
-  const GroupRecord* group;
-  const PackageRecord* package;
-};
-
-// The packages the query matches; ungrouped first, then group by group.
-std::vector<ListEntry> MatchingEntries(const ProjectContents& contents, const ListQuery& query) {
-  std::vector<ListEntry> entries;
-  for (const auto& p : contents.ungrouped)
-    if (Matches(p, query)) entries.push_back({nullptr, &p});
-  for (const auto& g : contents.groups)
-    for (const auto& p : g.packages)
-      if (Matches(p, query)) entries.push_back({&g, &p});
-  return entries;
-}
-
-// Sorts by (group name, package name), the paging order, and keeps the page asked for.
-void KeepPage(std::vector<ListEntry>& entries, const ListQuery& query) {
-  std::stable_sort(entries.begin(), entries.end(), [](const ListEntry& a, const ListEntry& b) {
-    const auto group_of = [](const ListEntry& e) {
-      return e.group ? std::string_view(e.group->name) : std::string_view();
-    };
-    return std::pair(group_of(a), std::string_view(a.package->name)) <
-           std::pair(group_of(b), std::string_view(b.package->name));
-  });
-  const std::size_t begin = std::min(query.offset, entries.size());
-  const std::size_t end = std::min(entries.size(), begin + query.limit.value_or(entries.size()));
-  entries = std::vector<ListEntry>(entries.begin() + begin, entries.begin() + end);
-}
-
-// Rebuilds groups from the kept entries, keeping group order; empty groups are shown only in
-// an unfiltered, unpaged listing (they have no package to match a filter or fill a page).
-Listing Regroup(const ProjectContents& contents, const std::vector<ListEntry>& entries,
-                bool filtered, bool paged) {
-  Listing listing;
-  if (!filtered && !paged)
-    for (const auto& g : contents.groups)
-      if (g.packages.empty()) listing.groups.push_back(g);
-  std::map<const GroupRecord*, std::size_t> index;
-  for (const auto& e : entries) {
-    if (!e.group) {
-      listing.ungrouped.push_back(*e.package);
-      continue;
-    }
-    auto [it, inserted] = index.try_emplace(e.group, 0);
-    if (inserted) {
-      GroupRecord copy = *e.group;
-      copy.packages.clear();
-      listing.groups.push_back(std::move(copy));
-      it->second = listing.groups.size() - 1;
-    }
-    listing.groups[it->second].packages.push_back(*e.package);
-  }
-  if (!paged)
-    std::stable_sort(listing.groups.begin(), listing.groups.end(),
-                     [](const GroupRecord& a, const GroupRecord& b) { return a.name < b.name; });
-  return listing;
-}
 
 Error NotFound(const std::string& group, const std::string& name) {
   if (group.empty())
@@ -510,16 +436,93 @@ Result<GroupRecord> PackageService::CommitStaged(const ProjectId& project, const
 }
 
 Result<Listing> PackageService::List(const ListQuery& query) {
-  auto contents = impl_->ports.metadata.ListProject(query.project.str());
-  if (!contents) return std::unexpected(contents.error());
-  const bool filtered = query.kind || !query.tags.empty() || !query.name_contains.empty();
-  const bool paged = query.limit.has_value() || query.offset > 0;
-  std::vector<ListEntry> entries = MatchingEntries(*contents, query);
-  const std::size_t total = entries.size();
-  if (paged) KeepPage(entries, query);
-  Listing listing = Regroup(*contents, entries, filtered, paged);
-  listing.total = total;
+  if (!query.paged()) {
+    Listing listing;
+    ListingWalk walk(impl_->ports.metadata, query.project.str(), query.filter());
+    ListingWalk::Batch batch;
+    for (;;) {
+      auto more = walk.Next(batch);
+      if (!more) return std::unexpected(more.error());
+      if (!*more) return listing;
+      listing.total += batch.ungrouped.size();
+      std::move(batch.ungrouped.begin(), batch.ungrouped.end(),
+                std::back_inserter(listing.ungrouped));
+      for (auto& g : batch.groups) {
+        listing.total += g.packages.size();
+        listing.groups.push_back(std::move(g));
+      }
+    }
+  }
+  const PageRequest request{.project = query.project.str(),
+                            .filter = query.filter(),
+                            .limit = std::min(query.limit.value_or(kMaxPageSize), kMaxPageSize),
+                            .offset = query.offset,
+                            .after = query.after};
+  auto page = impl_->ports.metadata.ListPage(request);
+  if (!page) return std::unexpected(page.error());
+  Listing listing;
+  listing.total = page->total;
+  if (request.limit > 0 && page->packages.size() == request.limit)
+    listing.next = ListPosition{page->packages.back().group, page->packages.back().name};
+  // The page's packages are in listing order, so each group's are adjacent.
+  auto group = page->groups.begin();
+  for (auto& p : page->packages) {
+    if (p.group.empty()) {
+      listing.ungrouped.push_back(std::move(p));
+      continue;
+    }
+    if (listing.groups.empty() || listing.groups.back().name != p.group) {
+      while (group != page->groups.end() && group->name != p.group) ++group;
+      listing.groups.push_back(group != page->groups.end()
+                                   ? *group
+                                   : GroupRecord{.project = p.project, .name = p.group});
+    }
+    listing.groups.back().packages.push_back(std::move(p));
+  }
   return listing;
+}
+
+std::unique_ptr<ListingWalk> PackageService::WalkListing(const ListQuery& query) {
+  return std::make_unique<ListingWalk>(impl_->ports.metadata, query.project.str(), query.filter());
+}
+
+ListingWalk::ListingWalk(MetadataStore& store, std::string project, PackageFilter filter)
+    : store_(store), project_(std::move(project)), filter_(std::move(filter)) {}
+
+Result<bool> ListingWalk::Next(Batch& batch) {
+  // Ungrouped packages per batch, and groups per batch (each with all its packages).
+  constexpr std::size_t kUngroupedBatch = 500;
+  constexpr std::size_t kGroupBatch = 100;
+  batch.ungrouped.clear();
+  batch.groups.clear();
+  while (phase_ == Phase::kUngrouped) {
+    auto read = store_.ListUngrouped(project_, filter_, after_, kUngroupedBatch);
+    if (!read) return std::unexpected(read.error());
+    if (read->size() < kUngroupedBatch) {
+      phase_ = Phase::kGroups;
+      after_.clear();
+    } else {
+      after_ = read->back().name;
+    }
+    if (!read->empty()) {
+      batch.ungrouped = std::move(*read);
+      return true;
+    }
+  }
+  while (phase_ == Phase::kGroups) {
+    auto read = store_.ListGroups(project_, filter_, after_, kGroupBatch);
+    if (!read) return std::unexpected(read.error());
+    if (read->next_after)
+      after_ = std::move(*read->next_after);
+    else
+      phase_ = Phase::kDone;
+    // A filtered batch may have no group left; the walk goes on to the next.
+    if (!read->groups.empty()) {
+      batch.groups = std::move(read->groups);
+      return true;
+    }
+  }
+  return false;
 }
 
 Result<PackageRecord> PackageService::Show(const PackageId& id) {

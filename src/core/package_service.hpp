@@ -84,26 +84,56 @@ struct UploadResult {
   std::vector<PackageRecord> packages;  // the packages this request uploaded, request order
 };
 
+// Packages on one page at most; also the page size when only an offset or a cursor is given.
+inline constexpr std::size_t kMaxPageSize = 1000;
+
 struct ListQuery {
   ProjectId project;
   std::optional<PackageKind> kind;
   // All must match; a tag with has_value=false matches any value of the key.
-  struct TagFilter {
-    std::string key;
-    std::optional<std::string> value;
-  };
+  using TagFilter = dlipkg::TagFilter;
   std::vector<TagFilter> tags;
   // "" for none; else only packages whose name or group name contains it (case-sensitive, as
   // names are compared everywhere else), for the console's search (extension).
   std::string name_contains;
   std::optional<std::size_t> limit;  // packages per page (extension)
   std::size_t offset = 0;
+  std::optional<ListPosition> after;  // keyset cursor (extension): packages after this one
+
+  bool paged() const { return limit.has_value() || offset > 0 || after.has_value(); }
+  PackageFilter filter() const { return PackageFilter{kind, tags, name_contains}; }
 };
 
 struct Listing {
   std::vector<PackageRecord> ungrouped;
   std::vector<GroupRecord> groups;  // only groups with a matching package when filtered
   std::size_t total = 0;            // packages listed (after filters, before paging)
+  // Paged: where the next page starts, when this one was full (the next may be empty).
+  std::optional<ListPosition> next;
+};
+
+// The unpaginated listing read in batches (the ungrouped packages by name, then the groups by
+// name, each with its packages in upload order), so that an answer of any size is written with
+// bounded memory: one batch, bounded by its size and the largest group. Each batch is one
+// snapshot, so a group is never seen half replaced; different batches may see different
+// states. Blocking (it reads the store). Not thread-safe: one walk per answer.
+class ListingWalk {
+ public:
+  struct Batch {
+    std::vector<PackageRecord> ungrouped;
+    std::vector<GroupRecord> groups;
+  };
+  ListingWalk(MetadataStore& store, std::string project, PackageFilter filter);
+  // Replaces `batch` with the next one (never empty); false when the walk is over.
+  Result<bool> Next(Batch& batch);
+
+ private:
+  enum class Phase { kUngrouped, kGroups, kDone };
+  MetadataStore& store_;
+  const std::string project_;
+  const PackageFilter filter_;
+  Phase phase_ = Phase::kUngrouped;
+  std::string after_;  // the last name read in this phase
 };
 
 struct ServiceOptions {
@@ -158,7 +188,11 @@ class PackageService {
   Result<GroupRecord> CommitStaged(const ProjectId& project, const std::string& owner,
                                    const GroupName& group,
                                    const std::vector<StagedPackage>& packages);
+  // Paged (query.paged()): one page read from the store. Otherwise the whole listing, held in
+  // memory: answers that may be large use WalkListing instead.
   Result<Listing> List(const ListQuery& query);
+  // The unpaginated listing (query.paged() is ignored), batch by batch.
+  std::unique_ptr<ListingWalk> WalkListing(const ListQuery& query);
   // kNotFound when absent.
   Result<PackageRecord> Show(const PackageId& id);
   Result<void> Delete(const PackageId& id);

@@ -46,6 +46,20 @@ struct GroupRecord {
   std::vector<PackageRecord> packages;  // in upload order
 };
 
+// Which packages a listing shows. A tag filter without a value matches any value of the key;
+// all filters must match.
+struct TagFilter {
+  std::string key;
+  std::optional<std::string> value;
+};
+struct PackageFilter {
+  std::optional<PackageKind> kind;
+  std::vector<TagFilter> tags;
+  // "" for none; else only packages whose name or group name contains it (case-sensitive).
+  std::string name_contains;
+  bool empty() const { return !kind && tags.empty() && name_contains.empty(); }
+};
+
 // Roll-up of a group's status (docs/api.md): UPLOADING if any uploading, else FAILED if any
 // failed, else READY (an empty group is READY).
 PackageStatus RollUpStatus(const std::vector<PackageRecord>& packages);

@@ -267,6 +267,8 @@ class ServerCore {
   api::Response Invoke(const api::Request& request);
   // handler.BodyModeFor; a throwing one buffers.
   api::BodyMode BodyModeFor(std::string_view method, std::string_view target);
+  // handler.IsQuick; false should it throw.
+  bool IsQuick(const api::Request& request) const;
   // handler.Reject, with a bare 500 should Reject itself fail.
   api::Response SafeReject(ErrorCode code, std::string message, const std::string& request_id);
   // Called by ~Session.
@@ -333,6 +335,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool ok = false;
     int status = 0;
     std::uint64_t body_bytes = 0;
+    bool close = false;  // the body ends with the connection
   };
 
   using Parser = bhttp::request_parser<bhttp::string_body>;
@@ -353,7 +356,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Answers (where an answer is still possible) a request that could not be read whole.
   asio::awaitable<void> RejectReadFailure(const beast::error_code& ec, const std::string& refusal,
                                           bool header_done, Exchange exchange);
-  // Runs the handler on the pool and writes its answer; false when the connection is over.
+  // Runs the handler (RunHandler) and writes its answer; false when the connection is over.
   asio::awaitable<bool> Respond(bhttp::request<bhttp::string_body> message, Exchange exchange);
   // A request whose body the handler streams (BodyMode::kStream); its header is in `parser`.
   // False when the connection must not be reused.
@@ -363,14 +366,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // handler thread waiting in StreamedBody::Read.
   asio::awaitable<Result<std::size_t>> ReadBodyInto(beast::flat_buffer& buffer,
                                                     StreamParser& parser, std::span<char> out);
+  // Quick requests (RequestHandler::IsQuick) on this strand, everything else on the pool.
   asio::awaitable<api::Response> RunHandler(const api::Request& request);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
   asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
   asio::awaitable<Written> WriteStreamed(api::Response& response, int status,
                                          const Exchange& exchange);
   // The body of a streamed answer whose header is written: chunks from the pool, then the end.
-  asio::awaitable<Written> StreamBody(BlobReader& reader, std::uint64_t size, int status,
-                                      StreamedMessage& message,
+  // `size` nullopt: unknown, the stream's end (a read of 0 bytes) is the body's end.
+  asio::awaitable<Written> StreamBody(BlobReader& reader, std::optional<std::uint64_t> size,
+                                      int status, StreamedMessage& message,
                                       bhttp::response_serializer<bhttp::buffer_body>& serializer,
                                       const Exchange& exchange);
   // The body straight from a file region (sendfile), the reader's ConfirmUnchanged before the
@@ -488,7 +493,7 @@ asio::awaitable<bool> Session::Respond(bhttp::request<bhttp::string_body> messag
   const Written written = co_await Write(std::move(response), exchange);
   LogAccess(exchange, written);
   Observe(route, exchange, written);
-  co_return written.ok && exchange.keep_alive;
+  co_return written.ok && !written.close && exchange.keep_alive;
 }
 
 // Reads one request into parser; false with ec set when it could not, or with `refusal` set
@@ -534,7 +539,10 @@ asio::awaitable<bool> Session::SendContinue(const BufferedParser& parser, beast:
   co_return true;
 }
 
+// Quick reads run here, on the connection's strand: the hop to the pool and back would cost
+// more than they do. Everything that may block long goes to the pool.
 asio::awaitable<api::Response> Session::RunHandler(const api::Request& request) {
+  if (core_.IsQuick(request)) co_return core_.Invoke(request);
   co_return co_await asio::co_spawn(
       core_.pool_executor(),
       [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
@@ -624,7 +632,7 @@ asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, Buffere
   LogAccess(exchange, written);
   Observe(route, exchange, written);
   if (written.ok && body_left) co_await LingeringClose();
-  co_return written.ok && exchange.keep_alive;
+  co_return written.ok && !written.close && exchange.keep_alive;
 }
 
 asio::awaitable<void> Session::RejectReadFailure(const beast::error_code& ec,
@@ -715,22 +723,23 @@ asio::awaitable<Session::Written> Session::Write(api::Response response, const E
 asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response, int status,
                                                          const Exchange& exchange) {
   BlobReader& reader = *response.stream;
+  // A negative size is unknown until the stream ends (a listing written while it is read):
+  // sent chunked, or to HTTP/1.0 clients until the connection closes.
   const std::int64_t signed_size = reader.Size();
-  if (signed_size < 0) {
-    spdlog::error("request {}: stream reports negative size", exchange.request_id);
-    response.stream.reset();
-    co_return co_await Write(
-        core_.SafeReject(ErrorCode::kInternal, "internal error", exchange.request_id), exchange);
-  }
-  const auto size = static_cast<std::uint64_t>(signed_size);
+  const bool sized = signed_size >= 0;
+  const bool chunked = !sized && exchange.version >= 11;
+  const auto size = static_cast<std::uint64_t>(sized ? signed_size : 0);
   const auto write_timeout = core_.options().read_timeout;
 
   StreamedMessage message;
   message.version(exchange.version);
   message.result(static_cast<unsigned>(status));
   SetResponseHeaders(message.base(), response, exchange.request_id);
-  message.keep_alive(exchange.keep_alive);
-  message.content_length(size);
+  message.keep_alive(exchange.keep_alive && (sized || chunked));
+  if (sized)
+    message.content_length(size);
+  else if (chunked)
+    message.chunked(true);
   message.body().data = nullptr;
   message.body().more = true;
   bhttp::response_serializer<bhttp::buffer_body> serializer{message};
@@ -738,44 +747,48 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
   stream_.expires_after(write_timeout);
   auto [header_ec, header_n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
   if (header_ec) co_return Written{false, status, 0};
-  if (exchange.head_only) co_return Written{true, status, 0};
+  if (exchange.head_only) co_return Written{true, status, 0, !message.keep_alive()};
 
-  co_return co_await StreamBody(reader, size, status, message, serializer, exchange);
+  co_return co_await StreamBody(reader, sized ? std::optional(size) : std::nullopt, status, message,
+                                serializer, exchange);
 }
 
 asio::awaitable<Session::Written> Session::StreamBody(
-    BlobReader& reader, std::uint64_t size, int status, StreamedMessage& message,
+    BlobReader& reader, std::optional<std::uint64_t> size, int status, StreamedMessage& message,
     bhttp::response_serializer<bhttp::buffer_body>& serializer, const Exchange& exchange) {
   if (auto region = reader.Region();
-      region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == size &&
-      size > static_cast<std::uint64_t>(kConfirmTailBytes)) {  // small: one Read is one hop
-    spdlog::debug("request {}: {} bytes sent from the file", exchange.request_id, size);
+      size && region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == *size &&
+      *size > static_cast<std::uint64_t>(kConfirmTailBytes)) {  // small: one Read is one hop
+    spdlog::debug("request {}: {} bytes sent from the file", exchange.request_id, *size);
     co_return co_await SendRegion(reader, *region, status, exchange);
   }
   using namespace asio::experimental::awaitable_operators;
   // Two buffers: the pool reads (and hashes) the next chunk while this one is written.
-  const auto chunk_bytes =
-      static_cast<std::size_t>(std::min<std::uint64_t>(kStreamChunkBytes, size));
+  const auto chunk_bytes = static_cast<std::size_t>(
+      size ? std::min<std::uint64_t>(kStreamChunkBytes, *size) : kStreamChunkBytes);
   std::vector<char> current(chunk_bytes), next(chunk_bytes);
   const auto want = [&](std::uint64_t from) {
-    return static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, size - from));
+    return static_cast<std::size_t>(size ? std::min<std::uint64_t>(chunk_bytes, *size - from)
+                                         : chunk_bytes);
   };
   std::uint64_t sent = 0;
   // No co_await inside ?: or std::tie: GCC 12 may destroy such temporaries twice.
   Result<std::size_t> got = 0;
-  if (size > 0) got = co_await ReadOnPool(reader, {current.data(), want(0)});
-  while (sent < size) {
+  if (!size || *size > 0) got = co_await ReadOnPool(reader, {current.data(), want(0)});
+  while (!size || sent < *size) {
+    if (got && *got == 0 && !size) break;  // the end of a stream of unknown size
     if (!got || *got == 0) {
-      // Content-Length is already on the wire: closing is the only honest way to signal it.
-      spdlog::error("request {}: body stream {} after {} of {} bytes; closing the connection",
+      // The status line is already on the wire: closing without the end of the body (the
+      // Content-Length not reached, or no last chunk) is the only honest way to signal it.
+      spdlog::error("request {}: body stream {} after {} bytes; closing the connection",
                     exchange.request_id,
-                    got ? "ended early" : "failed (" + got.error().message + ")", sent, size);
+                    got ? "ended early" : "failed (" + got.error().message + ")", sent);
       co_return Written{false, status, sent};
     }
     const std::span<char> chunk(current.data(), *got);
     const std::uint64_t after = sent + *got;
     beast::error_code ec;
-    if (after < size) {
+    if (!size || after < *size) {
       auto both = co_await (WriteChunk(message, serializer, chunk) &&
                             ReadOnPool(reader, {next.data(), want(after)}));
       ec = std::get<0>(both);
@@ -792,7 +805,7 @@ asio::awaitable<Session::Written> Session::StreamBody(
   message.body().more = false;
   stream_.expires_after(core_.options().read_timeout);
   auto [ec, n] = co_await bhttp::async_write(stream_, serializer, kNoThrow);
-  co_return Written{!ec, status, sent};
+  co_return Written{!ec, status, sent, !message.keep_alive()};
 }
 
 asio::awaitable<Result<std::size_t>> Session::ReadOnPool(BlobReader& reader, std::span<char> into) {
@@ -1037,6 +1050,17 @@ api::Response ServerCore::Invoke(const api::Request& request) {
     spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
   }
   return SafeReject(ErrorCode::kInternal, "internal error", request.request_id);
+}
+
+bool ServerCore::IsQuick(const api::Request& request) const {
+  try {
+    return handler_.IsQuick(request);
+  } catch (const std::exception& e) {
+    spdlog::error("request {}: IsQuick threw: {}", request.request_id, e.what());
+  } catch (...) {
+    spdlog::error("request {}: IsQuick threw a non-standard exception", request.request_id);
+  }
+  return false;
 }
 
 api::BodyMode ServerCore::BodyModeFor(std::string_view method, std::string_view target) {

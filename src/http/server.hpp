@@ -1,9 +1,10 @@
 // The HTTP/1.1 server (Boost.Beast on Asio coroutines) in front of an api::RequestHandler.
 // Keep-alive, Content-Length or chunked request bodies, body and header limits (every read
-// buffer bounded), strict framing (RFC 9112), a cap on open connections, read and idle timeouts, an
-// X-Request-Id on every response, one access-log line per request, graceful shutdown. Handlers run
-// on a separate blocking thread pool, never on the I/O threads. Start/Stop from one thread; the
-// server runs its own threads.
+// buffer bounded), strict framing (RFC 9112), a cap on open connections, read and idle timeouts,
+// an X-Request-Id on every response, one access-log line per request, graceful shutdown.
+// Handlers run on a separate blocking thread pool, except requests the handler calls quick
+// (RequestHandler::IsQuick), which run on the connection's I/O thread.
+// Start/Stop from one thread; the server runs its own threads.
 #pragma once
 
 #include <chrono>

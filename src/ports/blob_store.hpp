@@ -31,6 +31,11 @@ class BlobWriter : public ByteSink {
   // disk) is replaced by the new copy. Errors: kInternal (storage failure). After Commit the
   // writer is spent.
   virtual Result<BlobInfo> Commit() = 0;
+  // Makes the bytes durable in temporary storage (the slow part of Commit: an fsync), so that
+  // a Commit after it only publishes them; callers that serialise their commits seal first,
+  // outside their lock. Optional: Commit seals an unsealed writer itself. Nothing may be
+  // written after it. Errors: kInternal, and the writer is spent.
+  virtual Result<void> Seal() { return {}; }
 };
 
 // The bytes a reader has left, as a region of a file it holds open (valid while the reader lives).

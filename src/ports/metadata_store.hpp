@@ -21,6 +21,35 @@ struct ProjectContents {
   std::vector<PackageRecord> ungrouped;  // ordered by name
 };
 
+// A package's place in the paged listing order: by group name, then package name; ungrouped
+// packages (group "") first.
+struct ListPosition {
+  std::string group;
+  std::string name;
+};
+
+struct PageRequest {
+  std::string project;
+  PackageFilter filter;
+  std::size_t limit = 100;
+  std::size_t offset = 0;             // matching packages skipped (after `after`, if set)
+  std::optional<ListPosition> after;  // keyset: only packages after this position
+};
+
+struct PackagePage {
+  std::vector<PackageRecord> packages;  // in listing order, with their tags
+  std::vector<GroupRecord> groups;      // the groups of those packages (without packages)
+  std::size_t total = 0;                // packages of the project matching the filter
+};
+
+struct GroupBatch {
+  // By name, each with its matching packages in upload order. With a filter, groups without
+  // a matching package are left out; without one, empty groups are included.
+  std::vector<GroupRecord> groups;
+  // The last group name looked at, to continue after; nullopt when no group is left.
+  std::optional<std::string> next_after;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -55,6 +84,20 @@ class MetadataStore {
   virtual Result<std::optional<GroupRecord>> GetGroup(const std::string& project,
                                                       const std::string& name) = 0;
   virtual Result<ProjectContents> ListProject(const std::string& project) = 0;
+
+  // Listing without reading the whole project. Each call is one snapshot; memory is bounded
+  // by its limit (and by the largest group, for ListGroups).
+  // One page of the matching packages in listing order, the groups they are in and the count.
+  virtual Result<PackagePage> ListPage(const PageRequest& request) = 0;
+  // Up to `limit` matching ungrouped packages with names after `after_name` ("" from the
+  // start), by name.
+  virtual Result<std::vector<PackageRecord>> ListUngrouped(const std::string& project,
+                                                           const PackageFilter& filter,
+                                                           const std::string& after_name,
+                                                           std::size_t limit) = 0;
+  // Up to `max_groups` groups with names after `after_group` ("" from the start), by name.
+  virtual Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
+                                        const std::string& after_group, std::size_t max_groups) = 0;
 
   // Deletes a package and returns it (so its blob can be reclaimed). kNotFound when absent.
   virtual Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,

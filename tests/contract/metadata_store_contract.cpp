@@ -273,6 +273,189 @@ TEST_P(MetadataStoreContract, ListProjectOrdersGroupsAndUngroupedByNameAndPackag
   EXPECT_EQ(Describe(contents.groups[0]), Describe(StoredGroup("p1", "alpha")));
 }
 
+// ---- Listing in the store: pages, filters, cursor, batches ----
+
+// (group, name) of each package, "" for ungrouped ones: the listing order in one comparison.
+std::vector<std::string> Keys(const std::vector<PackageRecord>& packages) {
+  std::vector<std::string> keys;
+  for (const auto& p : packages) keys.push_back(p.group + "/" + p.name);
+  return keys;
+}
+
+class ListingContract : public MetadataStoreContract {
+ protected:
+  // Ungrouped u1, u2; group "b" (b2, b1 uploaded in that order, b1 a jar tagged team=x),
+  // empty group "c", group "a" (a1 tagged team=y); another project's package in between.
+  void Fill() {
+    Must(store().PutUngrouped({Package("p1", "", "u2"), Package("p1", "", "u1")}));
+    auto b1 = Package("p1", "b", "b1");
+    b1.kind = PackageKind::kJar;
+    b1.tags = {{"team", "x"}, {"env", "prod"}};
+    Must(store().ReplaceGroup(Group("p1", "b"), {Package("p1", "b", "b2"), b1}));
+    Must(store().ReplaceGroup(Group("p1", "c"), {}));
+    auto a1 = Package("p1", "a", "a1");
+    a1.tags = {{"team", "y"}};
+    Must(store().ReplaceGroup(Group("p1", "a"), {a1}));
+    Must(store().ReplaceGroup(Group("p0", "a"), {Package("p0", "a", "zz")}));
+  }
+  PackagePage Page(std::size_t limit, std::size_t offset = 0, PackageFilter filter = {},
+                   std::optional<ListPosition> after = std::nullopt) {
+    return Must(store().ListPage(PageRequest{.project = "p1",
+                                             .filter = std::move(filter),
+                                             .limit = limit,
+                                             .offset = offset,
+                                             .after = std::move(after)}));
+  }
+};
+
+TEST_P(ListingContract, PagesFollowGroupThenNameOrderUngroupedFirstWithTheTotal) {
+  Fill();
+  const auto all = Page(100);
+  EXPECT_EQ(Keys(all.packages), (std::vector<std::string>{"/u1", "/u2", "a/a1", "b/b1", "b/b2"}));
+  EXPECT_EQ(all.total, 5u);
+  ASSERT_EQ(all.groups.size(), 2u);  // the groups of the page, not the empty one
+  EXPECT_EQ(all.groups[0].name, "a");
+  EXPECT_EQ(all.groups[1].name, "b");
+  EXPECT_EQ(all.groups[1].owner, "owner1");
+  EXPECT_EQ(all.groups[1].description, "first");
+  EXPECT_EQ(all.groups[1].create_time, 1000);
+  EXPECT_TRUE(all.groups[1].packages.empty());
+  // Each package whole, tags in their order.
+  EXPECT_EQ(Describe(all.packages[3]), Describe(Stored("p1", "b", "b1")));
+  EXPECT_EQ(all.packages[3].tags.size(), 2u);
+
+  const auto middle = Page(2, 2);
+  EXPECT_EQ(Keys(middle.packages), (std::vector<std::string>{"a/a1", "b/b1"}));
+  EXPECT_EQ(middle.total, 5u);
+  EXPECT_EQ(middle.groups.size(), 2u);
+  EXPECT_TRUE(Page(2, 5).packages.empty());
+  EXPECT_EQ(Page(2, 5).total, 5u);
+  EXPECT_TRUE(Page(0).packages.empty());
+}
+
+TEST_P(ListingContract, TotalsFollowEveryWrite) {
+  Fill();
+  EXPECT_EQ(Page(1).total, 5u);
+  EXPECT_EQ(Page(1).total, 5u);  // a store may remember it while nothing is written
+  Must(store().DeletePackage("p1", "b", "b2"));
+  EXPECT_EQ(Page(1).total, 4u);
+  Must(store().PutUngrouped({Package("p1", "", "u3")}));
+  EXPECT_EQ(Page(1).total, 5u);
+  EXPECT_EQ(Page(1, 0, PackageFilter{.kind = PackageKind::kJar}).total, 1u);
+  Must(store().ReplaceGroup(Group("p1", "b"), {}));
+  EXPECT_EQ(Page(1, 0, PackageFilter{.kind = PackageKind::kJar}).total, 0u);
+  EXPECT_EQ(Page(1).total, 4u);  // u1, u2, u3, a/a1
+}
+
+TEST_P(ListingContract, TheCursorContinuesAfterAPositionAndTheOffsetCountsFromIt) {
+  Fill();
+  EXPECT_EQ(Keys(Page(2, 0, {}, ListPosition{"", "u2"}).packages),
+            (std::vector<std::string>{"a/a1", "b/b1"}));
+  EXPECT_EQ(Keys(Page(2, 1, {}, ListPosition{"a", "a1"}).packages),
+            (std::vector<std::string>{"b/b2"}));
+  // A position that no longer exists still orders: "a/a0" comes before "a/a1".
+  EXPECT_EQ(Keys(Page(1, 0, {}, ListPosition{"a", "a0"}).packages),
+            (std::vector<std::string>{"a/a1"}));
+  EXPECT_EQ(Page(1, 0, {}, ListPosition{"b", "b2"}).total, 5u);
+  EXPECT_TRUE(Page(1, 0, {}, ListPosition{"b", "b2"}).packages.empty());
+}
+
+TEST_P(ListingContract, KindAndTagFiltersAreAppliedToPagesAndTotals) {
+  Fill();
+  const auto jars = Page(10, 0, PackageFilter{.kind = PackageKind::kJar});
+  EXPECT_EQ(Keys(jars.packages), (std::vector<std::string>{"b/b1"}));
+  EXPECT_EQ(jars.total, 1u);
+  const auto team = Page(10, 0, PackageFilter{.tags = {{"team", std::nullopt}}});
+  EXPECT_EQ(Keys(team.packages), (std::vector<std::string>{"a/a1", "b/b1"}));
+  const auto both = Page(10, 0, PackageFilter{.tags = {{"team", "x"}, {"env", "prod"}}});
+  EXPECT_EQ(Keys(both.packages), (std::vector<std::string>{"b/b1"}));
+  EXPECT_EQ(Page(10, 0, PackageFilter{.tags = {{"team", "x"}, {"env", "dev"}}}).total, 0u);
+  EXPECT_EQ(Page(10, 0, PackageFilter{.kind = PackageKind::kJar, .tags = {{"team", "y"}}}).total,
+            0u);
+}
+
+TEST_P(ListingContract, TheNameFilterMatchesAPackageOrGroupNameByteForByte) {
+  Fill();
+  Must(store().ReplaceGroup(Group("p1", "Team_x"), {Package("p1", "Team_x", "q.py")}));
+  // "1" is in u1, a1 and b1; "_" and "%" are plain bytes, not patterns.
+  EXPECT_EQ(Keys(Page(10, 0, {.name_contains = "1"}).packages),
+            (std::vector<std::string>{"/u1", "a/a1", "b/b1"}));
+  EXPECT_EQ(Page(10, 0, {.name_contains = "1"}).total, 3u);
+  EXPECT_EQ(Keys(Page(10, 0, {.name_contains = "m_"}).packages),
+            std::vector<std::string>{"Team_x/q.py"});           // by the group's name
+  EXPECT_EQ(Page(10, 0, {.name_contains = "team"}).total, 0u);  // case counts
+  EXPECT_EQ(Page(10, 0, {.name_contains = "%"}).total, 0u);
+  EXPECT_EQ(Keys(Page(1, 1, {.kind = PackageKind::kPyFile, .name_contains = "1"}).packages),
+            std::vector<std::string>{"a/a1"});
+  const auto walked = Must(store().ListGroups("p1", {.name_contains = "b"}, "", 10));
+  ASSERT_EQ(walked.groups.size(), 1u);
+  EXPECT_EQ(Names(walked.groups[0].packages), (std::vector<std::string>{"b2", "b1"}));
+}
+
+// Pages far into a large listing: a store may start them from a remembered position, which
+// must give exactly the entries an offset counts to, and follow every write.
+TEST_P(ListingContract, DeepOffsetsOfALargeListingAreExactAndFollowWrites) {
+  constexpr int kPackages = 700;
+  const auto name = [](int i) {
+    std::string n = std::to_string(i);
+    return "x" + std::string(4 - n.size(), '0') + n + ".py";
+  };
+  std::vector<PackageRecord> packages;
+  for (int i = 0; i < kPackages; ++i) packages.push_back(Package("p1", "", name(i)));
+  Must(store().PutUngrouped(packages));  // one transaction
+  for (const std::size_t offset : {0, 1, 255, 256, 257, 511, 512, 513, 698, 699, 700, 5000}) {
+    const auto page = Page(2, offset);
+    std::vector<std::string> expected;
+    for (std::size_t i = offset; i < std::min<std::size_t>(offset + 2, kPackages); ++i)
+      expected.push_back("/" + name(static_cast<int>(i)));
+    EXPECT_EQ(Keys(page.packages), expected) << "offset " << offset;
+    EXPECT_EQ(page.total, static_cast<std::size_t>(kPackages));
+  }
+  Must(store().DeletePackage("p1", "", name(100)));  // every later entry moves up one
+  EXPECT_EQ(Keys(Page(1, 300).packages), std::vector<std::string>{"/" + name(301)});
+  EXPECT_EQ(Page(1, 300).total, static_cast<std::size_t>(kPackages - 1));
+  Must(store().PutUngrouped({Package("p1", "", "first.py")}));  // and down one again
+  EXPECT_EQ(Keys(Page(1, 300).packages), std::vector<std::string>{"/" + name(300)});
+  EXPECT_EQ(Keys(Page(1, 0, {.name_contains = "x06"}).packages),
+            std::vector<std::string>{"/" + name(600)});
+  EXPECT_EQ(Keys(Page(1, 100, {.name_contains = "x0"}).packages),
+            std::vector<std::string>{"/" + name(101)});  // x0100 was deleted
+  // A cursor with an offset counts from the cursor.
+  EXPECT_EQ(Keys(Page(1, 300, {}, ListPosition{"", name(9)}).packages),
+            std::vector<std::string>{"/" + name(311)});
+}
+
+TEST_P(ListingContract, BatchesWalkUngroupedByNameThenGroupsByNameInUploadOrder) {
+  Fill();
+  EXPECT_EQ(Names(Must(store().ListUngrouped("p1", {}, "", 10))),
+            (std::vector<std::string>{"u1", "u2"}));
+  EXPECT_EQ(Names(Must(store().ListUngrouped("p1", {}, "u1", 10))), std::vector<std::string>{"u2"});
+  EXPECT_EQ(Names(Must(store().ListUngrouped("p1", {}, "", 1))), std::vector<std::string>{"u1"});
+
+  const auto first = Must(store().ListGroups("p1", {}, "", 2));
+  ASSERT_EQ(first.groups.size(), 2u);
+  EXPECT_EQ(first.groups[0].name, "a");
+  EXPECT_EQ(Names(first.groups[1].packages), (std::vector<std::string>{"b2", "b1"}));
+  EXPECT_EQ(Describe(first.groups[1]), Describe(StoredGroup("p1", "b")));
+  ASSERT_TRUE(first.next_after);
+  const auto rest = Must(store().ListGroups("p1", {}, *first.next_after, 2));
+  ASSERT_EQ(rest.groups.size(), 1u);  // the empty group, shown when nothing is filtered
+  EXPECT_EQ(rest.groups[0].name, "c");
+  EXPECT_FALSE(rest.next_after);
+
+  // Filtered: groups without a match are left out, the walk goes on past them.
+  const auto jars = Must(store().ListGroups("p1", {.kind = PackageKind::kJar}, "", 1));
+  EXPECT_TRUE(jars.groups.empty());
+  ASSERT_TRUE(jars.next_after);
+  const auto next = Must(store().ListGroups("p1", {.kind = PackageKind::kJar}, "a", 5));
+  ASSERT_EQ(next.groups.size(), 1u);
+  EXPECT_EQ(Names(next.groups[0].packages), std::vector<std::string>{"b1"});
+  EXPECT_TRUE(Must(store().ListUngrouped("p1", {.kind = PackageKind::kJar}, "", 10)).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ListingContract, ::testing::ValuesIn(test::StoreBackends()),
+                         [](const auto& info) { return info.param.name; });
+
 TEST_P(MetadataStoreContract, AbsentThingsReadAsEmptyNotAsErrors) {
   EXPECT_FALSE(Must(store().GetGroup("p1", "nope")));
   EXPECT_FALSE(Must(store().GetPackage("p1", "nope", "a.py")));

@@ -12,7 +12,11 @@ def test_head_answers_like_get_without_a_body(server, nginx):
         head = server.api("HEAD", path)
         assert (head.status_code, get.status_code) == (200, 200), path
         assert head.content == b"", path
-        assert head.headers["Content-Length"] == str(len(get.content)), path
+        if "Transfer-Encoding" in get.headers:  # the whole listing is written as it is read
+            assert head.headers["Transfer-Encoding"] == get.headers["Transfer-Encoding"], path
+            assert "Content-Length" not in head.headers, path
+        else:
+            assert head.headers["Content-Length"] == str(len(get.content)), path
         assert head.headers["Content-Type"] == get.headers["Content-Type"], path
     # A HEAD for a missing package is the same 404 as a GET, still without a body.
     missing = server.api("HEAD", f"{P}/nope.py")

@@ -68,6 +68,19 @@ class FailNthMetadataStore final : public MetadataStore {
   Result<ProjectContents> ListProject(const std::string& project) override {
     DLIPKG_FAIL_NTH(ListProject, ListProject(project));
   }
+  Result<PackagePage> ListPage(const PageRequest& request) override {
+    DLIPKG_FAIL_NTH(ListPage, ListPage(request));
+  }
+  Result<std::vector<PackageRecord>> ListUngrouped(const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   const std::string& after_name,
+                                                   std::size_t limit) override {
+    DLIPKG_FAIL_NTH(ListUngrouped, ListUngrouped(project, filter, after_name, limit));
+  }
+  Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
+                                const std::string& after_group, std::size_t max_groups) override {
+    DLIPKG_FAIL_NTH(ListGroups, ListGroups(project, filter, after_group, max_groups));
+  }
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override {
     DLIPKG_FAIL_NTH(DeletePackage, DeletePackage(project, group, name));

@@ -332,6 +332,78 @@ class FakeMetadataStore final : public MetadataStore {
       if (key.first == project) contents.ungrouped.push_back(p);
     return contents;
   }
+  Result<PackagePage> ListPage(const PageRequest& request) override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<const GroupRecord*, PackageRecord>> matching;  // in listing order
+    for (const auto& [key, p] : ungrouped_)
+      if (key.first == request.project && Matches(p, request.filter))
+        matching.emplace_back(nullptr, p);
+    for (const auto& [key, g] : groups_) {
+      if (key.first != request.project) continue;
+      std::vector<PackageRecord> by_name = g.packages;
+      std::sort(by_name.begin(), by_name.end(),
+                [](const auto& a, const auto& b) { return a.name < b.name; });
+      for (const auto& p : by_name)
+        if (Matches(p, request.filter)) matching.emplace_back(&g, p);
+    }
+    PackagePage page;
+    page.total = matching.size();
+    std::size_t skipped = 0;
+    for (const auto& [g, p] : matching) {
+      if (request.after &&
+          std::pair(p.group, p.name) <= std::pair(request.after->group, request.after->name))
+        continue;
+      if (skipped++ < request.offset) continue;
+      if (page.packages.size() == request.limit) break;
+      page.packages.push_back(p);
+      if (g && (page.groups.empty() || page.groups.back().name != g->name)) {
+        GroupRecord copy = *g;
+        copy.packages.clear();
+        page.groups.push_back(copy);
+      }
+    }
+    return page;
+  }
+  Result<std::vector<PackageRecord>> ListUngrouped(const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   const std::string& after_name,
+                                                   std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<PackageRecord> out;
+    for (const auto& [key, p] : ungrouped_)
+      if (key.first == project && key.second > after_name && Matches(p, filter) &&
+          out.size() < limit)
+        out.push_back(p);
+    return out;
+  }
+  Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
+                                const std::string& after_group, std::size_t max_groups) override {
+    std::lock_guard lock(mutex_);
+    GroupBatch batch;
+    std::size_t looked_at = 0;
+    for (const auto& [key, g] : groups_) {
+      if (key.first != project || key.second <= after_group) continue;
+      if (looked_at++ == max_groups) break;
+      batch.next_after = g.name;
+      GroupRecord copy = g;
+      std::erase_if(copy.packages, [&](const auto& p) { return !Matches(p, filter); });
+      if (filter.empty() || !copy.packages.empty()) batch.groups.push_back(copy);
+    }
+    if (looked_at <= max_groups) batch.next_after.reset();  // none left
+    return batch;
+  }
+  static bool Matches(const PackageRecord& p, const PackageFilter& filter) {
+    if (filter.kind && p.kind != *filter.kind) return false;
+    const auto& needle = filter.name_contains;
+    if (!needle.empty() && p.name.find(needle) == std::string::npos &&
+        p.group.find(needle) == std::string::npos)
+      return false;
+    return std::all_of(filter.tags.begin(), filter.tags.end(), [&](const TagFilter& f) {
+      return std::any_of(p.tags.begin(), p.tags.end(), [&](const Tag& t) {
+        return t.key == f.key && (!f.value || t.value == *f.value);
+      });
+    });
+  }
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override {
     std::lock_guard lock(mutex_);

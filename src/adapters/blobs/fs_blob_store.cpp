@@ -102,7 +102,8 @@ class FsBlobWriter final : public BlobWriter {
   ~FsBlobWriter() override { Discard(); }
 
   Result<void> Write(std::span<const char> bytes) override {
-    if (!fd_.Valid()) return Fail(ErrorCode::kInternal, "blob store write failed: writer is spent");
+    if (!fd_.Valid() || sealed_)
+      return Fail(ErrorCode::kInternal, "blob store write failed: writer is spent");
     hasher_.Update(bytes);
     size_ += static_cast<std::int64_t>(bytes.size());
     if (buffer_.size() + bytes.size() > kWriteBufferBytes) {
@@ -114,11 +115,18 @@ class FsBlobWriter final : public BlobWriter {
     return {};
   }
 
-  Result<BlobInfo> Commit() override {
+  Result<void> Seal() override {
+    if (sealed_) return {};
     if (!fd_.Valid())
       return Fail(ErrorCode::kInternal, "blob store commit failed: writer is spent");
-    if (auto flushed = Flush(); !flushed) return std::unexpected(flushed.error());
+    if (auto flushed = Flush(); !flushed) return flushed;
     if (::fsync(fd_.Get()) != 0) return Abandon("sync", errno);
+    sealed_ = true;
+    return {};
+  }
+
+  Result<BlobInfo> Commit() override {
+    if (auto sealed = Seal(); !sealed) return std::unexpected(sealed.error());
     fd_.Reset();
     BlobInfo info{hasher_.FinishHex(), size_};
     const fs::path fan_out = blobs_dir_ / info.sha256.substr(0, 2);
@@ -176,8 +184,9 @@ class FsBlobWriter final : public BlobWriter {
   }
 
   fs::path blobs_dir_;
-  fs::path temp_path_;  // empty once renamed or discarded
-  UniqueFd fd_;         // invalid once committed or abandoned
+  fs::path temp_path_;   // empty once renamed or discarded
+  UniqueFd fd_;          // invalid once committed or abandoned
+  bool sealed_ = false;  // the temporary is durable; no more writes
   Sha256Hasher hasher_;
   std::vector<char> buffer_;
   std::int64_t size_ = 0;

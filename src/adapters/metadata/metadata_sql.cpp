@@ -1,7 +1,11 @@
 #include "adapters/metadata/metadata_sql.hpp"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <set>
+#include <span>
 #include <tuple>
 #include <utility>
 
@@ -72,47 +76,88 @@ Result<UploadJob> JobFromRow(const Row& row) {
                    .last_error = row.Text(7)};
 }
 
-// A tag with the key of its package.
-struct PackageTag {
-  std::string project, group, name;
-  Tag tag;
+// Packages (alias pg) with their tags: one row per tag, or one row with tag position -1 for a
+// package without tags. Reading a package and its tags in one statement saves a round trip
+// (and a statement) per read on either engine.
+constexpr std::string_view kPackageWithTagColumns =
+    "SELECT pg.project, pg.group_name, pg.name, pg.kind, pg.status, pg.sha256, pg.size, "
+    "pg.underlying_name, pg.owner, pg.create_time, pg.update_time, pg.is_async, "
+    "pg.status_reason, COALESCE(t.position, -1), COALESCE(t.key, ''), COALESCE(t.value, '')";
+constexpr std::string_view kJoinTags =
+    " LEFT JOIN package_tags t ON t.project = pg.project AND t.group_name = pg.group_name "
+    "AND t.name = pg.name ";
+constexpr int kTagPosition = 13, kTagKey = 14, kTagValue = 15;
+// Columns after the tag's in a page: the package's group (blank for ungrouped packages).
+constexpr std::string_view kGroupColumns =
+    ", COALESCE(g.owner, ''), COALESCE(g.description, ''), COALESCE(g.create_time, 0), "
+    "COALESCE(g.update_time, 0)";
+constexpr int kGroupOwner = 16, kGroupDescription = 17, kGroupCreated = 18, kGroupUpdated = 19;
+
+// Packages from rows of kPackageWithTagColumns in which each package's rows are adjacent
+// (ordered by the package key, then the tag position).
+class PackageCollector {
+ public:
+  Result<void> Add(const Row& row) {
+    if (packages_.empty() || !IsLast(row)) {
+      auto package = PackageFromRow(row);
+      if (!package) return std::unexpected(package.error());
+      packages_.push_back(std::move(*package));
+      new_package_ = true;
+    } else {
+      new_package_ = false;
+    }
+    if (row.Int(kTagPosition) >= 0)
+      packages_.back().tags.push_back(Tag{row.Text(kTagKey), row.Text(kTagValue)});
+    return {};
+  }
+  // Whether the last row added began a package.
+  bool new_package() const { return new_package_; }
+  std::vector<PackageRecord>& packages() { return packages_; }
+
+ private:
+  bool IsLast(const Row& row) const {
+    const PackageRecord& last = packages_.back();
+    return row.Text(2) == last.name && row.Text(1) == last.group && row.Text(0) == last.project;
+  }
+  std::vector<PackageRecord> packages_;
+  bool new_package_ = false;
 };
 
-Result<PackageTag> PackageTagFromRow(const Row& row) {
-  return PackageTag{row.Text(0), row.Text(1), row.Text(2), Tag{row.Text(3), row.Text(4)}};
+// Runs a statement of kPackageWithTagColumns rows (binding ?1, ?2, ... to `values`).
+Result<std::vector<PackageRecord>> CollectPackages(Session& s, std::string_view statement,
+                                                   std::span<const sql::Value> values) {
+  PackageCollector collector;
+  auto ran = s.Execute(statement, values, [&](const Row& row) { return collector.Add(row); });
+  if (!ran) return std::unexpected(ran.error());
+  return std::move(collector.packages());
 }
 
-// Packages selected by `where` ("WHERE ..." over ?1, ?2, ... = keys), in `order`, with their
-// tags. Two queries whatever the number of packages: on a networked engine a query per
-// package would cost a round trip each.
+template <class... Keys>
+Result<std::vector<PackageRecord>> SelectPackagesSql(Session& s, std::string_view statement,
+                                                     const Keys&... keys) {
+  const sql::Value bound[] = {sql::Value{std::int64_t{0}}, sql::ToValue(keys)...};
+  return CollectPackages(s, statement, std::span(bound).subspan(1));
+}
+
+// Packages selected by `where` (over alias p: "WHERE p.project = ?1 ..." with ?1, ?2, ... =
+// keys), in `order` (over alias pg: "pg.name"; "" for any), with their tags.
 template <class... Keys>
 Result<std::vector<PackageRecord>> SelectPackages(Session& s, std::string_view where,
                                                   std::string_view order, const Keys&... keys) {
-  auto packages =
-      sql::Select(s, std::string(kSelectPackages) + std::string(where) + " " + std::string(order),
-                  PackageFromRow, keys...);
-  if (!packages || packages->empty()) return packages;
-  auto tags = sql::Select(s,
-                          "SELECT project, group_name, name, key, value FROM package_tags "
-                          "WHERE (project, group_name, name) IN "
-                          "(SELECT project, group_name, name FROM packages " +
-                              std::string(where) + ") ORDER BY position",
-                          PackageTagFromRow, keys...);
-  if (!tags) return std::unexpected(tags.error());
-  using Key = std::tuple<std::string_view, std::string_view, std::string_view>;
-  std::map<Key, PackageRecord*> by_key;
-  for (auto& p : *packages) by_key.emplace(Key{p.project, p.group, p.name}, &p);
-  for (auto& t : *tags) {
-    if (auto found = by_key.find(Key{t.project, t.group, t.name}); found != by_key.end())
-      found->second->tags.push_back(std::move(t.tag));
-  }
-  return packages;
+  std::string statement = std::string(kPackageWithTagColumns) + " FROM (SELECT * FROM packages p " +
+                          std::string(where) + ") pg" + std::string(kJoinTags) + "ORDER BY ";
+  if (!order.empty()) statement += std::string(order) + ", ";
+  statement += "t.position";
+  return SelectPackagesSql(s, statement, keys...);
 }
 
 Result<std::optional<PackageRecord>> ReadPackage(Session& s, std::string_view project,
                                                  std::string_view group, std::string_view name) {
-  auto found = SelectPackages(s, "WHERE project = ?1 AND group_name = ?2 AND name = ?3", "",
-                              project, group, name);
+  // Built once: a show is the most frequent call, and its text is its prepared statement's key.
+  static const std::string kStatement =
+      std::string(kPackageWithTagColumns) + " FROM packages pg" + std::string(kJoinTags) +
+      "WHERE pg.project = ?1 AND pg.group_name = ?2 AND pg.name = ?3 ORDER BY t.position";
+  auto found = SelectPackagesSql(s, kStatement, project, group, name);
   if (!found) return std::unexpected(found.error());
   if (found->empty()) return std::nullopt;
   return std::move(found->front());
@@ -133,8 +178,8 @@ Result<std::optional<GroupRecord>> ReadGroup(Session& s, std::string_view projec
                             GroupFromRow, project, name);
   if (!groups) return std::unexpected(groups.error());
   if (groups->empty()) return std::nullopt;
-  auto packages = SelectPackages(s, "WHERE project = ?1 AND group_name = ?2", "ORDER BY position",
-                                 project, name);
+  auto packages =
+      SelectPackages(s, "WHERE p.project = ?1 AND p.group_name = ?2", "pg.position", project, name);
   if (!packages) return std::unexpected(packages.error());
   groups->front().packages = std::move(*packages);
   return std::move(groups->front());
@@ -156,6 +201,76 @@ void DistributePackages(std::vector<PackageRecord> packages, std::vector<GroupRe
     while (group != groups.end() && group->name < p.group) ++group;
     if (group != groups.end() && group->name == p.group) group->packages.push_back(std::move(p));
   }
+}
+
+// ---- Listing ----
+
+// The values of a statement whose text is built at run time (a filter names any number of
+// tags), bound to ?1, ?2, ... in the order they were added.
+class Bindings {
+ public:
+  // The placeholder of `value`; a text must outlive the statement.
+  std::string Add(sql::Value value) {
+    values_.push_back(value);
+    return "?" + std::to_string(values_.size());
+  }
+  std::span<const sql::Value> values() const { return values_; }
+
+ private:
+  std::vector<sql::Value> values_;
+};
+
+std::int64_t AsInt(std::size_t n) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(n, INT64_MAX));
+}
+
+// "WHERE p.project = ?1 AND ..." over the packages (alias p) of `project` matching `filter`.
+// The text depends only on the number of tags (a tag without a value binds a flag instead of
+// changing the text), so engines that cache prepared statements keep a bounded few.
+std::string FilterWhere(Bindings& b, const SqlDialect& dialect, const std::string& project,
+                        const PackageFilter& filter) {
+  std::string where = "WHERE p.project = " + b.Add(project);
+  if (filter.kind) where += " AND p.kind = " + b.Add(ToString(*filter.kind));
+  if (!filter.name_contains.empty()) {
+    const std::string position(dialect.position_of);
+    where += " AND (" + position + "(p.name, " + b.Add(filter.name_contains) + ") > 0 OR " +
+             position + "(p.group_name, " + b.Add(filter.name_contains) + ") > 0)";
+  }
+  for (const auto& tag : filter.tags) {
+    where +=
+        " AND EXISTS (SELECT 1 FROM package_tags ft WHERE ft.project = p.project "
+        "AND ft.group_name = p.group_name AND ft.name = p.name AND ft.key = " +
+        b.Add(tag.key);
+    const std::string any_value = b.Add(std::int64_t{tag.value ? 0 : 1});
+    where += " AND (" + any_value + " = 1 OR ft.value = " +
+             b.Add(tag.value ? std::string_view(*tag.value) : std::string_view()) + "))";
+  }
+  return where;
+}
+
+Result<std::size_t> CountMatching(Session& s, const SqlDialect& dialect, const std::string& project,
+                                  const PackageFilter& filter) {
+  Bindings b;
+  const std::string statement =
+      "SELECT COUNT(*) FROM packages p " + FilterWhere(b, dialect, project, filter);
+  std::int64_t count = 0;
+  auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
+    count = row.Int(0);
+    return {};
+  });
+  if (!ran) return std::unexpected(ran.error());
+  return static_cast<std::size_t>(count);
+}
+
+GroupRecord GroupOfRow(const Row& row) {
+  GroupRecord g;
+  g.project = row.Text(0);
+  g.name = row.Text(1);
+  g.owner = row.Text(kGroupOwner);
+  g.description = row.Text(kGroupDescription);
+  g.create_time = row.Int(kGroupCreated);
+  g.update_time = row.Int(kGroupUpdated);
+  return g;
 }
 
 // ---- Writing rows ----
@@ -405,14 +520,128 @@ Result<ProjectContents> MetadataSql::ListProject(Session& s, const std::string& 
   auto groups = sql::Select(s, std::string(kSelectGroups) + "WHERE project = ?1 ORDER BY name",
                             GroupFromRow, project);
   if (!groups) return std::unexpected(groups.error());
-  auto grouped = SelectPackages(s, "WHERE project = ?1 AND group_name <> ''",
-                                "ORDER BY group_name, position", project);
+  auto grouped = SelectPackages(s, "WHERE p.project = ?1 AND p.group_name <> ''",
+                                "pg.group_name, pg.position", project);
   if (!grouped) return std::unexpected(grouped.error());
   auto ungrouped =
-      SelectPackages(s, "WHERE project = ?1 AND group_name = ''", "ORDER BY name", project);
+      SelectPackages(s, "WHERE p.project = ?1 AND p.group_name = ''", "pg.name", project);
   if (!ungrouped) return std::unexpected(ungrouped.error());
   DistributePackages(std::move(*grouped), *groups);
   return ProjectContents{std::move(*groups), std::move(*ungrouped)};
+}
+
+Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request,
+                                          std::optional<std::size_t> known_total) const {
+  Bindings b;
+  std::string where = FilterWhere(b, dialect_, request.project, request.filter);
+  if (request.after) {
+    where += " AND (p.group_name, p.name) > (" + b.Add(request.after->group) + ", " +
+             b.Add(request.after->name) + ")";
+  }
+  // The page's keys come from the primary key (project, group_name, name), or the kind index,
+  // in listing order: rows skipped by the offset are index entries passed over, never table
+  // rows read. Only the page's rows are then read whole.
+  const std::string statement =
+      std::string(kPackageWithTagColumns) + std::string(kGroupColumns) +
+      " FROM (SELECT p.project, p.group_name, p.name FROM packages p " + where +
+      " ORDER BY p.group_name, p.name LIMIT " + b.Add(AsInt(request.limit)) + " OFFSET " +
+      b.Add(AsInt(request.offset)) +
+      ") k JOIN packages pg ON pg.project = k.project AND pg.group_name = k.group_name "
+      "AND pg.name = k.name" +
+      std::string(kJoinTags) +
+      "LEFT JOIN groups g ON g.project = pg.project AND g.name = pg.group_name "
+      "ORDER BY pg.group_name, pg.name, t.position";
+  PackagePage page;
+  PackageCollector collector;
+  auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
+    if (auto ok = collector.Add(row); !ok) return ok;
+    const std::string& group = collector.packages().back().group;
+    if (collector.new_package() && !group.empty() &&
+        (page.groups.empty() || page.groups.back().name != group))
+      page.groups.push_back(GroupOfRow(row));
+    return {};
+  });
+  if (!ran) return std::unexpected(ran.error());
+  page.packages = std::move(collector.packages());
+  if (known_total) {
+    page.total = *known_total;
+    return page;
+  }
+  auto total = CountMatching(s, dialect_, request.project, request.filter);
+  if (!total) return std::unexpected(total.error());
+  page.total = *total;
+  return page;
+}
+
+Result<ListingMarks> MetadataSql::ListMarks(Session& s, const std::string& project,
+                                            const PackageFilter& filter, std::size_t min_every,
+                                            std::size_t max_marks) const {
+  Bindings b;
+  const std::string statement = "SELECT p.group_name, p.name FROM packages p " +
+                                FilterWhere(b, dialect_, project, filter) +
+                                " ORDER BY p.group_name, p.name";
+  ListingMarks marks{.every = std::max<std::size_t>(min_every, 1)};
+  // Only every `every`-th row's columns are read; when the marks fill up, every other one is
+  // dropped and the spacing doubles, so memory stays bounded whatever the project's size.
+  auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
+    if (++marks.total % marks.every != 0) return {};
+    marks.marks.push_back(ListPosition{row.Text(0), row.Text(1)});
+    if (marks.marks.size() > std::max<std::size_t>(max_marks, 1)) {
+      std::vector<ListPosition> kept;
+      for (std::size_t i = 1; i < marks.marks.size(); i += 2)
+        kept.push_back(std::move(marks.marks[i]));
+      marks.marks = std::move(kept);
+      marks.every *= 2;
+    }
+    return {};
+  });
+  if (!ran) return std::unexpected(ran.error());
+  return marks;
+}
+
+Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,
+                                                              const std::string& project,
+                                                              const PackageFilter& filter,
+                                                              const std::string& after_name,
+                                                              std::size_t limit) const {
+  Bindings b;
+  std::string where = FilterWhere(b, dialect_, project, filter);
+  where += " AND p.group_name = '' AND p.name > " + b.Add(after_name);
+  const std::string statement = std::string(kPackageWithTagColumns) +
+                                " FROM (SELECT * FROM packages p " + where +
+                                " ORDER BY p.name LIMIT " + b.Add(AsInt(limit)) + ") pg" +
+                                std::string(kJoinTags) + "ORDER BY pg.name, t.position";
+  return CollectPackages(s, statement, b.values());
+}
+
+Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& project,
+                                           const PackageFilter& filter,
+                                           const std::string& after_group,
+                                           std::size_t max_groups) const {
+  GroupBatch batch;
+  auto groups = sql::Select(s,
+                            std::string(kSelectGroups) +
+                                "WHERE project = ?1 AND name > ?2 ORDER BY name "
+                                "LIMIT ?3",
+                            GroupFromRow, project, after_group, AsInt(max_groups));
+  if (!groups) return std::unexpected(groups.error());
+  if (groups->empty()) return batch;
+  const std::string last = groups->back().name;
+  // A short batch was the last one: no further query is needed to find that out.
+  if (groups->size() >= max_groups) batch.next_after = last;
+  Bindings b;
+  std::string where = FilterWhere(b, dialect_, project, filter);
+  where += " AND p.group_name > " + b.Add(after_group) + " AND p.group_name <= " + b.Add(last);
+  const std::string statement =
+      std::string(kPackageWithTagColumns) + " FROM (SELECT * FROM packages p " + where + ") pg" +
+      std::string(kJoinTags) + "ORDER BY pg.group_name, pg.position, t.position";
+  auto packages = CollectPackages(s, statement, b.values());
+  if (!packages) return std::unexpected(packages.error());
+  DistributePackages(std::move(*packages), *groups);
+  if (!filter.empty())
+    std::erase_if(*groups, [](const GroupRecord& g) { return g.packages.empty(); });
+  batch.groups = std::move(*groups);
+  return batch;
 }
 
 Result<PackageRecord> MetadataSql::DeletePackage(Session& s, const std::string& project,

@@ -33,6 +33,9 @@ struct SqlDialect {
   // A statement over ?1 = sha256 that makes pinners and reclaimers of that blob wait for each
   // other until the ends of their transactions; "" where writers never overlap.
   std::string_view lock_blob;
+  // A function of (text, needle) giving the needle's 1-based position in the text, 0 when it
+  // does not occur, comparing bytes (the name filter of a listing).
+  std::string_view position_of = "instr";
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
@@ -44,6 +47,15 @@ enum class LeasesAtStart {
 // Refuses a database that a newer server has migrated beyond `latest`, the last schema
 // version this server knows: it cannot tell what the newer schema means.
 Result<void> CheckSchemaVersion(std::int64_t stored, std::int64_t latest);
+
+// The listing order's keys at regular intervals, from one pass over the matching packages'
+// index entries: a page at a deep offset then starts from the mark before it (a seek) instead
+// of passing over every entry before it, which an OFFSET does.
+struct ListingMarks {
+  std::size_t total = 0;  // the packages matching the filter
+  std::size_t every = 0;  // marks[i] is the key of the ((i + 1) * every)-th of them (1-based)
+  std::vector<ListPosition> marks;
+};
 
 class MetadataSql {
  public:
@@ -66,6 +78,21 @@ class MetadataSql {
   Result<std::optional<GroupRecord>> GetGroup(sql::Session& s, const std::string& project,
                                               const std::string& name) const;
   Result<ProjectContents> ListProject(sql::Session& s, const std::string& project) const;
+  // `known_total`: the count of matching packages in this state, when the caller knows it
+  // (then it is not counted again).
+  Result<PackagePage> ListPage(sql::Session& s, const PageRequest& request,
+                               std::optional<std::size_t> known_total = std::nullopt) const;
+  // At most about `max_marks` marks, at least `min_every` apart.
+  Result<ListingMarks> ListMarks(sql::Session& s, const std::string& project,
+                                 const PackageFilter& filter, std::size_t min_every,
+                                 std::size_t max_marks) const;
+  Result<std::vector<PackageRecord>> ListUngrouped(sql::Session& s, const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   const std::string& after_name,
+                                                   std::size_t limit) const;
+  Result<GroupBatch> ListGroups(sql::Session& s, const std::string& project,
+                                const PackageFilter& filter, const std::string& after_group,
+                                std::size_t max_groups) const;
   // Fills progress (and, after a failed attempt, status_reason) of the UPLOADING ones among
   // `packages` (all of `project`) from their jobs.
   Result<void> AttachProgress(sql::Session& s, const std::string& project,

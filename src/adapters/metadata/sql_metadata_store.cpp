@@ -1,5 +1,7 @@
 #include "adapters/metadata/sql_metadata_store.hpp"
 
+#include <algorithm>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -7,12 +9,14 @@
 namespace dlipkg {
 namespace {
 
-enum class Kind { kRead, kWrite, kBookkeeping };
+enum class Kind { kRead, kReadOne, kWrite, kBookkeeping };
 
 Result<void> Run(SqlTransactions& engine, Kind kind, const SqlTransactions::Body& body) {
   switch (kind) {
     case Kind::kRead:
       return engine.Read(body);
+    case Kind::kReadOne:
+      return engine.ReadOne(body);
     case Kind::kWrite:
       return engine.Write(body);
     case Kind::kBookkeeping:
@@ -51,6 +55,16 @@ SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlD
 
 SqlMetadataStore::~SqlMetadataStore() = default;
 
+// Counts writes as they start and finish, on every way out (see writes_started_).
+struct WriteCounter {
+  WriteCounter(std::atomic<std::uint64_t>& started, std::atomic<std::uint64_t>& finished)
+      : finished_(finished) {
+    started.fetch_add(1);
+  }
+  ~WriteCounter() { finished_.fetch_add(1); }
+  std::atomic<std::uint64_t>& finished_;
+};
+
 template <class T>
 Result<T> SqlMetadataStore::Noted(Result<T> result, std::string_view operation) const {
   if (!result && result.error().code == ErrorCode::kInternal && error_hook_) error_hook_(operation);
@@ -59,11 +73,13 @@ Result<T> SqlMetadataStore::Noted(Result<T> result, std::string_view operation) 
 
 template <class Call>
 auto SqlMetadataStore::Write(Call&& call) {
+  WriteCounter counted(writes_started_, writes_finished_);
   return Noted(InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call)), "write");
 }
 
 template <class Call>
 auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
+  WriteCounter counted(writes_started_, writes_finished_);
   return Noted(InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call)),
                "bookkeeping");
 }
@@ -83,6 +99,11 @@ Result<void> SqlMetadataStore::CheckReady() {
                                           ", this server expects " +
                                           std::to_string(schema_expected_));
   return {};
+}
+
+template <class Call>
+auto SqlMetadataStore::ReadOne(Call&& call) {
+  return Noted(InTransaction(*engine_, Kind::kReadOne, std::forward<Call>(call)), "read");
 }
 
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
@@ -105,6 +126,10 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
                                                                   const std::string& group,
                                                                   const std::string& name) {
+  // One statement (the package joined with its tags), unless it is uploading: then its job's
+  // progress is read beside it, in one transaction.
+  auto package = ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  if (!package || !*package || (*package)->status != PackageStatus::kUploading) return package;
   return Read([&](sql::Session& s) -> Result<std::optional<PackageRecord>> {
     auto package = sql_.GetPackage(s, project, group, name);
     if (!package || !*package) return package;
@@ -138,6 +163,131 @@ Result<ProjectContents> SqlMetadataStore::ListProject(const std::string& project
     if (auto ok = sql_.AttachProgress(s, project, packages); !ok)
       return std::unexpected(ok.error());
     return contents;
+  });
+}
+
+namespace {
+
+std::vector<PackageRecord*> Pointers(std::vector<PackageRecord>& packages) {
+  std::vector<PackageRecord*> pointers;
+  pointers.reserve(packages.size());
+  for (auto& p : packages) pointers.push_back(&p);
+  return pointers;
+}
+
+// What a listing total depends on: the project and the filter (each part length-prefixed, so
+// no two filters share a key).
+std::string TotalKey(const PageRequest& request) {
+  std::string key;
+  const auto add = [&key](std::string_view part) {
+    key += std::to_string(part.size()) + ":";
+    key += part;
+  };
+  add(request.project);
+  add(request.filter.name_contains);
+  add(request.filter.kind ? ToString(*request.filter.kind) : "");
+  for (const auto& tag : request.filter.tags) {
+    add(tag.key);
+    add(tag.value ? "=" + *tag.value : "");
+  }
+  return key;
+}
+
+// Listings remembered (by filter), their marks at least this far apart, and at most this many
+// marks each: about 128 x 512 keys at most, and a page starts at most kMinMarkSpacing - 1 (or
+// 1/512 of the listing) entries after its mark.
+constexpr std::size_t kMaxRememberedListings = 128;
+constexpr std::size_t kMinMarkSpacing = 256;
+constexpr std::size_t kMaxMarks = 512;
+
+// `request` moved to start from the mark before its offset (no cursor: a cursor is a seek
+// already).
+PageRequest FromMark(const PageRequest& request, const ListingMarks& marks) {
+  PageRequest moved = request;
+  if (request.after || marks.every == 0 || request.offset < marks.every) return moved;
+  const std::size_t mark = std::min(request.offset / marks.every, marks.marks.size());
+  if (mark == 0) return moved;
+  moved.after = marks.marks[mark - 1];
+  moved.offset = request.offset - mark * marks.every;
+  return moved;
+}
+
+}  // namespace
+
+Result<PackagePage> SqlMetadataStore::ListPage(const PageRequest& request) {
+  const auto read = [&](const PageRequest& page, std::optional<std::size_t> known) {
+    return Read([&](sql::Session& s) -> Result<PackagePage> {
+      auto listed = sql_.ListPage(s, page, known);
+      if (!listed) return listed;
+      if (auto ok = sql_.AttachProgress(s, page.project, Pointers(listed->packages)); !ok)
+        return std::unexpected(ok.error());
+      return listed;
+    });
+  };
+  if (leases_at_start_ != LeasesAtStart::kRelease) return read(request, std::nullopt);
+  // No write in progress now: a read's snapshot is the state after `quiet` writes, unless one
+  // starts meanwhile (checked after each read).
+  const std::uint64_t quiet = writes_started_.load();
+  if (writes_finished_.load() != quiet) return read(request, std::nullopt);
+  const auto unchanged = [&] { return writes_started_.load() == quiet; };
+  const std::string key = TotalKey(request);
+  std::shared_ptr<const ListingMarks> marks;
+  {
+    std::lock_guard lock(listings_mutex_);
+    if (auto found = listings_.find(key); found != listings_.end() && found->second.first == quiet)
+      marks = found->second.second;
+  }
+  if (!marks) {
+    auto scanned = Read([&](sql::Session& s) {
+      return sql_.ListMarks(s, request.project, request.filter, kMinMarkSpacing, kMaxMarks);
+    });
+    if (!scanned) return std::unexpected(scanned.error());
+    if (!unchanged()) return read(request, std::nullopt);
+    marks = std::make_shared<const ListingMarks>(std::move(*scanned));
+    std::lock_guard lock(listings_mutex_);
+    if (listings_.size() >= kMaxRememberedListings) listings_.clear();
+    listings_[key] = {quiet, marks};
+  }
+  auto page = read(FromMark(request, *marks), marks->total);
+  if (!page) return page;
+  if (!unchanged()) return read(request, std::nullopt);  // the marks may be stale
+  return page;
+}
+
+Result<std::vector<PackageRecord>> SqlMetadataStore::ListUngrouped(const std::string& project,
+                                                                   const PackageFilter& filter,
+                                                                   const std::string& after_name,
+                                                                   std::size_t limit) {
+  // One statement, unless a package is uploading: then the jobs' progress is read beside the
+  // packages, in one transaction.
+  auto listed = ReadOne(
+      [&](sql::Session& s) { return sql_.ListUngrouped(s, project, filter, after_name, limit); });
+  if (!listed || std::ranges::none_of(*listed, [](const PackageRecord& p) {
+        return p.status == PackageStatus::kUploading;
+      }))
+    return listed;
+  return Read([&](sql::Session& s) -> Result<std::vector<PackageRecord>> {
+    auto listed = sql_.ListUngrouped(s, project, filter, after_name, limit);
+    if (!listed) return listed;
+    if (auto ok = sql_.AttachProgress(s, project, Pointers(*listed)); !ok)
+      return std::unexpected(ok.error());
+    return listed;
+  });
+}
+
+Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
+                                                const PackageFilter& filter,
+                                                const std::string& after_group,
+                                                std::size_t max_groups) {
+  return Read([&](sql::Session& s) -> Result<GroupBatch> {
+    auto batch = sql_.ListGroups(s, project, filter, after_group, max_groups);
+    if (!batch) return batch;
+    std::vector<PackageRecord*> packages;
+    for (auto& g : batch->groups)
+      for (auto& p : g.packages) packages.push_back(&p);
+    if (auto ok = sql_.AttachProgress(s, project, std::move(packages)); !ok)
+      return std::unexpected(ok.error());
+    return batch;
   });
 }
 

@@ -4,8 +4,13 @@
 // Thread-safe when the engine is (both are).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +37,9 @@ class SqlTransactions {
   virtual Result<void> WriteBookkeeping(const Body& body) { return Write(body); }
   // Runs `body` in a read-only transaction that sees one committed state throughout.
   virtual Result<void> Read(const Body& body) = 0;
+  // Like Read, for a body that runs exactly one statement, which sees one state by itself:
+  // the engine may skip the explicit transaction (a round trip each way on a networked one).
+  virtual Result<void> ReadOne(const Body& body) { return Read(body); }
 };
 
 class SqlMetadataStore : public MetadataStore,
@@ -56,6 +64,13 @@ class SqlMetadataStore : public MetadataStore,
   Result<std::optional<GroupRecord>> GetGroup(const std::string& project,
                                               const std::string& name) override;
   Result<ProjectContents> ListProject(const std::string& project) override;
+  Result<PackagePage> ListPage(const PageRequest& request) override;
+  Result<std::vector<PackageRecord>> ListUngrouped(const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   const std::string& after_name,
+                                                   std::size_t limit) override;
+  Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
+                                const std::string& after_group, std::size_t max_groups) override;
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override;
   Result<void> SetGroupOwner(const std::string& project, const std::string& group,
@@ -123,12 +138,28 @@ class SqlMetadataStore : public MetadataStore,
   auto WriteBookkeeping(Call&& call);
   template <class Call>
   auto Read(Call&& call);
+  template <class Call>
+  auto ReadOne(Call&& call);
   template <class T>
   Result<T> Noted(Result<T> result, std::string_view operation) const;
 
   std::unique_ptr<SqlTransactions> engine_;
   MetadataSql sql_;
   LeasesAtStart leases_at_start_;
+
+  // Listing totals and marks (ListingMarks), remembered while nothing was written, so that
+  // paging through a large project neither counts it again for every page (a COUNT reads every
+  // matching entry) nor passes over every entry before a deep offset.
+  // Only where this store is the database's one writer (a single instance: kRelease); with
+  // shared databases other instances' writes are not seen here.
+  // Writes are counted as they start and finish: marks remembered after `finished` writes are
+  // valid for a read during which no write started (a seqlock with the engine's snapshot).
+  std::atomic<std::uint64_t> writes_started_{0};
+  std::atomic<std::uint64_t> writes_finished_{0};
+  std::mutex listings_mutex_;
+  // filter key -> (writes, marks)
+  std::map<std::string, std::pair<std::uint64_t, std::shared_ptr<const ListingMarks>>> listings_;
+
   std::function<void(std::string_view)> error_hook_;
   std::string schema_query_;
   std::int64_t schema_expected_ = 0;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "adapters/common/posix_file.hpp"
 #include "adapters/s3/failure_class.hpp"
@@ -405,11 +407,37 @@ std::optional<bool> IsRestrictedAddress(const std::string& ip) {
   return IsRestricted(*address);
 }
 
+// Idle transfer handles kept per fetcher, so fetches from the same source reuse its
+// connections (no new TCP or TLS handshake per package).
+constexpr std::size_t kIdleHandles = 16;
+
 struct CurlFetcher::Impl {
   SourcePolicy policy;
   AddressPolicy addresses;
   FileRoots file_roots;
   ObjectStores stores;
+  // Two pools: connections to configured object stores skip the address policy, so a plain
+  // URL must never reuse one of theirs ([1]: object stores, [0]: everything else). Each
+  // connection in [0] was checked by the policy when it was opened.
+  mutable std::mutex idle_mutex;
+  mutable std::vector<EasyHandle> idle[2];
+
+  EasyHandle Acquire(bool trusted) const {
+    std::lock_guard lock(idle_mutex);
+    auto& pool = idle[trusted ? 1 : 0];
+    if (pool.empty()) return EasyHandle(curl_easy_init());
+    EasyHandle easy = std::move(pool.back());
+    pool.pop_back();
+    return easy;
+  }
+
+  void Release(EasyHandle easy, bool trusted) const {
+    if (!easy) return;
+    curl_easy_reset(easy.get());  // forgets the options, keeps the connection cache
+    std::lock_guard lock(idle_mutex);
+    auto& pool = idle[trusted ? 1 : 0];
+    if (pool.size() < kIdleHandles) pool.push_back(std::move(easy));
+  }
 
   // `store`: the object store the URL is on (signed when it has keys), or null for a plain URL.
   Result<std::int64_t> FetchHttp(ParsedUrl url, std::string_view shown, ByteSink& sink,
@@ -422,7 +450,14 @@ struct CurlFetcher::Impl {
 
 Result<std::int64_t> CurlFetcher::Impl::FetchHttp(ParsedUrl url, std::string_view shown,
                                                   ByteSink& sink, const ObjectStore* store) const {
-  EasyHandle easy(curl_easy_init());
+  const bool trusted = store != nullptr;
+  struct Returned {  // the handle goes back to the pool on every way out
+    const Impl& impl;
+    EasyHandle handle;
+    bool trusted;
+    ~Returned() { impl.Release(std::move(handle), trusted); }
+  } returned{*this, Acquire(trusted), trusted};
+  EasyHandle& easy = returned.handle;
   if (!easy) return Fail(ErrorCode::kInternal, "cannot start a transfer");
   Transfer transfer{.easy = easy.get(),
                     .addresses = &addresses,
@@ -503,8 +538,9 @@ Result<std::unique_ptr<CurlFetcher>> CurlFetcher::Create(SourcePolicy policy) {
   if (!file_roots) return std::unexpected(file_roots.error());
   auto stores = ObjectStores::Create(policy.object_stores);
   if (!stores) return std::unexpected(stores.error());
-  auto impl = std::make_unique<Impl>(
-      Impl{std::move(policy), std::move(*addresses), std::move(*file_roots), std::move(*stores)});
+  // Built in place: the handle pool's mutex cannot move.
+  auto impl = std::unique_ptr<Impl>(new Impl{std::move(policy), std::move(*addresses),
+                                             std::move(*file_roots), std::move(*stores)});
   return std::unique_ptr<CurlFetcher>(new CurlFetcher(std::move(impl)));
 }
 

@@ -50,9 +50,10 @@ std::string Pattern(std::int64_t size) {
 // A package download: a known pattern, optionally failing part-way.
 class PatternReader : public BlobReader {
  public:
-  PatternReader(std::int64_t size, std::int64_t fail_at, std::atomic<std::size_t>& largest_read)
-      : size_(size), fail_at_(fail_at), largest_read_(largest_read) {}
-  std::int64_t Size() const override { return size_; }
+  PatternReader(std::int64_t size, std::int64_t fail_at, std::atomic<std::size_t>& largest_read,
+                bool size_known = true)
+      : size_(size), fail_at_(fail_at), largest_read_(largest_read), size_known_(size_known) {}
+  std::int64_t Size() const override { return size_known_ ? size_ : -1; }
   Result<void> Seek(std::int64_t) override { return Fail(ErrorCode::kInternal, "not used"); }
   Result<std::size_t> Read(std::span<char> buffer) override {
     std::size_t seen = largest_read_.load();
@@ -72,6 +73,7 @@ class PatternReader : public BlobReader {
   std::int64_t fail_at_;
   std::int64_t offset_ = 0;
   std::atomic<std::size_t>& largest_read_;
+  bool size_known_;
 };
 
 std::string QueryValue(std::string_view target, std::string_view key) {
@@ -100,6 +102,9 @@ const char* CodeName(ErrorCode code) {
 // Echoes the request; a few paths script behaviour (meet, gate, throw, stream).
 class ScriptedHandler : public api::RequestHandler {
  public:
+  bool IsQuick(const api::Request& request) const override {
+    return request.target.starts_with("/quick");
+  }
   api::Response Handle(const api::Request& request) override {
     const std::string path = request.target.substr(0, request.target.find('?'));
     {
@@ -140,6 +145,11 @@ class ScriptedHandler : public api::RequestHandler {
       response.content_type = "application/octet-stream";
       response.stream = std::make_unique<PatternReader>(
           kStreamSize, path == "/broken-stream" ? (1 << 20) : -1, largest_read_);
+      return response;
+    }
+    if (path == "/unsized-stream") {  // a listing: its size is known only at its end
+      response.stream = std::make_unique<PatternReader>(kStreamSize, -1, largest_read_,
+                                                        /*size_known=*/false);
       return response;
     }
     if (path == "/headers") {
@@ -766,6 +776,27 @@ TEST_F(ServerTest, HandlersRunOnThePoolNotOnTheIoThread) {
   EXPECT_EQ(pool_threads.count(*io_threads.begin()), 0u);
 }
 
+TEST_F(ServerTest, QuickRequestsRunOnTheIoThreadOthersOnThePool) {
+  ServerOptions options = Options();
+  options.io_threads = 1;
+  options.handler_threads = 2;
+  StartServer(options);
+  {
+    Client client(port_);  // Reject runs on the I/O thread: a way to learn its id
+    ASSERT_FALSE(client.WriteRaw("NOT HTTP\r\n\r\n"));
+    Reply reply;
+    ASSERT_FALSE(client.Read(reply));
+  }
+  const auto io_threads = handler_.reject_threads();
+  ASSERT_EQ(io_threads.size(), 1u);
+  Client client(port_);
+  EXPECT_EQ(client.Get("/quick").result_int(), 200u);
+  EXPECT_EQ(handler_.handle_threads(), io_threads);
+  EXPECT_EQ(client.Get("/ping").result_int(), 200u);
+  const auto all = handler_.handle_threads();
+  EXPECT_EQ(all.size(), 2u);  // the I/O thread and a pool thread
+}
+
 TEST_F(ServerTest, StreamedResponseArrivesIntactInBoundedChunks) {
   StartServer(Options());
   Client client(port_);
@@ -778,6 +809,27 @@ TEST_F(ServerTest, StreamedResponseArrivesIntactInBoundedChunks) {
   EXPECT_TRUE(reply.body() == Pattern(kStreamSize)) << "streamed bytes differ from the source";
   EXPECT_LE(handler_.largest_read(), std::size_t{1} << 20);  // two 1 MiB buffers at most
   EXPECT_EQ(client.Get("/ping").result_int(), 200u);  // connection still usable
+}
+
+TEST_F(ServerTest, StreamOfUnknownSizeIsSentChunkedAndKeepsTheConnection) {
+  StartServer(Options());
+  Client client(port_);
+  const Reply reply = client.Get("/unsized-stream");
+  EXPECT_EQ(reply.result_int(), 200u);
+  EXPECT_EQ(Header(reply, "Transfer-Encoding"), "chunked");
+  EXPECT_EQ(Header(reply, "Content-Length"), "");
+  ASSERT_EQ(reply.body().size(), static_cast<std::size_t>(kStreamSize));
+  EXPECT_TRUE(reply.body() == Pattern(kStreamSize)) << "streamed bytes differ from the source";
+  EXPECT_LE(handler_.largest_read(), std::size_t{1} << 20);  // two 1 MiB buffers at most
+  EXPECT_EQ(client.Get("/ping").result_int(), 200u);  // connection still usable
+
+  // HTTP/1.0 has no chunks: the body ends with the connection.
+  Client old(port_);
+  ASSERT_FALSE(old.WriteRaw("GET /unsized-stream HTTP/1.0\r\n\r\n"));
+  Reply old_reply;
+  ASSERT_FALSE(old.Read(old_reply));
+  EXPECT_EQ(Header(old_reply, "Transfer-Encoding"), "");
+  EXPECT_TRUE(old_reply.body() == Pattern(kStreamSize));
 }
 
 TEST_F(ServerTest, HeadOfAStreamSendsHeadersOnly) {

@@ -28,6 +28,7 @@ constexpr SqlDialect kPostgresDialect{
     .lock_group = "SELECT pg_advisory_xact_lock(1684826480, hashtext(?1::text || '/' || ?2::text))",
     .lock_queue = "SELECT pg_advisory_xact_lock(1684826481, 0)",
     .lock_blob = "SELECT pg_advisory_xact_lock(1684826482, hashtext(?1::text))",
+    .position_of = "strpos",
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
@@ -103,6 +104,7 @@ CREATE TABLE blob_pins (
   PRIMARY KEY (sha256, pin_id)
 );
 )sql",
+    // 3: the key presigned URLs are signed with (UrlKeyStore).
     R"sql(
 CREATE TABLE url_keys (
   id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -110,10 +112,15 @@ CREATE TABLE url_keys (
   created_at BIGINT NOT NULL
 );
 )sql",
-    // Progress of a job's current attempt, which every instance's show and list read.
+    // 4: progress of a job's current attempt, which every instance's show and list read.
     R"sql(
 ALTER TABLE jobs ADD COLUMN bytes_fetched BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN expected_bytes BIGINT NOT NULL DEFAULT -1;
+)sql",
+    // 5: a listing filtered by kind reads its page in listing order (MetadataStore::ListPage).
+    // IF NOT EXISTS: a database made by a build that had this index as step 4 still migrates.
+    R"sql(
+CREATE INDEX IF NOT EXISTS packages_by_kind ON packages (project, kind, group_name, name);
 )sql",
 };
 
@@ -166,6 +173,9 @@ class PostgresTransactions final : public SqlTransactions {
 
   // One snapshot for all of a call's queries, so a group is never seen half replaced.
   Result<void> Read(const Body& body) override { return Run<ReadTransaction>(body); }
+
+  // One statement in autocommit mode: one round trip instead of BEGIN, statement, COMMIT.
+  Result<void> ReadOne(const Body& body) override { return Run<pqxx::nontransaction>(body); }
 
  private:
   template <class Transaction>

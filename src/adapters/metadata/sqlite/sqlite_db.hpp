@@ -83,4 +83,17 @@ auto InTransaction(sqlite3* db, std::string_view begin_sql, Body&& body) -> decl
   return result;
 }
 
+// InTransaction on a Session: its BEGIN and COMMIT are prepared once and reused, not parsed
+// again for every call.
+template <class Body>
+auto InTransaction(Session& session, std::string_view begin_sql, Body&& body) -> decltype(body()) {
+  if (auto begun = sql::Run(session, begin_sql); !begun) return std::unexpected(begun.error());
+  RollbackGuard guard(session.db());
+  auto result = body();
+  if (!result) return result;
+  if (auto committed = sql::Run(session, "COMMIT"); !committed)
+    return std::unexpected(committed.error());
+  return result;
+}
+
 }  // namespace dlipkg::sqlite

@@ -109,6 +109,12 @@ CREATE TABLE url_keys (
 ALTER TABLE jobs ADD COLUMN bytes_fetched INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN expected_bytes INTEGER NOT NULL DEFAULT -1;
 )sql",
+    // 6: a listing filtered by kind reads its page in listing order from this index instead
+    // of scanning the project's packages (MetadataStore::ListPage). IF NOT EXISTS: a database
+    // made by a build that had this index as step 5 still migrates.
+    R"sql(
+CREATE INDEX IF NOT EXISTS packages_by_kind ON packages (project, kind, group_name, name);
+)sql",
 };
 
 // ---- Connections and schema ----
@@ -209,17 +215,17 @@ class SqliteTransactions final : public SqlTransactions {
   Result<void> Write(const Body& body) override {
     std::lock_guard lock(write_mutex_);
     if (auto same = StillTheFile(); !same) return same;
-    return sqlite::InTransaction(writer_->db(), "BEGIN IMMEDIATE", [&] { return body(*writer_); });
+    return sqlite::InTransaction(*writer_, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
   }
 
   // Committed without fsync; in WAL mode the next FULL commit makes it durable too.
   Result<void> WriteBookkeeping(const Body& body) override {
     std::lock_guard lock(write_mutex_);
     if (auto same = StillTheFile(); !same) return same;
-    sqlite3* db = writer_->db();
-    (void)sqlite::Exec(db, "PRAGMA synchronous = NORMAL");
-    auto result = sqlite::InTransaction(db, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
-    (void)sqlite::Exec(db, "PRAGMA synchronous = FULL");
+    (void)sql::Run(*writer_, "PRAGMA synchronous = NORMAL");
+    auto result =
+        sqlite::InTransaction(*writer_, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
+    (void)sql::Run(*writer_, "PRAGMA synchronous = FULL");
     return result;
   }
 
@@ -228,7 +234,14 @@ class SqliteTransactions final : public SqlTransactions {
     auto lease = readers_.Acquire();
     if (!lease) return std::unexpected(lease.error());
     sqlite::Session& reader = **lease;
-    return sqlite::InTransaction(reader.db(), "BEGIN", [&] { return body(reader); });
+    return sqlite::InTransaction(reader, "BEGIN", [&] { return body(reader); });
+  }
+
+  // A statement outside BEGIN is a read transaction of its own.
+  Result<void> ReadOne(const Body& body) override {
+    auto lease = readers_.Acquire();
+    if (!lease) return std::unexpected(lease.error());
+    return body(**lease);
   }
 
  private:
@@ -246,10 +259,19 @@ class SqliteTransactions final : public SqlTransactions {
   LendingPool<sqlite::Session> readers_;
 };
 
+// SQLite's memory statistics take one process-wide mutex on every allocation, which readers
+// on several threads then contend for; nothing here reads them. Possible only before SQLite
+// initialises, so a process that used SQLite earlier keeps them (sqlite3_config refuses).
+void TurnOffMemoryStatistics() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
     const std::filesystem::path& file) {
+  TurnOffMemoryStatistics();
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   if (ec) {

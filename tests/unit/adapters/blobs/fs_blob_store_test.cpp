@@ -83,6 +83,21 @@ TEST_F(FsBlobStoreTest, SameBytesTwiceMakeOneFile) {
   EXPECT_EQ(FilesBelow(dir_.path() / "tmp"), 0u);
 }
 
+TEST_F(FsBlobStoreTest, SealedWriterTakesNoMoreBytesAndCommitsWhatItHad) {
+  auto writer = store_->Create();
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE((*writer)->Write(std::string_view("abc")));
+  ASSERT_TRUE((*writer)->Seal());
+  EXPECT_TRUE((*writer)->Seal());                    // idempotent
+  EXPECT_EQ(FilesBelow(dir_.path() / "blobs"), 0u);  // durable, not yet published
+  EXPECT_FALSE((*writer)->Write(std::string_view("more")));
+  auto info = (*writer)->Commit();
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->sha256, kAbcHash);
+  EXPECT_EQ(ReadAll(kAbcHash), "abc");
+  EXPECT_EQ(FilesBelow(dir_.path() / "tmp"), 0u);
+}
+
 // Issue 15, bug 6: a blob file altered on disk was kept by every later commit of the genuine
 // bytes, so downloads served the altered file for ever under the genuine hash.
 TEST_F(FsBlobStoreTest, CommitReplacesAnAlteredBlobOfTheSameName) {
