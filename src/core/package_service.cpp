@@ -435,24 +435,50 @@ Result<GroupRecord> PackageService::CommitStaged(const ProjectId& project, const
   return std::move(*result->group);
 }
 
-Result<Listing> PackageService::List(const ListQuery& query) {
-  if (!query.paged()) {
-    Listing listing;
-    ListingWalk walk(impl_->ports.metadata, query.project.str(), query.filter());
-    ListingWalk::Batch batch;
-    for (;;) {
-      auto more = walk.Next(batch);
-      if (!more) return std::unexpected(more.error());
-      if (!*more) return listing;
-      listing.total += batch.ungrouped.size();
-      std::move(batch.ungrouped.begin(), batch.ungrouped.end(),
-                std::back_inserter(listing.ungrouped));
-      for (auto& g : batch.groups) {
-        listing.total += g.packages.size();
-        listing.groups.push_back(std::move(g));
-      }
+namespace {
+
+// An unpaged listing, read from the store 100 groups at a time.
+Result<Listing> WholeListing(MetadataStore& metadata, const ListQuery& query) {
+  Listing listing;
+  ListingWalk walk(metadata, query.project.str(), query.filter());
+  ListingWalk::Batch batch;
+  for (;;) {
+    auto more = walk.Next(batch);
+    if (!more) return std::unexpected(more.error());
+    if (!*more) return listing;
+    listing.total += batch.ungrouped.size();
+    std::move(batch.ungrouped.begin(), batch.ungrouped.end(),
+              std::back_inserter(listing.ungrouped));
+    for (auto& g : batch.groups) {
+      listing.total += g.packages.size();
+      listing.groups.push_back(std::move(g));
     }
   }
+}
+
+// The page's packages under their groups; they come in listing order, so each group's are
+// adjacent.
+void Regroup(std::vector<PackageRecord>& packages, const std::vector<GroupRecord>& groups,
+             Listing& listing) {
+  auto group = groups.begin();
+  for (auto& p : packages) {
+    if (p.group.empty()) {
+      listing.ungrouped.push_back(std::move(p));
+      continue;
+    }
+    if (listing.groups.empty() || listing.groups.back().name != p.group) {
+      while (group != groups.end() && group->name != p.group) ++group;
+      listing.groups.push_back(
+          group != groups.end() ? *group : GroupRecord{.project = p.project, .name = p.group});
+    }
+    listing.groups.back().packages.push_back(std::move(p));
+  }
+}
+
+}  // namespace
+
+Result<Listing> PackageService::List(const ListQuery& query) {
+  if (!query.paged()) return WholeListing(impl_->ports.metadata, query);
   const PageRequest request{.project = query.project.str(),
                             .filter = query.filter(),
                             .limit = std::min(query.limit.value_or(kMaxPageSize), kMaxPageSize),
@@ -464,21 +490,7 @@ Result<Listing> PackageService::List(const ListQuery& query) {
   listing.total = page->total;
   if (request.limit > 0 && page->packages.size() == request.limit)
     listing.next = ListPosition{page->packages.back().group, page->packages.back().name};
-  // The page's packages are in listing order, so each group's are adjacent.
-  auto group = page->groups.begin();
-  for (auto& p : page->packages) {
-    if (p.group.empty()) {
-      listing.ungrouped.push_back(std::move(p));
-      continue;
-    }
-    if (listing.groups.empty() || listing.groups.back().name != p.group) {
-      while (group != page->groups.end() && group->name != p.group) ++group;
-      listing.groups.push_back(group != page->groups.end()
-                                   ? *group
-                                   : GroupRecord{.project = p.project, .name = p.group});
-    }
-    listing.groups.back().packages.push_back(std::move(p));
-  }
+  Regroup(page->packages, page->groups, listing);
   return listing;
 }
 
