@@ -191,7 +191,7 @@ class PostgresTransactions final : public SqlTransactions {
       Result<void> result;
       try {
         Transaction tx(**lease);
-        postgres::Session session(tx);
+        postgres::Session session(tx, &statements_);
         result = body(session);
         failure = session.failure();
         if (result && !failure) tx.commit();
@@ -236,6 +236,7 @@ class PostgresTransactions final : public SqlTransactions {
   }
 
   LendingPool<pqxx::connection> pool_;
+  postgres::StatementNames statements_;  // shared by every connection of the pool
   std::atomic<bool> down_{false};
 };
 
