@@ -14,9 +14,6 @@
 namespace dlipkg::client {
 namespace {
 
-constexpr std::array<std::string_view, 10> kCommands{
-    "push", "ls", "show", "get", "rm", "chown", "wait", "spark-args", "completion", "configure"};
-
 constexpr const char* kExitStatuses =
     "Exit status: 0 ok; 1 refused or failed (400, a package FAILED, a corrupt download); "
     "2 usage (bad arguments, missing endpoint/project, unusable profile); 3 not found; "
@@ -69,12 +66,6 @@ CLI::App* Command(CLI::App& app, const char* name, const char* about, const char
 }
 
 }  // namespace
-
-bool IsClientCommand(std::string_view name) {
-  return std::ranges::find(kCommands, name) != kCommands.end();
-}
-
-std::vector<std::string> ClientCommandNames() { return {kCommands.begin(), kCommands.end()}; }
 
 ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
   CLI::App app{"dlipkg: client of a dlipkg (DLI resources API) server."};
