@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -25,6 +27,19 @@ namespace fs = std::filesystem;
 
 // A std::string: a string literal would be ambiguous between the static and the member Open.
 const std::string kAbcHash = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+// Returns once the wall clock is 50 ms past the file's last change (mtime or ctime), waiting
+// at most 5 s.
+void SettleFile(const fs::path& file) {
+  for (int i = 0; i < 5000; ++i) {
+    struct stat st {};
+    timespec now{};
+    if (::stat(file.c_str(), &st) != 0 || ::clock_gettime(CLOCK_REALTIME, &now) != 0) return;
+    auto ns = [](const timespec& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; };
+    if (ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim)) >= 50'000'000) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 class FsBlobStoreTest : public ::testing::Test {
  protected:
@@ -106,10 +121,7 @@ TEST_F(FsBlobStoreTest, CommitReplacesAnAlteredBlobOfTheSameName) {
   for (const std::string altered : {"xyz", "abcd", ""}) {
     // An edit in the same clock tick as the commit could keep the file's ctime on kernels
     // without fine-grained timestamps, and the store trusts the file it just committed.
-    const auto written = fs::last_write_time(file);
-    for (int i = 0;
-         i < 500 && fs::file_time_type::clock::now() - written < std::chrono::milliseconds(50); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    SettleFile(file);
     dir_.WriteFile(fs::relative(file, dir_.path()).string(), altered);
     // Reads through the store refuse the altered bytes (kCorrupted); the file holds them.
     std::ifstream in(file, std::ios::binary);
@@ -206,14 +218,10 @@ class FsVerifiedBlobTest : public FsBlobStoreTest {
     return sha;
   }
 
-  // Waits on the file's own clock (bounded), not a fixed sleep: 50 ms past its last change, so
-  // that a following change gets a new ctime.
-  void Settle(const std::string& sha) {
-    const auto written = fs::last_write_time(PathOf(sha));
-    for (int i = 0;
-         i < 500 && fs::file_time_type::clock::now() - written < std::chrono::milliseconds(50); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  // Waits on the file's own clock (bounded), not a fixed sleep: 50 ms past its last change,
+  // its ctime (the commit's rename, which can come well after the last write under load), so
+  // that a read now is past the store's racy margin and a following change gets a new ctime.
+  void Settle(const std::string& sha) { SettleFile(PathOf(sha)); }
 
   // A new store on the same directory: what it trusts is kept in memory only.
   void Restart() {
