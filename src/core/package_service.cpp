@@ -608,7 +608,8 @@ Result<std::unique_ptr<BlobReader>> PackageService::OpenChecked(const PackageRec
 void PackageService::CancelFetches() { impl_->cancelled = true; }
 
 Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected) {
-  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept)
+  // Before serving, with the data directory locked: no writer of this store is alive.
+  if (auto swept = impl_->ports.blobs.SweepTemporaries(std::chrono::milliseconds(0)); !swept)
     return std::unexpected(swept.error());
   auto referenced = impl_->ports.metadata.ReferencedBlobs();
   if (!referenced) return std::unexpected(referenced.error());
@@ -626,12 +627,9 @@ Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected
                     "was removed. Start with --allow-empty-metadata to keep the blobs and serve "
                     "from this database anyway.");
   }
-  const std::set<std::string> keep(referenced->begin(), referenced->end());
-  std::vector<std::string> orphans;
-  for (const auto& sha : *stored)
-    if (!keep.contains(sha)) orphans.push_back(sha);
-  impl_->ports.keeper.Reclaim(orphans);
-  return orphans;
+  // Only blobs this store has seen unreferenced for the grace period go (bug 5): the others
+  // are recorded now, and the periodic collector takes them once the grace has passed.
+  return impl_->ports.keeper.CollectAbandoned(impl_->options.collect_grace);
 }
 
 }  // namespace dlipkg
