@@ -131,14 +131,35 @@ function cell(label, ...children) {
   return el('td', { 'data-label': label }, ...children);
 }
 
+// How far an asynchronous upload got: bytes fetched of the size the source announced (a bar
+// with a value), or bytes and elapsed time with an indeterminate bar while the size is unknown;
+// the attempt when it is a retry, and why the previous attempt failed.
+function uploadProgress(p) {
+  const got = Number(p.bytes_fetched) || 0;
+  const total = Number(p.expected_size) || 0;  // null (unknown) and 0 both mean no bar value
+  const label = `uploading ${p.resource_name}`;
+  const parts = [];
+  if (total > 0) {
+    const pct = Math.min(100, Math.floor((got * 100) / total));
+    parts.push(el('progress', { class: 'live', 'aria-label': label, max: total,
+      value: Math.min(got, total) }),
+    el('span', { class: 'fetched' }, `${formatSize(got)} of ${formatSize(total)} (${pct}%)`));
+  } else {
+    const since = Math.max(0, Math.round((Date.now() - (p.update_time || Date.now())) / 1000));
+    parts.push(el('progress', { class: 'live', 'aria-label': label }),
+      el('span', { class: 'fetched' }, got ? `${formatSize(got)}, ${since} s` : `${since} s`));
+  }
+  if (Number(p.attempt) > 1) parts.push(el('span', { class: 'attempt' }, `attempt ${p.attempt}`));
+  if (p.status_reason) {
+    parts.push(el('div', { class: 'reason' }, `last attempt: ${p.status_reason}`));
+  }
+  return parts;
+}
+
 function statusCell(p) {
   const badge = el('span', { class: `status status-${String(p.status).toLowerCase()}` }, p.status);
   const parts = [badge];
-  if (p.status === 'UPLOADING') {
-    const since = Math.max(0, Math.round((Date.now() - (p.update_time || Date.now())) / 1000));
-    parts.push(el('progress', { class: 'live', 'aria-label': `uploading ${p.resource_name}` }),
-      el('span', { class: 'elapsed' }, `${since} s`));
-  }
+  if (p.status === 'UPLOADING') parts.push(...uploadProgress(p));
   if (p.status === 'FAILED' && p.status_reason) {
     parts.push(el('div', { class: 'reason' }, p.status_reason));
   }

@@ -32,11 +32,25 @@ def browser():
     b.close()
 
 
+SLOW_SIZE = 60_000
+
+
+def progress_of(row):
+    """(value, max, text) of an UPLOADING row's byte progress, or None while it shows none."""
+    bars = row.find_elements(By.CSS_SELECTOR, "progress.live[value][max]")
+    fetched = row.find_elements(By.CLASS_NAME, "fetched")
+    if not bars or not fetched:
+        return None
+    return (float(bars[0].get_attribute("value")), float(bars[0].get_attribute("max")),
+            fetched[0].text)
+
+
 @pytest.fixture
 def console_server(start_server, tmp_path, nginx, sources):
     root, _ = sources
-    # A source slow enough (nginx /slow/ sends 10 KiB/s) to be seen UPLOADING.
-    (root / "slow" / "console.py").write_bytes(b"# slow\n" + b"x" * 20_000)
+    # A source slow enough (nginx /slow/ sends 10 KiB/s, so about 6 s) to be seen UPLOADING,
+    # with its byte progress moving.
+    (root / "slow" / "console.py").write_bytes(b"# slow\n" + b"x" * (SLOW_SIZE - 7))
     creds = tmp_path / "credentials.json"
     creds.write_text(json.dumps({"users": [
         {"name": "alice_c", "projects": ["p1"], "tokens": [{"token": TOKEN}]},
@@ -143,7 +157,15 @@ def test_console_scenario(console_server, nginx, sources, browser):
     uploading = b.wait(lambda: (r := b.row("console.py", "etl")) and
                        r.get_attribute("data-status") == "UPLOADING" and r, "UPLOADING", 20)
     assert uploading.find_elements(By.CSS_SELECTOR, "progress.live")
+    # Byte progress: the bar's maximum is the size the source announced, its value the bytes
+    # fetched so far (reported by the job while it runs), and the text says both.
+    value, top, text = b.wait(
+        lambda: (r := b.row("console.py", "etl")) and r.get_attribute("data-status") ==
+        "UPLOADING" and (p := progress_of(r)) and p[0] > 0 and p, "byte progress", 20)
+    assert top == SLOW_SIZE and 0 < value < SLOW_SIZE, (value, top)
+    assert text.endswith("of 59 KiB (%d%%)" % (value * 100 // SLOW_SIZE)), text
     b.screenshot(SHOTS / "02-uploading.png")
+    b.screenshot(SHOTS / "readme-uploading.png", scale=0.75)  # docs/console-uploading.png
     # No click: the page polls while something on it is UPLOADING.
     b.wait(lambda: (r := b.row("console.py", "etl")) and
            r.get_attribute("data-status") == "READY", "console.py READY", 60)

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <ctime>
 #include <mutex>
 #include <random>
@@ -95,10 +96,17 @@ Result<bool> HoldsExactly(const fs::path& path, const BlobInfo& expected) {
   return hasher.FinishHex() == expected.sha256;
 }
 
+// Told, at a commit, of the committed file (open at `fd`) and the SHA-256 its bytes were just
+// found to have.
+using OnCommitted = std::function<void(const std::string& sha256, int fd)>;
+
 class FsBlobWriter final : public BlobWriter {
  public:
-  FsBlobWriter(fs::path blobs_dir, fs::path temp_path, UniqueFd fd)
-      : blobs_dir_(std::move(blobs_dir)), temp_path_(std::move(temp_path)), fd_(std::move(fd)) {}
+  FsBlobWriter(fs::path blobs_dir, fs::path temp_path, UniqueFd fd, OnCommitted on_committed)
+      : blobs_dir_(std::move(blobs_dir)),
+        temp_path_(std::move(temp_path)),
+        fd_(std::move(fd)),
+        on_committed_(std::move(on_committed)) {}
   ~FsBlobWriter() override { Discard(); }
 
   Result<void> Write(std::span<const char> bytes) override {
@@ -126,9 +134,10 @@ class FsBlobWriter final : public BlobWriter {
   }
 
   Result<BlobInfo> Commit() override {
+    if (!fd_.Valid())
+      return Fail(ErrorCode::kInternal, "blob store commit failed: writer is spent");
     auto sealed = Seal();
     if (!sealed) return sealed;
-    fd_.Reset();
     const BlobInfo info = *sealed;
     const fs::path fan_out = blobs_dir_ / info.sha256.substr(0, 2);
     if (auto made = EnsureDurableDirectory(fan_out); !made) return Abandon("mkdir", made.error());
@@ -143,6 +152,7 @@ class FsBlobWriter final : public BlobWriter {
         // Refreshing its time tells an age-based sweeper that the blob was just wanted again.
         ::utimensat(AT_FDCWD, target.c_str(), nullptr, 0);
         Discard();
+        if (auto kept = OpenFd(target, O_RDONLY); kept) on_committed_(info.sha256, kept->Get());
         return info;
       }
       spdlog::warn("blob {} did not hold its bytes on disk; replaced by a verified copy",
@@ -151,6 +161,8 @@ class FsBlobWriter final : public BlobWriter {
     if (::rename(temp_path_.c_str(), target.c_str()) != 0) return Abandon("rename", errno);
     temp_path_.clear();
     if (auto synced = SyncDirectory(fan_out); !synced) return StoreFailure("sync", synced.error());
+    on_committed_(info.sha256, fd_.Get());  // after the rename, which changes the file's ctime
+    fd_.Reset();
     return info;
   }
 
@@ -191,6 +203,7 @@ class FsBlobWriter final : public BlobWriter {
   Sha256Hasher hasher_;
   std::vector<char> buffer_;
   std::int64_t size_ = 0;
+  OnCommitted on_committed_;
 };
 
 // What stat says about a blob file: if any of it differs, the file changed (or was replaced).
@@ -323,6 +336,16 @@ class FsBlobStore::VerifiedBlobs {
     entries_[sha256] = Entry{identity, std::chrono::steady_clock::now()};
   }
 
+  // The file with `identity` was just committed by this process from bytes it hashed as it
+  // wrote them, so its content is as verified as after a whole read. The racy-clean margin does
+  // not apply: no read raced a write here; an edit by another process within the same clock tick
+  // as the commit would go unseen until the entry's trust time ends, as with any entry.
+  void RecordWritten(const std::string& sha256, const FileIdentity& identity) {
+    std::lock_guard lock(mutex_);
+    if (entries_.size() >= kMaxEntries && !entries_.contains(sha256)) EvictOldest();
+    entries_[sha256] = Entry{identity, std::chrono::steady_clock::now()};
+  }
+
   void Forget(const std::string& sha256) {
     std::lock_guard lock(mutex_);
     entries_.erase(sha256);
@@ -381,7 +404,13 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::Create() {
         return StoreFailure("create", made.error());
       fd = OpenFd(temp, O_WRONLY | O_CREAT | O_EXCL, kBlobFileMode);
     }
-    if (fd) return std::make_unique<FsBlobWriter>(blobs_dir_, std::move(temp), std::move(*fd));
+    if (fd) {
+      auto on_committed = [verified = verified_](const std::string& sha256, int committed) {
+        if (auto identity = IdentityOf(committed)) verified->RecordWritten(sha256, *identity);
+      };
+      return std::make_unique<FsBlobWriter>(blobs_dir_, std::move(temp), std::move(*fd),
+                                            std::move(on_committed));
+    }
     if (fd.error() != EEXIST) return StoreFailure("create", fd.error());
   }
   return StoreFailure("create", EEXIST);

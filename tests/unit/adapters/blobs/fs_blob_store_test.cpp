@@ -201,15 +201,35 @@ TEST_F(FsBlobStoreTest, ListIgnoresStrayFiles) {
 // A blob written long enough ago that its timestamps cannot be "racy" (see VerifiedBlobs).
 class FsVerifiedBlobTest : public FsBlobStoreTest {
  protected:
+  // A committed blob, known to the store only from disk (as after a restart), its last change
+  // settled past the clock tick, so the store has to hash it before it trusts it.
   std::string PutSettled(std::string_view bytes) {
+    const std::string sha = PutAndSettle(bytes);
+    Restart();
+    return sha;
+  }
+
+  std::string PutAndSettle(std::string_view bytes) {
     const std::string sha = Put(bytes).sha256;
-    const fs::path file = dir_.path() / "blobs" / sha.substr(0, 2) / sha;
-    const auto written = fs::last_write_time(file);
-    // Waits on the file's own clock (bounded), not a fixed sleep: 50 ms past its last change.
+    Settle(sha);
+    return sha;
+  }
+
+  // Waits on the file's own clock (bounded), not a fixed sleep: 50 ms past its last change, so
+  // that a following change gets a new ctime.
+  void Settle(const std::string& sha) {
+    const auto written = fs::last_write_time(PathOf(sha));
     for (int i = 0;
          i < 500 && fs::file_time_type::clock::now() - written < std::chrono::milliseconds(50); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return sha;
+  }
+
+  // A new store on the same directory: what it trusts is kept in memory only.
+  void Restart() {
+    store_.reset();
+    auto opened = FsBlobStore::Open(dir_.path());
+    ASSERT_TRUE(opened) << opened.error().message;
+    store_ = std::move(*opened);
   }
 
   fs::path PathOf(const std::string& sha) { return dir_.path() / "blobs" / sha.substr(0, 2) / sha; }
@@ -290,14 +310,46 @@ TEST_F(FsVerifiedBlobTest, ARangeIsOfferedAsARegionWithoutVerification) {
   EXPECT_EQ(region->length, 4);
 }
 
-TEST_F(FsVerifiedBlobTest, ARemovedAndRewrittenBlobIsVerifiedAgain) {
+TEST_F(FsVerifiedBlobTest, ARemovedBlobIsForgottenAndAFileLaterPutInItsPlaceIsHashed) {
   const std::string sha = PutSettled("abc");
   EXPECT_EQ(ReadAll(sha), "abc");
   ASSERT_TRUE(store_->Remove(sha));
-  EXPECT_EQ(PutSettled("abc"), sha);
+  std::ofstream(PathOf(sha), std::ios::binary) << "abc";  // not through the store
   auto reader = store_->Open(sha);
   ASSERT_TRUE(reader);
   EXPECT_FALSE((*reader)->Region());
+}
+
+// The bytes of a commit were hashed as they were written, so the committed file is trusted at
+// once: the first download after an upload is sent like any verified one.
+TEST_F(FsVerifiedBlobTest, ABlobJustCommittedIsTrustedWithoutARead) {
+  const std::string sha = Put("abcdef").sha256;
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  const auto region = (*reader)->Region();
+  ASSERT_TRUE(region);
+  EXPECT_EQ(region->length, 6);
+  EXPECT_TRUE((*reader)->ConfirmUnchanged());
+}
+
+TEST_F(FsVerifiedBlobTest, ACommitOfBytesAlreadyStoredTrustsTheCopyItChecked) {
+  const std::string sha = PutSettled("abcdef");
+  EXPECT_EQ(Put("abcdef").sha256, sha);  // checks the stored copy, which holds these bytes
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  EXPECT_TRUE((*reader)->Region());
+}
+
+TEST_F(FsVerifiedBlobTest, ABlobAlteredAfterItsCommitIsHashedAgainAndRefused) {
+  const std::string sha = PutAndSettle("abcdef");
+  AlterInPlace(sha);
+  auto reader = store_->Open(sha);
+  ASSERT_TRUE(reader);
+  EXPECT_FALSE((*reader)->Region());
+  std::vector<char> buffer(64);
+  auto n = (*reader)->Read(buffer);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code, ErrorCode::kCorrupted);
 }
 
 }  // namespace
