@@ -179,6 +179,7 @@ TEST_P(BlobPinContract, AQueuedBlobReferencedAgainLeavesTheQueueAndAPinnedOneSta
   EXPECT_FALSE(Reclaim(1000, removed));
   EXPECT_EQ(Queued(*store_), std::vector<std::string>{kSha});  // the pin may run out
   Must(store_->PutUngrouped({WithSha(Package("p1", "", "a.py", 1), kSha)}));
+  Must(store_->UnpinBlob(kSha, "w1/1"));  // the upload committed its package
   EXPECT_FALSE(Reclaim(1000, removed));
   EXPECT_EQ(removed, 0);
   EXPECT_TRUE(Queued(*store_).empty());  // whoever drops the reference queues it anew
