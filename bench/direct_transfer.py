@@ -5,9 +5,10 @@
      hashed, fsynced, committed) against `cp` of the same file to the same disk plus fsync;
      the server's peak RSS is sampled every 20 ms. Targets: ratio >= 0.8, peak RSS < 64 MiB.
   2. download: `curl -o /dev/null` of the same package through GET /files/... against nginx
-     serving the same file. Each round downloads twice: first right after the upload (every
-     byte hashed while it streams), then again (the unchanged file, verified by the first
-     read, goes out with sendfile). Target (on the repeat): ratio >= 0.8. With --baseline, the
+     serving the same file. Each round downloads twice: first right after the upload, then
+     again. On the directory store both go out with sendfile, since the upload hashed the bytes
+     it committed; with --baseline, a build from before that change shows the hashed first
+     download. Target (on the repeat): ratio >= 0.8. With --baseline, the
      same download from another build (e.g. main's) in the same rounds.
   3. presigned: 1,000 downloads of a 10 KiB package through a presigned URL, 16 at a time
      (`curl --parallel`, keep-alive), against nginx serving the same file the same way.
@@ -116,8 +117,8 @@ def main():
             with RssSampler(server) as rss:
                 up.append(timed(["curl", "-sS", "--fail", "-T", str(big), put_url]))
             peak = max(peak, rss.peak_kib)
-            # The first download after the upload hashes every byte as it streams; once a whole
-            # read has verified the unchanged file, later ones are sent with sendfile.
+            # The first download right after the upload (trusted from the upload's own hashing on
+            # the directory store), and a repeat.
             first.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
                                 f"{server.url}{P}/files/g/big.bin"]))
             repeat.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
@@ -152,7 +153,7 @@ def main():
         print(f"{args.rounds} alternating rounds, {args.size}:")
         print(spread("  upload: dlipkg PUT", up, mib))
         print(spread("  upload: cp+fsync", cp_ref, mib))
-        print(spread("  download: dlipkg first (hashing)", first, mib))
+        print(spread("  download: dlipkg first after upload", first, mib))
         print(spread("  download: dlipkg repeat (verified)", repeat, mib))
         if baseline:
             print(spread("  download: baseline binary", old, mib))
@@ -163,7 +164,7 @@ def main():
         print(f"download {args.size}: dlipkg /files repeat {repeat_rate:7.0f} MiB/s | nginx "
               f"{ngx_rate:7.0f} MiB/s | ratio {repeat_rate / ngx_rate:.2f} (target >= 0.8)")
         print(f"download {args.size}: dlipkg /files first {first_rate:7.0f} MiB/s | ratio "
-              f"{first_rate / ngx_rate:.2f} (report: hashes every byte)")
+              f"{first_rate / ngx_rate:.2f} (target >= 0.8)")
         if baseline:
             old_rate = mib / min(old)
             print(f"download {args.size}: baseline /files {old_rate:7.0f} MiB/s | ratio "

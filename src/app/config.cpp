@@ -316,7 +316,16 @@ std::string ClosestMatch(std::string_view word, const std::vector<std::string>& 
       best_distance = distance;
     }
   }
-  return best;
+  if (!best.empty() || word.size() < 3) return best;
+  // A word cut short ("--data" for "--data-dir") is far in edits but plain to a reader: the one
+  // candidate that starts with it.
+  std::string only;
+  for (const auto& candidate : candidates) {
+    if (!candidate.starts_with(word)) continue;
+    if (!only.empty()) return "";
+    only = candidate;
+  }
+  return only;
 }
 
 std::string_view Version() { return kVersion; }

@@ -126,7 +126,8 @@ using Command = std::variant<ServeConfig, ExitNow>;
 Command ParseCommandLine(int argc, char** argv);
 
 // The closest of `candidates` to a misspelt `word` (edit distance at most a third of its
-// length, at least 2), or "" when none is close.
+// length, at least 2), else the only candidate that begins with a `word` of 3 or more
+// characters, or "" when none is close.
 std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
 
 // This build's version ("0.1.0").

@@ -11,8 +11,9 @@
 namespace dlipkg {
 namespace {
 
-// Large enough to keep the disk busy, small enough that memory stays flat per upload.
-constexpr std::size_t kStreamChunkBytes = 256 << 10;
+// Large enough to keep the disk busy, small enough that memory stays flat per upload; at least
+// the blob writer's buffer, so that each chunk is written through without another copy.
+constexpr std::size_t kStreamChunkBytes = 1 << 20;
 
 // Reports the first kCorrupted read of a download to the metadata store: the package becomes
 // FAILED with a reason, so show and list say what the download found.

@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <cstring>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -549,9 +550,10 @@ asio::awaitable<api::Response> Session::RunHandler(const api::Request& request) 
       asio::use_awaitable);
 }
 
-// The handler thread's view of a streamed body: each Read hops to the session's strand, which
-// reads from the socket straight into the handler's buffer, and waits for it. Nothing is read
-// ahead, so a slow disk slows the client down (TCP backpressure) instead of filling memory.
+// The handler thread's view of a streamed body. The session's strand reads the socket into one
+// buffer while the handler hashes and writes the bytes of the other, so receiving overlaps the
+// handler's work; at most one buffer is read ahead, so a slow disk still slows the client down
+// (TCP backpressure) instead of filling memory: 2 x kReadAheadBytes per streamed request.
 class Session::StreamedBody final : public api::RequestBody {
  public:
   StreamedBody(Session& session, beast::flat_buffer& buffer, StreamParser& parser)
@@ -559,31 +561,82 @@ class Session::StreamedBody final : public api::RequestBody {
     if (auto length = parser_.content_length()) length_ = *length;
   }
   std::optional<std::uint64_t> Length() const override { return length_; }
+  // The handler read the body to its end.
   bool finished() const { return finished_; }
 
   Result<std::size_t> Read(std::span<char> out) override {
-    if (failed_) return Fail(ErrorCode::kBadRequest, "the request body could not be read");
-    if (finished_ || out.empty()) return 0;
-    std::promise<Result<std::size_t>> promise;
-    auto future = promise.get_future();
-    // The strand is free: the session's own coroutine is suspended until the handler returns.
-    asio::co_spawn(session_.executor(), session_.ReadBodyInto(buffer_, parser_, out),
-                   [&promise](std::exception_ptr error, Result<std::size_t> got) {
-                     if (error) got = Fail(ErrorCode::kBadRequest, "the connection failed");
-                     promise.set_value(std::move(got));
-                   });
-    // Bounded: every socket wait in ReadBodyInto has the read timeout.
-    Result<std::size_t> got = future.get();
-    if (!got) failed_ = true;
-    if (got && *got == 0) finished_ = true;
-    return got;
+    if (out.empty() || finished_) return 0;
+    if (ready_.empty() && !Refill()) {
+      if (failed_) return Fail(ErrorCode::kBadRequest, "the request body could not be read");
+      return 0;
+    }
+    const std::size_t n = std::min(out.size(), ready_.size());
+    std::memcpy(out.data(), ready_.data(), n);
+    ready_ = ready_.subspan(n);
+    return n;
+  }
+
+  // Called on the handler's thread once the handler returned: a read-ahead still running (the
+  // handler stopped reading early) is cancelled and waited for, so that nothing touches the
+  // parser or the buffers once the session goes on.
+  void Settle() {
+    if (!pending_.valid()) return;
+    asio::post(session_.executor(), [&session = session_] { session.stream_.cancel(); });
+    (void)pending_.get();
   }
 
  private:
+  static constexpr std::size_t kReadAheadBytes = 1 << 20;
+
+  // Takes the bytes read ahead into ready_ and starts reading the next buffer; false at the
+  // body's end or on a failure (failed_).
+  bool Refill() {
+    if (failed_ || ended_) {
+      finished_ = !failed_;
+      return false;
+    }
+    if (!pending_.valid()) {
+      front_.resize(kReadAheadBytes);
+      back_.resize(kReadAheadBytes);
+      StartFill();
+    }
+    Result<std::size_t> got = pending_.get();  // bounded: every socket wait has the read timeout
+    if (!got) {
+      failed_ = true;
+      return false;
+    }
+    std::swap(front_, back_);
+    ready_ = std::span<const char>(front_.data(), *got);
+    // ReadBodyInto fills its buffer unless the body ended.
+    if (*got < back_.size())
+      ended_ = true;
+    else
+      StartFill();
+    if (*got == 0) finished_ = true;
+    return *got > 0;
+  }
+
+  void StartFill() {
+    auto promise = std::make_shared<std::promise<Result<std::size_t>>>();
+    pending_ = promise->get_future();
+    // The strand is free: the session's own coroutine is suspended until the handler returns.
+    asio::co_spawn(session_.executor(),
+                   session_.ReadBodyInto(buffer_, parser_, std::span(back_.data(), back_.size())),
+                   [promise](std::exception_ptr error, Result<std::size_t> got) {
+                     if (error) got = Fail(ErrorCode::kBadRequest, "the connection failed");
+                     promise->set_value(std::move(got));
+                   });
+  }
+
   Session& session_;
   beast::flat_buffer& buffer_;
   StreamParser& parser_;
   std::optional<std::uint64_t> length_;
+  std::vector<char> front_;           // holds ready_
+  std::vector<char> back_;            // being filled by the strand while pending_ is valid
+  std::span<const char> ready_;       // bytes read and not yet taken by the handler
+  std::future<Result<std::size_t>> pending_;
+  bool ended_ = false;     // the last fill came back short: the body is all read
   bool failed_ = false;
   bool finished_ = false;
 };
@@ -620,7 +673,17 @@ asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, Buffere
   StreamedBody body(*this, buffer, body_parser);
   api::Request request = ToApiRequest(body_parser.get().base(), exchange.request_id);
   request.body_stream = &body;
-  api::Response response = co_await RunHandler(request);
+  // A streamed handler blocks in body reads, so it always runs on the pool (never quick).
+  api::Response response = co_await asio::co_spawn(
+      core_.pool_executor(),
+      [&]() -> asio::awaitable<api::Response> {
+        struct SettleAtExit {
+          StreamedBody& body;
+          ~SettleAtExit() { body.Settle(); }
+        } settle{body};
+        co_return core_.Invoke(request);
+      },
+      asio::use_awaitable);
 
   // Body bytes left unread (a refused upload) cannot be skipped reliably: close afterwards.
   const bool body_left = !body.finished() && !body_parser.is_done();

@@ -333,6 +333,12 @@ TEST(ClosestMatch, OnlyCloseWordsAreSuggested) {
   EXPECT_EQ(ClosestMatch("banana", {"workers", "listen"}), "");
 }
 
+TEST(ClosestMatch, AWordCutShortSuggestsTheOneNameItBegins) {
+  EXPECT_EQ(ClosestMatch("data", {"data-dir", "listen"}), "data-dir");
+  EXPECT_EQ(ClosestMatch("fetch", {"fetch-timeout", "fetch-low-speed-limit"}), "");  // ambiguous
+  EXPECT_EQ(ClosestMatch("da", {"data-dir"}), "");                                   // too short
+}
+
 TEST(MaskPassword, HidesOnlyThePassword) {
   EXPECT_EQ(MaskPassword("postgresql://u:pw@h:5432/d"), "postgresql://u:****@h:5432/d");
   EXPECT_EQ(MaskPassword("postgresql://u@h/d"), "postgresql://u@h/d");
