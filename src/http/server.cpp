@@ -367,6 +367,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // handler thread waiting in StreamedBody::Read.
   asio::awaitable<Result<std::size_t>> ReadBodyInto(beast::flat_buffer& buffer,
                                                     StreamParser& parser, std::span<char> out);
+  // The same for a body of known length (`left` bytes still to come): the bytes already in
+  // `buffer` first, then straight from the socket into `out`, in reads as large as `out`.
+  asio::awaitable<Result<std::size_t>> ReadLengthBodyInto(beast::flat_buffer& buffer,
+                                                          std::uint64_t& left,
+                                                          std::span<char> out);
   // Quick requests (RequestHandler::IsQuick) on this strand, everything else on the pool.
   asio::awaitable<api::Response> RunHandler(const api::Request& request);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
@@ -559,10 +564,16 @@ class Session::StreamedBody final : public api::RequestBody {
   StreamedBody(Session& session, beast::flat_buffer& buffer, StreamParser& parser)
       : session_(session), buffer_(buffer), parser_(parser) {
     if (auto length = parser_.content_length()) length_ = *length;
+    // Beast's parser reads a body through its own buffer, capped at the header limit (about
+    // 17 KiB per read: 65,000 reads for 1 GiB); a body of known length is read around it.
+    if (length_ && !parser_.chunked()) left_ = *length_;
   }
   std::optional<std::uint64_t> Length() const override { return length_; }
   // The handler read the body to its end.
   bool finished() const { return finished_; }
+  // Every byte of a body of known length was read from the connection (read ahead or not), so
+  // the connection is at the next request. Read on the strand once Settle returned.
+  bool all_read() const { return left_ && *left_ == 0; }
 
   Result<std::size_t> Read(std::span<char> out) override {
     if (out.empty() || finished_) return 0;
@@ -620,8 +631,10 @@ class Session::StreamedBody final : public api::RequestBody {
     auto promise = std::make_shared<std::promise<Result<std::size_t>>>();
     pending_ = promise->get_future();
     // The strand is free: the session's own coroutine is suspended until the handler returns.
+    const std::span<char> into(back_.data(), back_.size());
     asio::co_spawn(session_.executor(),
-                   session_.ReadBodyInto(buffer_, parser_, std::span(back_.data(), back_.size())),
+                   left_ ? session_.ReadLengthBodyInto(buffer_, *left_, into)
+                         : session_.ReadBodyInto(buffer_, parser_, into),
                    [promise](std::exception_ptr error, Result<std::size_t> got) {
                      if (error) got = Fail(ErrorCode::kBadRequest, "the connection failed");
                      promise->set_value(std::move(got));
@@ -632,6 +645,7 @@ class Session::StreamedBody final : public api::RequestBody {
   beast::flat_buffer& buffer_;
   StreamParser& parser_;
   std::optional<std::uint64_t> length_;
+  std::optional<std::uint64_t> left_;  // a body of known length: bytes not yet read (strand)
   std::vector<char> front_;           // holds ready_
   std::vector<char> back_;            // being filled by the strand while pending_ is valid
   std::span<const char> ready_;       // bytes read and not yet taken by the handler
@@ -661,6 +675,27 @@ asio::awaitable<Result<std::size_t>> Session::ReadBodyInto(beast::flat_buffer& b
   co_return got;
 }
 
+asio::awaitable<Result<std::size_t>> Session::ReadLengthBodyInto(beast::flat_buffer& buffer,
+                                                                 std::uint64_t& left,
+                                                                 std::span<char> out) {
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), left));
+  std::size_t got = asio::buffer_copy(asio::buffer(out.data(), want), buffer.data());
+  buffer.consume(got);
+  while (got < want) {
+    // Per wait, not per request: a large upload may take long, a stalled one may not.
+    stream_.expires_after(core_.options().read_timeout);
+    auto [ec, n] =
+        co_await stream_.async_read_some(asio::buffer(out.data() + got, want - got), kNoThrow);
+    got += n;
+    if (ec == beast::error::timeout)
+      co_return Fail(ErrorCode::kBadRequest, "the client stopped sending the request body");
+    if (ec)
+      co_return Fail(ErrorCode::kBadRequest, "the request body was cut short: " + ec.message());
+  }
+  left -= got;
+  co_return got;
+}
+
 asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, BufferedParser&& parser,
                                              Exchange exchange) {
   beast::error_code ec;
@@ -686,7 +721,7 @@ asio::awaitable<bool> Session::ServeStreamed(beast::flat_buffer& buffer, Buffere
       asio::use_awaitable);
 
   // Body bytes left unread (a refused upload) cannot be skipped reliably: close afterwards.
-  const bool body_left = !body.finished() && !body_parser.is_done();
+  const bool body_left = !body.finished() && !body.all_read() && !body_parser.is_done();
   exchange.keep_alive = exchange.keep_alive && !core_.stopping() && !body_left;
   if (!response.log_note.empty())
     spdlog::warn("request {} failed: {}", exchange.request_id, response.log_note);
