@@ -255,7 +255,20 @@ struct PackageService::Impl {
                             : Result<UploadResult>(std::unexpected(confirmed.error()));
     ports.keeper.Unpin(pinned);
     ports.keeper.Reclaim(result ? replaced : pinned);
+    if (result) ReclaimReplacedMeanwhile(pinned);
     return result;
+  }
+
+  // A racing replacement of the same packages may have committed between this commit and its
+  // unpin: its reclaim then found these bytes pinned and kept them (queued), and nobody else
+  // would reclaim them before the collector's next round. So the bytes this upload committed
+  // are reclaimed once more if no package refers to them any more.
+  void ReclaimReplacedMeanwhile(const std::vector<std::string>& pinned) {
+    std::vector<std::string> dropped;
+    for (const auto& sha : pinned)
+      if (auto referenced = ports.metadata.IsBlobReferenced(sha); referenced && !*referenced)
+        dropped.push_back(sha);
+    if (!dropped.empty()) ports.keeper.Reclaim(dropped);
   }
 
   // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`;
