@@ -12,7 +12,9 @@ Installs wrk (Debian) if it is missing.
 
 With --rounds N (N >= 3 for figures to quote), the embedded show is measured N times in rounds
 alternating nginx, this build and, with --baseline PATH, another build (e.g. of main), each
-printed as min / median / max; the upload figure is then left out.
+printed as min / median / max; the upload figure is then left out. With --postgres the servers
+keep their metadata in a PostgreSQL started here (scripts/postgres.sh, loopback, stopped
+after; blobs stay in a directory, which a show never reads); --metadata URL uses one of yours.
 
 With --metrics instead: the cost of the /metrics instrumentation on show requests/s. Two
 embedded servers, one with --metrics=true and one with --metrics=false, are measured by the same
@@ -20,7 +22,7 @@ wrk in alternating rounds (--rounds of each, 5 if not given), beside nginx servi
 prints the median of each, and the cost in percent (target < 5%).
 
 Usage: bench/show_rps.py [--connections 64] [--seconds 5] [--scale-out]
-                         [--rounds 3 [--baseline PATH] [--metadata URL]]
+                         [--rounds 3 [--baseline PATH] [--postgres | --metadata URL]]
        bench/show_rps.py --metrics [--rounds 5]
 """
 import argparse
@@ -164,16 +166,22 @@ def metrics_cost(nginx, args, work):
           f"nginx same body {median['nginx']:.0f} req/s")
 
 
+def start_postgres(stops):
+    """Starts a throw-away PostgreSQL on loopback; returns its URL. `stops` gets its stop."""
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    # PostgreSQL runs as an unprivileged user, which needs a directory it can reach.
+    pg_dir = Path(tempfile.mkdtemp(prefix="dlipkg-bench-pg-"))
+    stops.append(lambda: subprocess.run([str(scripts / "postgres.sh"), "stop", str(pg_dir)]))
+    stops.append(lambda: subprocess.run(["rm", "-rf", str(pg_dir)]))
+    return subprocess.run([str(scripts / "postgres.sh"), "start", str(pg_dir)], check=True,
+                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
+
+
 def start_scale_out(work, stops):
     """Starts PostgreSQL and Swift s3api; returns the serve arguments that use them."""
     from s3_util import S3Client
     scripts = Path(__file__).resolve().parents[1] / "scripts"
-    # PostgreSQL runs as an unprivileged user, which needs a directory it can reach.
-    pg_dir, swift_dir = Path(tempfile.mkdtemp(prefix="dlipkg-bench-pg-")), work / "swift"
-    url = subprocess.run([str(scripts / "postgres.sh"), "start", str(pg_dir)], check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    stops.append(lambda: subprocess.run([str(scripts / "postgres.sh"), "stop", str(pg_dir)]))
-    stops.append(lambda: subprocess.run(["rm", "-rf", str(pg_dir)]))
+    url, swift_dir = start_postgres(stops), work / "swift"
     endpoint = subprocess.run([str(scripts / "swift_s3.sh"), "start", str(swift_dir)], check=True,
                               capture_output=True, text=True).stdout.strip().splitlines()[-1]
     stops.append(lambda: subprocess.run([str(scripts / "swift_s3.sh"), "stop", str(swift_dir)]))
@@ -202,6 +210,8 @@ def main():
                         " rounds of each, default 5)")
     parser.add_argument("--baseline", help="another dlipkg binary measured in the same rounds")
     parser.add_argument("--metadata", help="with --rounds: a postgresql:// URL to use")
+    parser.add_argument("--postgres", action="store_true",
+                        help="with --rounds: metadata in a PostgreSQL started for the run")
     parser.add_argument("--metrics", action="store_true",
                         help="instead: show requests/s with /metrics instrumentation on vs off")
     args = parser.parse_args()
@@ -222,11 +232,15 @@ def main():
             subprocess.run(["rm", "-rf", str(work)])
         return
     if args.rounds:
+        stops = []
         try:
-            compare_show(args, nginx, work,
-                         ["--metadata", args.metadata] if args.metadata else [])
+            metadata = start_postgres(stops) if args.postgres else args.metadata
+            print(f"metadata: {'PostgreSQL' if metadata else 'SQLite'}")
+            compare_show(args, nginx, work, ["--metadata", metadata] if metadata else [])
         finally:
             nginx.stop()
+            for stop in stops:
+                stop()
             subprocess.run(["rm", "-rf", str(work)])
         return
     deployments = [("embedded (SQLite + directory)", 1, [])]

@@ -40,7 +40,16 @@ std::vector<ListQuery::TagFilter> TagFilters(std::string_view text) {
 
 constexpr std::size_t kMaxTagFilters = 16;
 
-Result<ListQuery> DecodeListQuery(const Call& call) {
+// A search text in the form stored names are in, so that it finds them however it was typed;
+// text the rules refuse is searched as written (no stored name holds it).
+std::string SearchForm(const ApiContext& context, std::string text) {
+  const TextRules* rules = context.options.text_rules;
+  if (rules == nullptr) return text;
+  auto canonical = rules->Canonical(text, "search text");
+  return canonical ? std::move(*canonical) : std::move(text);
+}
+
+Result<ListQuery> DecodeListQuery(const ApiContext& context, const Call& call) {
   ListQuery query{.project = call.Project()};
   if (auto kind = call.Query("kind"); kind && !kind->empty()) {
     query.kind = ParseKind(*kind);
@@ -50,12 +59,16 @@ Result<ListQuery> DecodeListQuery(const Call& call) {
   if (auto tags = call.Query("tags")) query.tags = TagFilters(*tags);
   if (auto name = call.Query("name")) {
     if (name->size() > 256) return Fail(ErrorCode::kBadRequest, "name must be at most 256 bytes.");
-    query.name_contains = *name;
+    query.name_contains = SearchForm(context, std::move(*name));
   }
   // Each tag is a condition of the store's query: their number is bounded like any input.
   if (query.tags.size() > kMaxTagFilters)
     return Fail(ErrorCode::kBadRequest,
                 "tags may name at most " + std::to_string(kMaxTagFilters) + " tags.");
+  for (auto& filter : query.tags) {
+    filter.key = SearchForm(context, std::move(filter.key));
+    if (filter.value) filter.value = SearchForm(context, std::move(*filter.value));
+  }
   if (call.target.query.contains("limit")) {
     auto limit = SizeParam(call, "limit", 1000);
     if (!limit) return std::unexpected(limit.error());
@@ -82,7 +95,8 @@ struct UploadParts {
   SourceList sources;
 };
 
-Result<UploadParts> ParseUploadParts(const std::optional<std::string>& group, std::vector<Tag> tags,
+Result<UploadParts> ParseUploadParts(const ApiContext& context,
+                                     const std::optional<std::string>& group, std::vector<Tag> tags,
                                      const std::vector<std::string>& paths) {
   std::optional<GroupName> group_name;
   if (group) {
@@ -90,9 +104,9 @@ Result<UploadParts> ParseUploadParts(const std::optional<std::string>& group, st
     if (!parsed) return std::unexpected(parsed.error());
     group_name = std::move(*parsed);
   }
-  auto tag_list = TagList::Parse(std::move(tags));
+  auto tag_list = ParseTagsIn(context, std::move(tags));
   if (!tag_list) return std::unexpected(tag_list.error());
-  auto sources = SourceList::Parse(paths);
+  auto sources = SourceList::Parse(paths, NameFormOf(context, "resource name"));
   if (!sources) return std::unexpected(sources.error());
   return UploadParts{std::move(group_name), std::move(*tag_list), std::move(*sources)};
 }
@@ -101,7 +115,7 @@ Result<UploadParts> ParseUploadParts(const std::optional<std::string>& group, st
 Result<Response> TypedUpload(const ApiContext& context, const Call& call, PackageKind kind) {
   auto dto = DecodeTypedUpload(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto parts = ParseUploadParts(dto->group, {}, dto->paths);
+  auto parts = ParseUploadParts(context, dto->group, {}, dto->paths);
   if (!parts) return std::unexpected(parts.error());
   auto result = context.service.Upload(UploadCommand{.project = call.Project(),
                                                      .owner = call.user,
@@ -124,7 +138,7 @@ Result<OwnerName> NewOwner(const ApiContext& context, const std::string& text) {
   return name;
 }
 
-Result<OwnerTarget> ParseOwnerTarget(const OwnerChangeRequest& dto) {
+Result<OwnerTarget> ParseOwnerTarget(const ApiContext& context, const OwnerChangeRequest& dto) {
   OwnerTarget target;
   if (dto.group_name) {
     auto group = GroupName::Parse(*dto.group_name);
@@ -132,7 +146,7 @@ Result<OwnerTarget> ParseOwnerTarget(const OwnerChangeRequest& dto) {
     target.group = std::move(*group);
   }
   if (dto.resource_name) {
-    auto name = ResourceName::Parse(*dto.resource_name);
+    auto name = ParseResourceNameIn(context, *dto.resource_name);
     if (!name) return std::unexpected(name.error());
     target.name = std::move(*name);
   }
@@ -140,8 +154,8 @@ Result<OwnerTarget> ParseOwnerTarget(const OwnerChangeRequest& dto) {
 }
 
 // The package a {resource_name}[?group=G] route names.
-Result<PackageId> PackageParams(const Call& call) {
-  auto name = ResourceNameParam(call);
+Result<PackageId> PackageParams(const ApiContext& context, const Call& call) {
+  auto name = ResourceNameParam(context, call);
   if (!name) return std::unexpected(name.error());
   auto group = GroupParam(call);
   if (!group) return std::unexpected(group.error());
@@ -151,7 +165,7 @@ Result<PackageId> PackageParams(const Call& call) {
 }  // namespace
 
 Result<Response> ListResources(const ApiContext& context, const Call& call) {
-  auto query = DecodeListQuery(call);
+  auto query = DecodeListQuery(context, call);
   if (!query) return std::unexpected(query.error());
   if (!query->paged()) {
     // The whole listing may be large: it is written while it is read, a batch at a time.
@@ -170,7 +184,7 @@ Result<Response> ListResources(const ApiContext& context, const Call& call) {
 Result<Response> UploadResources(const ApiContext& context, const Call& call) {
   auto dto = DecodeUpload(call.request.body);
   if (!dto) return std::unexpected(dto.error());
-  auto parts = ParseUploadParts(dto->group, std::move(dto->tags), dto->paths);
+  auto parts = ParseUploadParts(context, dto->group, std::move(dto->tags), dto->paths);
   if (!parts) return std::unexpected(parts.error());
   auto result = context.service.Upload(UploadCommand{.project = call.Project(),
                                                      .owner = call.user,
@@ -202,7 +216,7 @@ Result<Response> ChangeOwner(const ApiContext& context, const Call& call) {
   if (!dto) return std::unexpected(dto.error());
   auto owner = NewOwner(context, dto->new_owner);
   if (!owner) return std::unexpected(owner.error());
-  auto target = ParseOwnerTarget(*dto);
+  auto target = ParseOwnerTarget(context, *dto);
   if (!target) return std::unexpected(target.error());
   auto done = context.service.ChangeOwner(call.Project(), *target, *owner);
   if (!done) return std::unexpected(done.error());
@@ -210,7 +224,7 @@ Result<Response> ChangeOwner(const ApiContext& context, const Call& call) {
 }
 
 Result<Response> ShowResource(const ApiContext& context, const Call& call) {
-  auto id = PackageParams(call);
+  auto id = PackageParams(context, call);
   if (!id) return std::unexpected(id.error());
   auto package = context.service.Show(*id);
   if (!package) return std::unexpected(package.error());
@@ -218,7 +232,7 @@ Result<Response> ShowResource(const ApiContext& context, const Call& call) {
 }
 
 Result<Response> DeleteResource(const ApiContext& context, const Call& call) {
-  auto id = PackageParams(call);
+  auto id = PackageParams(context, call);
   if (!id) return std::unexpected(id.error());
   auto done = context.service.Delete(*id);
   if (!done) return std::unexpected(done.error());
@@ -226,7 +240,7 @@ Result<Response> DeleteResource(const ApiContext& context, const Call& call) {
 }
 
 Result<Response> DownloadResourceContent(const ApiContext& context, const Call& call) {
-  auto id = PackageParams(call);
+  auto id = PackageParams(context, call);
   if (!id) return std::unexpected(id.error());
   auto reader = context.service.OpenContent(*id);
   if (!reader) return std::unexpected(reader.error());

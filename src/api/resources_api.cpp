@@ -4,6 +4,7 @@
 
 #include <string_view>
 
+#include "api/call_params.hpp"
 #include "api/error_table.hpp"
 #include "api/ops_handlers.hpp"
 #include "api/peer_address.hpp"
@@ -106,7 +107,8 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
   if (const auto raw = call.Param("resource_name"); !raw.empty()) {
     auto decoded = PercentDecode(raw);
     if (!decoded) return Fail(ErrorCode::kBadRequest, "The resource name is not validly encoded.");
-    if (auto name = ParseResourceName(*decoded); !name) return std::unexpected(name.error());
+    if (auto name = ParseResourceNameIn(context_, *decoded); !name)
+      return std::unexpected(name.error());
   }
   if (match.route->access == Access::kProjectOrPresigned && match.method_allowed) {
     auto presigned = AdmitPresigned(call, project->str());

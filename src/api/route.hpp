@@ -21,6 +21,7 @@
 #include "ports/authenticator.hpp"
 #include "ports/metrics.hpp"
 #include "ports/readiness_probe.hpp"
+#include "ports/text_rules.hpp"
 
 namespace dlipkg::api {
 
@@ -53,6 +54,9 @@ struct ApiOptions {
   Metrics* metrics = nullptr;
   std::string metrics_token;
   std::vector<ReadinessCheck> readiness;  // GET /readyz
+  // Resource names and tags are refused or brought to NFC by these before the domain's rules
+  // (docs/api.md, "Names"); null: names are taken as written (unit tests of other rules).
+  const TextRules* text_rules = nullptr;
 };
 
 // Everything a handler may use. Lives as long as the ResourcesApi that owns it.

@@ -116,7 +116,7 @@ Result<Response> PutResourceContent(const ApiContext& context, const Call& call)
   const auto kind = ParseKind(*kind_text);
   if (!kind)
     return Fail(ErrorCode::kBadRequest, "kind must be one of jar, pyFile, file, modelFile.");
-  auto name = ResourceNameParam(call);
+  auto name = ResourceNameParam(context, call);
   if (!name) return std::unexpected(name.error());
   auto group = GroupParam(call);
   if (!group) return std::unexpected(group.error());
@@ -165,6 +165,12 @@ Result<Response> ShowBlob(const ApiContext& context, const Call& call) {
 Result<Response> CommitGroup(const ApiContext& context, const Call& call) {
   auto dto = DecodeGroupCommit(call.request.body);
   if (!dto) return std::unexpected(dto.error());
+  // The decoder checked the names as written; the store keeps them in NFC.
+  for (auto& package : dto->packages) {
+    auto name = ParseResourceNameIn(context, package.name.str());
+    if (!name) return std::unexpected(name.error());
+    package.name = std::move(*name);
+  }
   auto group = context.service.CommitStaged(call.Project(), call.user, dto->group, dto->packages);
   CountDirectUpload(context.options, group.has_value(), dto->packages.size());
   if (!group) return std::unexpected(group.error());
@@ -178,6 +184,13 @@ Result<Response> CreateUrls(const ApiContext& context, const Call& call) {
   if (!base) return std::unexpected(base.error());
   if (context.grants == nullptr)
     return Fail(ErrorCode::kNotSupported, "This server does not sign URLs.");
+  if (dto->resource_names) {
+    for (auto& raw : *dto->resource_names) {
+      auto name = ParseResourceNameIn(context, raw);
+      if (!name) return std::unexpected(name.error());
+      raw = name->str();
+    }
+  }
   auto grants = context.grants->Grant(GrantRequest{.project = call.Project().str(),
                                                    .group = dto->group,
                                                    .names = dto->resource_names,
@@ -255,7 +268,7 @@ Result<Response> Download(const ApiContext& context, const Call& call, const Pac
 }  // namespace
 
 Result<Response> DownloadFile(const ApiContext& context, const Call& call) {
-  auto name = ResourceNameParam(call);
+  auto name = ResourceNameParam(context, call);
   if (!name) return std::unexpected(name.error());
   return Download(context, call, PackageId{call.Project(), std::nullopt, std::move(*name)});
 }
@@ -265,7 +278,7 @@ Result<Response> DownloadGroupFile(const ApiContext& context, const Call& call) 
   if (!decoded) return Fail(ErrorCode::kBadRequest, "The path is not validly percent-encoded.");
   auto group = GroupName::Parse(*decoded);
   if (!group) return std::unexpected(group.error());
-  auto name = ResourceNameParam(call);
+  auto name = ResourceNameParam(context, call);
   if (!name) return std::unexpected(name.error());
   return Download(context, call, PackageId{call.Project(), std::move(*group), std::move(*name)});
 }

@@ -27,6 +27,7 @@
 #include "adapters/metrics/counting_decorators.hpp"
 #include "adapters/metrics/prometheus_metrics.hpp"
 #include "adapters/sources/curl_fetcher.hpp"
+#include "adapters/text/icu_text_rules.hpp"
 #include "api/resources_api.hpp"
 #include "app/blob_store_factory.hpp"
 #include "app/config.hpp"
@@ -350,6 +351,7 @@ int Serve(const ServeConfig& config) {
   // The signer reads the key lazily, so a --rotate-url-key below is seen by its first use.
   HmacUrlSigner signer(*stores->url_keys, clock);
   UrlGrants grants(metadata, signer, clock, config.max_url_lifetime_s);
+  IcuTextRules text_rules;
   api::ResourcesApi api(service,
                         api::ApiOptions{.default_owner = config.owner,
                                         .modules = files->modules,
@@ -359,7 +361,8 @@ int Serve(const ServeConfig& config) {
                                                      .public_url = config.public_url},
                                         .metrics = prometheus.get(),
                                         .metrics_token = *metrics_token,
-                                        .readiness = readiness},
+                                        .readiness = readiness,
+                                        .text_rules = &text_rules},
                         auth->authenticator.get(), &grants);
   http::Server server(
       http::ServerOptions{.host = config.listen_host,

@@ -49,8 +49,8 @@ std::optional<char32_t> NextCodePoint(std::string_view text, std::size_t& i) {
 // same could differ: format characters (Unicode category Cf: soft hyphen, zero-width and bidi
 // controls, tag characters, ...), line and paragraph separators (Zl, Zp), private use (Co),
 // noncharacters, and the fillers that render as blanks. Closed ranges, sorted. Unassigned code
-// points (Cn) other than noncharacters and NFC equivalence are not judged here: both need the
-// Unicode Character Database, which the domain layer does not carry (see the README).
+// points (Cn) and NFC equivalence need the Unicode Character Database, which the domain layer
+// does not carry: the API applies them first, through the TextRules port (NameForm).
 struct CodeRange {
   char32_t first, last;
 };
@@ -252,7 +252,7 @@ std::optional<std::string> PercentDecode(std::string_view text) {
   return out;
 }
 
-Result<std::string> ResourceNameFromUrl(std::string_view url) {
+Result<std::string> ResourceNameFromUrl(std::string_view url, const NameForm& form) {
   std::string_view path = url;
   if (auto cut = path.find_first_of("?#"); cut != std::string_view::npos)
     path = path.substr(0, cut);
@@ -270,6 +270,11 @@ Result<std::string> ResourceNameFromUrl(std::string_view url) {
   if (!decoded)
     return Fail(ErrorCode::kBadRequest,
                 "Invalid path '" + Quote(url) + "': malformed percent-encoding.");
+  if (form) {
+    auto formed = form(*decoded);
+    if (!formed) return std::unexpected(formed.error());
+    decoded = std::move(*formed);
+  }
   auto name = ParseResourceName(*decoded);
   if (!name)
     return Fail(ErrorCode::kBadRequest,

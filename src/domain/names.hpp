@@ -3,6 +3,7 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,12 +43,18 @@ inline constexpr std::size_t kMaxTagsPerRequest = 20;
 // letters (any script), digits, spaces and _ . : + - @; no leading/trailing space.
 Result<void> ValidateTags(const std::vector<Tag>& tags);
 
+// Brings a name to the one form names are stored and compared in, or refuses it: the Unicode
+// rules the domain cannot judge alone (the API passes its TextRules port). Empty: names are
+// taken as they are written.
+using NameForm = std::function<Result<std::string>(std::string_view name)>;
+
 // Percent-decodes once. Fails on a malformed escape ("%4", "%zz").
 std::optional<std::string> PercentDecode(std::string_view text);
 
 // The resource name a source URL gives: its last path segment (query and fragment dropped),
-// percent-decoded, validated by ParseResourceName. The message names the path.
-Result<std::string> ResourceNameFromUrl(std::string_view url);
+// percent-decoded, brought to `form`, validated by ParseResourceName. The message names the
+// path, except a refusal by `form`, which names the code point (echoing the path would show it).
+Result<std::string> ResourceNameFromUrl(std::string_view url, const NameForm& form = {});
 
 std::string_view Trim(std::string_view text);
 // "a/b//c" split on '/' -> {"a", "b", "", "c"}; the views point into `text`.

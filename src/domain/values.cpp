@@ -10,15 +10,15 @@ Result<Sha256Hex> Sha256Hex::Parse(std::string_view text, std::string_view what)
   return Sha256Hex(std::move(*digest));
 }
 
-Result<SourceUrl> SourceUrl::Parse(std::string_view url) {
-  auto name = ResourceNameFromUrl(url);
+Result<SourceUrl> SourceUrl::Parse(std::string_view url, const NameForm& form) {
+  auto name = ResourceNameFromUrl(url, form);
   if (!name) return std::unexpected(name.error());
   auto validated = ResourceName::Parse(*name);
   if (!validated) return std::unexpected(validated.error());
   return SourceUrl(std::string(url), std::move(*validated));
 }
 
-Result<SourceList> SourceList::Parse(const std::vector<std::string>& urls) {
+Result<SourceList> SourceList::Parse(const std::vector<std::string>& urls, const NameForm& form) {
   if (urls.empty()) return Fail(ErrorCode::kBadRequest, "paths must not be empty.");
   if (urls.size() > kMaxPathsPerRequest)
     return Fail(ErrorCode::kBadRequest,
@@ -26,7 +26,7 @@ Result<SourceList> SourceList::Parse(const std::vector<std::string>& urls) {
   std::vector<SourceUrl> items;
   std::set<std::string> seen;
   for (const auto& url : urls) {
-    auto source = SourceUrl::Parse(url);
+    auto source = SourceUrl::Parse(url, form);
     if (!source) return std::unexpected(source.error());
     if (!seen.insert(source->name().str()).second)
       return Fail(ErrorCode::kBadRequest, "Duplicate resource name '" + source->name().str() +

@@ -37,10 +37,12 @@ using GroupName = Validated<&ParseGroupName>;
 using ResourceName = Validated<&ParseResourceName>;
 using OwnerName = Validated<&ParseOwnerName>;
 
-// A source to fetch and the package name its last path segment gives (ResourceNameFromUrl).
+// A source to fetch and the package name its last path segment gives (ResourceNameFromUrl),
+// brought to `form` before it is validated. The URL itself is kept byte for byte: it names an
+// object in a store, which compares keys byte for byte.
 class SourceUrl {
  public:
-  static Result<SourceUrl> Parse(std::string_view url);
+  static Result<SourceUrl> Parse(std::string_view url, const NameForm& form = {});
   const std::string& url() const { return url_; }
   const ResourceName& name() const { return name_; }
 
@@ -52,11 +54,11 @@ class SourceUrl {
 
 inline constexpr std::size_t kMaxPathsPerRequest = 100;
 
-// The sources of one upload: 1-100, each giving a distinct package name. Errors name the
-// first bad path, in request order.
+// The sources of one upload: 1-100, each giving a distinct package name (compared after
+// `form`). Errors name the first bad path, in request order.
 class SourceList {
  public:
-  static Result<SourceList> Parse(const std::vector<std::string>& urls);
+  static Result<SourceList> Parse(const std::vector<std::string>& urls, const NameForm& form = {});
   const std::vector<SourceUrl>& items() const { return items_; }
   std::vector<std::string> Urls() const;
   std::vector<std::string> Names() const;

@@ -3,6 +3,7 @@ on an empty metadata store deletes no blob, and a corrupted blob is repaired by 
 import json
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -158,3 +159,51 @@ def test_racing_replacements_of_one_group_leak_no_blob(server, nginx, sources):
         assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
         final = {server.api("GET", f"{P}/{n}?group=race").json()["sha256"] for n in ("x.py", "y.py")}
         assert set(blob_files(server.data_dir)) == final, f"round {round}"
+
+
+# --- metadata.db replaced or deleted under a running server --------------------------------------
+def readiness(server):
+    r = server.api("GET", "/readyz")
+    return r.status_code, r.json()
+
+
+def test_readyz_turns_503_when_metadata_db_is_replaced_or_deleted(start_server, nginx, tmp_path):
+    for how in ("replace", "delete"):
+        data = tmp_path / how
+        server = start_server(data_dir=data)
+        upload(server, ["a.py"], nginx)  # acknowledged before the file goes
+        assert readiness(server)[0] == 200
+        db = data / "metadata.db"
+        if how == "replace":
+            # A copy of the same database put in its place, as a restore from backup would.
+            shutil.copyfile(db, data / "metadata.db.copy")
+            os.replace(data / "metadata.db.copy", db)
+        else:
+            for name in ("metadata.db", "metadata.db-wal", "metadata.db-shm"):
+                (data / name).unlink(missing_ok=True)
+        wait_for(lambda: readiness(server)[0] == 503, 10, "/readyz to report the store")
+        status, body = readiness(server)
+        assert body["status"] == "unavailable"
+        assert "deleted or replaced" in body["checks"]["metadata store"], body
+        assert body["checks"]["blob store"] == "ok"
+        assert str(tmp_path) not in json.dumps(body)
+        assert server.api("HEAD", "/readyz").status_code == 503
+        # Writes answer an error, so nothing is acknowledged that the next start would not see.
+        r = server.api("POST", P, json={"paths": [f"{nginx.url}/b.py"], "kind": "pyFile",
+                                        "group": "g2"})
+        assert r.status_code == 500 and r.json()["error_code"] == "DLI.0999", r.text
+        r = server.api("DELETE", f"{P}/a.py?group=g")
+        assert r.status_code == 500, r.text
+        assert server.stop() == 0
+
+        again = start_server(*(["--allow-empty-metadata"] if how == "delete" else []),
+                             data_dir=data)
+        assert readiness(again)[0] == 200
+        listing = again.api("GET", P).json()
+        group_names = {g["group_name"] for g in listing.get("groups", [])}
+        assert "g2" not in group_names, listing  # the refused upload is nowhere
+        if how == "replace":
+            assert group_names == {"g"}, listing  # the acknowledged one survives in the copy
+        else:
+            assert listing["total"] == 0, listing
+        assert again.stop() == 0

@@ -90,6 +90,7 @@ auto SqlMetadataStore::Read(Call&& call) {
 }
 
 Result<void> SqlMetadataStore::CheckReady() {
+  if (auto intact = engine_->CheckIntact(); !intact) return intact;
   auto version = Read([&](sql::Session& s) -> Result<std::int64_t> {
     return sql::SelectOne(s, schema_query_, sql::IntFromRow);
   });

@@ -40,6 +40,9 @@ class SqlTransactions {
   // Like Read, for a body that runs exactly one statement, which sees one state by itself:
   // the engine may skip the explicit transaction (a round trip each way on a networked one).
   virtual Result<void> ReadOne(const Body& body) { return Read(body); }
+  // Whether the engine still works on the store it opened (a file deleted or replaced under
+  // it is not), for the readiness check; no query. Errors: kInternal, naming no path.
+  virtual Result<void> CheckIntact() const = 0;
 };
 
 class SqlMetadataStore : public MetadataStore,

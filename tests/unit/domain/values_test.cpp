@@ -51,6 +51,27 @@ TEST(Values, SourceListsAreBoundedAndNamesDistinct) {
             std::string::npos);
 }
 
+// The form (the API's TextRules) runs on the decoded name before the domain's rules, names are
+// compared after it, and its refusal is the answer; the URL is kept as written.
+TEST(Values, SourceNamesAreBroughtToTheFormBeforeTheyAreCompared) {
+  const NameForm lower_e = [](std::string_view name) -> Result<std::string> {
+    if (name.find('!') != std::string_view::npos)
+      return Fail(ErrorCode::kBadRequest, "Invalid resource name: it contains '!'.");
+    std::string out(name);
+    for (char& c : out) c = c == 'E' ? 'e' : c;
+    return out;
+  };
+  auto one = SourceList::Parse({"https://h/d/cafE.py"}, lower_e);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->items()[0].name().str(), "cafe.py");
+  EXPECT_EQ(one->items()[0].url(), "https://h/d/cafE.py");
+  EXPECT_EQ(ErrorOf(SourceList::Parse({"https://h/a/cafE.py", "https://h/b/cafe.py"}, lower_e)),
+            "Duplicate resource name 'cafe.py' in paths: each package needs a distinct name.");
+  EXPECT_TRUE(SourceList::Parse({"https://h/a/cafE.py", "https://h/b/cafe.py"}));  // no form
+  EXPECT_EQ(ErrorOf(SourceList::Parse({"https://h/a/x%21.py"}, lower_e)),
+            "Invalid resource name: it contains '!'.");
+}
+
 TEST(Values, TagListsFollowTheTagRules) {
   EXPECT_EQ(TagList::Parse({{"team", "x"}, {"env", ""}})->items().size(), 2u);
   EXPECT_TRUE(TagList().items().empty());

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <cctype>
+#include <mutex>
 #include <variant>
 #include <vector>
 
@@ -129,6 +130,19 @@ std::string DollarPlaceholders(std::string_view sql) {
   return out;
 }
 
+const std::string* StatementNames::NameFor(const std::string& sql) {
+  {
+    std::shared_lock lock(mutex_);
+    if (const auto found = names_.find(sql); found != names_.end()) return &found->second;
+    if (names_.size() >= kMaxPrepared) return nullptr;
+  }
+  std::unique_lock lock(mutex_);
+  if (const auto found = names_.find(sql); found != names_.end()) return &found->second;
+  if (names_.size() >= kMaxPrepared) return nullptr;
+  const std::string name = "dlipkg_" + std::to_string(names_.size() + 1);
+  return &names_.emplace(sql, name).first->second;
+}
+
 Result<std::int64_t> Session::Execute(std::string_view sql, std::span<const sql::Value> values,
                                       const sql::RowHandler& on_row) {
   if (failure_) return std::unexpected(failure_->error);  // the transaction is aborted
@@ -141,8 +155,17 @@ Result<std::int64_t> Session::Execute(std::string_view sql, std::span<const sql:
       else
         params.emplace_back(std::get<std::string_view>(value));
     }
-    const pqxx::result rows =
-        tx_.exec_params(DollarPlaceholders(sql), pqxx::prepare::make_dynamic_params(params));
+    const std::string text = DollarPlaceholders(sql);
+    const std::string* name = statements_ != nullptr ? statements_->NameFor(text) : nullptr;
+    pqxx::result rows;
+    if (name != nullptr) {
+      // Only recorded by libpqxx (a no-op once known): it prepares the statement on the
+      // connection when first executed there, one round trip once per connection.
+      tx_.conn().prepare(*name, text);
+      rows = tx_.exec_prepared(*name, pqxx::prepare::make_dynamic_params(params));
+    } else {
+      rows = tx_.exec_params(text, pqxx::prepare::make_dynamic_params(params));
+    }
     if (on_row) {
       for (const auto& row : rows) {
         if (auto ok = on_row(ResultRow(row)); !ok) return std::unexpected(ok.error());

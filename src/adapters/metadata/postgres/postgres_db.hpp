@@ -10,8 +10,10 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "adapters/metadata/sql_session.hpp"
 #include "domain/error.hpp"
@@ -46,9 +48,27 @@ std::optional<std::string> CompleteConnectionString(const std::string& url);
 // ?1, ?2, ... (the shared SQL's placeholders) as $1, $2, ...; quoted text is left alone.
 std::string DollarPlaceholders(std::string_view sql);
 
+// Which statement texts are run as prepared statements, under which name: the first
+// kMaxPrepared distinct texts a store runs, so the server parses and plans a frequent statement
+// (a show, a claim) once per connection instead of on every call, while SQL built from varying
+// filters cannot make each connection hold an unbounded number of plans. Thread-safe.
+class StatementNames {
+ public:
+  static constexpr std::size_t kMaxPrepared = 64;
+  // The name `sql` (in $n form) is prepared under, or nullptr when the set is full without it.
+  // The pointer stays valid as long as this object.
+  const std::string* NameFor(const std::string& sql);
+
+ private:
+  std::shared_mutex mutex_;
+  std::unordered_map<std::string, std::string> names_;
+};
+
 class Session final : public sql::Session {
  public:
-  explicit Session(pqxx::transaction_base& tx) : tx_(tx) {}
+  // `statements` null: every statement is sent with its text (PQexecParams).
+  explicit Session(pqxx::transaction_base& tx, StatementNames* statements = nullptr)
+      : tx_(tx), statements_(statements) {}
 
   Result<std::int64_t> Execute(std::string_view sql, std::span<const sql::Value> values,
                                const sql::RowHandler& on_row) override;
@@ -58,6 +78,7 @@ class Session final : public sql::Session {
 
  private:
   pqxx::transaction_base& tx_;
+  StatementNames* statements_;
   std::optional<Failure> failure_;
 };
 

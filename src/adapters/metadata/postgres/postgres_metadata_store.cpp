@@ -197,6 +197,9 @@ class PostgresTransactions final : public SqlTransactions {
   // One statement in autocommit mode: one round trip instead of BEGIN, statement, COMMIT.
   Result<void> ReadOne(const Body& body) override { return Run<pqxx::nontransaction>(body); }
 
+  // Nothing of a server's own to lose: CheckReady's query finds an unreachable server.
+  Result<void> CheckIntact() const override { return {}; }
+
  private:
   template <class Transaction>
   Result<void> Run(const Body& body) {
@@ -208,7 +211,7 @@ class PostgresTransactions final : public SqlTransactions {
       Result<void> result;
       try {
         Transaction tx(**lease);
-        postgres::Session session(tx);
+        postgres::Session session(tx, &statements_);
         result = body(session);
         failure = session.failure();
         if (result && !failure) tx.commit();
@@ -253,6 +256,7 @@ class PostgresTransactions final : public SqlTransactions {
   }
 
   LendingPool<pqxx::connection> pool_;
+  postgres::StatementNames statements_;  // shared by every connection of the pool
   std::atomic<bool> down_{false};
 };
 

@@ -264,6 +264,9 @@ class SqliteTransactions final : public SqlTransactions {
     return body(**lease);
   }
 
+  // The readiness check: a server whose file is gone refuses every write, so it is not ready.
+  Result<void> CheckIntact() const override { return StillTheFile(); }
+
  private:
   Result<void> StillTheFile() const {
     if (identity_ && IdentityOf(file_) == identity_) return {};

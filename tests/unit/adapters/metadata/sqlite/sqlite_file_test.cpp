@@ -48,5 +48,27 @@ TEST(SqliteMetadataFile, WritesAreRefusedOnceTheFileIsDeletedOrReplaced) {
   }
 }
 
+// The readiness check says so too, naming no path: GET /readyz turns 503 instead of reporting
+// a store that refuses every write as ready.
+TEST(SqliteMetadataFile, ReadinessFailsOnceTheFileIsDeletedOrReplaced) {
+  for (const bool replace : {false, true}) {
+    test::TempDir dir;
+    const fs::path file = dir.path() / "metadata.db";
+    auto store = SqliteMetadataStore::Open(file);
+    ASSERT_TRUE(store) << store.error().message;
+    ASSERT_TRUE((*store)->CheckReady());
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
+    if (replace) {
+      ASSERT_TRUE(SqliteMetadataStore::Open(file));
+    }
+    auto ready = (*store)->CheckReady();
+    ASSERT_FALSE(ready) << (replace ? "replaced" : "deleted");
+    EXPECT_EQ(ready.error().code, ErrorCode::kInternal);
+    EXPECT_NE(ready.error().message.find("deleted or replaced"), std::string::npos)
+        << ready.error().message;
+    EXPECT_EQ(ready.error().message.find(dir.path().string()), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace dlipkg
