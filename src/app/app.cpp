@@ -35,6 +35,7 @@
 #include "app/fan_out_event_sink.hpp"
 #include "app/stores.hpp"
 #include "client/cli.hpp"
+#include "core/collector.hpp"
 #include "core/job_runner.hpp"
 #include "core/package_service.hpp"
 #include "core/url_grants.hpp"
@@ -345,6 +346,7 @@ int Serve(const ServeConfig& config) {
                      .max_sync_uploads = static_cast<std::size_t>(config.max_sync_uploads),
                      .sync_start_wait = std::chrono::seconds(config.sync_wait_s),
                      .job_deadline_ms = config.job_deadline_s * 1000LL,
+                     .collect_grace = std::chrono::seconds(config.collect_grace_s),
                      .on_enqueued = [&runner] { runner.Notify(); }});
   // The signer reads the key lazily, so a --rotate-url-key below is seen by its first use.
   HmacUrlSigner signer(*stores->url_keys, clock);
@@ -381,24 +383,24 @@ int Serve(const ServeConfig& config) {
   // other instances may be alive, and a dead one's leases run out by themselves.
   auto queued = jobs.RecoverAfterRestart(clock.NowMs());
   if (!queued) return spdlog::error("start-up recovery failed: {}", queued.error().message), 1;
-  // The full sweep removes every temporary and unreferenced blob, which with other instances
-  // writing to the same stores may be their uploads in flight. So shared stores only lose what
-  // is provably abandoned: a bucket's temporaries older than a day (S3BlobStore's own age
-  // rule). Unreferenced blobs there are left to the delete and replace paths.
+  // Alone on its stores (the data directory is locked), the server sweeps every temporary
+  // before serving. With other instances writing to the same stores, what is in flight may be
+  // theirs: the collector removes only what the grace period proves abandoned, on one
+  // instance at a time. Either way an unreferenced blob goes only once this metadata store
+  // has seen it unreferenced for the grace period (bug 5).
   if (!stores->shared) {
     auto swept = service.Sweep(config.allow_empty_metadata);
     if (!swept) return spdlog::error("start-up sweep refused: {}", swept.error().message), 1;
     for (const auto& sha : *swept)
       spdlog::info("start-up sweep: removing unreferenced blob {}", sha);
     spdlog::info("start-up sweep: {} unreferenced blob(s) removed", swept->size());
-  } else if (std::holds_alternative<S3Blobs>(config.blobs)) {
-    if (auto swept = blob_store.SweepTemporaries(); !swept)
-      spdlog::warn("start-up sweep of day-old temporaries failed: {}", swept.error().message);
-    else
-      spdlog::info("start-up sweep: day-old temporaries only (other instances share the stores)");
   } else {
-    spdlog::info("start-up sweep skipped: other instances may be writing to the same stores");
+    spdlog::info("start-up sweep left to the collector: other instances share the stores");
   }
+  Collector collector(metadata, blob_store, keeper, clock, events,
+                      CollectorOptions{.owner = worker_id,
+                                       .interval = std::chrono::seconds(config.collect_interval_s),
+                                       .grace = std::chrono::seconds(config.collect_grace_s)});
   if (*queued > 0) spdlog::info("resuming {} queued upload jobs", *queued);
   if (config.rotate_url_key) {
     if (auto rotated = stores->url_keys->RotateUrlKey(NewUrlKey(), clock.NowMs()); !rotated)
@@ -414,9 +416,13 @@ int Serve(const ServeConfig& config) {
   std::optional<QueueDepthSampler> sampler;
   if (prometheus) sampler.emplace(jobs, *prometheus).Start();
   runner.Start();
+  collector.Start();
   const int signal = WaitForStopSignal(signals, auth->store.get(), config.credentials_file);
   spdlog::info("received {}, finishing requests in flight", strsignal(signal));
-  StopWithinGrace(server, runner, service, std::chrono::seconds(config.shutdown_grace_s));
+  {
+    std::jthread collecting([&collector] { collector.Stop(); });
+    StopWithinGrace(server, runner, service, std::chrono::seconds(config.shutdown_grace_s));
+  }
   sampler.reset();
   spdlog::info("stopped");
   return 0;

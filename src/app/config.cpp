@@ -630,6 +630,23 @@ Command ParseCommandLine(int argc, char** argv) {
       ->check(CLI::Range(1, 3'600'000))
       ->capture_default_str();
   serve
+      ->add_option("--collect-interval", config.collect_interval_s,
+                   "Seconds between two passes of the collector, which retries queued blob "
+                   "removals and, on one instance at a time, removes what crashed uploads left")
+      ->envname("DLIPKG_COLLECT_INTERVAL")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{7 * 86400}))
+      ->capture_default_str();
+  serve
+      ->add_option("--collect-grace", config.collect_grace_s,
+                   "Seconds before the collector and the start-up sweep remove a temporary or "
+                   "an unfinished multipart upload (by its age), or a blob no package refers to "
+                   "(counted from when this metadata store first saw it unreferenced). Keep it "
+                   "above --fetch-timeout and --job-deadline: younger temporaries may be uploads "
+                   "in progress")
+      ->envname("DLIPKG_COLLECT_GRACE")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{365 * 86400}))
+      ->capture_default_str();
+  serve
       ->add_option("--owner", config.owner,
                    "Owner recorded for what requests create when no authentication is configured")
       ->envname("DLIPKG_OWNER")

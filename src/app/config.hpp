@@ -106,6 +106,10 @@ struct ServeConfig {
   bool rotate_url_key = false;                  // new URL key at start: revokes every URL
   std::string public_url;  // scheme://host[:port] of presigned URLs; "" from the Host header
   bool allow_empty_metadata = false;  // start on an empty metadata store next to stored blobs
+  // The periodic collector (issue 15): seconds between passes, and how old a temporary, or
+  // how long a blob seen unreferenced, must be before it goes (bug 5's grace period).
+  std::int64_t collect_interval_s = 3600;
+  std::int64_t collect_grace_s = 86400;
   std::string log_level = "info";
   bool metrics = true;             // instrument requests and serve GET /metrics
   std::string metrics_token_file;  // non-empty: GET /metrics needs "Authorization: Bearer <it>"

@@ -1,5 +1,6 @@
 #include "core/blob_keeper.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace dlipkg {
@@ -28,26 +29,29 @@ Result<void> BlobKeeper::PinAndCheck(const std::string& sha, const std::string& 
 Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer) {
   // The fsync of bytes that no one else can see yet needs no lock; uploads would otherwise
   // wait for each other's disk writes here.
-  if (auto sealed = writer.Seal(); !sealed) return std::unexpected(sealed.error());
+  auto sealed = writer.Seal();
+  if (!sealed) return sealed;
   std::string pin_id;
-  Result<void> pinned;
+  {
+    std::lock_guard lock(mutex_);
+    pin_id = owner_ + "/" + std::to_string(++next_pin_);
+    held_.emplace(sealed->sha256, pin_id);
+  }
   Result<BlobInfo> blob;
   {
     // Within this process, commit-and-pin and reclaim never interleave, so uploads of equal
-    // bytes here never lose them to each other; the store's pins cover other instances.
+    // bytes here never lose them to each other. Across instances the pin comes first: a
+    // reclaim of an existing copy (another instance deleting its last package) either
+    // finished before the pin, and Commit then finds no copy and writes these bytes, or it
+    // sees the pin and keeps the copy. So an upload holding the bytes never fails for want of
+    // them (issue 15).
     std::lock_guard publishing(publish_mutex_);
-    blob = writer.Commit();
-    if (!blob) return blob;
-    {
-      std::lock_guard lock(mutex_);
-      pin_id = owner_ + "/" + std::to_string(++next_pin_);
-      held_.emplace(blob->sha256, pin_id);
-    }
-    pinned = PinAndCheck(blob->sha256, pin_id);
+    auto pinned = metadata_.PinBlob(sealed->sha256, pin_id, clock_.NowMs() + pin_ttl_.count());
+    blob = pinned ? writer.Commit() : Result<BlobInfo>(std::unexpected(pinned.error()));
   }
-  if (!pinned) {
-    Unpin({blob->sha256});
-    return std::unexpected(pinned.error());
+  if (!blob) {
+    Unpin({sealed->sha256});
+    return blob;
   }
   return blob;
 }
@@ -113,19 +117,78 @@ void BlobKeeper::Unpin(const std::vector<std::string>& shas) {
   }
 }
 
-void BlobKeeper::Reclaim(const std::vector<std::string>& shas) {
+std::size_t BlobKeeper::Reclaim(const std::vector<std::string>& shas) {
+  std::size_t removed = 0;
   std::lock_guard publishing(publish_mutex_);
   for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
     if (sha.empty()) continue;
     auto reclaimed = metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
-    if (!reclaimed)
+    if (reclaimed) {
+      if (*reclaimed) ++removed, events_.Report({.kind = EventKind::kBlobReclaimed, .sha256 = sha});
+      continue;
+    }
+    // Not forgotten: the queue keeps it until a later attempt removes the bytes (a delete
+    // queued it already, in its own transaction; this covers new bytes a failed upload left).
+    events_.Report({.kind = EventKind::kStoreError,
+                    .operation = "reclaim blob",
+                    .sha256 = sha,
+                    .cause = reclaimed.error().message + " (queued for a later attempt)"});
+    if (auto queued = metadata_.QueueReclaims({sha}); !queued)
+      events_.Report({.kind = EventKind::kStoreError,
+                      .operation = "queue reclaim",
+                      .sha256 = sha,
+                      .cause = queued.error().message});
+  }
+  return removed;
+}
+
+Result<ReclaimRound> BlobKeeper::DrainQueue(std::size_t limit,
+                                            std::chrono::milliseconds max_delay) {
+  auto due = metadata_.DueReclaims(clock_.NowMs(), limit);
+  if (!due) return std::unexpected(due.error());
+  ReclaimRound round{.due = due->size()};
+  std::lock_guard publishing(publish_mutex_);
+  for (const auto& item : *due) {
+    const std::string& sha = item.sha256;
+    auto reclaimed = metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
+    if (reclaimed && *reclaimed) {
+      ++round.removed;
+      events_.Report({.kind = EventKind::kBlobReclaimed, .sha256 = sha});
+      continue;
+    }
+    // Referenced again: the row is gone and this changes nothing. Pinned, or the removal
+    // failed: the row waits, longer after each failure, up to max_delay.
+    const std::int64_t delay = std::min<std::int64_t>(
+        max_delay.count(), std::int64_t{1000} << std::min<std::int64_t>(item.attempts, 20));
+    if (!reclaimed) {
+      ++round.failed;
       events_.Report({.kind = EventKind::kStoreError,
                       .operation = "reclaim blob",
                       .sha256 = sha,
-                      .cause = reclaimed.error().message});
-    else if (*reclaimed)
-      events_.Report({.kind = EventKind::kBlobReclaimed, .sha256 = sha});
+                      .attempt = static_cast<int>(item.attempts + 1),
+                      .cause = reclaimed.error().message + " (retried later)"});
+    }
+    if (auto deferred = metadata_.DeferReclaim(sha, clock_.NowMs() + delay); !deferred)
+      return std::unexpected(deferred.error());
   }
+  return round;
+}
+
+Result<std::vector<std::string>> BlobKeeper::CollectAbandoned(std::chrono::milliseconds grace) {
+  auto stored = blobs_.List();
+  if (!stored) return std::unexpected(stored.error());
+  auto referenced = metadata_.ReferencedBlobs();
+  if (!referenced) return std::unexpected(referenced.error());
+  const std::set<std::string> keep(referenced->begin(), referenced->end());
+  std::vector<std::string> candidates;
+  for (auto& sha : *stored)
+    if (!keep.contains(sha)) candidates.push_back(std::move(sha));
+  auto abandoned = metadata_.AbandonedBlobs(candidates, clock_.NowMs(), grace.count());
+  if (!abandoned) return std::unexpected(abandoned.error());
+  std::vector<std::string> removed;
+  for (const auto& sha : *abandoned)
+    if (Reclaim({sha}) > 0) removed.push_back(sha);
+  return removed;
 }
 
 }  // namespace dlipkg

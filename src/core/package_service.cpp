@@ -255,7 +255,20 @@ struct PackageService::Impl {
                             : Result<UploadResult>(std::unexpected(confirmed.error()));
     ports.keeper.Unpin(pinned);
     ports.keeper.Reclaim(result ? replaced : pinned);
+    if (result) ReclaimReplacedMeanwhile(pinned);
     return result;
+  }
+
+  // A racing replacement of the same packages may have committed between this commit and its
+  // unpin: its reclaim then found these bytes pinned and kept them (queued), and nobody else
+  // would reclaim them before the collector's next round. So the bytes this upload committed
+  // are reclaimed once more if no package refers to them any more.
+  void ReclaimReplacedMeanwhile(const std::vector<std::string>& pinned) {
+    std::vector<std::string> dropped;
+    for (const auto& sha : pinned)
+      if (auto referenced = ports.metadata.IsBlobReferenced(sha); referenced && !*referenced)
+        dropped.push_back(sha);
+    if (!dropped.empty()) ports.keeper.Reclaim(dropped);
   }
 
   // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`;
@@ -609,7 +622,8 @@ Result<std::unique_ptr<BlobReader>> PackageService::OpenChecked(const PackageRec
 void PackageService::CancelFetches() { impl_->cancelled = true; }
 
 Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected) {
-  if (auto swept = impl_->ports.blobs.SweepTemporaries(); !swept)
+  // Before serving, with the data directory locked: no writer of this store is alive.
+  if (auto swept = impl_->ports.blobs.SweepTemporaries(std::chrono::milliseconds(0)); !swept)
     return std::unexpected(swept.error());
   auto referenced = impl_->ports.metadata.ReferencedBlobs();
   if (!referenced) return std::unexpected(referenced.error());
@@ -627,12 +641,9 @@ Result<std::vector<std::string>> PackageService::Sweep(bool empty_store_expected
                     "was removed. Start with --allow-empty-metadata to keep the blobs and serve "
                     "from this database anyway.");
   }
-  const std::set<std::string> keep(referenced->begin(), referenced->end());
-  std::vector<std::string> orphans;
-  for (const auto& sha : *stored)
-    if (!keep.contains(sha)) orphans.push_back(sha);
-  impl_->ports.keeper.Reclaim(orphans);
-  return orphans;
+  // Only blobs this store has seen unreferenced for the grace period go (bug 5): the others
+  // are recorded now, and the periodic collector takes them once the grace has passed.
+  return impl_->ports.keeper.CollectAbandoned(impl_->options.collect_grace);
 }
 
 }  // namespace dlipkg

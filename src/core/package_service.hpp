@@ -146,7 +146,10 @@ struct ServiceOptions {
   // How long a synchronous upload's source may wait for a free fetcher before kBusy.
   std::chrono::milliseconds sync_start_wait{30'000};
   std::int64_t job_deadline_ms = 3'600'000;  // an async upload fails after this long
-  std::function<void()> on_enqueued;         // wakes the job runner
+  // The start-up sweep removes an unreferenced blob only once it has been seen unreferenced
+  // this long (recorded in the metadata store; see Collector).
+  std::chrono::milliseconds collect_grace{86'400'000};
+  std::function<void()> on_enqueued;  // wakes the job runner
 };
 
 // What the service works with. The job queue and the metadata store are usually one object.
@@ -206,12 +209,12 @@ class PackageService {
   // to match its sha256 (or size), the package is marked FAILED with a status_reason and the
   // reader's Read fails with kCorrupted.
   Result<std::unique_ptr<BlobReader>> OpenChecked(const PackageRecord& package);
-  // Start-up recovery: removes temporaries and blobs no package refers to, and returns the
-  // hashes it removed (for the log). When the metadata store refers to no blob at all and
-  // queues no job while blobs exist, it removes none and fails with kNotSupported, unless
-  // `empty_store_expected`:
-  // an empty store next to stored bytes is far more likely a deleted, truncated or mistyped
-  // database than a wish to delete every package.
+  // Start-up recovery: removes temporaries, and the blobs no package refers to that were
+  // first seen so at least collect_grace ago (MetadataStore::AbandonedBlobs: a new store has
+  // seen nothing yet), and returns the hashes it removed (for the log). When the metadata store
+  // refers to no blob at all and queues no job while blobs exist, it removes none and fails with
+  // kNotSupported, unless `empty_store_expected`: an empty store next to stored bytes is far more
+  // likely a deleted, truncated or mistyped database than a wish to delete every package.
   Result<std::vector<std::string>> Sweep(bool empty_store_expected = false);
   // Shutdown: synchronous uploads fetching now stop within about a second (streaming ones at
   // their next chunk of body) and answer kBusy,

@@ -4,6 +4,7 @@
 // thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -31,11 +32,13 @@ class BlobWriter : public ByteSink {
   // disk) is replaced by the new copy. Errors: kInternal (storage failure). After Commit the
   // writer is spent.
   virtual Result<BlobInfo> Commit() = 0;
-  // Makes the bytes durable in temporary storage (the slow part of Commit: an fsync), so that
-  // a Commit after it only publishes them; callers that serialise their commits seal first,
-  // outside their lock. Optional: Commit seals an unsealed writer itself. Nothing may be
-  // written after it. Errors: kInternal, and the writer is spent.
-  virtual Result<void> Seal() { return {}; }
+  // Ends the writing and returns the bytes' SHA-256 and size, before anything is published:
+  // the caller pins the hash before Commit, so that a concurrent reclaim of an existing copy
+  // either finishes first (Commit then writes these bytes) or sees the pin. May make the bytes
+  // durable in temporary storage (the slow part of Commit: an fsync), so that a Commit after
+  // it only publishes them. Commit seals an unsealed writer itself. Nothing may be written
+  // after it; calling it again returns the same. Errors: kInternal, and the writer is spent.
+  virtual Result<BlobInfo> Seal() = 0;
 };
 
 // The bytes a reader has left, as a region of a file it holds open (valid while the reader lives).
@@ -83,8 +86,11 @@ class BlobStore {
   virtual Result<void> Remove(const std::string& sha256) = 0;
   // Every committed blob's hash (for sweeping unreferenced ones).
   virtual Result<std::vector<std::string>> List() = 0;
-  // Deletes temporaries left by writers that never committed (a crash). Call before serving.
-  virtual Result<void> SweepTemporaries() = 0;
+  // Deletes temporaries (and, in a bucket, unfinished multipart uploads) left by writers that
+  // never committed (a crash), of those at least `min_age` old: 0 is all of them (start-up,
+  // with no writer alive); live writers of this or another instance keep theirs as long as
+  // they are younger. Returns how many were deleted.
+  virtual Result<std::size_t> SweepTemporaries(std::chrono::milliseconds min_age) = 0;
 };
 
 }  // namespace dlipkg

@@ -18,6 +18,7 @@ enum class EventKind {
   kJobReady,       // the package is READY (bytes, duration_ms set)
   kStoreError,     // a store call failed where nobody can be answered (cause, operation set)
   kBlobReclaimed,  // unreferenced bytes were removed (sha256 set)
+  kCollected,      // the periodic collector removed `count` things (operation says what)
 };
 
 struct Event {
@@ -32,6 +33,7 @@ struct Event {
   std::int64_t delay_ms = 0;
   std::int64_t bytes = 0;
   std::int64_t duration_ms = 0;
+  std::int64_t count = 0;
   std::string cause;  // client-safe message: no secret, no server path
 };
 

@@ -42,6 +42,13 @@ struct PackagePage {
   std::size_t total = 0;                // packages of the project matching the filter
 };
 
+// A blob whose last reference was dropped, waiting for its bytes to be removed
+// (MetadataStore's reclaim queue).
+struct QueuedReclaim {
+  std::string sha256;
+  std::int64_t attempts = 0;  // failed removals so far
+};
+
 struct GroupBatch {
   // By name, each with its matching packages in upload order. With a filter, groups without
   // a matching package are left out; without one, empty groups are included.
@@ -131,11 +138,43 @@ class MetadataStore {
   // they are gone and the upload must not be committed. PinBlob on an existing (sha256, pin_id)
   // moves its expiry. ReclaimBlob returns whether it removed; an error from `remove` is
   // returned as is and nothing changes.
+  // ReclaimBlob also forgets the blob's reclaim-queue row and sighting when it removes the
+  // blob or finds it referenced (a pinned blob keeps its row: the pin may run out).
   virtual Result<void> PinBlob(const std::string& sha256, const std::string& pin_id,
                                std::int64_t until_ms) = 0;
   virtual Result<void> UnpinBlob(const std::string& sha256, const std::string& pin_id) = 0;
   virtual Result<bool> ReclaimBlob(const std::string& sha256, std::int64_t now_ms,
                                    const std::function<Result<void>()>& remove) = 0;
+
+  // The reclaim queue: reclamation that a crash or a store outage cannot make us forget.
+  // ReplaceGroup, MergeIntoGroup, PutUngrouped, DeletePackage and JobQueue::CompleteJob queue
+  // each hash whose last reference they drop, in their own transaction; the row goes when
+  // ReclaimBlob removes the bytes or finds them referenced again. QueueReclaims adds rows
+  // (due at once; existing ones are kept as they are). DueReclaims returns up to `limit` rows
+  // due at `now_ms`, least attempted first. DeferReclaim counts a failed removal and makes the
+  // row due again at `next_attempt_ms`.
+  virtual Result<void> QueueReclaims(const std::vector<std::string>& shas) = 0;
+  virtual Result<std::vector<QueuedReclaim>> DueReclaims(std::int64_t now_ms,
+                                                         std::size_t limit) = 0;
+  virtual Result<void> DeferReclaim(const std::string& sha256, std::int64_t next_attempt_ms) = 0;
+
+  // The periodic collector's lease: one instance at a time collects. Takes (or renews, for
+  // the same owner) the lease until `until_ms` when it is free or ran out at `now_ms`;
+  // returns whether `owner` holds it now. ReleaseCollectorLease frees it if `owner` holds it.
+  virtual Result<bool> TakeCollectorLease(const std::string& owner, std::int64_t now_ms,
+                                          std::int64_t until_ms) = 0;
+  virtual Result<void> ReleaseCollectorLease(const std::string& owner) = 0;
+  // Bug 5's recorded grace period. Of `stored` (hashes found in the blob store), records when
+  // each was first seen with no reference and no live pin (a sighting, kept in the store),
+  // forgets the sightings of pinned ones and of every blob referenced now (in `stored` or
+  // not), and returns those first seen so at or before now_ms - grace_ms: the blobs provably
+  // abandoned for the grace period. A new store has no sightings, so it proves nothing
+  // abandoned before a grace period has passed.
+  virtual Result<std::vector<std::string>> AbandonedBlobs(const std::vector<std::string>& stored,
+                                                          std::int64_t now_ms,
+                                                          std::int64_t grace_ms) = 0;
+  // Deletes the pins that ran out at `now_ms` (of uploads that died); returns how many.
+  virtual Result<std::size_t> DropExpiredPins(std::int64_t now_ms) = 0;
 };
 
 }  // namespace dlipkg

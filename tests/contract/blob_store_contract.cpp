@@ -116,7 +116,6 @@ S3BlobStoreOptions TestS3Options() {
                             .bucket = "dlipkg-contract",
                             .prefix = "run-" + std::to_string(std::random_device{}()) + "/t",
                             .part_bytes = kPartBytes,
-                            .sweep_min_age = std::chrono::seconds(0),
                             .create_bucket = true};
 }
 
@@ -144,7 +143,7 @@ class S3Backend final : public BlobBackend {
   ~S3Backend() override {
     for (auto& writer : crashed_) (void)writer.release();  // leaked on purpose: "crashed"
     if (store_) {
-      (void)store_->SweepTemporaries();
+      (void)store_->SweepTemporaries(std::chrono::milliseconds(0));
       if (auto listed = store_->List())
         for (const std::string& key : *listed) (void)store_->Remove(key);
     }
@@ -275,8 +274,9 @@ TEST_P(BlobStoreContract, SweepRemovesLeftoverTemporariesAndKeepsBlobs) {
   backend_->LeaveCrashedTemporary();
   Put("abc");
   ASSERT_GT(backend_->Temporaries(), 0u);
-  auto swept = Store().SweepTemporaries();
+  auto swept = Store().SweepTemporaries(std::chrono::milliseconds(0));
   ASSERT_TRUE(swept) << swept.error().message;
+  EXPECT_GT(*swept, 0u);
   EXPECT_EQ(backend_->Temporaries(), 0u);
   EXPECT_EQ(Store().Exists(kAbcHash), true);
 }

@@ -84,5 +84,7 @@ def swift(tmp_path_factory):
     if started.returncode != 0:
         subprocess.run([str(script), "stop", str(workdir)], timeout=120)
         raise RuntimeError(f"swift_s3.sh start failed:\n{started.stdout}\n{started.stderr}")
-    yield S3Client(started.stdout.strip().splitlines()[-1])
+    client = S3Client(started.stdout.strip().splitlines()[-1])
+    client.workdir = workdir  # for scripts/swift_s3.sh proxy-down|proxy-up DIR
+    yield client
     subprocess.run([str(script), "stop", str(workdir)], timeout=120)

@@ -101,3 +101,13 @@ class S3Client:
             if "<IsTruncated>true</IsTruncated>" not in r.text or not token:
                 return keys
             token = html.unescape(token.group(1))
+
+    def list_uploads(self, bucket, prefix):
+        """(key, upload id) of the multipart uploads in progress under `prefix` (one page)."""
+        url = f"{self.url(bucket)}?prefix={urllib.parse.quote(prefix, safe=UNRESERVED)}&uploads="
+        headers = sign("GET", url, self.access_key, self.secret_key, self.region,
+                       hashlib.sha256(b"").hexdigest())
+        r = requests.get(url, headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+        return re.findall(r"<Upload>.*?<Key>([^<]*)</Key>.*?<UploadId>([^<]*)</UploadId>", r.text,
+                          re.S)

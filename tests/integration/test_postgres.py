@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import sha256
 from harness import wait_until
@@ -176,7 +177,7 @@ def test_an_instance_starting_beside_a_live_one_takes_none_of_its_work(start_ser
         wait_until(lambda: "job started" in a.logs() and sync.running(), "both uploads to run")
         b = start_server(*shared, data_dir=tmp_path / "b")
         # b sweeps after its port is bound and before it serves (its "listening" line).
-        wait_until(lambda: "day-old temporaries only" in b.logs(), "b's start-up sweep")
+        wait_until(lambda: "start-up sweep left to the collector" in b.logs(), "b's start-up")
         # b is serving now, and a's job is still a's.
         assert b.api("GET", "/readyz").status_code == 200
         assert psql(metadata_url, "SELECT lease_owner FROM jobs") == owner
@@ -317,3 +318,111 @@ def test_readyz_refuses_a_schema_newer_than_the_servers(start_server, metadata_u
     r = server.api("GET", "/readyz")
     assert r.status_code == 503, r.text
     assert "schema version 999" in r.json()["checks"]["metadata store"], r.text
+
+
+# --- issue 15: the bucket holds exactly the referenced objects once the collector has run ------
+SWIFT_SCRIPT = REPO / "scripts" / "swift_s3.sh"
+
+
+def bucket_of(shared_args):
+    """The bucket and key prefix of the shared stores' --blobs s3://bucket/prefix."""
+    bucket, prefix = shared_args[shared_args.index("--blobs") + 1][len("s3://"):].split("/", 1)
+    return bucket, prefix + "/"
+
+
+def referenced(metadata_url):
+    out = psql(metadata_url, "SELECT DISTINCT sha256 FROM packages WHERE sha256 <> ''")
+    return set(out.split()) if out else set()
+
+
+def streaming_body(total, sent_enough, release):
+    """A body of `total` bytes that pauses, once `sent_enough` is set after 7 MiB, on `release`."""
+    def chunks():
+        for i in range(total // (1 << 20)):
+            if i == 7:
+                sent_enough.set()
+                release.wait(60)
+            yield os.urandom(1 << 20)
+    return chunks()
+
+
+def test_the_bucket_holds_exactly_the_referenced_objects_after_kills_and_an_outage(
+        start_server, nginx, sources, shared, metadata_url, swift, tmp_path):
+    """Issue 15's scale-out leaks: kill -9 mid-upload (a multipart upload left open in tmp/),
+    kill -9 between an async job's blob commit and its metadata commit (an unreferenced blob
+    and a stale pin), deletes while the bucket is down (answered 200, the object queued, not
+    forgotten); once the collector has run, the bucket holds exactly what packages refer to."""
+    bucket, prefix = bucket_of(shared)
+    collect = ["--collect-interval", "1", "--collect-grace", "2", "--job-lease", str(LEASE_S)]
+    root, files = sources
+    (root / "c15").mkdir(exist_ok=True)
+    made = {}
+    for name in ("orphan.bin", "kept.bin", "gone1.bin", "gone2.bin"):
+        made[name] = os.urandom(4096)
+        (root / "c15" / name).write_bytes(made[name])
+    b = start_server(*shared, *collect, data_dir=tmp_path / "b")
+
+    # 1. kill -9 in the middle of a direct upload: its first 5 MiB part is in the bucket.
+    a = start_server(*shared, *collect, "--blob-part-size", str(5 << 20), data_dir=tmp_path / "a")
+    sent_enough, release = threading.Event(), threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        put = pool.submit(a.api, "PUT", f"/v2.0/p1/resources/big.bin/content?kind=file",
+                          data=streaming_body(12 << 20, sent_enough, release))
+        assert sent_enough.wait(30)
+        wait_until(lambda: swift.list_uploads(bucket, prefix), "a multipart upload in the bucket")
+        a.kill()
+        release.set()
+        with pytest.raises(requests.ConnectionError):
+            put.result(timeout=30)
+
+    # 2. kill -9 right after an async job committed its blob (the fault point kills the
+    #    process), then the package is deleted: its bytes are referenced by nothing.
+    c = start_server(*shared, *collect, data_dir=tmp_path / "c",
+                     env={"DLIPKG_TEST_FAULT": "after-blob-commit"})
+    assert upload_async(c, nginx, ["c15/orphan.bin"], group="gc").status_code == 200
+    c.proc.wait(30)
+    assert c.proc.returncode == -9, c.logs()
+    assert b.api("DELETE", f"{P}/orphan.bin?group=gc").status_code == 200
+    orphan = sha256(made["orphan.bin"])
+    assert f"{prefix}blobs/{orphan}" in swift.list_keys(bucket, prefix)
+
+    # 3. deletes while the bucket is down: 200, and the objects stay queued for reclaim.
+    r = b.api("POST", P, json={"paths": [f"{nginx.url}/c15/{n}" for n in made if n != "orphan.bin"],
+                               "kind": "file", "group": "g"})
+    assert r.status_code == 200, r.text
+    subprocess.run([str(SWIFT_SCRIPT), "proxy-down", str(swift.workdir)], check=True, timeout=60)
+    try:
+        for name in ("gone1.bin", "gone2.bin"):
+            r = b.api("DELETE", f"{P}/{name}?group=g")
+            assert r.status_code == 200, r.text
+        queued = set(psql(metadata_url, "SELECT sha256 FROM reclaim_queue").split())
+        assert {sha256(made["gone1.bin"]), sha256(made["gone2.bin"])} <= queued
+    finally:
+        subprocess.run([str(SWIFT_SCRIPT), "proxy-up", str(swift.workdir)], check=True,
+                       timeout=120)
+    assert "reclaim blob" in b.logs()
+
+    # b takes the dead c's job over once its lease ran out, and drops it (its package is gone).
+    wait_until(lambda: psql(metadata_url, "SELECT COUNT(*) FROM jobs") == "0",
+               "c's job to be taken over and dropped", timeout=30, interval=0.1)
+    # The dead instances' pins would run out after 30 minutes: let them have.
+    psql(metadata_url, "UPDATE blob_pins SET pinned_until = 0")
+
+    def exactly_the_referenced():
+        keys = swift.list_keys(bucket, prefix)
+        blobs = {k[len(prefix + "blobs/"):] for k in keys if k.startswith(prefix + "blobs/")}
+        others = [k for k in keys if not k.startswith(prefix + "blobs/")]
+        return (blobs == referenced(metadata_url) and not others
+                and not swift.list_uploads(bucket, prefix))
+
+    wait_until(exactly_the_referenced, "the bucket to hold exactly the referenced objects",
+               timeout=30, interval=0.2)
+    assert referenced(metadata_url) == {sha256(made["kept.bin"])}
+    assert psql(metadata_url, "SELECT COUNT(*) FROM reclaim_queue") == "0"
+    assert psql(metadata_url, "SELECT COUNT(*) FROM blob_pins") == "0"
+    assert b.api("GET", f"{P}/kept.bin/content?group=g").content == made["kept.bin"]
+    metrics = b.api("GET", "/metrics").text
+    for what in ("temporaries", "blobs"):
+        m = re.search(rf'dlipkg_collector_removed_total{{what="{what}"}} (\S+)', metrics)
+        assert m and float(m.group(1)) >= 1, (what, metrics)
+    assert re.search(rf"collected: blobs.*count=1", b.logs()), b.logs()

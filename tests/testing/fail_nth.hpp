@@ -116,6 +116,29 @@ class FailNthMetadataStore final : public MetadataStore {
                            const std::function<Result<void>()>& remove) override {
     DLIPKG_FAIL_NTH(ReclaimBlob, ReclaimBlob(sha, now, remove));
   }
+  Result<void> QueueReclaims(const std::vector<std::string>& shas) override {
+    DLIPKG_FAIL_NTH(QueueReclaims, QueueReclaims(shas));
+  }
+  Result<std::vector<QueuedReclaim>> DueReclaims(std::int64_t now, std::size_t limit) override {
+    DLIPKG_FAIL_NTH(DueReclaims, DueReclaims(now, limit));
+  }
+  Result<void> DeferReclaim(const std::string& sha, std::int64_t next) override {
+    DLIPKG_FAIL_NTH(DeferReclaim, DeferReclaim(sha, next));
+  }
+  Result<bool> TakeCollectorLease(const std::string& owner, std::int64_t now,
+                                  std::int64_t until) override {
+    DLIPKG_FAIL_NTH(TakeCollectorLease, TakeCollectorLease(owner, now, until));
+  }
+  Result<void> ReleaseCollectorLease(const std::string& owner) override {
+    DLIPKG_FAIL_NTH(ReleaseCollectorLease, ReleaseCollectorLease(owner));
+  }
+  Result<std::vector<std::string>> AbandonedBlobs(const std::vector<std::string>& stored,
+                                                  std::int64_t now, std::int64_t grace) override {
+    DLIPKG_FAIL_NTH(AbandonedBlobs, AbandonedBlobs(stored, now, grace));
+  }
+  Result<std::size_t> DropExpiredPins(std::int64_t now) override {
+    DLIPKG_FAIL_NTH(DropExpiredPins, DropExpiredPins(now));
+  }
 
  private:
   MetadataStore& inner_;
@@ -173,8 +196,8 @@ class FailNthBlobStore final : public BlobStore {
   Result<bool> Exists(const std::string& sha) override { DLIPKG_FAIL_NTH(Exists, Exists(sha)); }
   Result<void> Remove(const std::string& sha) override { DLIPKG_FAIL_NTH(Remove, Remove(sha)); }
   Result<std::vector<std::string>> List() override { DLIPKG_FAIL_NTH(List, List()); }
-  Result<void> SweepTemporaries() override {
-    DLIPKG_FAIL_NTH(SweepTemporaries, SweepTemporaries());
+  Result<std::size_t> SweepTemporaries(std::chrono::milliseconds min_age) override {
+    DLIPKG_FAIL_NTH(SweepTemporaries, SweepTemporaries(min_age));
   }
 
  private:

@@ -86,9 +86,14 @@ class FakeBlobStore final : public BlobStore {
       if (!spent_) store_.AddTemporaries(-1);
     }
     Result<void> Write(std::span<const char> bytes) override {
-      if (spent_) return Fail(ErrorCode::kInternal, "the blob writer is spent");
+      if (spent_ || sealed_) return Fail(ErrorCode::kInternal, "the blob writer is spent");
       data_.append(bytes.data(), bytes.size());
       return {};
+    }
+    Result<BlobInfo> Seal() override {
+      if (spent_) return Fail(ErrorCode::kInternal, "the blob writer is spent");
+      sealed_ = true;
+      return BlobInfo{Key(data_), static_cast<std::int64_t>(data_.size())};
     }
     Result<BlobInfo> Commit() override {
       if (spent_) return Fail(ErrorCode::kInternal, "the blob writer is spent");
@@ -104,6 +109,7 @@ class FakeBlobStore final : public BlobStore {
     FakeBlobStore& store_;
     std::string data_;
     bool spent_ = false;
+    bool sealed_ = false;
   };
 
   class Reader final : public BlobReader {
@@ -157,12 +163,12 @@ class FakeBlobStore final : public BlobStore {
     for (const auto& [k, v] : blobs_) keys.push_back(k);
     return keys;
   }
-  // Removes what crashed writers left; live writers keep theirs.
-  Result<void> SweepTemporaries() override {
+  // Removes what crashed writers left (whatever `min_age`: they count as old); live writers
+  // keep theirs.
+  Result<std::size_t> SweepTemporaries(std::chrono::milliseconds) override {
     std::lock_guard lock(mutex_);
     temporaries_ -= crashed_;
-    crashed_ = 0;
-    return {};
+    return static_cast<std::size_t>(std::exchange(crashed_, 0));
   }
   std::size_t Count() {
     std::lock_guard lock(mutex_);
@@ -256,16 +262,18 @@ class FakeMetadataStore final : public MetadataStore {
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     GroupRecord stored = group;
+    std::vector<std::string> dropped;
     if (auto it = groups_.find({group.project, group.name}); it != groups_.end()) {
       stored.create_time = it->second.create_time;
       for (const auto& old : it->second.packages) {
         Touch(group.project, group.name, old.name);
-        if (replaced) replaced->push_back(old.sha256);
+        dropped.push_back(old.sha256);
       }
     }
     for (const auto& p : packages) Touch(group.project, group.name, p.name);
     stored.packages = packages;
     groups_[{group.project, group.name}] = stored;
+    QueueUnreferenced(dropped, replaced);
     return stored;
   }
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
@@ -275,6 +283,7 @@ class FakeMetadataStore final : public MetadataStore {
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     auto [it, created] = groups_.try_emplace({group.project, group.name}, group);
     it->second.update_time = group.update_time;
+    std::vector<std::string> dropped;
     for (const auto& p : packages) {
       Touch(group.project, group.name, p.name);
       auto& list = it->second.packages;
@@ -282,12 +291,13 @@ class FakeMetadataStore final : public MetadataStore {
       if (old == list.end()) {
         list.push_back(p);
       } else {
-        if (replaced && !old->sha256.empty()) replaced->push_back(old->sha256);
+        if (!old->sha256.empty()) dropped.push_back(old->sha256);
         const auto create_time = old->create_time;
         *old = p;
         old->create_time = create_time;
       }
     }
+    QueueUnreferenced(dropped, replaced);
     return it->second;
   }
   Result<std::vector<PackageRecord>> PutUngrouped(
@@ -296,18 +306,19 @@ class FakeMetadataStore final : public MetadataStore {
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
     std::vector<PackageRecord> out;
+    std::vector<std::string> dropped;
     for (auto p : packages) {
       p.group.clear();
       auto key = std::pair{p.project, p.name};
       Touch(p.project, "", p.name);
       if (ungrouped_.contains(key)) {
         p.create_time = ungrouped_.at(key).create_time;
-        if (replaced && !ungrouped_.at(key).sha256.empty())
-          replaced->push_back(ungrouped_.at(key).sha256);
+        if (!ungrouped_.at(key).sha256.empty()) dropped.push_back(ungrouped_.at(key).sha256);
       }
       ungrouped_[key] = p;
       out.push_back(p);
     }
+    QueueUnreferenced(dropped, replaced);
     return out;
   }
   Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
@@ -417,6 +428,7 @@ class FakeMetadataStore final : public MetadataStore {
       auto& list = groups_.at({project, group}).packages;
       std::erase_if(list, [&](auto& q) { return q.name == name; });
     }
+    QueueUnreferenced({copy.sha256}, nullptr);
     return copy;
   }
   Result<void> SetGroupOwner(const std::string& project, const std::string& group,
@@ -475,9 +487,80 @@ class FakeMetadataStore final : public MetadataStore {
     std::lock_guard lock(pin_mutex_);
     for (const auto& [key, until] : pins_)
       if (key.first == sha && until > now) return false;
-    if (*IsBlobReferenced(sha)) return false;
-    if (auto ok = remove(); !ok) return std::unexpected(ok.error());
+    const bool referenced = *IsBlobReferenced(sha);
+    if (!referenced) {
+      if (auto ok = remove(); !ok) return std::unexpected(ok.error());
+    }
+    std::lock_guard queue_lock(mutex_);
+    queue_.erase(sha);
+    sightings_.erase(sha);
+    return !referenced;
+  }
+  Result<void> QueueReclaims(const std::vector<std::string>& shas) override {
+    std::lock_guard lock(mutex_);
+    for (const auto& sha : shas)
+      if (!sha.empty()) queue_.try_emplace(sha, QueuedRow{});
+    return {};
+  }
+  Result<std::vector<QueuedReclaim>> DueReclaims(std::int64_t now, std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<QueuedReclaim> due;
+    for (const auto& [sha, row] : queue_)
+      if (row.next_attempt <= now) due.push_back({sha, row.attempts});
+    std::stable_sort(due.begin(), due.end(),
+                     [](const auto& a, const auto& b) { return a.attempts < b.attempts; });
+    if (due.size() > limit) due.resize(limit);
+    return due;
+  }
+  Result<void> DeferReclaim(const std::string& sha, std::int64_t next) override {
+    std::lock_guard lock(mutex_);
+    if (auto it = queue_.find(sha); it != queue_.end()) {
+      ++it->second.attempts;
+      it->second.next_attempt = next;
+    }
+    return {};
+  }
+  Result<bool> TakeCollectorLease(const std::string& owner, std::int64_t now,
+                                  std::int64_t until) override {
+    std::lock_guard lock(mutex_);
+    if (lease_owner_ != owner && lease_until_ > now) return false;
+    lease_owner_ = owner;
+    lease_until_ = until;
     return true;
+  }
+  Result<void> ReleaseCollectorLease(const std::string& owner) override {
+    std::lock_guard lock(mutex_);
+    if (lease_owner_ == owner) lease_until_ = 0;
+    return {};
+  }
+  Result<std::vector<std::string>> AbandonedBlobs(const std::vector<std::string>& stored,
+                                                  std::int64_t now, std::int64_t grace) override {
+    std::lock_guard pin_lock(pin_mutex_);
+    std::lock_guard lock(mutex_);
+    const auto referenced = ReferencedLocked();
+    std::erase_if(sightings_, [&](const auto& seen) { return referenced.contains(seen.first); });
+    std::vector<std::string> abandoned;
+    for (const auto& sha : stored) {
+      bool wanted = referenced.contains(sha);
+      for (const auto& [key, until] : pins_) wanted = wanted || (key.first == sha && until > now);
+      if (wanted) {
+        sightings_.erase(sha);
+        continue;
+      }
+      if (sightings_.try_emplace(sha, now).first->second <= now - grace) abandoned.push_back(sha);
+    }
+    return abandoned;
+  }
+  Result<std::size_t> DropExpiredPins(std::int64_t now) override {
+    std::lock_guard lock(pin_mutex_);
+    return std::erase_if(pins_, [&](const auto& pin) { return pin.second <= now; });
+  }
+  // For tests: the reclaim queue's hashes.
+  std::vector<std::string> QueuedHashes() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [sha, row] : queue_) out.push_back(sha);
+    return out;
   }
   // How often the package was written (put, merged, replaced, deleted): a job holds on to the
   // number it saw, and a later write supersedes it, as the job row does in the real stores.
@@ -493,8 +576,10 @@ class FakeMetadataStore final : public MetadataStore {
     std::lock_guard lock(mutex_);
     auto* p = Find(package.project, package.group, package.name);
     if (p == nullptr) return false;
+    const std::string previous = p->sha256;
     *p = package;
     Touch(package.project, package.group, package.name);
+    QueueUnreferenced({previous}, nullptr);
     return true;
   }
   // Every package of every project, for the job queue's start-up recovery.
@@ -511,11 +596,7 @@ class FakeMetadataStore final : public MetadataStore {
   }
   Result<std::vector<std::string>> ReferencedBlobs() override {
     std::lock_guard lock(mutex_);
-    std::set<std::string> shas;
-    for (const auto& [k, g] : groups_)
-      for (const auto& p : g.packages) shas.insert(p.sha256);
-    for (const auto& [k, p] : ungrouped_) shas.insert(p.sha256);
-    shas.erase("");  // a package still uploading its first bytes references none
+    const auto shas = ReferencedLocked();
     return std::vector<std::string>(shas.begin(), shas.end());
   }
 
@@ -553,6 +634,31 @@ class FakeMetadataStore final : public MetadataStore {
   void Touch(const std::string& project, const std::string& group, const std::string& name) {
     versions_[{project, group, name}] = ++last_version_;
   }
+  std::set<std::string> ReferencedLocked() const {
+    std::set<std::string> shas;
+    for (const auto& [k, g] : groups_)
+      for (const auto& p : g.packages) shas.insert(p.sha256);
+    for (const auto& [k, p] : ungrouped_) shas.insert(p.sha256);
+    shas.erase("");  // a package still uploading its first bytes references none
+    return shas;
+  }
+  // As the real stores do in the transaction that dropped the references (mutex_ held).
+  void QueueUnreferenced(const std::vector<std::string>& dropped,
+                         std::vector<std::string>* replaced) {
+    const auto referenced = ReferencedLocked();
+    for (const auto& sha : dropped) {
+      if (replaced != nullptr) replaced->push_back(sha);
+      if (!sha.empty() && !referenced.contains(sha)) queue_.try_emplace(sha, QueuedRow{});
+    }
+  }
+  struct QueuedRow {
+    std::int64_t attempts = 0;
+    std::int64_t next_attempt = 0;
+  };
+  std::map<std::string, QueuedRow> queue_;
+  std::map<std::string, std::int64_t> sightings_;
+  std::string lease_owner_;
+  std::int64_t lease_until_ = 0;
   std::mutex mutex_;
   std::mutex pin_mutex_;
   std::map<std::tuple<std::string, std::string, std::string>, std::int64_t> versions_;

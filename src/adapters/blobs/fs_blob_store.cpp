@@ -128,19 +128,22 @@ class FsBlobWriter final : public BlobWriter {
     return {};
   }
 
-  Result<void> Seal() override {
-    if (sealed_) return {};
+  Result<BlobInfo> Seal() override {
+    if (sealed_) return *sealed_;
     if (!fd_.Valid())
       return Fail(ErrorCode::kInternal, "blob store commit failed: writer is spent");
-    if (auto flushed = Flush(); !flushed) return flushed;
+    if (auto flushed = Flush(); !flushed) return std::unexpected(flushed.error());
     if (::fsync(fd_.Get()) != 0) return Abandon("sync", errno);
-    sealed_ = true;
-    return {};
+    sealed_ = BlobInfo{hasher_.FinishHex(), size_};
+    return *sealed_;
   }
 
   Result<BlobInfo> Commit() override {
-    if (auto sealed = Seal(); !sealed) return std::unexpected(sealed.error());
-    BlobInfo info{hasher_.FinishHex(), size_};
+    if (!fd_.Valid())
+      return Fail(ErrorCode::kInternal, "blob store commit failed: writer is spent");
+    auto sealed = Seal();
+    if (!sealed) return sealed;
+    const BlobInfo info = *sealed;
     const fs::path fan_out = blobs_dir_ / info.sha256.substr(0, 2);
     if (auto made = EnsureDurableDirectory(fan_out); !made) return Abandon("mkdir", made.error());
     const fs::path target = fan_out / info.sha256;
@@ -218,9 +221,9 @@ class FsBlobWriter final : public BlobWriter {
   }
 
   fs::path blobs_dir_;
-  fs::path temp_path_;   // empty once renamed or discarded
-  UniqueFd fd_;          // invalid once committed or abandoned
-  bool sealed_ = false;  // the temporary is durable; no more writes
+  fs::path temp_path_;              // empty once renamed or discarded
+  UniqueFd fd_;                     // invalid once committed or abandoned
+  std::optional<BlobInfo> sealed_;  // the temporary is durable; no more writes
   Sha256Hasher hasher_;
   std::vector<char> buffer_;
   std::int64_t size_ = 0;
@@ -510,13 +513,22 @@ Result<void> FsBlobStore::CheckReady() {
   return {};
 }
 
-Result<void> FsBlobStore::SweepTemporaries() {
+Result<std::size_t> FsBlobStore::SweepTemporaries(std::chrono::milliseconds min_age) {
   std::error_code ec;
+  std::size_t removed = 0;
+  const auto cutoff = fs::file_time_type::clock::now() - min_age;
   for (fs::directory_iterator entry(temp_dir_, ec), end; !ec && entry != end; entry.increment(ec)) {
+    if (min_age.count() > 0) {
+      std::error_code stat_ec;
+      const auto written = fs::last_write_time(entry->path(), stat_ec);
+      // Gone meanwhile (its writer committed or dropped it), or still being written.
+      if (stat_ec || written > cutoff) continue;
+    }
     if (fs::remove_all(entry->path(), ec); ec) break;
+    ++removed;
   }
   if (ec) return StoreFailure("sweep", ec);
-  return {};
+  return removed;
 }
 
 }  // namespace dlipkg

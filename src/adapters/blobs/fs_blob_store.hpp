@@ -28,7 +28,7 @@ class FsBlobStore final : public BlobStore, public ReadinessProbe {
   Result<bool> Exists(const std::string& sha256) override;
   Result<void> Remove(const std::string& sha256) override;
   Result<std::vector<std::string>> List() override;
-  Result<void> SweepTemporaries() override;
+  Result<std::size_t> SweepTemporaries(std::chrono::milliseconds min_age) override;
   // Both directories exist and are writable.
   Result<void> CheckReady() override;
 

@@ -429,7 +429,7 @@ class S3BlobWriter final : public BlobWriter {
   ~S3BlobWriter() override { Discard(); }
 
   Result<void> Write(std::span<const char> bytes) override {
-    if (spent_) return StoreFailure("write", "writer is spent", false);
+    if (spent_ || sealed_) return StoreFailure("write", "writer is spent", false);
     // Refused as soon as it is known, not after uploading gigabytes that could not be copied.
     if (static_cast<std::int64_t>(bytes.size()) > s3_->options.max_object_bytes - size_)
       return Abandon(Error{ErrorCode::kInternal,
@@ -453,10 +453,20 @@ class S3BlobWriter final : public BlobWriter {
   // Small blobs: the hash is known before anything is sent, so they go straight to their
   // content key. Large ones: the completed upload is a temporary object, copied to the content
   // key (unless that exists already) and then deleted.
+  // Only the hash: the bytes are published (uploaded or completed) by Commit.
+  Result<BlobInfo> Seal() override {
+    if (sealed_) return *sealed_;
+    if (spent_) return StoreFailure("commit", "writer is spent", false);
+    sealed_ = BlobInfo{hasher_.FinishHex(), size_};
+    return *sealed_;
+  }
+
   Result<BlobInfo> Commit() override {
+    auto sealed = Seal();
+    if (!sealed) return sealed;
     if (spent_) return StoreFailure("commit", "writer is spent", false);
     spent_ = true;
-    BlobInfo info{hasher_.FinishHex(), size_};
+    const BlobInfo info = *sealed;
     const std::string content_key = s3_->ContentKey(info.sha256);
     if (!upload_) {
       auto existing = s3_->Head(content_key);
@@ -520,6 +530,7 @@ class S3BlobWriter final : public BlobWriter {
   std::optional<MultipartUpload> upload_;  // from the first full part on
   bool temp_object_ = false;               // the completed upload still to delete
   bool spent_ = false;
+  std::optional<BlobInfo> sealed_;  // the hash, once writing ended
 };
 
 // Ranged GETs of one chunk each: memory stays at one chunk whatever the object's size, and a
@@ -674,29 +685,37 @@ namespace {
 // Whether an S3 timestamp is at least `min_age` old; an unreadable one counts as old, so that
 // garbage cannot pile up because of a format we did not expect. Age 0 is everything: Swift
 // rounds its timestamps up to the next second, so "now" may still be before them.
-bool OldEnough(std::string_view timestamp, std::chrono::seconds min_age) {
+bool OldEnough(std::string_view timestamp, std::chrono::milliseconds min_age) {
   if (min_age.count() == 0) return true;
   const auto at = ParseRfc3339Ms(timestamp);
-  return !at || NowMs() - *at >= std::chrono::milliseconds(min_age).count();
+  return !at || NowMs() - *at >= min_age.count();
 }
 
 }  // namespace
 
-Result<void> S3BlobStore::SweepTemporaries() {
-  const auto min_age = impl_->options.sweep_min_age;
+Result<std::size_t> S3BlobStore::SweepTemporaries(std::chrono::milliseconds min_age) {
+  std::size_t removed = 0;
   auto objects =
       impl_->ListObjects(impl_->temp_prefix, [&](const S3Object& object) -> Result<void> {
         if (!OldEnough(object.last_modified, min_age)) return {};
-        return impl_->Delete(object.key);
+        if (auto deleted = impl_->Delete(object.key); !deleted) return deleted;
+        ++removed;
+        return {};
       });
-  if (!objects) return objects;
+  if (!objects) return std::unexpected(objects.error());
   // Both prefixes: a crash in a part-by-part copy leaves an upload on a content key.
-  return impl_->ListUploads(impl_->options.prefix, [&](const S3Upload& upload) -> Result<void> {
-    const std::string& key = upload.key;
-    if (!key.starts_with(impl_->temp_prefix) && !key.starts_with(impl_->blobs_prefix)) return {};
-    if (!OldEnough(upload.initiated, min_age)) return {};
-    return impl_->AbortUpload(key, upload.upload_id);
-  });
+  auto uploads =
+      impl_->ListUploads(impl_->options.prefix, [&](const S3Upload& upload) -> Result<void> {
+        const std::string& key = upload.key;
+        if (!key.starts_with(impl_->temp_prefix) && !key.starts_with(impl_->blobs_prefix))
+          return {};
+        if (!OldEnough(upload.initiated, min_age)) return {};
+        if (auto aborted = impl_->AbortUpload(key, upload.upload_id); !aborted) return aborted;
+        ++removed;
+        return {};
+      });
+  if (!uploads) return std::unexpected(uploads.error());
+  return removed;
 }
 
 Result<std::size_t> S3BlobStore::CountTemporaries() {

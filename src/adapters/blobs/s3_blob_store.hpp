@@ -28,8 +28,6 @@ struct S3BlobStoreOptions {
   // CopyObject, which S3 and Swift refuse beyond 5 GiB. (UploadPartCopy would lift that, but
   // libcurl 7.88 signs x-amz-copy-source-range in the wrong order: SignatureDoesNotMatch.)
   std::int64_t max_object_bytes = 5LL << 30;
-  // Temporaries younger than this are another instance's uploads in progress: not swept.
-  std::chrono::seconds sweep_min_age{24 * 3600};
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds stall_timeout{60};  // no byte moving for this long fails the request
   bool create_bucket = false;              // tests: make the bucket if it is missing
@@ -47,7 +45,7 @@ class S3BlobStore final : public BlobStore, public ReadinessProbe {
   Result<bool> Exists(const std::string& sha256) override;
   Result<void> Remove(const std::string& sha256) override;
   Result<std::vector<std::string>> List() override;
-  Result<void> SweepTemporaries() override;
+  Result<std::size_t> SweepTemporaries(std::chrono::milliseconds min_age) override;
   // The bucket answers a listing of one key under the prefix.
   Result<void> CheckReady() override;
 

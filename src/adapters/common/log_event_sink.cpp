@@ -21,6 +21,8 @@ std::string_view KindName(EventKind kind) {
       return "store error";
     case EventKind::kBlobReclaimed:
       return "blob reclaimed";
+    case EventKind::kCollected:
+      return "collected";
   }
   return "event";
 }
@@ -50,6 +52,7 @@ std::string FormatEvent(const Event& event) {
   if (event.kind == EventKind::kJobReady)
     line += " bytes=" + std::to_string(event.bytes) +
             " duration_ms=" + std::to_string(event.duration_ms);
+  if (event.kind == EventKind::kCollected) line += " count=" + std::to_string(event.count);
   if (!event.cause.empty()) line += " cause: " + event.cause;
   return line;
 }

@@ -450,7 +450,8 @@ Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& gro
                                               const std::vector<PackageRecord>& packages,
                                               std::vector<std::string>* replaced) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
-  if (auto ok = CollectHashes(s, group.project, group.name, nullptr, replaced); !ok)
+  std::vector<std::string> dropped;
+  if (auto ok = CollectHashes(s, group.project, group.name, nullptr, &dropped); !ok)
     return std::unexpected(ok.error());
   if (auto ok = UpsertGroup(s, group, OwnerAndDescription::kTake); !ok)
     return std::unexpected(ok.error());
@@ -462,6 +463,8 @@ Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& gro
   }
   if (auto ok = WritePackages(s, group, packages, OnExisting::kFail); !ok)
     return std::unexpected(ok.error());
+  if (auto ok = QueueUnreferenced(s, dropped); !ok) return std::unexpected(ok.error());
+  if (replaced != nullptr) replaced->insert(replaced->end(), dropped.begin(), dropped.end());
   return ReadBackGroup(s, group.project, group.name);
 }
 
@@ -469,12 +472,15 @@ Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& g
                                                 const std::vector<PackageRecord>& packages,
                                                 std::vector<std::string>* replaced) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
-  if (auto ok = CollectHashes(s, group.project, group.name, &packages, replaced); !ok)
+  std::vector<std::string> dropped;
+  if (auto ok = CollectHashes(s, group.project, group.name, &packages, &dropped); !ok)
     return std::unexpected(ok.error());
   if (auto ok = UpsertGroup(s, group, OwnerAndDescription::kKeep); !ok)
     return std::unexpected(ok.error());
   if (auto ok = WritePackages(s, group, packages, OnExisting::kReplace); !ok)
     return std::unexpected(ok.error());
+  if (auto ok = QueueUnreferenced(s, dropped); !ok) return std::unexpected(ok.error());
+  if (replaced != nullptr) replaced->insert(replaced->end(), dropped.begin(), dropped.end());
   return ReadBackGroup(s, group.project, group.name);
 }
 
@@ -487,15 +493,18 @@ Result<std::vector<PackageRecord>> MetadataSql::PutUngrouped(
   for (const auto project : projects) {
     if (auto ok = LockGroup(s, project, kUngrouped); !ok) return std::unexpected(ok.error());
   }
+  std::vector<std::string> dropped;
   for (const auto& p : packages) {
     const std::vector<PackageRecord> one{p};
-    if (auto ok = CollectHashes(s, p.project, std::string(kUngrouped), &one, replaced); !ok)
+    if (auto ok = CollectHashes(s, p.project, std::string(kUngrouped), &one, &dropped); !ok)
       return std::unexpected(ok.error());
   }
   for (const auto& p : packages) {
     if (auto ok = WritePackage(s, OnExisting::kReplace, p.project, kUngrouped, p); !ok)
       return std::unexpected(ok.error());
   }
+  if (auto ok = QueueUnreferenced(s, dropped); !ok) return std::unexpected(ok.error());
+  if (replaced != nullptr) replaced->insert(replaced->end(), dropped.begin(), dropped.end());
   std::vector<PackageRecord> stored;
   for (const auto& p : packages) {
     auto back = ReadBackPackage(s, p.project, kUngrouped, p.name);
@@ -657,6 +666,7 @@ Result<PackageRecord> MetadataSql::DeletePackage(Session& s, const std::string& 
       !ok) {
     return std::unexpected(ok.error());
   }
+  if (auto ok = QueueUnreferenced(s, {(*found)->sha256}); !ok) return std::unexpected(ok.error());
   return std::move(**found);
 }
 
@@ -772,9 +782,129 @@ Result<bool> MetadataSql::ReclaimBlob(Session& s, const std::string& sha256, std
   if (*held != 0) return false;
   auto referenced = IsBlobReferenced(s, sha256);
   if (!referenced) return std::unexpected(referenced.error());
-  if (*referenced) return false;
-  if (auto removed = remove(); !removed) return std::unexpected(removed.error());
-  return true;
+  // Referenced again: whoever drops that reference queues the blob anew.
+  if (!*referenced) {
+    if (auto removed = remove(); !removed) return std::unexpected(removed.error());
+  }
+  for (const std::string_view forget : {"DELETE FROM reclaim_queue WHERE sha256 = ?1",
+                                        "DELETE FROM blob_sightings WHERE sha256 = ?1"}) {
+    if (auto ok = sql::Run(s, forget, sha256); !ok) return std::unexpected(ok.error());
+  }
+  return !*referenced;
+}
+
+Result<void> MetadataSql::QueueUnreferenced(Session& s,
+                                            const std::vector<std::string>& shas) const {
+  for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
+    auto referenced = IsBlobReferenced(s, sha);
+    if (!referenced) return std::unexpected(referenced.error());
+    if (sha.empty() || *referenced) continue;
+    if (auto ok = QueueReclaims(s, {sha}); !ok) return ok;
+  }
+  return {};
+}
+
+Result<void> MetadataSql::QueueReclaims(Session& s, const std::vector<std::string>& shas) const {
+  for (const auto& sha : shas) {
+    if (sha.empty()) continue;
+    auto ok = sql::Run(s,
+                       "INSERT INTO reclaim_queue (sha256, attempts, next_attempt_at) "
+                       "VALUES (?1, 0, 0) ON CONFLICT (sha256) DO NOTHING",
+                       sha);
+    if (!ok) return std::unexpected(ok.error());
+  }
+  return {};
+}
+
+Result<std::vector<QueuedReclaim>> MetadataSql::DueReclaims(Session& s, std::int64_t now_ms,
+                                                            std::size_t limit) const {
+  return sql::Select(
+      s,
+      "SELECT sha256, attempts FROM reclaim_queue WHERE next_attempt_at <= ?1 "
+      "ORDER BY attempts, sha256 LIMIT ?2",
+      [](const sql::Row& row) -> Result<QueuedReclaim> {
+        return QueuedReclaim{.sha256 = row.Text(0), .attempts = row.Int(1)};
+      },
+      now_ms, static_cast<std::int64_t>(limit));
+}
+
+Result<void> MetadataSql::DeferReclaim(Session& s, const std::string& sha256,
+                                       std::int64_t next_attempt_ms) const {
+  auto ok = sql::Run(s,
+                     "UPDATE reclaim_queue SET attempts = attempts + 1, next_attempt_at = ?2 "
+                     "WHERE sha256 = ?1",
+                     sha256, next_attempt_ms);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<bool> MetadataSql::TakeCollectorLease(Session& s, const std::string& owner,
+                                             std::int64_t now_ms, std::int64_t until_ms) const {
+  // One row: inserted by the first collector, then taken over only once it has run out.
+  auto changed = sql::Run(s,
+                          "INSERT INTO collector_lease (id, owner, lease_until) VALUES (1, ?1, ?3) "
+                          "ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, "
+                          "lease_until = excluded.lease_until "
+                          "WHERE collector_lease.owner = excluded.owner "
+                          "OR collector_lease.lease_until <= ?2",
+                          owner, now_ms, until_ms);
+  if (!changed) return std::unexpected(changed.error());
+  return *changed > 0;
+}
+
+Result<void> MetadataSql::ReleaseCollectorLease(Session& s, const std::string& owner) const {
+  auto ok =
+      sql::Run(s, "UPDATE collector_lease SET lease_until = 0 WHERE id = 1 AND owner = ?1", owner);
+  if (!ok) return std::unexpected(ok.error());
+  return {};
+}
+
+Result<std::vector<std::string>> MetadataSql::AbandonedBlobs(Session& s,
+                                                             const std::vector<std::string>& stored,
+                                                             std::int64_t now_ms,
+                                                             std::int64_t grace_ms) const {
+  // Sightings of blobs referenced since are forgotten, whether or not they are in `stored`
+  // (the caller may leave referenced blobs out): a later unreference starts a new grace period.
+  if (auto ok = sql::Run(s,
+                         "DELETE FROM blob_sightings WHERE EXISTS (SELECT 1 FROM packages "
+                         "WHERE packages.sha256 = blob_sightings.sha256)");
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  std::vector<std::string> abandoned;
+  for (const auto& sha : stored) {
+    if (sha.empty()) continue;
+    auto wanted = sql::SelectOne(
+        s,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM packages WHERE sha256 = ?1) OR EXISTS (SELECT 1 "
+        "FROM blob_pins WHERE sha256 = ?1 AND pinned_until > ?2) THEN 1 ELSE 0 END",
+        IntFromRow, sha, now_ms);
+    if (!wanted) return std::unexpected(wanted.error());
+    if (*wanted != 0) {
+      if (auto ok = sql::Run(s, "DELETE FROM blob_sightings WHERE sha256 = ?1", sha); !ok)
+        return std::unexpected(ok.error());
+      continue;
+    }
+    if (auto ok =
+            sql::Run(s,
+                     "INSERT INTO blob_sightings (sha256, unreferenced_since) VALUES (?1, ?2) "
+                     "ON CONFLICT (sha256) DO NOTHING",
+                     sha, now_ms);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto since = sql::SelectOne(
+        s, "SELECT unreferenced_since FROM blob_sightings WHERE sha256 = ?1", IntFromRow, sha);
+    if (!since) return std::unexpected(since.error());
+    if (*since <= now_ms - grace_ms) abandoned.push_back(sha);
+  }
+  return abandoned;
+}
+
+Result<std::size_t> MetadataSql::DropExpiredPins(Session& s, std::int64_t now_ms) const {
+  auto dropped = sql::Run(s, "DELETE FROM blob_pins WHERE pinned_until <= ?1", now_ms);
+  if (!dropped) return std::unexpected(dropped.error());
+  return static_cast<std::size_t>(*dropped);
 }
 
 Result<bool> MetadataSql::IsBlobReferenced(Session& s, const std::string& sha256) const {
@@ -971,6 +1101,7 @@ Result<std::optional<std::string>> MetadataSql::CompleteJob(Session& s, const Up
       !ok) {
     return std::unexpected(ok.error());
   }
+  if (auto ok = QueueUnreferenced(s, {previous}); !ok) return std::unexpected(ok.error());
   return std::optional<std::string>(previous);
 }
 

@@ -117,6 +117,19 @@ class MetadataSql {
                          const std::string& pin_id) const;
   Result<bool> ReclaimBlob(sql::Session& s, const std::string& sha256, std::int64_t now_ms,
                            const std::function<Result<void>()>& remove) const;
+  Result<void> QueueReclaims(sql::Session& s, const std::vector<std::string>& shas) const;
+  Result<std::vector<QueuedReclaim>> DueReclaims(sql::Session& s, std::int64_t now_ms,
+                                                 std::size_t limit) const;
+  Result<void> DeferReclaim(sql::Session& s, const std::string& sha256,
+                            std::int64_t next_attempt_ms) const;
+  Result<bool> TakeCollectorLease(sql::Session& s, const std::string& owner, std::int64_t now_ms,
+                                  std::int64_t until_ms) const;
+  Result<void> ReleaseCollectorLease(sql::Session& s, const std::string& owner) const;
+  // One batch of MetadataStore::AbandonedBlobs (the store splits long lists).
+  Result<std::vector<std::string>> AbandonedBlobs(sql::Session& s,
+                                                  const std::vector<std::string>& stored,
+                                                  std::int64_t now_ms, std::int64_t grace_ms) const;
+  Result<std::size_t> DropExpiredPins(sql::Session& s, std::int64_t now_ms) const;
 
   // UrlKeyStore, likewise.
   Result<std::string> UrlKey(sql::Session& s, const std::string& candidate,
@@ -148,6 +161,9 @@ class MetadataSql {
   Result<void> CollectHashes(sql::Session& s, const std::string& project, const std::string& group,
                              const std::vector<PackageRecord>* names,
                              std::vector<std::string>* out) const;
+  // Queues those of `shas` that no package refers to any more (in the transaction that
+  // dropped their references).
+  Result<void> QueueUnreferenced(sql::Session& s, const std::vector<std::string>& shas) const;
   Result<void> LockGroup(sql::Session& s, std::string_view project, std::string_view group) const;
   Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
                                 const std::string& worker) const;

@@ -352,6 +352,54 @@ Result<bool> SqlMetadataStore::ReclaimBlob(const std::string& sha256, std::int64
   return Write([&](sql::Session& s) { return sql_.ReclaimBlob(s, sha256, now_ms, remove); });
 }
 
+Result<void> SqlMetadataStore::QueueReclaims(const std::vector<std::string>& shas) {
+  return Write([&](sql::Session& s) { return sql_.QueueReclaims(s, shas); });
+}
+
+Result<std::vector<QueuedReclaim>> SqlMetadataStore::DueReclaims(std::int64_t now_ms,
+                                                                 std::size_t limit) {
+  return Read([&](sql::Session& s) { return sql_.DueReclaims(s, now_ms, limit); });
+}
+
+// Losing it in a crash only makes the row due sooner.
+Result<void> SqlMetadataStore::DeferReclaim(const std::string& sha256,
+                                            std::int64_t next_attempt_ms) {
+  return WriteBookkeeping(
+      [&](sql::Session& s) { return sql_.DeferReclaim(s, sha256, next_attempt_ms); });
+}
+
+Result<bool> SqlMetadataStore::TakeCollectorLease(const std::string& owner, std::int64_t now_ms,
+                                                  std::int64_t until_ms) {
+  return Write(
+      [&](sql::Session& s) { return sql_.TakeCollectorLease(s, owner, now_ms, until_ms); });
+}
+
+Result<void> SqlMetadataStore::ReleaseCollectorLease(const std::string& owner) {
+  return WriteBookkeeping([&](sql::Session& s) { return sql_.ReleaseCollectorLease(s, owner); });
+}
+
+// In batches, so that no transaction holds the database for the whole bucket's listing.
+Result<std::vector<std::string>> SqlMetadataStore::AbandonedBlobs(
+    const std::vector<std::string>& stored, std::int64_t now_ms, std::int64_t grace_ms) {
+  constexpr std::size_t kBatch = 200;
+  std::vector<std::string> abandoned;
+  // At least one batch, which also forgets the sightings of blobs referenced since.
+  for (std::size_t from = 0; from == 0 || from < stored.size(); from += kBatch) {
+    const std::vector<std::string> batch(
+        stored.begin() + static_cast<std::ptrdiff_t>(from),
+        stored.begin() + static_cast<std::ptrdiff_t>(std::min(stored.size(), from + kBatch)));
+    auto found =
+        Write([&](sql::Session& s) { return sql_.AbandonedBlobs(s, batch, now_ms, grace_ms); });
+    if (!found) return std::unexpected(found.error());
+    abandoned.insert(abandoned.end(), found->begin(), found->end());
+  }
+  return abandoned;
+}
+
+Result<std::size_t> SqlMetadataStore::DropExpiredPins(std::int64_t now_ms) {
+  return WriteBookkeeping([&](sql::Session& s) { return sql_.DropExpiredPins(s, now_ms); });
+}
+
 Result<EnqueuedUploads> SqlMetadataStore::EnqueueUploads(const std::optional<GroupRecord>& group,
                                                          const std::vector<PackageRecord>& packages,
                                                          const std::vector<std::string>& urls,

@@ -92,6 +92,17 @@ class SqlMetadataStore : public MetadataStore,
   Result<bool> ReclaimBlob(const std::string& sha256, std::int64_t now_ms,
                            const std::function<Result<void>()>& remove) override;
 
+  Result<void> QueueReclaims(const std::vector<std::string>& shas) override;
+  Result<std::vector<QueuedReclaim>> DueReclaims(std::int64_t now_ms, std::size_t limit) override;
+  Result<void> DeferReclaim(const std::string& sha256, std::int64_t next_attempt_ms) override;
+  Result<bool> TakeCollectorLease(const std::string& owner, std::int64_t now_ms,
+                                  std::int64_t until_ms) override;
+  Result<void> ReleaseCollectorLease(const std::string& owner) override;
+  Result<std::vector<std::string>> AbandonedBlobs(const std::vector<std::string>& stored,
+                                                  std::int64_t now_ms,
+                                                  std::int64_t grace_ms) override;
+  Result<std::size_t> DropExpiredPins(std::int64_t now_ms) override;
+
   Result<std::string> UrlKey(const std::string& candidate, std::int64_t now_ms) override;
   Result<void> RotateUrlKey(const std::string& new_key, std::int64_t now_ms) override;
 

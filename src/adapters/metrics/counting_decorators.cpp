@@ -53,6 +53,7 @@ class CountingWriter final : public BlobWriter {
   Result<void> Write(std::span<const char> bytes) override {
     return Counted(inner_->Write(bytes), metrics_, "write");
   }
+  Result<BlobInfo> Seal() override { return Counted(inner_->Seal(), metrics_, "commit"); }
   Result<BlobInfo> Commit() override { return Counted(inner_->Commit(), metrics_, "commit"); }
   void ExpectSize(std::int64_t bytes) override { inner_->ExpectSize(bytes); }
   std::optional<Error> Cancelled() const override { return inner_->Cancelled(); }
@@ -117,8 +118,8 @@ Result<std::vector<std::string>> CountingBlobStore::List() {
   return Counted(inner_.List(), metrics_, "list");
 }
 
-Result<void> CountingBlobStore::SweepTemporaries() {
-  return Counted(inner_.SweepTemporaries(), metrics_, "sweep");
+Result<std::size_t> CountingBlobStore::SweepTemporaries(std::chrono::milliseconds min_age) {
+  return Counted(inner_.SweepTemporaries(min_age), metrics_, "sweep");
 }
 
 }  // namespace dlipkg

@@ -32,7 +32,7 @@ class CountingBlobStore final : public BlobStore {
   Result<bool> Exists(const std::string& sha256) override;
   Result<void> Remove(const std::string& sha256) override;
   Result<std::vector<std::string>> List() override;
-  Result<void> SweepTemporaries() override;
+  Result<std::size_t> SweepTemporaries(std::chrono::milliseconds min_age) override;
 
  private:
   BlobStore& inner_;

@@ -111,7 +111,13 @@ struct PrometheusMetrics::Impl {
                       .Name("dlipkg_blobs_reclaimed_total")
                       .Help("Stored blobs removed because no package refers to them any more")
                       .Register(*registry)
-                      .Add({})) {
+                      .Add({})),
+        collected(prom::BuildCounter()
+                      .Name("dlipkg_collector_removed_total")
+                      .Help("What the periodic collector removed, by kind: temporaries "
+                            "(temporary objects and unfinished multipart uploads), blobs "
+                            "(unreferenced past the grace period), pins (run out)")
+                      .Register(*registry)) {
     prom::BuildGauge()
         .Name("dlipkg_build_info")
         .Help("The running version (always 1)")
@@ -127,6 +133,7 @@ struct PrometheusMetrics::Impl {
       fetch_failures.Add({{"class", name}});
     for (auto reason : {"malformed", "expired", "signature", "error"})
       presign_refusals.Add({{"reason", reason}});
+    for (auto what : {"temporaries", "blobs", "pins"}) collected.Add({{"what", what}});
   }
 
   // The counter and histogram of one (route, method, status), looked up without building
@@ -167,6 +174,7 @@ struct PrometheusMetrics::Impl {
   prom::Family<prom::Counter>& store_errors;
   prom::Family<prom::Counter>& presign_refusals;
   prom::Counter& reclaimed;
+  prom::Family<prom::Counter>& collected;
 
   std::shared_mutex mutex;
   std::unordered_map<std::string, RequestSeries> series;
@@ -209,6 +217,11 @@ void PrometheusMetrics::Report(const Event& event) {
       return;
     case EventKind::kBlobReclaimed:
       impl_->reclaimed.Increment();
+      return;
+    case EventKind::kCollected:
+      if (event.count > 0)
+        impl_->collected.Add({{"what", event.operation}})
+            .Increment(static_cast<double>(event.count));
       return;
     default:
       break;

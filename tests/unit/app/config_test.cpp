@@ -59,6 +59,17 @@ TEST(Config, DefaultsAreStatedOnceAndTheExampleRepeatsThem) {
   EXPECT_EQ(example.retry_base_delay_ms, defaults.retry_base_delay_ms);
   EXPECT_EQ(example.retry_max_delay_ms, defaults.retry_max_delay_ms);
   EXPECT_EQ(example.owner, defaults.owner);
+  EXPECT_EQ(example.collect_interval_s, defaults.collect_interval_s);
+  EXPECT_EQ(example.collect_grace_s, defaults.collect_grace_s);
+}
+
+TEST(Config, CollectorFlagsParseAndAreBounded) {
+  auto command = Parse({"serve", "--collect-interval", "2", "--collect-grace", "0"});
+  const auto& config = std::get<ServeConfig>(command);
+  EXPECT_EQ(config.collect_interval_s, 2);
+  EXPECT_EQ(config.collect_grace_s, 0);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--collect-interval", "0"})).code, 0);
+  EXPECT_NE(std::get<ExitNow>(Parse({"serve", "--collect-grace", "-1"})).code, 0);
 }
 
 TEST(Config, FlagsParseSizesAndRepeats) {

@@ -156,8 +156,10 @@ TEST_F(PackageServiceTest, ListSearchesPackageAndGroupNames) {
   auto by_group = service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "jo"});
   ASSERT_EQ(by_group->groups.size(), 1u);
   EXPECT_EQ(by_group->groups[0].name, "jobs");
-  EXPECT_EQ(service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "ETL"})->total, 0u);  // exact case
-  EXPECT_EQ(service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "zz"})->groups.size(), 0u);
+  EXPECT_EQ(service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "ETL"})->total,
+            0u);  // exact case
+  EXPECT_EQ(
+      service_.List({.project = Valid<ProjectId>("p1"), .name_contains = "zz"})->groups.size(), 0u);
 }
 
 TEST_F(PackageServiceTest, ChangeOwner) {
@@ -177,12 +179,23 @@ TEST_F(PackageServiceTest, ChangeOwner) {
   EXPECT_EQ(service_.ChangeOwner(p1, {}, carol).error().code, ErrorCode::kBadRequest);
 }
 
-TEST_F(PackageServiceTest, SweepRemovesUnreferencedBlobs) {
+// Issue 15, bug 5's recorded grace period: the start-up sweep removes an unreferenced blob only
+// once this metadata store has seen it unreferenced for the grace period (24 h by default).
+TEST_F(PackageServiceTest, SweepRemovesAnUnreferencedBlobOnlyAfterTheGracePeriod) {
   ASSERT_TRUE(service_.Upload(Typed({"a.py"})));
   auto orphan = blobs_.Create();
   (void)(*orphan)->Write(std::span<const char>("orphan", 6));
   ASSERT_TRUE((*orphan)->Commit());
   EXPECT_EQ(blobs_.Count(), 2u);
+  auto first = service_.Sweep();  // first seen unreferenced now
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->empty());
+  clock_.Advance(std::chrono::hours(24) - std::chrono::milliseconds(1));
+  auto early = service_.Sweep();
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->empty());
+  EXPECT_EQ(blobs_.Count(), 2u);
+  clock_.Advance(std::chrono::milliseconds(1));
   auto removed = service_.Sweep();
   ASSERT_TRUE(removed);
   EXPECT_EQ(removed->size(), 1u);
@@ -296,8 +309,10 @@ TEST_F(BlobKeeperTest, FailuresNobodyWaitsForAreReported) {
   EXPECT_EQ(errors[0].operation, "unpin blob");
   EXPECT_EQ(errors[1].operation, "reclaim blob");
   EXPECT_EQ(errors[1].sha256, blob->sha256);
-  EXPECT_EQ(errors[1].cause, "store down");
-  EXPECT_TRUE(*blobs_.Exists(blob->sha256));  // only leaked: the sweep takes it later
+  EXPECT_EQ(errors[1].cause, "store down (queued for a later attempt)");
+  EXPECT_TRUE(*blobs_.Exists(blob->sha256));
+  // Not forgotten (issue 15): the reclaim queue keeps it for the collector's next round.
+  EXPECT_EQ(metadata_.QueuedHashes(), std::vector<std::string>{blob->sha256});
 }
 
 }  // namespace

@@ -122,6 +122,26 @@ ALTER TABLE jobs ADD COLUMN expected_bytes BIGINT NOT NULL DEFAULT -1;
     R"sql(
 CREATE INDEX IF NOT EXISTS packages_by_kind ON packages (project, kind, group_name, name);
 )sql",
+    // 6: reclamation that cannot forget (issue 15): the blobs whose last reference was dropped,
+    // until their bytes are gone; when each unreferenced blob was first seen so (bug 5's
+    // recorded grace period); and the periodic collector's lease.
+    R"sql(
+CREATE TABLE reclaim_queue (
+  sha256          TEXT COLLATE "C" PRIMARY KEY,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX reclaim_queue_due ON reclaim_queue (next_attempt_at);
+CREATE TABLE blob_sightings (
+  sha256             TEXT COLLATE "C" PRIMARY KEY,
+  unreferenced_since BIGINT NOT NULL
+);
+CREATE TABLE collector_lease (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  owner       TEXT NOT NULL,
+  lease_until BIGINT NOT NULL
+);
+)sql",
 };
 
 // Brings the schema to the latest version in one transaction. The advisory lock makes

@@ -174,9 +174,24 @@ TEST_F(FsBlobStoreTest, SweepRemovesLeftoverTemporaries) {
   dir_.WriteFile("tmp/crashed.part", "leftover");
   fs::create_directories(dir_.path() / "tmp" / "odd-dir");
   Put("abc");
-  ASSERT_TRUE(store_->SweepTemporaries());
+  auto swept = store_->SweepTemporaries(std::chrono::milliseconds(0));
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(*swept, 2u);
   EXPECT_TRUE(fs::is_empty(dir_.path() / "tmp"));
   EXPECT_EQ(store_->Exists(kAbcHash), true);
+}
+
+// The periodic collector runs while uploads write their temporaries: only old ones go.
+TEST_F(FsBlobStoreTest, ASweepWithAMinimumAgeKeepsYoungTemporaries) {
+  dir_.WriteFile("tmp/old.part", "leftover");
+  dir_.WriteFile("tmp/young.part", "in flight");
+  const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  fs::last_write_time(dir_.path() / "tmp" / "old.part", old_time);
+  auto swept = store_->SweepTemporaries(std::chrono::hours(1));
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(*swept, 1u);
+  EXPECT_FALSE(fs::exists(dir_.path() / "tmp" / "old.part"));
+  EXPECT_TRUE(fs::exists(dir_.path() / "tmp" / "young.part"));
 }
 
 // Refusing keys is the contract suite's; here, that no refused key touched a file.

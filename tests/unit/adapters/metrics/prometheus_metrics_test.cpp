@@ -157,7 +157,7 @@ class RegionStore final : public BlobStore {
   Result<bool> Exists(const std::string&) override { return true; }
   Result<void> Remove(const std::string&) override { return {}; }
   Result<std::vector<std::string>> List() override { return std::vector<std::string>{}; }
-  Result<void> SweepTemporaries() override { return {}; }
+  Result<std::size_t> SweepTemporaries(std::chrono::milliseconds) override { return 0; }
 };
 
 TEST(CountingDecorators, PassEveryHookOfThePortsThrough) {
