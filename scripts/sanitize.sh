@@ -24,21 +24,7 @@ reports=$(mktemp -d /tmp/dlipkg-sanitize-XXXXXX)
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$reports/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan"
 export DLIPKG_BINARY="$PWD/build-asan/dlipkg"
-cleanup=()
-trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
-if [ -z "${DLIPKG_TEST_POSTGRES_URL:-}" ]; then
-  pg_dir=$(mktemp -d /tmp/dlipkg-postgres-XXXXXX)
-  cleanup+=('scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"')
-  DLIPKG_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pg_dir")
-  export DLIPKG_TEST_POSTGRES_URL DLIPKG_TEST_POSTGRES_DIR="$pg_dir"
-fi
-if [ "${DLIPKG_TEST_NO_S3:-}" != 1 ]; then
-  swift_dir=$(mktemp -d)
-  cleanup+=('scripts/swift_s3.sh stop "$swift_dir" >/dev/null; rm -rf "$swift_dir"')
-  DLIPKG_TEST_S3_ENDPOINT=$(scripts/swift_s3.sh start "$swift_dir" | tail -n 1)
-  export DLIPKG_TEST_S3_ENDPOINT DLIPKG_TEST_S3_ACCESS_KEY=test:tester
-  export DLIPKG_TEST_S3_SECRET_KEY=testing
-fi
+source scripts/test_servers.sh
 status=0
 (cd build-asan && ctest --output-on-failure -j2) || status=1
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@" || status=1
