@@ -238,6 +238,17 @@ class FsVerifiedBlobTest : public FsBlobStoreTest {
   // that a read now is past the store's racy margin and a following change gets a new ctime.
   void Settle(const std::string& sha) { SettleFile(PathOf(sha)); }
 
+  // An altered blob is not offered as a region (it must be hashed), and its read is refused.
+  void ExpectHashedAndRefused(const std::string& sha) {
+    auto reader = store_->Open(sha);
+    ASSERT_TRUE(reader);
+    EXPECT_FALSE((*reader)->Region());
+    std::vector<char> buffer(64);
+    auto n = (*reader)->Read(buffer);
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error().code, ErrorCode::kCorrupted);
+  }
+
   // A new store on the same directory: what it trusts is kept in memory only.
   void Restart() {
     store_.reset();
@@ -285,13 +296,7 @@ TEST_F(FsVerifiedBlobTest, AFileAlteredAfterVerificationIsHashedAgainAndRefused)
   const std::string sha = PutSettled("abcdef");
   EXPECT_EQ(ReadAll(sha), "abcdef");
   AlterInPlace(sha);
-  auto reader = store_->Open(sha);
-  ASSERT_TRUE(reader);
-  EXPECT_FALSE((*reader)->Region());
-  std::vector<char> buffer(64);
-  auto n = (*reader)->Read(buffer);
-  ASSERT_FALSE(n);
-  EXPECT_EQ(n.error().code, ErrorCode::kCorrupted);
+  ExpectHashedAndRefused(sha);
 }
 
 TEST_F(FsVerifiedBlobTest, AFileAlteredWhileATrustedReaderIsOpenFailsItsLastBytes) {
@@ -357,13 +362,7 @@ TEST_F(FsVerifiedBlobTest, ACommitOfBytesAlreadyStoredTrustsTheCopyItChecked) {
 TEST_F(FsVerifiedBlobTest, ABlobAlteredAfterItsCommitIsHashedAgainAndRefused) {
   const std::string sha = PutAndSettle("abcdef");
   AlterInPlace(sha);
-  auto reader = store_->Open(sha);
-  ASSERT_TRUE(reader);
-  EXPECT_FALSE((*reader)->Region());
-  std::vector<char> buffer(64);
-  auto n = (*reader)->Read(buffer);
-  ASSERT_FALSE(n);
-  EXPECT_EQ(n.error().code, ErrorCode::kCorrupted);
+  ExpectHashedAndRefused(sha);
 }
 
 }  // namespace
