@@ -36,6 +36,10 @@ struct SqlDialect {
   // A function of (text, needle) giving the needle's 1-based position in the text, 0 when it
   // does not occur, comparing bytes (the name filter of a listing).
   std::string_view position_of = "instr";
+  // Whether ListMarks has the server find the marks (seeking from each to the next) rather
+  // than reading every matching key: the engine is across a network, where each row read
+  // costs a transfer.
+  bool marks_by_seeking = false;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
@@ -86,6 +90,10 @@ class MetadataSql {
   Result<ListingMarks> ListMarks(sql::Session& s, const std::string& project,
                                  const PackageFilter& filter, std::size_t min_every,
                                  std::size_t max_marks) const;
+  // A number that grows with every committed change to the project's listing (a package
+  // added or removed, its kind or tags changed; kept by the schema's triggers): two reads
+  // that see the same number see the same listing keys.
+  Result<std::int64_t> ListingVersion(sql::Session& s, const std::string& project) const;
   Result<std::vector<PackageRecord>> ListUngrouped(sql::Session& s, const std::string& project,
                                                    const PackageFilter& filter,
                                                    const std::string& after_name,
@@ -165,6 +173,9 @@ class MetadataSql {
   // dropped their references).
   Result<void> QueueUnreferenced(sql::Session& s, const std::vector<std::string>& shas) const;
   Result<void> LockGroup(sql::Session& s, std::string_view project, std::string_view group) const;
+  Result<ListingMarks> SeekMarks(sql::Session& s, const std::string& project,
+                                 const PackageFilter& filter, std::size_t every,
+                                 std::size_t max_marks) const;
   Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
                                 const std::string& worker) const;
 
