@@ -392,6 +392,45 @@ TEST_P(ListingContract, TheNameFilterMatchesAPackageOrGroupNameByteForByte) {
   EXPECT_EQ(Names(walked.groups[0].packages), (std::vector<std::string>{"b2", "b1"}));
 }
 
+// Needles of three characters or more may be served by a name index: its answers must be
+// the same bytes-exact ones, and follow every write (replace, merge, delete, other projects).
+TEST_P(ListingContract, LongNameFiltersAreExactAndFollowEveryWrite) {
+  const auto found = [&](const std::string& needle, const std::string& project = "p1") {
+    PageRequest request{.project = project, .filter = {.name_contains = needle}, .limit = 50};
+    auto page = Must(store().ListPage(request));
+    EXPECT_EQ(page.total, page.packages.size()) << needle;
+    return Keys(page.packages);
+  };
+  std::vector<PackageRecord> many;
+  for (int i = 0; i < 300; ++i) many.push_back(Package("p1", "", "pkg" + std::to_string(i)));
+  many.push_back(Package("p1", "", "deep-Needle_%\"q\".py"));
+  Must(store().PutUngrouped(many));
+  Must(store().ReplaceGroup(Group("p1", "grp-needle"), {Package("p1", "grp-needle", "a.py")}));
+  Must(store().ReplaceGroup(Group("p2", "other"), {Package("p2", "other", "Needle.py")}));
+
+  EXPECT_EQ(found("Needle"), std::vector<std::string>{"/deep-Needle_%\"q\".py"});
+  EXPECT_EQ(found("needle"), std::vector<std::string>{"grp-needle/a.py"});  // the group's name
+  EXPECT_EQ(found("dle_%\"q\""), std::vector<std::string>{"/deep-Needle_%\"q\".py"});
+  EXPECT_TRUE(found("dle%").empty());    // % and _ are bytes, not patterns
+  EXPECT_TRUE(found("NEEDLE").empty());  // case counts
+  EXPECT_EQ(found("Needle", "p2"), std::vector<std::string>{"other/Needle.py"});
+  EXPECT_EQ(found("pkg29").size(), 11u);  // pkg29, pkg290..pkg299
+
+  Must(store().ReplaceGroup(Group("p1", "grp-needle"), {Package("p1", "grp-needle", "b.py")}));
+  EXPECT_EQ(found("needle"), std::vector<std::string>{"grp-needle/b.py"});
+  Must(store().MergeIntoGroup(Group("p1", "grp-needle"), {Package("p1", "grp-needle", "c.py")}));
+  EXPECT_EQ(found("needle"), (std::vector<std::string>{"grp-needle/b.py", "grp-needle/c.py"}));
+  Must(store().DeletePackage("p1", "", "deep-Needle_%\"q\".py"));
+  EXPECT_TRUE(found("Needle").empty());
+  Must(store().PutUngrouped({Package("p1", "", "Needle-again")}));
+  EXPECT_EQ(found("Needle"), std::vector<std::string>{"/Needle-again"});
+  // Multi-byte characters: two characters (a scan) and three (the index) both match exactly.
+  Must(store().PutUngrouped({Package("p1", "", "caf\u00e9-\u00e9t\u00e9.py")}));
+  EXPECT_EQ(found("\u00e9t").size(), 1u);
+  EXPECT_EQ(found("\u00e9t\u00e9").size(), 1u);
+  EXPECT_TRUE(found("\u00e9T\u00e9").empty());
+}
+
 // Pages far into a large listing: a store may start them from a remembered position, which
 // must give exactly the entries an offset counts to, and follow every write.
 TEST_P(ListingContract, DeepOffsetsOfALargeListingAreExactAndFollowWrites) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <span>
@@ -215,13 +216,61 @@ class Bindings {
     return "?" + std::to_string(values_.size());
   }
   std::span<const sql::Value> values() const { return values_; }
+  // Texts made for the statement (bound by view), kept as long as the bindings.
+  std::deque<std::string>& texts() { return texts_; }
 
  private:
   std::vector<sql::Value> values_;
+  std::deque<std::string> texts_;
 };
 
 std::int64_t AsInt(std::size_t n) {
   return static_cast<std::int64_t>(std::min<std::size_t>(n, INT64_MAX));
+}
+
+// Characters, not bytes: the trigram indexes count characters (names are valid UTF-8).
+std::size_t Characters(std::string_view text) {
+  return static_cast<std::size_t>(std::ranges::count_if(
+      text, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// The needle as an FTS5 phrase: quoted, inner quotes doubled, so no character is syntax.
+std::string Fts5Phrase(std::string_view needle) {
+  std::string phrase = "\"";
+  for (const char c : needle) phrase += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return phrase + "\"";
+}
+
+// The needle as a LIKE pattern matching any text containing it (escape character \).
+std::string ContainsPattern(std::string_view needle) {
+  std::string pattern = "%";
+  for (const char c : needle) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  return pattern + "%";
+}
+
+// The name index's part of a name filter ("" when it cannot help); `texts` keeps the bound
+// texts alive for the statement.
+std::string NameIndexCondition(Bindings& b, const SqlDialect& dialect, std::string_view needle,
+                               std::deque<std::string>& texts) {
+  if (Characters(needle) < 3) return "";  // no trigram in it: a scan decides
+  switch (dialect.name_index) {
+    case SqlDialect::NameIndex::kNone:
+      return "";
+    case SqlDialect::NameIndex::kFts5Trigram:
+      texts.push_back(Fts5Phrase(needle));
+      return " AND p.rowid IN (SELECT rowid FROM package_names WHERE package_names MATCH " +
+             b.Add(std::string_view(texts.back())) + ")";
+    case SqlDialect::NameIndex::kTrigramLike: {
+      texts.push_back(ContainsPattern(needle));
+      const std::string pattern = b.Add(std::string_view(texts.back()));
+      return " AND (p.name LIKE " + pattern + " ESCAPE '\\' OR p.group_name LIKE " + pattern +
+             " ESCAPE '\\')";
+    }
+  }
+  return "";
 }
 
 // "WHERE p.project = ?1 AND ..." over the packages (alias p) of `project` matching `filter`.
@@ -232,6 +281,7 @@ std::string FilterWhere(Bindings& b, const SqlDialect& dialect, const std::strin
   std::string where = "WHERE p.project = " + b.Add(project);
   if (filter.kind) where += " AND p.kind = " + b.Add(ToString(*filter.kind));
   if (!filter.name_contains.empty()) {
+    where += NameIndexCondition(b, dialect, filter.name_contains, b.texts());
     const std::string position(dialect.position_of);
     where += " AND (" + position + "(p.name, " + b.Add(filter.name_contains) + ") > 0 OR " +
              position + "(p.group_name, " + b.Add(filter.name_contains) + ") > 0)";

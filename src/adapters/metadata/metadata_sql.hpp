@@ -36,6 +36,15 @@ struct SqlDialect {
   // A function of (text, needle) giving the needle's 1-based position in the text, 0 when it
   // does not occur, comparing bytes (the name filter of a listing).
   std::string_view position_of = "instr";
+  // The index that narrows a name filter of 3 or more characters to the packages whose name or
+  // group name may contain it, so that a search costs what it finds rather than the project's
+  // size (position_of then keeps the result exact, byte for byte).
+  enum class NameIndex {
+    kNone,
+    kFts5Trigram,  // SQLite: the package_names FTS5 table (trigram tokenizer), by rowid
+    kTrigramLike,  // PostgreSQL: LIKE '%needle%', which pg_trgm's GIN indexes serve
+  };
+  NameIndex name_index = NameIndex::kNone;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
