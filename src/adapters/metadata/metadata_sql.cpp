@@ -276,12 +276,23 @@ std::string NameIndexCondition(Bindings& b, const SqlDialect& dialect, std::stri
 // "WHERE p.project = ?1 AND ..." over the packages (alias p) of `project` matching `filter`.
 // The text depends only on the number of tags (a tag without a value binds a flag instead of
 // changing the text), so engines that cache prepared statements keep a bounded few.
+// `by_name_index`: a name filter reads the name index's matches (all of them, then sorted)
+// rather than the project's entries in listing order until the page is full; right when the
+// matches are few (a count or a pass over all of them wants every match either way).
 std::string FilterWhere(Bindings& b, const SqlDialect& dialect, const std::string& project,
-                        const PackageFilter& filter) {
-  std::string where = "WHERE p.project = " + b.Add(project);
+                        const PackageFilter& filter, bool by_name_index = true) {
+  const std::string name_index =
+      by_name_index && !filter.name_contains.empty()
+          ? NameIndexCondition(b, dialect, filter.name_contains, b.texts())
+          : "";
+  // SQLite would still walk the project's index and test each entry against the matches;
+  // "+" keeps it from using that index, so it looks the matches up by rowid instead.
+  const bool by_rowid =
+      !name_index.empty() && dialect.name_index == SqlDialect::NameIndex::kFts5Trigram;
+  std::string where = (by_rowid ? "WHERE +p.project = " : "WHERE p.project = ") + b.Add(project);
   if (filter.kind) where += " AND p.kind = " + b.Add(ToString(*filter.kind));
   if (!filter.name_contains.empty()) {
-    where += NameIndexCondition(b, dialect, filter.name_contains, b.texts());
+    where += name_index;
     const std::string position(dialect.position_of);
     where += " AND (" + position + "(p.name, " + b.Add(filter.name_contains) + ") > 0 OR " +
              position + "(p.group_name, " + b.Add(filter.name_contains) + ") > 0)";
@@ -591,8 +602,20 @@ Result<ProjectContents> MetadataSql::ListProject(Session& s, const std::string& 
 
 Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request,
                                           std::optional<std::size_t> known_total) const {
+  PackagePage page;
+  if (known_total) {
+    page.total = *known_total;
+  } else {
+    auto total = CountMatching(s, dialect_, request.project, request.filter);
+    if (!total) return std::unexpected(total.error());
+    page.total = *total;
+  }
+  // Few matches of a name filter are read from the name index and sorted; many are found
+  // soon enough in listing order, which then stops when the page is full.
+  constexpr std::size_t kFewMatches = 10'000;
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, request.project, request.filter);
+  std::string where =
+      FilterWhere(b, dialect_, request.project, request.filter, page.total <= kFewMatches);
   if (request.after) {
     where += " AND (p.group_name, p.name) > (" + b.Add(request.after->group) + ", " +
              b.Add(request.after->name) + ")";
@@ -610,7 +633,6 @@ Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request
       std::string(kJoinTags) +
       "LEFT JOIN groups g ON g.project = pg.project AND g.name = pg.group_name "
       "ORDER BY pg.group_name, pg.name, t.position";
-  PackagePage page;
   PackageCollector collector;
   auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
     if (auto ok = collector.Add(row); !ok) return ok;
@@ -622,13 +644,6 @@ Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request
   });
   if (!ran) return std::unexpected(ran.error());
   page.packages = std::move(collector.packages());
-  if (known_total) {
-    page.total = *known_total;
-    return page;
-  }
-  auto total = CountMatching(s, dialect_, request.project, request.filter);
-  if (!total) return std::unexpected(total.error());
-  page.total = *total;
   return page;
 }
 
@@ -664,7 +679,7 @@ Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,
                                                               const std::string& after_name,
                                                               std::size_t limit) const {
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, project, filter);
+  std::string where = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
   where += " AND p.group_name = '' AND p.name > " + b.Add(after_name);
   const std::string statement = std::string(kPackageWithTagColumns) +
                                 " FROM (SELECT * FROM packages p " + where +
@@ -689,7 +704,7 @@ Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& projec
   // A short batch was the last one: no further query is needed to find that out.
   if (groups->size() >= max_groups) batch.next_after = last;
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, project, filter);
+  std::string where = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
   where += " AND p.group_name > " + b.Add(after_group) + " AND p.group_name <= " + b.Add(last);
   const std::string statement =
       std::string(kPackageWithTagColumns) + " FROM (SELECT * FROM packages p " + where + ") pg" +
