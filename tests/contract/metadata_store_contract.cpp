@@ -10,6 +10,7 @@
 #include <latch>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -124,8 +125,8 @@ TEST_P(MetadataStoreContract, WritesReportTheHashesTheyReplaced) {
   replaced.clear();
   auto newer_b = Package("p1", "g1", "b.py");
   newer_b.sha256 = "sha-of-b2";
-  Must(store().MergeIntoGroup(Group("p1", "g1"), {newer_b, Package("p1", "g1", "d.py")},
-                              &replaced));
+  Must(
+      store().MergeIntoGroup(Group("p1", "g1"), {newer_b, Package("p1", "g1", "d.py")}, &replaced));
   EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-b.py"}));
   replaced.clear();
   Must(store().PutUngrouped({Package("p1", "", "u.py")}, &replaced));
@@ -134,6 +135,50 @@ TEST_P(MetadataStoreContract, WritesReportTheHashesTheyReplaced) {
   newer_u.sha256 = "sha-of-u2";
   Must(store().PutUngrouped({newer_u}, &replaced));
   EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-u.py"}));
+}
+
+template <class T>
+Result<void> Drop(const Result<T>& result) {
+  if (!result) return std::unexpected(result.error());
+  return {};
+}
+
+// What replaced a separate unpin per upload (and the renewal before it): the commit releases
+// the new blobs' pins itself, and asks for the bytes only of a pin that ran out; bytes found
+// gone fail the commit, retryably, with nothing written (the pins stay for the caller's unpin).
+TEST_P(MetadataStoreContract, ACommitReleasesItsPinsAndRefusesBytesGoneAfterOneRanOut) {
+  std::set<std::string> gone{"sha-of-b.py"};
+  std::vector<std::string> asked;
+  Must(store().PinBlob("sha-of-a.py", "w/1", 9000));  // live at 5000
+  Must(store().PinBlob("sha-of-b.py", "w/2", 4000));  // ran out at 5000
+  const BlobCheck check{.pins = {{"sha-of-a.py", "w/1"}, {"sha-of-b.py", "w/2"}},
+                        .now_ms = 5000,
+                        .exists = [&](const std::string& sha) -> Result<bool> {
+                          asked.push_back(sha);
+                          return !gone.contains(sha);
+                        }};
+  const std::vector<PackageRecord> grouped{Package("p1", "g1", "a.py"),
+                                           Package("p1", "g1", "b.py")};
+  const std::vector<Result<void>> refused{
+      Drop(store().ReplaceGroup(Group("p1", "g1"), grouped, nullptr, &check)),
+      Drop(store().MergeIntoGroup(Group("p1", "g1"), grouped, nullptr, &check)),
+      Drop(store().PutUngrouped({Package("p1", "", "b.py")}, nullptr, &check))};
+  for (const auto& result : refused) {
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, ErrorCode::kInternal);
+    EXPECT_TRUE(result.error().retryable);
+  }
+  EXPECT_FALSE(Must(store().GetGroup("p1", "g1")));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "", "b.py")));
+  EXPECT_EQ(std::set<std::string>(asked.begin(), asked.end()),
+            std::set<std::string>{"sha-of-b.py"});  // a live pin needs no look
+
+  gone.clear();
+  Must(store().MergeIntoGroup(Group("p1", "g1"), grouped, nullptr, &check));
+  EXPECT_EQ(Names(StoredGroup("p1", "g1").packages), (std::vector<std::string>{"a.py", "b.py"}));
+  // Released with the commit: once no package refers to the bytes, no pin keeps them.
+  Must(store().DeletePackage("p1", "g1", "a.py"));
+  EXPECT_TRUE(Must(store().ReclaimBlob("sha-of-a.py", 5000, [] { return Result<void>(); })));
 }
 
 TEST_P(MetadataStoreContract, ReplaceWithNoPackagesEmptiesTheGroup) {

@@ -482,6 +482,47 @@ Result<void> MetadataSql::LockGroup(Session& s, std::string_view project,
   return {};
 }
 
+Result<void> MetadataSql::LockBlobs(Session& s, const std::set<std::string>& shas) const {
+  if (dialect_.lock_blob.empty()) return {};
+  for (const auto& sha : shas) {
+    if (auto ok = sql::Run(s, dialect_.lock_blob, sha); !ok) return std::unexpected(ok.error());
+  }
+  return {};
+}
+
+// The pins of the new blobs go in the commit's own transaction (one write instead of two).
+// Under the blob's lock a live pin proves the bytes were kept all along: a reclaim checks
+// pins under the same lock. Only a pin that ran out leaves the bytes to be looked at.
+Result<void> MetadataSql::ReleasePins(Session& s, const BlobCheck* check, bool locked) const {
+  if (check == nullptr || check->pins.empty()) return {};
+  if (!locked) {
+    std::set<std::string> shas;
+    for (const auto& pin : check->pins) shas.insert(pin.sha256);
+    if (auto ok = LockBlobs(s, shas); !ok) return ok;
+  }
+  for (const auto& pin : check->pins) {
+    auto live = sql::Run(s,
+                         "DELETE FROM blob_pins WHERE sha256 = ?1 AND pin_id = ?2 "
+                         "AND pinned_until > ?3",
+                         pin.sha256, pin.pin_id, check->now_ms);
+    if (!live) return std::unexpected(live.error());
+    if (*live > 0) continue;
+    if (auto ok = sql::Run(s, "DELETE FROM blob_pins WHERE sha256 = ?1 AND pin_id = ?2", pin.sha256,
+                           pin.pin_id);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (!check->exists) continue;
+    auto stored = check->exists(pin.sha256);
+    if (!stored) return std::unexpected(stored.error());
+    if (!*stored)
+      return Fail(ErrorCode::kInternal,
+                  "The stored bytes were reclaimed by a concurrent delete; retry the upload.",
+                  /*retryable=*/true);
+  }
+  return {};
+}
+
 // ---- MetadataStore ----
 
 // The hashes of the stored packages among `names` (all of the group's when `names` is null),
@@ -509,8 +550,10 @@ Result<void> MetadataSql::CollectHashes(Session& s, const std::string& project,
 
 Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& group,
                                               const std::vector<PackageRecord>& packages,
-                                              std::vector<std::string>* replaced) const {
+                                              std::vector<std::string>* replaced,
+                                              const BlobCheck* check) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = ReleasePins(s, check); !ok) return std::unexpected(ok.error());
   std::vector<std::string> dropped;
   if (auto ok = CollectHashes(s, group.project, group.name, nullptr, &dropped); !ok)
     return std::unexpected(ok.error());
@@ -531,8 +574,10 @@ Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& gro
 
 Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& group,
                                                 const std::vector<PackageRecord>& packages,
-                                                std::vector<std::string>* replaced) const {
+                                                std::vector<std::string>* replaced,
+                                                const BlobCheck* check) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = ReleasePins(s, check); !ok) return std::unexpected(ok.error());
   std::vector<std::string> dropped;
   if (auto ok = CollectHashes(s, group.project, group.name, &packages, &dropped); !ok)
     return std::unexpected(ok.error());
@@ -546,14 +591,15 @@ Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& g
 }
 
 Result<std::vector<PackageRecord>> MetadataSql::PutUngrouped(
-    Session& s, const std::vector<PackageRecord>& packages,
-    std::vector<std::string>* replaced) const {
+    Session& s, const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced,
+    const BlobCheck* check) const {
   // In a fixed order, so that two calls locking the same projects cannot deadlock.
   std::set<std::string_view> projects;
   for (const auto& p : packages) projects.insert(p.project);
   for (const auto project : projects) {
     if (auto ok = LockGroup(s, project, kUngrouped); !ok) return std::unexpected(ok.error());
   }
+  if (auto ok = ReleasePins(s, check); !ok) return std::unexpected(ok.error());
   std::vector<std::string> dropped;
   for (const auto& p : packages) {
     const std::vector<PackageRecord> one{p};
@@ -1059,35 +1105,44 @@ Result<EnqueuedUploads> MetadataSql::EnqueueUploads(
   return result;
 }
 
-Result<std::optional<UploadJob>> MetadataSql::ClaimJob(Session& s, const std::string& worker,
-                                                       std::int64_t now_ms,
-                                                       std::int64_t lease_until_ms) const {
+Result<std::vector<UploadJob>> MetadataSql::ClaimJobs(Session& s, const std::string& worker,
+                                                      std::int64_t now_ms,
+                                                      std::int64_t lease_until_ms,
+                                                      std::size_t max_jobs) const {
   const std::string due_sql = std::string(kSelectJobs) +
                               "WHERE next_attempt_at <= ?1 AND lease_until <= ?1 "
-                              "ORDER BY next_attempt_at, id LIMIT 1" +
+                              "ORDER BY next_attempt_at, id LIMIT ?2" +
                               std::string(dialect_.skip_locked);
-  for (;;) {
-    auto due = sql::Select(s, due_sql, JobFromRow, now_ms);
+  std::vector<UploadJob> claimed;
+  // A claimed job's lease ends after now, so it is not due again: another round only fills
+  // the places of superseded jobs dropped in this one.
+  for (bool dropped = true; dropped && claimed.size() < max_jobs;) {
+    dropped = false;
+    auto due = sql::Select(s, due_sql, JobFromRow, now_ms, AsInt(max_jobs - claimed.size()));
     if (!due) return std::unexpected(due.error());
-    if (due->empty()) return std::nullopt;
-    UploadJob job = std::move(due->front());
-    auto owner = OwningJob(s, job);
-    if (!owner) return std::unexpected(owner.error());
-    if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
-      if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
-      continue;
+    for (auto& job : *due) {
+      if (std::ranges::any_of(claimed, [&](const UploadJob& c) { return c.id == job.id; }))
+        continue;  // a lease that ends by now leaves a claimed job due: never twice
+      auto owner = OwningJob(s, job);
+      if (!owner) return std::unexpected(owner.error());
+      if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
+        if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
+        dropped = true;
+        continue;
+      }
+      if (auto ok = sql::Run(s,
+                             "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
+                             "attempts = attempts + 1, bytes_fetched = 0, expected_bytes = -1 "
+                             "WHERE id = ?1",
+                             job.id, worker, lease_until_ms);
+          !ok) {
+        return std::unexpected(ok.error());
+      }
+      job.attempts += 1;
+      claimed.push_back(std::move(job));
     }
-    if (auto ok = sql::Run(s,
-                           "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
-                           "attempts = attempts + 1, bytes_fetched = 0, expected_bytes = -1 "
-                           "WHERE id = ?1",
-                           job.id, worker, lease_until_ms);
-        !ok) {
-      return std::unexpected(ok.error());
-    }
-    job.attempts += 1;
-    return job;
   }
+  return claimed;
 }
 
 Result<void> MetadataSql::ReportProgress(Session& s, const UploadJob& job,
@@ -1147,27 +1202,57 @@ Result<bool> MetadataSql::RenewLease(Session& s, std::int64_t job_id, const std:
   return *changed > 0;
 }
 
-Result<std::optional<std::string>> MetadataSql::CompleteJob(Session& s, const UploadJob& job,
-                                                            const std::string& worker,
-                                                            const BlobInfo& blob,
-                                                            const std::string& underlying_name,
-                                                            std::int64_t now_ms) const {
-  if (auto ok = LockGroup(s, job.project, job.group); !ok) return std::unexpected(ok.error());
-  auto responsible = StillResponsible(s, job, worker);
+Result<std::vector<CompletionResult>> MetadataSql::CompleteJobs(
+    Session& s, const std::vector<JobCompletion>& done, const std::string& worker,
+    std::int64_t now_ms) const {
+  // Every lock in a fixed order (groups, then blobs, each sorted; job rows by id), so batches
+  // of several instances never deadlock with each other or with single commits.
+  std::set<std::pair<std::string, std::string>> groups;
+  std::set<std::string> shas;
+  std::vector<std::size_t> order(done.size());
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    groups.insert({done[i].job.project, done[i].job.group});
+    for (const auto& pin : done[i].check.pins) shas.insert(pin.sha256);
+    order[i] = i;
+  }
+  for (const auto& [project, group] : groups) {
+    if (auto ok = LockGroup(s, project, group); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = LockBlobs(s, shas); !ok) return std::unexpected(ok.error());
+  std::ranges::sort(order, {}, [&](std::size_t i) { return done[i].job.id; });
+  std::vector<CompletionResult> results(done.size(), std::optional<std::string>());
+  for (const std::size_t i : order) {
+    auto applied = CompleteOne(s, done[i], worker, now_ms);
+    if (!applied) return std::unexpected(applied.error());
+    results[i] = std::move(*applied);
+  }
+  return results;
+}
+
+// A completion whose bytes are gone leaves the job and its package as they were (its pin,
+// already run out, is released all the same).
+Result<CompletionResult> MetadataSql::CompleteOne(Session& s, const JobCompletion& c,
+                                                  const std::string& worker,
+                                                  std::int64_t now_ms) const {
+  if (auto released = ReleasePins(s, &c.check, /*locked=*/true); !released) {
+    if (!released.error().retryable) return std::unexpected(released.error());
+    return CompletionResult(std::unexpected(released.error()));
+  }
+  auto responsible = StillResponsible(s, c.job, worker);
   if (!responsible) return std::unexpected(responsible.error());
-  if (!*responsible) return std::optional<std::string>();
-  auto old = ReadPackage(s, job.project, job.group, job.name);
+  if (!*responsible) return CompletionResult(std::optional<std::string>());
+  auto old = ReadPackage(s, c.job.project, c.job.group, c.job.name);
   if (!old) return std::unexpected(old.error());
   const std::string previous = *old ? (*old)->sha256 : "";
-  if (auto ok = FinishJob(s, job,
+  if (auto ok = FinishJob(s, c.job,
                           "status = 'READY', status_reason = '', sha256 = ?5, size = ?6, "
                           "underlying_name = ?7",
-                          now_ms, blob.sha256, blob.size, underlying_name);
+                          now_ms, c.blob.sha256, c.blob.size, c.underlying_name);
       !ok) {
     return std::unexpected(ok.error());
   }
   if (auto ok = QueueUnreferenced(s, {previous}); !ok) return std::unexpected(ok.error());
-  return std::optional<std::string>(previous);
+  return CompletionResult(std::optional<std::string>(previous));
 }
 
 Result<void> MetadataSql::RetryJob(Session& s, const UploadJob& job, const std::string& worker,
