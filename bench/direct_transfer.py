@@ -4,6 +4,7 @@
   1. upload: `curl -T` of a local file to PUT /v2.0/bench/resources/{name}/content (streamed,
      hashed, fsynced, committed) against `cp` of the same file to the same disk plus fsync;
      the server's peak RSS is sampled every 20 ms. Targets: ratio >= 0.8, peak RSS < 64 MiB.
+     With --baseline, the same upload to another build in the same rounds.
   2. download: `curl -o /dev/null` of the same package through GET /files/... against nginx
      serving the same file. Each round downloads twice: first right after the upload, then
      again. On the directory store both go out with sendfile, since the upload hashed the bytes
@@ -106,6 +107,7 @@ def main():
     try:
         up, cp_ref, peak, first, repeat, old, ngx_down, signed, ngx_small = ([], [], 0, [], [], [],
                                                                             [], [], [])
+        old_up = []
         put_url = f"{server.url}{P}/resources/big.bin/content?kind=file&group=g"
         if baseline:
             subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(big),
@@ -117,6 +119,11 @@ def main():
             with RssSampler(server) as rss:
                 up.append(timed(["curl", "-sS", "--fail", "-T", str(big), put_url]))
             peak = max(peak, rss.peak_kib)
+            if baseline:
+                baseline.api("DELETE", f"{P}/resources/big.bin?group=g")
+                old_up.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(big),
+                                     f"{baseline.url}{P}/resources/big.bin/content?kind=file"
+                                     "&group=g"]))
             # The first download right after the upload (trusted from the upload's own hashing on
             # the directory store), and a repeat.
             first.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null",
@@ -152,6 +159,8 @@ def main():
         rps, ngx_rps = args.requests / min(signed), args.requests / min(ngx_small)
         print(f"{args.rounds} alternating rounds, {args.size}:")
         print(spread("  upload: dlipkg PUT", up, mib))
+        if baseline:
+            print(spread("  upload: baseline binary", old_up, mib))
         print(spread("  upload: cp+fsync", cp_ref, mib))
         print(spread("  download: dlipkg first after upload", first, mib))
         print(spread("  download: dlipkg repeat (verified)", repeat, mib))
@@ -166,6 +175,8 @@ def main():
         print(f"download {args.size}: dlipkg /files first {first_rate:7.0f} MiB/s | ratio "
               f"{first_rate / ngx_rate:.2f} (target >= 0.8)")
         if baseline:
+            print(f"upload {args.size}:   baseline PUT {mib / min(old_up):7.0f} MiB/s | ratio "
+                  f"{mib / min(old_up) / cp_rate:.2f} (before)")
             old_rate = mib / min(old)
             print(f"download {args.size}: baseline /files {old_rate:7.0f} MiB/s | ratio "
                   f"{old_rate / ngx_rate:.2f} (before)")

@@ -4,8 +4,9 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <pqxx/pqxx>
+#include <stdexcept>
 
+#include "adapters/metadata/postgres/postgres_db.hpp"
 #include "adapters/metadata/postgres/postgres_metadata_store.hpp"
 #include "adapters/metadata/sqlite/sqlite_metadata_store.hpp"
 #include "testing/fakes.hpp"
@@ -80,8 +81,10 @@ Result<StoreUnderTest> PostgresBackend::Connect() {
 std::string PostgresBackend::Url() const { return WithSearchPath(TestPostgresUrl(), schema_); }
 
 void PostgresBackend::Admin(const std::string& statement) const {
-  pqxx::connection connection(TestPostgresUrl());
-  pqxx::nontransaction(connection).exec(statement);
+  auto connection = postgres::Connection::Open(TestPostgresUrl());
+  if (!connection) throw std::runtime_error(connection.error().message);
+  if (auto failure = (*connection)->Command(statement))
+    throw std::runtime_error(failure->error.message);
 }
 
 std::string TestPostgresUrl() {

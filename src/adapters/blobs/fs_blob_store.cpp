@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/blobs/verifying_reader.hpp"
+#include "adapters/common/overlapped_sha256.hpp"
 #include "adapters/common/posix_file.hpp"
 #include "adapters/common/sha256.hpp"
 
@@ -117,12 +118,14 @@ class FsBlobWriter final : public BlobWriter {
   Result<void> Write(std::span<const char> bytes) override {
     if (!fd_.Valid() || sealed_)
       return Fail(ErrorCode::kInternal, "blob store write failed: writer is spent");
-    hasher_.Update(bytes);
     size_ += static_cast<std::int64_t>(bytes.size());
     if (buffer_.size() + bytes.size() > kWriteBufferBytes) {
       if (auto flushed = Flush(); !flushed) return flushed;
     }
-    if (bytes.size() >= kWriteBufferBytes) return WriteThrough(bytes);
+    // A large chunk is hashed on the hasher's thread while write(2) copies it here.
+    if (bytes.size() >= kWriteBufferBytes)
+      return hasher_.UpdateWhile(bytes, [&] { return WriteThrough(bytes); });
+    hasher_.Update(bytes);
     if (buffer_.capacity() < kWriteBufferBytes) buffer_.reserve(kWriteBufferBytes);
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
     return {};
@@ -224,7 +227,7 @@ class FsBlobWriter final : public BlobWriter {
   fs::path temp_path_;              // empty once renamed or discarded
   UniqueFd fd_;                     // invalid once committed or abandoned
   std::optional<BlobInfo> sealed_;  // the temporary is durable; no more writes
-  Sha256Hasher hasher_;
+  OverlappedSha256 hasher_;
   std::vector<char> buffer_;
   std::int64_t size_ = 0;
   std::int64_t written_ = 0;         // bytes handed to write(2)

@@ -1,9 +1,9 @@
 #include "adapters/metadata/postgres/postgres_db.hpp"
 
-#include <libpq-fe.h>
-
 #include <cctype>
+#include <charconv>
 #include <mutex>
+#include <stdexcept>
 #include <variant>
 #include <vector>
 
@@ -33,22 +33,31 @@ Failure Make(FailureKind kind, std::string_view what, std::string_view context =
                              /*retryable=*/kind != FailureKind::kStatement}};
 }
 
-bool IsConnectionState(const std::string& sqlstate) {
+bool IsConnectionState(std::string_view sqlstate) {
   // Class 08: connection exception; 57P01-57P03: the server is shutting down or starting.
   return sqlstate.starts_with("08") || sqlstate.starts_with("57P");
 }
 
 class ResultRow final : public sql::Row {
  public:
-  explicit ResultRow(const pqxx::row& row) : row_(row) {}
-  std::int64_t Int(int column) const override { return row_[column].as<std::int64_t>(); }
+  ResultRow(const PGresult* result, int row) : result_(result), row_(row) {}
+  std::int64_t Int(int column) const override {
+    const char* text = PQgetvalue(result_, row_, column);
+    const char* end = text + PQgetlength(result_, row_, column);
+    std::int64_t value = 0;
+    const auto [stop, error] = std::from_chars(text, end, value);
+    // Thrown to Session::Execute, which fails the statement with it.
+    if (error != std::errc() || stop != end || text == end)
+      throw std::runtime_error("column " + std::to_string(column) + " is not an integer");
+    return value;
+  }
   std::string Text(int column) const override {
-    const auto& field = row_[column];
-    return std::string(field.c_str(), field.size());
+    return std::string(PQgetvalue(result_, row_, column), PQgetlength(result_, row_, column));
   }
 
  private:
-  const pqxx::row& row_;
+  const PGresult* result_;
+  int row_;
 };
 
 // key='value' for a connection string: backslashes and quotes escaped.
@@ -63,37 +72,20 @@ std::string Quoted(std::string_view value) {
 
 }  // namespace
 
-Failure Classify(const std::exception& e) {
-  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return Make(FailureKind::kInDoubt, e.what(),
+Failure Classify(std::string_view sqlstate, std::string_view message, bool connection_lost,
+                 bool committing) {
+  if (connection_lost && committing) {
+    return Make(FailureKind::kInDoubt, message,
                 "the connection to PostgreSQL was lost while committing, so the change may or "
                 "may not have been made: ");
   }
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
-    return Make(FailureKind::kConnection, e.what(), "PostgreSQL unreachable: ");
-  }
-  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr) {
-    return Make(FailureKind::kConflict, e.what());
-  }
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e); sql != nullptr) {
-    if (IsConnectionState(sql->sqlstate()))
-      return Make(FailureKind::kConnection, e.what(), "PostgreSQL unreachable: ");
-    if (sql->sqlstate() == "40001" || sql->sqlstate() == "40P01")
-      return Make(FailureKind::kConflict, e.what());
-  }
-  return Make(FailureKind::kStatement, e.what());
+  if (connection_lost || IsConnectionState(sqlstate))
+    return Make(FailureKind::kConnection, message, "PostgreSQL unreachable: ");
+  if (sqlstate == "40001" || sqlstate == "40P01") return Make(FailureKind::kConflict, message);
+  return Make(FailureKind::kStatement, message);
 }
 
-Result<std::unique_ptr<pqxx::connection>> Connect(const std::string& connection_string) {
-  try {
-    return std::make_unique<pqxx::connection>(connection_string);
-  } catch (const std::exception& e) {
-    return std::unexpected(
-        Make(FailureKind::kConnection, e.what(), "cannot connect to PostgreSQL: ").error);
-  }
-}
+Failure StatementFailure(std::string_view what) { return Make(FailureKind::kStatement, what); }
 
 std::optional<std::string> CompleteConnectionString(const std::string& url) {
   char* error = nullptr;
@@ -143,6 +135,71 @@ const std::string* StatementNames::NameFor(const std::string& sql) {
   return &names_.emplace(sql, name).first->second;
 }
 
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& connection_string) {
+  std::unique_ptr<PGconn, ConnDeleter> connection(PQconnectdb(connection_string.c_str()));
+  if (!connection) {
+    return std::unexpected(
+        Make(FailureKind::kConnection, "out of memory", "cannot connect to PostgreSQL: ").error);
+  }
+  if (PQstatus(connection.get()) != CONNECTION_OK) {
+    return std::unexpected(Make(FailureKind::kConnection, PQerrorMessage(connection.get()),
+                                "cannot connect to PostgreSQL: ")
+                               .error);
+  }
+  // Notices ("relation already exists, skipping") are not the log's business.
+  PQsetNoticeProcessor(
+      connection.get(), [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<Connection>(new Connection(connection.release()));
+}
+
+std::optional<Failure> Connection::Check(const PGresult* result, bool committing) const {
+  const ExecStatusType status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return std::nullopt;
+  const char* sqlstate = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const char* message = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (message == nullptr || *message == '\0') message = PQerrorMessage(connection_.get());
+  // No result at all: libpq could not send the statement or read its answer.
+  const bool lost = result == nullptr || PQstatus(connection_.get()) != CONNECTION_OK;
+  return Classify(sqlstate != nullptr ? sqlstate : "", message, lost, committing);
+}
+
+std::optional<Failure> Connection::Command(const std::string& sql, bool committing) {
+  const ResultPtr result(PQexec(connection_.get(), sql.c_str()));
+  return Check(result.get(), committing);
+}
+
+std::expected<ResultPtr, Failure> Connection::Query(const std::string& sql, const std::string* name,
+                                                    std::span<const char* const> values) {
+  const int count = static_cast<int>(values.size());
+  ResultPtr result;
+  if (name != nullptr) {
+    if (!prepared_.contains(*name)) {
+      // Prepared statements outlive a transaction's rollback: once per connection.
+      const ResultPtr prepared(
+          PQprepare(connection_.get(), name->c_str(), sql.c_str(), 0, nullptr));
+      if (auto failure = Check(prepared.get(), false)) return std::unexpected(std::move(*failure));
+      prepared_.insert(*name);
+    }
+    result.reset(PQexecPrepared(connection_.get(), name->c_str(), count, values.data(), nullptr,
+                                nullptr, 0));
+  } else {
+    result.reset(PQexecParams(connection_.get(), sql.c_str(), count, nullptr, values.data(),
+                              nullptr, nullptr, 0));
+  }
+  if (auto failure = Check(result.get(), false)) return std::unexpected(std::move(*failure));
+  return result;
+}
+
+bool Connection::InTransaction() const {
+  const PGTransactionStatusType status = PQtransactionStatus(connection_.get());
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
+}
+
+bool Connection::Reusable() const {
+  return PQstatus(connection_.get()) == CONNECTION_OK &&
+         PQtransactionStatus(connection_.get()) == PQTRANS_IDLE;
+}
+
 Result<std::int64_t> Session::Execute(std::string_view sql, std::span<const sql::Value> values,
                                       const sql::RowHandler& on_row) {
   if (failure_) return std::unexpected(failure_->error);  // the transaction is aborted
@@ -155,25 +212,28 @@ Result<std::int64_t> Session::Execute(std::string_view sql, std::span<const sql:
       else
         params.emplace_back(std::get<std::string_view>(value));
     }
+    std::vector<const char*> pointers;
+    pointers.reserve(params.size());
+    for (const auto& param : params) pointers.push_back(param.c_str());
     const std::string text = DollarPlaceholders(sql);
     const std::string* name = statements_ != nullptr ? statements_->NameFor(text) : nullptr;
-    pqxx::result rows;
-    if (name != nullptr) {
-      // Only recorded by libpqxx (a no-op once known): it prepares the statement on the
-      // connection when first executed there, one round trip once per connection.
-      tx_.conn().prepare(*name, text);
-      rows = tx_.exec_prepared(*name, pqxx::prepare::make_dynamic_params(params));
-    } else {
-      rows = tx_.exec_params(text, pqxx::prepare::make_dynamic_params(params));
+    auto rows = connection_.Query(text, name, pointers);
+    if (!rows) {
+      failure_ = std::move(rows.error());
+      return std::unexpected(failure_->error);
     }
+    const PGresult* result = rows->get();
     if (on_row) {
-      for (const auto& row : rows) {
-        if (auto ok = on_row(ResultRow(row)); !ok) return std::unexpected(ok.error());
+      for (int row = 0, count = PQntuples(result); row < count; ++row) {
+        if (auto ok = on_row(ResultRow(result, row)); !ok) return std::unexpected(ok.error());
       }
     }
-    return static_cast<std::int64_t>(rows.affected_rows());
+    const std::string_view changed = PQcmdTuples(const_cast<PGresult*>(result));
+    std::int64_t count = 0;
+    std::from_chars(changed.data(), changed.data() + changed.size(), count);
+    return count;
   } catch (const std::exception& e) {
-    failure_ = Classify(e);
+    failure_ = StatementFailure(e.what());
     return std::unexpected(failure_->error);
   }
 }

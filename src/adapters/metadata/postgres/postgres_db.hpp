@@ -1,26 +1,33 @@
-// A thin layer over libpqxx for the PostgreSQL adapters only: a sql::Session over an open
-// transaction, connection strings checked and completed before use, and pqxx errors turned
-// into kInternal errors that name no host, URL or credential, classed by what the caller
-// should do next. Nothing here leaves the adapters.
-// Not thread-safe: a connection, its transaction and its session belong to one thread at a time.
+// A thin layer over libpq for the PostgreSQL adapters (and their tests) only: a connection that
+// owns every result the moment libpq hands it over, a sql::Session over it, connection strings
+// checked and completed before use, and failures turned into kInternal errors that name no
+// host, URL or credential, classed by what the caller should do next. Nothing here leaves the
+// adapters. Not thread-safe: a connection and its session belong to one thread at a time.
+//
+// Not libpqxx: libpqxx 6.4 (Debian 12's) leaks the PGresult of every statement that finds its
+// connection lost (connection_base::make_result asks for the client encoding, which throws,
+// before the result is owned), 2 KiB per dead pooled connection at each PostgreSQL restart.
 #pragma once
 
-#include <pqxx/pqxx>
+#include <libpq-fe.h>
 
-#include <exception>
+#include <cstdint>
+#include <expected>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "adapters/metadata/sql_session.hpp"
 #include "domain/error.hpp"
 
 namespace dlipkg::postgres {
 
-// What a failed transaction means for the caller.
+// What a failed statement or transaction means for the caller.
 enum class FailureKind {
   kStatement,   // the statement failed (a constraint, a bug): the connection is fine
   kConflict,    // serialization failure or deadlock: run the transaction again
@@ -33,20 +40,22 @@ struct Failure {
   Error error;  // kInternal "metadata store failure: ..."
 };
 
-// Classes an exception thrown by pqxx (or anything else) inside a transaction.
-Failure Classify(const std::exception& e);
+// Classes a failure from what libpq reports: the SQLSTATE (empty when the server sent none),
+// libpq's or the server's message, whether the connection is gone, and whether the statement
+// was the COMMIT.
+Failure Classify(std::string_view sqlstate, std::string_view message, bool connection_lost,
+                 bool committing = false);
 
-// Opens a connection. Errors: kInternal "metadata store failure: cannot connect to
-// PostgreSQL: <reason>", without the connection string.
-Result<std::unique_ptr<pqxx::connection>> Connect(const std::string& connection_string);
+// A failure that is not PostgreSQL's (an unreadable value, an exception in a row handler).
+Failure StatementFailure(std::string_view what);
+
+// ?1, ?2, ... (the shared SQL's placeholders) as $1, $2, ...; quoted text is left alone.
+std::string DollarPlaceholders(std::string_view sql);
 
 // `url` (a postgresql:// URI or key=value connection string) with the defaults this server
 // wants (a connect timeout, an application name) where it sets none; nullopt when libpq
 // cannot parse it.
 std::optional<std::string> CompleteConnectionString(const std::string& url);
-
-// ?1, ?2, ... (the shared SQL's placeholders) as $1, $2, ...; quoted text is left alone.
-std::string DollarPlaceholders(std::string_view sql);
 
 // Which statement texts are run as prepared statements, under which name: the first
 // kMaxPrepared distinct texts a store runs, so the server parses and plans a frequent statement
@@ -64,20 +73,58 @@ class StatementNames {
   std::unordered_map<std::string, std::string> names_;
 };
 
+struct ResultDeleter {
+  void operator()(PGresult* result) const { PQclear(result); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+class Connection {
+ public:
+  // Errors: kInternal "metadata store failure: cannot connect to PostgreSQL: <reason>",
+  // without the connection string.
+  static Result<std::unique_ptr<Connection>> Open(const std::string& connection_string);
+
+  // Runs SQL without parameters, possibly several statements (BEGIN, COMMIT, a migration step);
+  // `committing`: a lost connection makes the outcome unknown (kInDoubt).
+  std::optional<Failure> Command(const std::string& sql, bool committing = false);
+
+  // Runs one statement with text parameters: as the prepared statement `name` (prepared on
+  // this connection when first used) or, with no name, sent with its text. Its rows, or why
+  // it failed.
+  std::expected<ResultPtr, Failure> Query(const std::string& sql, const std::string* name,
+                                          std::span<const char* const> values);
+
+  // Inside a transaction (or a failed one), with the connection still up.
+  bool InTransaction() const;
+  // Neither lost nor inside a transaction: fit to be lent again.
+  bool Reusable() const;
+
+ private:
+  struct ConnDeleter {
+    void operator()(PGconn* connection) const { PQfinish(connection); }
+  };
+  explicit Connection(PGconn* connection) : connection_(connection) {}
+  // The failure `result` (possibly null) reports, or nullopt for a success.
+  std::optional<Failure> Check(const PGresult* result, bool committing) const;
+
+  std::unique_ptr<PGconn, ConnDeleter> connection_;
+  std::unordered_set<std::string> prepared_;  // names prepared on this connection
+};
+
 class Session final : public sql::Session {
  public:
   // `statements` null: every statement is sent with its text (PQexecParams).
-  explicit Session(pqxx::transaction_base& tx, StatementNames* statements = nullptr)
-      : tx_(tx), statements_(statements) {}
+  explicit Session(Connection& connection, StatementNames* statements = nullptr)
+      : connection_(connection), statements_(statements) {}
 
   Result<std::int64_t> Execute(std::string_view sql, std::span<const sql::Value> values,
                                const sql::RowHandler& on_row) override;
 
-  // Why the last statement failed, if one did: the transaction is then unusable.
+  // Why the last statement failed, if one did: a transaction is then unusable.
   const std::optional<Failure>& failure() const { return failure_; }
 
  private:
-  pqxx::transaction_base& tx_;
+  Connection& connection_;
   StatementNames* statements_;
   std::optional<Failure> failure_;
 };

@@ -10,6 +10,7 @@
 
 #include "adapters/metadata/lending_pool.hpp"
 #include "adapters/metadata/postgres/postgres_db.hpp"
+#include "adapters/metadata/sql_session.hpp"
 
 namespace dlipkg {
 namespace {
@@ -175,45 +176,61 @@ END $$;
 
 // Brings the schema to the latest version in one transaction. The advisory lock makes
 // instances starting at once take turns: the second finds the schema in place.
-Result<void> Migrate(pqxx::connection& connection) {
-  try {
-    pqxx::work tx(connection);
-    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
-    tx.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    const auto version =
-        tx.exec("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0].as<std::int64_t>();
-    const auto latest = static_cast<std::int64_t>(std::size(kMigrations));
-    if (auto ok = CheckSchemaVersion(version, latest); !ok) return ok;
-    if (version == latest) return {};
-    for (auto step = version; step < latest; ++step) tx.exec(std::string(kMigrations[step]));
-    tx.exec("DELETE FROM schema_version");
-    tx.exec_params("INSERT INTO schema_version (version) VALUES ($1)", latest);
-    tx.commit();
-    return {};
-  } catch (const std::exception& e) {
-    return std::unexpected(postgres::Classify(e).error);
+Result<void> Migrate(postgres::Connection& connection) {
+  const auto failed = [](const postgres::Failure& failure) -> Result<void> {
+    return std::unexpected(failure.error);
+  };
+  if (auto failure = connection.Command("BEGIN")) return failed(*failure);
+  // However this ends, the transaction ends with it (a connection goes back to the pool idle).
+  struct Ender {
+    postgres::Connection& connection;
+    bool done = false;
+    ~Ender() {
+      if (!done) connection.Command("ROLLBACK");
+    }
+  } ender{connection};
+  if (auto failure = connection.Command("SELECT pg_advisory_xact_lock(" +
+                                        std::to_string(kMigrationLock) + ")"))
+    return failed(*failure);
+  if (auto failure = connection.Command(
+          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+    return failed(*failure);
+  postgres::Session session(connection);
+  auto version = sql::SelectOne(session, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                                sql::IntFromRow);
+  if (!version) return std::unexpected(version.error());
+  const auto latest = static_cast<std::int64_t>(std::size(kMigrations));
+  if (auto ok = CheckSchemaVersion(*version, latest); !ok) return ok;
+  if (*version == latest) return {};
+  for (auto step = *version; step < latest; ++step) {
+    if (auto failure = connection.Command(std::string(kMigrations[step]))) return failed(*failure);
   }
+  if (auto failure = connection.Command("DELETE FROM schema_version")) return failed(*failure);
+  if (auto failure = connection.Command("INSERT INTO schema_version (version) VALUES (" +
+                                        std::to_string(latest) + ")"))
+    return failed(*failure);
+  ender.done = true;
+  if (auto failure = connection.Command("COMMIT", /*committing=*/true)) return failed(*failure);
+  return {};
 }
-
-using ReadTransaction = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
 
 class PostgresTransactions final : public SqlTransactions {
  public:
   PostgresTransactions(std::string connection_string, std::size_t connections)
       : pool_(connections, [connection_string = std::move(connection_string)] {
-          return postgres::Connect(connection_string);
+          return postgres::Connection::Open(connection_string);
         }) {}
 
-  LendingPool<pqxx::connection>& pool() { return pool_; }
+  LendingPool<postgres::Connection>& pool() { return pool_; }
 
   // READ COMMITTED: each statement sees what was committed before it, and the dialect's
   // locks keep concurrent writers of the same rows apart.
-  Result<void> Write(const Body& body) override { return Run<pqxx::work>(body); }
+  Result<void> Write(const Body& body) override { return Run("BEGIN", body); }
 
   // Queue bookkeeping commits without waiting for the WAL flush (losing it only makes a job
   // claimable again).
   Result<void> WriteBookkeeping(const Body& body) override {
-    return Run<pqxx::work>([&](sql::Session& s) -> Result<void> {
+    return Run("BEGIN", [&](sql::Session& s) -> Result<void> {
       if (auto ok = sql::Run(s, "SET LOCAL synchronous_commit TO OFF"); !ok)
         return std::unexpected(ok.error());
       return body(s);
@@ -221,33 +238,29 @@ class PostgresTransactions final : public SqlTransactions {
   }
 
   // One snapshot for all of a call's queries, so a group is never seen half replaced.
-  Result<void> Read(const Body& body) override { return Run<ReadTransaction>(body); }
+  Result<void> Read(const Body& body) override {
+    return Run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", body);
+  }
 
   // One statement in autocommit mode: one round trip instead of BEGIN, statement, COMMIT.
-  Result<void> ReadOne(const Body& body) override { return Run<pqxx::nontransaction>(body); }
+  Result<void> ReadOne(const Body& body) override { return Run("", body); }
 
   // Nothing of a server's own to lose: CheckReady's query finds an unreachable server.
   Result<void> CheckIntact() const override { return {}; }
 
  private:
-  template <class Transaction>
-  Result<void> Run(const Body& body) {
+  // Runs `body` after `begin` (empty: in autocommit mode, no transaction), then commits, or
+  // rolls back when the body or a statement failed.
+  Result<void> Run(const std::string& begin, const Body& body) {
     bool reconnected = false;
     for (int attempt = 1;; ++attempt) {
       auto lease = pool_.Acquire();
       if (!lease) return Unreachable(lease.error());
-      std::optional<postgres::Failure> failure;
       Result<void> result;
-      try {
-        Transaction tx(**lease);
-        postgres::Session session(tx, &statements_);
-        result = body(session);
-        failure = session.failure();
-        if (result && !failure) tx.commit();
-      } catch (const std::exception& e) {
-        failure = postgres::Classify(e);
-        result = std::unexpected(failure->error);
-      }
+      const auto failure = Attempt(**lease, begin, body, result);
+      if (failure && result) result = std::unexpected(failure->error);
+      // Lost, or still in a transaction (its ROLLBACK failed): not lent again.
+      if (!(*lease)->Reusable()) lease->Discard();
       if (!failure) return Reachable(std::move(result));
       switch (failure->kind) {
         case postgres::FailureKind::kStatement:
@@ -271,6 +284,28 @@ class PostgresTransactions final : public SqlTransactions {
     }
   }
 
+  // One try on `connection`: BEGIN (unless autocommit), the body (its outcome in `result`),
+  // then COMMIT, or ROLLBACK after a failure. Why it failed, if a statement did.
+  std::optional<postgres::Failure> Attempt(postgres::Connection& connection,
+                                           const std::string& begin, const Body& body,
+                                           Result<void>& result) {
+    if (!begin.empty()) {
+      if (auto failure = connection.Command(begin)) return failure;
+    }
+    std::optional<postgres::Failure> failure;
+    postgres::Session session(connection, &statements_);
+    try {
+      result = body(session);
+      failure = session.failure();
+    } catch (const std::exception& e) {  // an unreadable value, out of memory
+      failure = postgres::StatementFailure(e.what());
+    }
+    if (begin.empty()) return failure;
+    if (result && !failure) return connection.Command("COMMIT", /*committing=*/true);
+    if (connection.InTransaction()) connection.Command("ROLLBACK");
+    return failure;
+  }
+
   // One log line when PostgreSQL stops answering and one when it answers again (whatever the
   // answer), rather than one per failed call.
   std::unexpected<Error> Unreachable(const Error& error) {
@@ -284,7 +319,7 @@ class PostgresTransactions final : public SqlTransactions {
     return result;
   }
 
-  LendingPool<pqxx::connection> pool_;
+  LendingPool<postgres::Connection> pool_;
   postgres::StatementNames statements_;  // shared by every connection of the pool
   std::atomic<bool> down_{false};
 };

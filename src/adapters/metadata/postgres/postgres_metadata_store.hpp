@@ -1,4 +1,4 @@
-// MetadataStore and JobQueue on PostgreSQL (libpqxx), for several server instances sharing one
+// MetadataStore and JobQueue on PostgreSQL (libpq), for several server instances sharing one
 // database, with the semantics of SqliteMetadataStore (the SQL is shared, metadata_sql.hpp).
 // Schema migrations are versioned (table schema_version) and applied at Open under an advisory
 // lock, so instances may start at once. Used by the composition root for --metadata postgresql://.

@@ -1,5 +1,5 @@
 // The PostgreSQL adapter's pure helpers: placeholders, connection strings completed without
-// echoing them, and pqxx errors classed and worded without hosts or secrets. No server needed.
+// echoing them, and libpq's errors classed and worded without hosts or secrets. No server needed.
 
 #include "adapters/metadata/postgres/postgres_db.hpp"
 
@@ -38,28 +38,39 @@ TEST(CompleteConnectionString, AddsATimeoutAndANameUnlessGiven) {
 }
 
 TEST(Classify, ConnectionLossIsToldApartFromConflictsAndStatementErrors) {
-  const auto lost = Classify(pqxx::broken_connection(
-      "connection to server at \"10.1.2.3\", port 5432 failed: Connection refused\n"
-      "\tIs the server running on that host and accepting TCP/IP connections?\n"));
+  const auto lost =
+      Classify("",
+               "connection to server at \"10.1.2.3\", port 5432 failed: Connection refused\n"
+               "\tIs the server running on that host and accepting TCP/IP connections?\n",
+               /*connection_lost=*/true);
   EXPECT_EQ(lost.kind, FailureKind::kConnection);
   EXPECT_EQ(lost.error.code, ErrorCode::kInternal);
   EXPECT_EQ(lost.error.message,
             "metadata store failure: PostgreSQL unreachable: Connection refused");
 
-  const auto shutdown = Classify(pqxx::sql_error(
-      "FATAL:  terminating connection due to administrator command\n", "q", "57P01"));
+  // The server's own word that it is going away, before libpq has seen the connection close.
+  const auto shutdown =
+      Classify("57P01", "FATAL:  terminating connection due to administrator command\n", false);
   EXPECT_EQ(shutdown.kind, FailureKind::kConnection);
+  EXPECT_EQ(shutdown.error.message,
+            "metadata store failure: PostgreSQL unreachable: terminating connection due to "
+            "administrator command");
 
-  EXPECT_EQ(Classify(pqxx::serialization_failure("ERROR:  could not serialize")).kind,
-            FailureKind::kConflict);
-  EXPECT_EQ(Classify(pqxx::deadlock_detected("ERROR:  deadlock detected")).kind,
-            FailureKind::kConflict);
-  EXPECT_EQ(Classify(pqxx::in_doubt_error("lost")).kind, FailureKind::kInDoubt);
+  EXPECT_EQ(Classify("40001", "ERROR:  could not serialize", false).kind, FailureKind::kConflict);
+  EXPECT_EQ(Classify("40P01", "ERROR:  deadlock detected", false).kind, FailureKind::kConflict);
+  const auto in_doubt = Classify("", "server closed the connection unexpectedly\n", true,
+                                 /*committing=*/true);
+  EXPECT_EQ(in_doubt.kind, FailureKind::kInDoubt);
+  EXPECT_TRUE(in_doubt.error.retryable);
+  // A COMMIT the server refused with the connection up was not made: not in doubt.
+  EXPECT_EQ(Classify("23505", "ERROR:  duplicate key", false, /*committing=*/true).kind,
+            FailureKind::kStatement);
 
-  const auto constraint = Classify(
-      pqxx::sql_error("ERROR:  duplicate key value violates unique constraint \"packages_pkey\"\n"
-                      "DETAIL:  Key (project)=(p1) already exists.\n",
-                      "INSERT INTO packages ...", "23505"));
+  const auto constraint =
+      Classify("23505",
+               "ERROR:  duplicate key value violates unique constraint \"packages_pkey\"\n"
+               "DETAIL:  Key (project)=(p1) already exists.\n",
+               false);
   EXPECT_EQ(constraint.kind, FailureKind::kStatement);
   EXPECT_FALSE(constraint.error.retryable);
   EXPECT_EQ(constraint.error.message,
