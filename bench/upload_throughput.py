@@ -12,9 +12,10 @@ With --small N: N files of 10 KiB uploaded synchronously, each into a new group,
 --concurrency clients on keep-alive connections; the reference fetches the same files from
 nginx with as many threads, writes and fsyncs each. Rounds alternate reference and dlipkg (a
 fresh server each round); prints each round and min / median / max of the ratio (target 0.6).
+--baseline BINARY adds another dlipkg (e.g. main's) to each round, as a third measurement.
 
 Usage: bench/upload_throughput.py [--sizes 10MiB,1GiB] [--runs 3]
-       bench/upload_throughput.py --small 1000 [--concurrency 8] [--rounds 3]
+       bench/upload_throughput.py --small 1000 [--concurrency 8] [--rounds 3] [--baseline BIN]
 """
 import argparse
 import concurrent.futures
@@ -71,7 +72,26 @@ def in_parallel(count, concurrency, task):
     return time.perf_counter() - started
 
 
-def small_round(work, nginx, count, concurrency, round_no):
+def timed_uploads(work, nginx, count, concurrency, round_no, binary, label):
+    """Seconds for `count` sync uploads into a fresh server of `binary` (None: build/dlipkg)."""
+    data = work / f"data{round_no}-{label}"
+    server = Dlipkg(data, ["--allow-source", "127.0.0.1"], binary=binary)
+    server.start()
+    try:
+        def upload(session, i):
+            r = session.post(server.url + "/v2.0/bench/resources/files",
+                             json={"paths": [f"{nginx.url}/small/s{i:05d}.bin"],
+                                   "group": f"g{round_no}-{i:05d}"}, timeout=60)
+            if r.status_code != 200:
+                raise SystemExit(f"upload failed: {r.status_code} {r.text}")
+
+        return in_parallel(count, concurrency, upload)
+    finally:
+        server.stop()
+        subprocess.run(["rm", "-rf", str(data)])
+
+
+def small_round(work, nginx, count, concurrency, round_no, baseline=None):
     out = work / f"ref{round_no}"
     out.mkdir()
 
@@ -86,21 +106,10 @@ def small_round(work, nginx, count, concurrency, round_no):
     reference_s = in_parallel(count, concurrency, fetch_write_fsync)
     subprocess.run(["rm", "-rf", str(out)])
 
-    server = Dlipkg(work / f"data{round_no}", ["--allow-source", "127.0.0.1"])
-    server.start()
-    try:
-        def upload(session, i):
-            r = session.post(server.url + "/v2.0/bench/resources/files",
-                             json={"paths": [f"{nginx.url}/small/s{i:05d}.bin"],
-                                   "group": f"g{round_no}-{i:05d}"}, timeout=60)
-            if r.status_code != 200:
-                raise SystemExit(f"upload failed: {r.status_code} {r.text}")
-
-        dlipkg_s = in_parallel(count, concurrency, upload)
-    finally:
-        server.stop()
-        subprocess.run(["rm", "-rf", str(work / f"data{round_no}")])
-    return reference_s, dlipkg_s
+    dlipkg_s = timed_uploads(work, nginx, count, concurrency, round_no, None, "this")
+    baseline_s = (timed_uploads(work, nginx, count, concurrency, round_no, baseline, "baseline")
+                  if baseline else None)
+    return reference_s, dlipkg_s, baseline_s
 
 
 def small_uploads(args):
@@ -111,14 +120,19 @@ def small_uploads(args):
     for i in range(args.small):
         (work / "src" / "small" / f"s{i:05d}.bin").write_bytes(os.urandom(10 << 10))
     nginx = Nginx(work / "src", work / "nginx").start()
-    ratios = []
+    ratios, baseline_ratios = [], []
     try:
         for round_no in range(args.rounds):
-            reference_s, dlipkg_s = small_round(work, nginx, args.small, args.concurrency,
-                                                round_no)
+            reference_s, dlipkg_s, baseline_s = small_round(
+                work, nginx, args.small, args.concurrency, round_no, args.baseline)
             ratios.append(reference_s / dlipkg_s)
-            print(f"round {round_no + 1}: fetch+write+fsync {args.small / reference_s:.0f}/s, "
-                  f"dlipkg {args.small / dlipkg_s:.0f}/s, ratio {ratios[-1]:.2f}", flush=True)
+            line = (f"round {round_no + 1}: fetch+write+fsync {args.small / reference_s:.0f}/s, "
+                    f"dlipkg {args.small / dlipkg_s:.0f}/s, ratio {ratios[-1]:.2f}")
+            if baseline_s:
+                baseline_ratios.append(reference_s / baseline_s)
+                line += (f"; baseline {args.small / baseline_s:.0f}/s, "
+                         f"ratio {baseline_ratios[-1]:.2f}")
+            print(line, flush=True)
     finally:
         nginx.stop()
         subprocess.run(["rm", "-rf", str(work)])
@@ -126,6 +140,9 @@ def small_uploads(args):
           f"{args.concurrency}: ratio to fetch+write+fsync min / median / max "
           f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f} "
           f"(target >= 0.6: {'met' if statistics.median(ratios) >= 0.6 else 'MISSED'})")
+    if baseline_ratios:
+        print(f"baseline {args.baseline}: ratio min / median / max {min(baseline_ratios):.2f} / "
+              f"{statistics.median(baseline_ratios):.2f} / {max(baseline_ratios):.2f}")
 
 
 def main():
@@ -136,6 +153,9 @@ def main():
     parser.add_argument("--sizes", default="10MiB,1GiB")
     parser.add_argument("--runs", type=int, default=3, help="runs per size; the best is kept")
     parser.add_argument("--workdir", default=None, help="where files go (default: build/bench)")
+    parser.add_argument("--baseline", default=None,
+                        help="with --small: another dlipkg binary (e.g. main's) measured in "
+                             "each round too")
     args = parser.parse_args()
     if args.small:
         return small_uploads(args)
