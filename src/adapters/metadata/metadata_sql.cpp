@@ -730,11 +730,16 @@ Result<ListingMarks> MetadataSql::ListMarks(Session& s, const std::string& proje
   return marks;
 }
 
-// The server steps from each mark to the next (an index seek, then `every` entries passed
-// over), so only the marks cross the network; then it counts the few entries after the last.
+// The server counts the matches (by the name index where it helps), then, unless there are
+// fewer than `every`, steps from each mark to the next (an index seek, then `every` entries
+// passed over), so only the marks cross the network.
 Result<ListingMarks> MetadataSql::SeekMarks(Session& s, const std::string& project,
                                             const PackageFilter& filter, std::size_t every,
                                             std::size_t max_marks) const {
+  auto total = CountMatching(s, dialect_, project, filter);
+  if (!total) return std::unexpected(total.error());
+  ListingMarks marks{.total = *total, .every = every};
+  if (*total < every) return marks;  // a rare name= needle: no walk over the project
   Bindings b;
   // In listing order, not by the name index: each step passes over the next entries only.
   const std::string first = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
@@ -749,30 +754,12 @@ Result<ListingMarks> MetadataSql::SeekMarks(Session& s, const std::string& proje
       "p.name FROM packages p " +
       next + " ORDER BY p.group_name, p.name OFFSET " + skip_next +
       " LIMIT 1) x) SELECT group_name, name FROM m ORDER BY group_name, name";
-  ListingMarks marks{.every = every};
   std::size_t found = 0;
-  std::optional<ListPosition> last;
   auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
-    last = ListPosition{row.Text(0), row.Text(1)};
-    AddMark(marks, ++found * every, *last, max_marks);
+    AddMark(marks, ++found * every, ListPosition{row.Text(0), row.Text(1)}, max_marks);
     return {};
   });
   if (!ran) return std::unexpected(ran.error());
-  // Fewer than `every` follow the last mark (or there would be another).
-  Bindings r;
-  std::string after = FilterWhere(r, dialect_, project, filter, /*by_name_index=*/false);
-  if (last)
-    after +=
-        " AND (p.group_name, p.name) > (" + r.Add(last->group) + ", " + r.Add(last->name) + ")";
-  const std::string count = "SELECT COUNT(*) FROM (SELECT 1 FROM packages p " + after + " LIMIT " +
-                            r.Add(AsInt(every)) + ") r";
-  std::int64_t rest = 0;
-  ran = s.Execute(count, r.values(), [&](const Row& row) -> Result<void> {
-    rest = row.Int(0);
-    return {};
-  });
-  if (!ran) return std::unexpected(ran.error());
-  marks.total = found * every + static_cast<std::size_t>(rest);
   return marks;
 }
 
