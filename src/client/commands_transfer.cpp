@@ -19,7 +19,6 @@
 #include "adapters/common/sha256.hpp"
 #include "client/command_util.hpp"
 #include "client/commands.hpp"
-#include "client/hash_ahead.hpp"
 #include "client/progress.hpp"
 #include "client/push_plan.hpp"
 
@@ -62,23 +61,48 @@ std::vector<std::pair<std::string, std::string>> ParsedTags(const ClientOptions&
 // The package a push made holds the bytes read here, or the push fails and removes it.
 Outcome<json::object> CheckStored(DliClient& dli, const ClientOptions& options,
                                   const PushItem& item, const std::optional<std::string>& sent,
-                                  json::object package, const std::string& unread_why) {
+                                  json::object package) {
   const auto stored = Str(package, "sha256");
   if (sent && stored == *sent) return package;
   const bool removed = dli.Delete(item.name, options.group()).has_value();
   return std::unexpected(LocalFailure(
       item.argument + ": the server stored bytes with SHA-256 " + (stored.empty() ? "?" : stored) +
-      " but " +
-      (sent ? "the file read as " + *sent
-            : "the file could not be read whole" +
-                  (unread_why.empty() ? "" : " (" + unread_why + ")")) +
+      " but " + (sent ? "the file read as " + *sent : std::string("the file was not read whole")) +
       " (altered on the way?); " +
       (removed ? "the package was removed" : "removing the package failed: remove it by hand")));
 }
 
-// The file is hashed on a second thread while it streams (UNSIGNED-PAYLOAD, as the SDKs send
-// streams), then the SHA-256 the server stored is compared with that hash. Bytes altered on the
-// way, or a file that changed while being sent, make the push fail and its package is removed.
+// SHA-256 of an upload, fed by the transport as it reads the file: one pass over the bytes.
+// A new attempt starts again at offset 0; bytes out of order (which curl never produces) make
+// the hash unusable rather than wrong.
+class UploadHash {
+ public:
+  void Feed(std::int64_t offset, std::span<const char> bytes) {
+    if (offset == 0 && next_ != 0) {
+      hasher_ = std::make_unique<Sha256Hasher>();
+      next_ = 0;
+      broken_ = false;
+    }
+    if (offset != next_) broken_ = true;
+    if (broken_) return;
+    hasher_->Update(bytes);
+    next_ += static_cast<std::int64_t>(bytes.size());
+  }
+  // The hex digest if exactly `size` bytes were seen in order.
+  std::optional<std::string> Finish(std::int64_t size) {
+    if (broken_ || next_ != size) return std::nullopt;
+    return hasher_->FinishHex();
+  }
+
+ private:
+  std::unique_ptr<Sha256Hasher> hasher_ = std::make_unique<Sha256Hasher>();
+  std::int64_t next_ = 0;
+  bool broken_ = false;
+};
+
+// The file is read once: hashed while it streams (UNSIGNED-PAYLOAD, as the SDKs send streams),
+// then the SHA-256 the server stored is compared with that hash. Bytes altered on the way make
+// the push fail, and the package they made is removed.
 Outcome<json::object> PushFile(DliClient& dli, const ClientOptions& options, const PushItem& item) {
   auto fd = OpenFd(item.argument, O_RDONLY);
   if (!fd)
@@ -86,7 +110,7 @@ Outcome<json::object> PushFile(DliClient& dli, const ClientOptions& options, con
         LocalFailure("cannot open " + item.argument + ": " + ErrnoText(fd.error())));
   ::posix_fadvise(fd->Get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   ProgressBar bar(ProgressStream(options), item.name, item.size);
-  HashAhead hash(fd->Get(), item.size);
+  UploadHash hash;
   auto answer =
       dli.PutContent({.name = item.name,
                       .kind = item.kind,
@@ -94,15 +118,11 @@ Outcome<json::object> PushFile(DliClient& dli, const ClientOptions& options, con
                       .fd = fd->Get(),
                       .size = item.size,
                       .progress = [&](std::int64_t done, std::int64_t) { bar.Update(done); },
-                      .observer =
-                          [&](std::int64_t offset, std::span<const char> bytes) {
-                            hash.Sent(offset + static_cast<std::int64_t>(bytes.size()));
-                          }});
+                      .observer = [&](std::int64_t offset,
+                                      std::span<const char> bytes) { hash.Feed(offset, bytes); }});
   bar.Finish(answer ? item.size : 0);
   if (!answer) return answer;
-  std::string why;
-  const auto hashed = hash.Finish(&why);
-  return CheckStored(dli, options, item, hashed, std::move(*answer), why);
+  return CheckStored(dli, options, item, hash.Finish(item.size), std::move(*answer));
 }
 
 // The package objects of `names` in an upload answer's "details".

@@ -38,7 +38,7 @@ struct HttpRequest {
   // (bytes sent or received, total or -1), called often; the caller throttles drawing.
   std::function<void(std::int64_t, std::int64_t)> progress;
   // Sees every upload byte as it is read, with its offset (an attempt starts again at 0), so
-  // a caller can follow how far the file was read (push hashes ahead of it on another thread).
+  // a caller can hash the file in the same pass that sends it.
   std::function<void(std::int64_t, std::span<const char>)> upload_observer;
   RetryPolicy retry = RetryPolicy::kConnectOnly;
 };

@@ -211,8 +211,8 @@ def test_replace_is_all_or_nothing(env, tmp_path, nginx):
 
 @pytest.mark.parametrize("mode", ["aksk", "token"])
 def test_push_of_bytes_altered_on_the_way_fails_and_removes_the_package(server, tmp_path, mode):
-    """push streams the file (UNSIGNED-PAYLOAD), hashes it on a second thread and compares the
-    SHA-256 the server stored with its own: bytes altered in flight are caught, and the package they made is removed."""
+    """push reads the file once (UNSIGNED-PAYLOAD) and compares the SHA-256 the server stored
+    with its own: bytes altered in flight are caught, and the package they made is removed."""
     env = client_env(server, mode, tmp_path)
     data = os.urandom(300_000)
     path = write(tmp_path / "src" / "moved.bin", data)

@@ -1,5 +1,5 @@
 // Reproducible pseudo-random bytes and their SHA-256, for the tests of code that hashes streams
-// (the overlapped hasher, push's hash thread). Header-only; no shared state.
+// (the overlapped hasher of the directory store). Header-only; no shared state.
 #pragma once
 
 #include <cstddef>
