@@ -1,5 +1,6 @@
 #include "api/router.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "domain/names.hpp"
@@ -22,17 +23,34 @@ std::string_view ParamName(std::string_view segment) {
 // How strongly a pattern segment binds: a literal over a parameter over a catch-all.
 int Rank(std::string_view segment) { return IsCatchAll(segment) ? 0 : IsParam(segment) ? 1 : 2; }
 
-std::vector<std::string_view> PatternSegments(std::string_view pattern) {
-  return Split(pattern.substr(1), '/');
-}
+// A pattern's segments one by one, as Split(pattern.substr(1), '/') would give them, without
+// allocating: every request is matched against every route, so this is on the hot path.
+class PatternWalk {
+ public:
+  explicit PatternWalk(std::string_view pattern) : rest_(pattern.substr(1)) {}
+  bool Next(std::string_view& segment) {
+    if (done_) return false;
+    const auto slash = rest_.find('/');
+    segment = rest_.substr(0, slash);
+    if (slash == std::string_view::npos)
+      done_ = true;
+    else
+      rest_ = rest_.substr(slash + 1);
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+  bool done_ = false;
+};
 
 // True when `a` is more specific than `b` (both match the same path): at the first segment
 // where they bind differently, the stronger one wins.
 bool MoreSpecific(std::string_view a, std::string_view b) {
-  const auto left = PatternSegments(a);
-  const auto right = PatternSegments(b);
-  for (std::size_t i = 0; i < left.size() && i < right.size(); ++i) {
-    if (Rank(left[i]) != Rank(right[i])) return Rank(left[i]) > Rank(right[i]);
+  PatternWalk left(a), right(b);
+  std::string_view l, r;
+  while (left.Next(l) && right.Next(r)) {
+    if (Rank(l) != Rank(r)) return Rank(l) > Rank(r);
   }
   return false;
 }
@@ -84,16 +102,19 @@ Result<Target> ParseTarget(std::string_view raw) {
 
 bool MatchPattern(std::string_view pattern, const std::vector<std::string_view>& segments,
                   std::vector<std::pair<std::string_view, std::string_view>>* params) {
-  const auto parts = PatternSegments(pattern);
-  const bool catch_all = IsCatchAll(parts.back());
-  const std::size_t fixed = parts.size() - (catch_all ? 1 : 0);
+  const std::string_view last = pattern.substr(pattern.rfind('/') + 1);
+  const bool catch_all = IsCatchAll(last);
+  const std::size_t parts = static_cast<std::size_t>(std::ranges::count(pattern, '/'));
+  const std::size_t fixed = parts - (catch_all ? 1 : 0);
   if (catch_all ? segments.size() < fixed : segments.size() != fixed) return false;
   std::vector<std::pair<std::string_view, std::string_view>> found;
-  for (std::size_t i = 0; i < fixed; ++i) {
-    if (IsParam(parts[i])) {
+  PatternWalk walk(pattern);
+  std::string_view part;
+  for (std::size_t i = 0; i < fixed && walk.Next(part); ++i) {
+    if (IsParam(part)) {
       if (segments[i].empty()) return false;
-      found.emplace_back(ParamName(parts[i]), segments[i]);
-    } else if (parts[i] != segments[i]) {
+      if (params != nullptr) found.emplace_back(ParamName(part), segments[i]);
+    } else if (part != segments[i]) {
       return false;
     }
   }
@@ -104,7 +125,7 @@ bool MatchPattern(std::string_view pattern, const std::vector<std::string_view>&
       rest =
           std::string_view(segments[fixed].data(), segments.back().data() + segments.back().size() -
                                                        segments[fixed].data());
-    found.emplace_back(ParamName(parts.back()), rest);
+    found.emplace_back(ParamName(last), rest);
   }
   if (params != nullptr) *params = std::move(found);
   return true;
