@@ -6,6 +6,8 @@ server's SQLite file: a bulk path for this benchmark only), in one run:
   - page: GET /resources?limit=100 at three offsets (start, middle, end), median of 20 each;
     the figure is the 100,000-group time over the 1,000-group time at the same offset; and the
     same pages reached by the keyset cursor (not for --baseline, which has none);
+  - name= deep: the first page of name=S where S matches only one of the last 20 groups (20
+    different S, so no request reuses what an earlier one counted), median, same ratio;
   - whole: the unpaginated listing (about 51 MB of JSON at 100,000 groups) against nginx
     serving the same body from a file; and the server's RSS growth while it answers;
   - memory: RSS after 50 page requests (100 rows, spread offsets), then after 3 whole
@@ -133,6 +135,7 @@ def main():
                 subjects[(label, groups)] = Subject(label, binary, env, work, groups)
         page = {key: {o: [] for o in range(3)} for key in subjects}
         cursor_page = {key: {o: [] for o in range(3)} for key in subjects}
+        name_page = {key: [] for key in subjects}
         whole, whole_ref, growth, after50, after_whole = ({} for _ in range(5))
         for key in subjects:
             whole[key], whole_ref[key], growth[key] = [], [], []
@@ -153,6 +156,11 @@ def main():
                                                         page[(label, large)][i])]
                         print(f"  page at {name}: {large} vs {small} groups: {spread(ratios)} x "
                               f"(target <= 1.5)")
+                    ratios = [b / a for a, b in zip(name_page[(label, small)],
+                                                    name_page[(label, large)])]
+                    print(f"  name= first page, one match among the last groups: {large} groups "
+                          f"{spread(name_page[(label, large)])} ms, vs {small} groups: "
+                          f"{spread(ratios)} x (target <= 1.5)")
                     if label != "baseline":
                         for i, name in enumerate(["start", "middle", "end"]):
                             ratios = [b / a for a, b in zip(cursor_page[(label, small)][i],
@@ -184,6 +192,9 @@ def main():
                             at = f"&cursor={cursor_after(offset - 1)}" if offset else ""
                             cursor_page[key][i].append(timed(
                                 lambda: subject.get(f"{P}?limit=100{at}"), 20) * 1000)
+                    needles = iter(f"g{groups - 1 - k:06d}" for k in range(20))
+                    name_page[key].append(timed(
+                        lambda: subject.get(f"{P}?limit=100&name={next(needles)}"), 20) * 1000)
                     if groups >= 10000:
                         for i in range(50):
                             subject.get(f"{P}?limit=100&offset={(i * 7919) % groups}")

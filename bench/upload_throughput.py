@@ -8,10 +8,20 @@ For each size (default 10 MiB and 1 GiB): nginx on loopback serves a file of ran
     the server's peak RSS is sampled every 20 ms during the upload.
 Prints both throughputs, their ratio and the peak RSS. Targets: ratio >= 0.8, RSS < 64 MiB.
 
+With --small N: N files of 10 KiB uploaded synchronously, each into a new group, by
+--concurrency clients on keep-alive connections; the reference fetches the same files from
+nginx with as many threads, writes and fsyncs each. Rounds alternate reference and dlipkg (a
+fresh server each round); prints each round and min / median / max of the ratio (target 0.6).
+--baseline BINARY adds another dlipkg (e.g. main's) to each round, as a third measurement.
+
 Usage: bench/upload_throughput.py [--sizes 10MiB,1GiB] [--runs 3]
+       bench/upload_throughput.py --small 1000 [--concurrency 8] [--rounds 3] [--baseline BIN]
 """
 import argparse
+import concurrent.futures
 import os
+import statistics
+import threading
 import subprocess
 import sys
 import tempfile
@@ -22,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integrat
 from harness import Dlipkg, Nginx, RssSampler  # noqa: E402
 
 from sizes import parse_size  # noqa: E402
+
+import requests  # noqa: E402
 
 
 def make_file(path, size):
@@ -44,12 +56,109 @@ def curl_copy(url, dest):
     return curl_only, with_fsync
 
 
+def in_parallel(count, concurrency, task):
+    """Runs task(session, i) for i in range(count) on `concurrency` threads, each with its own
+    keep-alive session; returns the elapsed seconds."""
+    local = threading.local()
+
+    def run(i):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        task(local.session, i)
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(run, range(count)))
+    return time.perf_counter() - started
+
+
+def timed_uploads(work, nginx, count, concurrency, round_no, binary, label):
+    """Seconds for `count` sync uploads into a fresh server of `binary` (None: build/dlipkg)."""
+    data = work / f"data{round_no}-{label}"
+    server = Dlipkg(data, ["--allow-source", "127.0.0.1"], binary=binary)
+    server.start()
+    try:
+        def upload(session, i):
+            r = session.post(server.url + "/v2.0/bench/resources/files",
+                             json={"paths": [f"{nginx.url}/small/s{i:05d}.bin"],
+                                   "group": f"g{round_no}-{i:05d}"}, timeout=60)
+            if r.status_code != 200:
+                raise SystemExit(f"upload failed: {r.status_code} {r.text}")
+
+        return in_parallel(count, concurrency, upload)
+    finally:
+        server.stop()
+        subprocess.run(["rm", "-rf", str(data)])
+
+
+def small_round(work, nginx, count, concurrency, round_no, baseline=None):
+    out = work / f"ref{round_no}"
+    out.mkdir()
+
+    def fetch_write_fsync(session, i):
+        r = session.get(f"{nginx.url}/small/s{i:05d}.bin")
+        r.raise_for_status()
+        fd = os.open(out / f"s{i:05d}.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, r.content)
+        os.fsync(fd)
+        os.close(fd)
+
+    reference_s = in_parallel(count, concurrency, fetch_write_fsync)
+    subprocess.run(["rm", "-rf", str(out)])
+
+    dlipkg_s = timed_uploads(work, nginx, count, concurrency, round_no, None, "this")
+    baseline_s = (timed_uploads(work, nginx, count, concurrency, round_no, baseline, "baseline")
+                  if baseline else None)
+    return reference_s, dlipkg_s, baseline_s
+
+
+def small_uploads(args):
+    base = Path(args.workdir or Path(__file__).resolve().parents[1] / "build" / "bench")
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=base))
+    (work / "src" / "small").mkdir(parents=True)
+    for i in range(args.small):
+        (work / "src" / "small" / f"s{i:05d}.bin").write_bytes(os.urandom(10 << 10))
+    nginx = Nginx(work / "src", work / "nginx").start()
+    ratios, baseline_ratios = [], []
+    try:
+        for round_no in range(args.rounds):
+            reference_s, dlipkg_s, baseline_s = small_round(
+                work, nginx, args.small, args.concurrency, round_no, args.baseline)
+            ratios.append(reference_s / dlipkg_s)
+            line = (f"round {round_no + 1}: fetch+write+fsync {args.small / reference_s:.0f}/s, "
+                    f"dlipkg {args.small / dlipkg_s:.0f}/s, ratio {ratios[-1]:.2f}")
+            if baseline_s:
+                baseline_ratios.append(reference_s / baseline_s)
+                line += (f"; baseline {args.small / baseline_s:.0f}/s, "
+                         f"ratio {baseline_ratios[-1]:.2f}")
+            print(line, flush=True)
+    finally:
+        nginx.stop()
+        subprocess.run(["rm", "-rf", str(work)])
+    print(f"{args.small} x 10 KiB sync uploads, new group each, concurrency "
+          f"{args.concurrency}: ratio to fetch+write+fsync min / median / max "
+          f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f} "
+          f"(target >= 0.6: {'met' if statistics.median(ratios) >= 0.6 else 'MISSED'})")
+    if baseline_ratios:
+        print(f"baseline {args.baseline}: ratio min / median / max {min(baseline_ratios):.2f} / "
+              f"{statistics.median(baseline_ratios):.2f} / {max(baseline_ratios):.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=0, help="N small sync uploads instead")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="10MiB,1GiB")
     parser.add_argument("--runs", type=int, default=3, help="runs per size; the best is kept")
     parser.add_argument("--workdir", default=None, help="where files go (default: build/bench)")
+    parser.add_argument("--baseline", default=None,
+                        help="with --small: another dlipkg binary (e.g. main's) measured in "
+                             "each round too")
     args = parser.parse_args()
+    if args.small:
+        return small_uploads(args)
 
     base = Path(args.workdir or Path(__file__).resolve().parents[1] / "build" / "bench")
     base.mkdir(parents=True, exist_ok=True)

@@ -328,7 +328,13 @@ int Serve(const ServeConfig& config) {
   // The core's events become a log line each and, with --metrics, the job counters.
   LogEventSink log_events;
   FanOutEventSink events({&log_events, prometheus.get()});
-  BlobKeeper keeper(metadata, blob_store, clock, events, worker_id);
+  // A SQLite store is this process's alone (its directory is locked): holds of fresh blobs
+  // need no pin written to it, so an upload's commit is its only metadata write.
+  const PinScope pin_scope = std::holds_alternative<SqliteMetadata>(config.metadata)
+                                 ? PinScope::kProcess
+                                 : PinScope::kShared;
+  BlobKeeper keeper(metadata, blob_store, clock, events, worker_id, std::chrono::minutes(30),
+                    pin_scope);
   // Two fetch pools, so that neither kind of upload waits behind the other (issue 15).
   WorkerPool job_pool(config.workers);
   WorkerPool sync_pool(config.sync_workers);

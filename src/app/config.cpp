@@ -84,7 +84,7 @@ std::vector<std::string> LongNames(const CLI::App& app) {
 
 std::string Suggestion(std::string_view word, const std::vector<std::string>& candidates,
                        std::string_view prefix = "") {
-  const std::string close = ClosestMatch(word, candidates);
+  const std::string close = client::ClosestMatch(word, candidates);
   return close.empty() ? "" : "; did you mean '" + std::string(prefix) + close + "'?";
 }
 
@@ -289,44 +289,6 @@ void PrintConfig(const CLI::App& serve, const Origins& origins) {
 }
 
 }  // namespace
-
-std::size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates) {
-  const std::size_t limit = std::max<std::size_t>(2, word.size() / 3);
-  std::string best;
-  std::size_t best_distance = limit + 1;
-  for (const auto& candidate : candidates) {
-    const std::size_t distance = EditDistance(word, candidate);
-    if (distance < best_distance) {
-      best = candidate;
-      best_distance = distance;
-    }
-  }
-  if (!best.empty() || word.size() < 3) return best;
-  // A word cut short ("--data" for "--data-dir") is far in edits but plain to a reader: the one
-  // candidate that starts with it.
-  std::string only;
-  for (const auto& candidate : candidates) {
-    if (!candidate.starts_with(word)) continue;
-    if (!only.empty()) return "";
-    only = candidate;
-  }
-  return only;
-}
 
 std::string_view Version() { return kVersion; }
 

@@ -125,11 +125,6 @@ using Command = std::variant<ServeConfig, ExitNow>;
 // Parses and validates; prints usage errors, --help, --version and --print-config itself.
 Command ParseCommandLine(int argc, char** argv);
 
-// The closest of `candidates` to a misspelt `word` (edit distance at most a third of its
-// length, at least 2), else the only candidate that begins with a `word` of 3 or more
-// characters, or "" when none is close.
-std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
-
 // This build's version ("0.1.0").
 std::string_view Version();
 

@@ -65,6 +65,29 @@ CLI::App* Command(CLI::App& app, const char* name, const char* about, const char
   return command;
 }
 
+// `dlipkg push --grup etl a.py`: the first long flag the subcommand does not know, with a
+// did-you-mean (CLI11 only says the argument was not expected). Stops at "--".
+std::optional<std::string> UnknownFlag(const CLI::App& app, const std::vector<std::string>& args) {
+  if (args.empty()) return std::nullopt;
+  const CLI::App* command = nullptr;
+  for (const CLI::App* sub : app.get_subcommands({}))
+    if (sub->get_name() == args.front()) command = sub;
+  if (command == nullptr) return std::nullopt;
+  std::vector<std::string> known;
+  for (const CLI::App* scope : {&app, command})
+    for (const CLI::Option* option : scope->get_options())
+      for (const auto& name : option->get_lnames()) known.push_back(name);
+  for (auto arg = args.begin() + 1; arg != args.end() && *arg != "--"; ++arg) {
+    if (!arg->starts_with("--") || arg->size() == 2) continue;
+    const std::string name = arg->substr(2, arg->find('=') - 2);
+    if (std::ranges::find(known, name) != known.end()) continue;
+    const std::string close = ClosestMatch(name, known);
+    return "unknown option '--" + name + "' for '" + args.front() + "'" +
+           (close.empty() ? "" : "; did you mean '--" + close + "'?");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
@@ -161,6 +184,10 @@ ParsedCommandLine ParseClientCommandLine(const std::vector<std::string>& args) {
   for (auto* command : {push, ls, show, get, rm, chown, wait, spark, configure})
     command->add_flag("-q,--quiet", o.quiet, "No progress, no summary: errors only");
 
+  if (auto unknown = UnknownFlag(app, args)) {
+    std::cerr << "dlipkg: " << *unknown << "\n";
+    return {std::nullopt, ToInt(ExitStatus::kUsage)};
+  }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);

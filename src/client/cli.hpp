@@ -16,6 +16,10 @@ namespace dlipkg::client {
 bool IsClientCommand(std::string_view name);
 // Every client subcommand's name, for the did-you-mean of an unknown command.
 std::vector<std::string> ClientCommandNames();
+// The closest of `candidates` to a misspelt `word` (edit distance at most a third of its
+// length, at least 2), else the only candidate that begins with a `word` of 3 or more
+// characters, or "" when none is close. For the did-you-mean of both command lines.
+std::string ClosestMatch(std::string_view word, const std::vector<std::string>& candidates);
 
 struct ParsedCommandLine {
   std::optional<ClientOptions> options;  // nullopt: exit with exit_code (help shown, or usage)

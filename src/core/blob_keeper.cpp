@@ -6,18 +6,50 @@
 namespace dlipkg {
 
 BlobKeeper::BlobKeeper(MetadataStore& metadata, BlobStore& blobs, const Clock& clock,
-                       EventSink& events, std::string owner, std::chrono::milliseconds pin_ttl)
+                       EventSink& events, std::string owner, std::chrono::milliseconds pin_ttl,
+                       PinScope scope)
     : metadata_(metadata),
       blobs_(blobs),
       clock_(clock),
       events_(events),
       owner_(std::move(owner)),
-      pin_ttl_(pin_ttl) {}
+      pin_ttl_(pin_ttl),
+      scope_(scope) {}
 
-Result<void> BlobKeeper::PinAndCheck(const std::string& sha, const std::string& pin_id) {
-  if (auto pinned = metadata_.PinBlob(sha, pin_id, clock_.NowMs() + pin_ttl_.count()); !pinned)
-    return pinned;
-  auto exists = blobs_.Exists(sha);
+std::mutex& BlobKeeper::StripeOf(const std::string& sha) {
+  return stripes_[std::hash<std::string>{}(sha) % kStripes];
+}
+
+std::string BlobKeeper::StartHold(const std::string& sha) {
+  std::lock_guard stripe(StripeOf(sha));
+  std::lock_guard lock(mutex_);
+  std::string pin_id = owner_ + "/" + std::to_string(++next_pin_);
+  held_.emplace(sha, pin_id);
+  return pin_id;
+}
+
+void BlobKeeper::DropHold(const HeldBlob& held) {
+  std::lock_guard lock(mutex_);
+  auto [first, last] = held_.equal_range(held.sha256);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == held.pin_id) {
+      held_.erase(it);
+      return;
+    }
+  }
+}
+
+bool BlobKeeper::IsHeld(const std::string& sha) {
+  std::lock_guard lock(mutex_);
+  return held_.contains(sha);
+}
+
+Result<void> BlobKeeper::PinAndCheck(const HeldBlob& held) {
+  if (scope_ == PinScope::kShared) {
+    auto pinned = metadata_.PinBlob(held.sha256, held.pin_id, clock_.NowMs() + pin_ttl_.count());
+    if (!pinned) return pinned;
+  }
+  auto exists = blobs_.Exists(held.sha256);
   if (!exists) return std::unexpected(exists.error());
   if (!*exists)
     return Fail(ErrorCode::kInternal,
@@ -26,57 +58,49 @@ Result<void> BlobKeeper::PinAndCheck(const std::string& sha, const std::string& 
   return {};
 }
 
-Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer) {
+Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer, HeldBlob* held) {
   // The fsync of bytes that no one else can see yet needs no lock; uploads would otherwise
   // wait for each other's disk writes here.
   auto sealed = writer.Seal();
   if (!sealed) return sealed;
-  std::string pin_id;
-  {
-    std::lock_guard lock(mutex_);
-    pin_id = owner_ + "/" + std::to_string(++next_pin_);
-    held_.emplace(sealed->sha256, pin_id);
+  // The hold comes before the bytes are published: a reclaim of an existing copy (a delete
+  // of the last package with the same bytes) either finished before it, and Commit then finds
+  // no copy and writes these bytes, or it sees the hold and keeps the copy. Across instances
+  // the store pin does the same (ReclaimBlob checks pins under the blob's lock). So an upload
+  // holding the bytes never fails for want of them (issue 15).
+  const HeldBlob hold{sealed->sha256, StartHold(sealed->sha256)};
+  if (scope_ == PinScope::kShared) {
+    if (auto pinned =
+            metadata_.PinBlob(hold.sha256, hold.pin_id, clock_.NowMs() + pin_ttl_.count());
+        !pinned) {
+      Unpin({hold});
+      return std::unexpected(pinned.error());
+    }
   }
-  Result<BlobInfo> blob;
-  {
-    // Within this process, commit-and-pin and reclaim never interleave, so uploads of equal
-    // bytes here never lose them to each other. Across instances the pin comes first: a
-    // reclaim of an existing copy (another instance deleting its last package) either
-    // finished before the pin, and Commit then finds no copy and writes these bytes, or it
-    // sees the pin and keeps the copy. So an upload holding the bytes never fails for want of
-    // them (issue 15).
-    std::lock_guard publishing(publish_mutex_);
-    auto pinned = metadata_.PinBlob(sealed->sha256, pin_id, clock_.NowMs() + pin_ttl_.count());
-    blob = pinned ? writer.Commit() : Result<BlobInfo>(std::unexpected(pinned.error()));
-  }
+  auto blob = writer.Commit();
   if (!blob) {
-    Unpin({sealed->sha256});
+    Unpin({hold});
     return blob;
   }
+  if (held != nullptr) *held = hold;
   return blob;
 }
 
-Result<void> BlobKeeper::Hold(const std::vector<std::string>& shas) {
-  std::vector<std::string> held;
+Result<std::vector<HeldBlob>> BlobKeeper::Hold(const std::vector<std::string>& shas) {
+  std::vector<HeldBlob> held;
   for (const auto& sha : shas) {
-    std::string pin_id;
-    {
-      std::lock_guard lock(mutex_);
-      pin_id = owner_ + "/" + std::to_string(++next_pin_);
-      held_.emplace(sha, pin_id);
-    }
-    held.push_back(sha);
-    auto pinned = PinAndCheck(sha, pin_id);
+    held.push_back(HeldBlob{sha, StartHold(sha)});
+    auto pinned = PinAndCheck(held.back());
     if (!pinned) {
       Unpin(held);
       if (pinned.error().retryable)
         return Fail(ErrorCode::kBadRequest, "The blob " + sha +
                                                 " is not stored: stage it with PUT "
                                                 ".../blobs/{sha256} first.");
-      return pinned;
+      return std::unexpected(pinned.error());
     }
   }
-  return {};
+  return held;
 }
 
 Result<void> BlobKeeper::PinStaged(const std::string& sha, std::int64_t until_ms) {
@@ -87,42 +111,49 @@ Result<void> BlobKeeper::PinStaged(const std::string& sha, std::int64_t until_ms
   return {};
 }
 
-std::optional<std::string> BlobKeeper::HeldPin(const std::string& sha, bool release) {
-  std::lock_guard lock(mutex_);
-  auto it = held_.find(sha);
-  if (it == held_.end()) return std::nullopt;
-  std::string pin_id = it->second;
-  if (release) held_.erase(it);
-  return pin_id;
+BlobCheck BlobKeeper::CheckFor(const std::vector<HeldBlob>& held) {
+  BlobCheck check;
+  if (scope_ != PinScope::kShared) return check;  // held in memory until Committed
+  for (const auto& h : held) check.pins.push_back({h.sha256, h.pin_id});
+  check.now_ms = clock_.NowMs();
+  check.exists = [this](const std::string& sha) { return blobs_.Exists(sha); };
+  return check;
 }
 
-Result<void> BlobKeeper::Confirm(const std::vector<std::string>& shas) {
-  for (const auto& sha : shas) {
-    const auto pin_id = HeldPin(sha, /*release=*/false);
-    if (!pin_id) continue;
-    if (auto ok = PinAndCheck(sha, *pin_id); !ok) return ok;
-  }
-  return {};
+void BlobKeeper::Committed(const std::vector<HeldBlob>& held) {
+  for (const auto& h : held) DropHold(h);
 }
 
-void BlobKeeper::Unpin(const std::vector<std::string>& shas) {
-  for (const auto& sha : shas) {
-    const auto pin_id = HeldPin(sha, /*release=*/true);
-    if (!pin_id) continue;
-    if (auto unpinned = metadata_.UnpinBlob(sha, *pin_id); !unpinned)
+void BlobKeeper::Unpin(const std::vector<HeldBlob>& held) {
+  for (const auto& h : held) {
+    DropHold(h);
+    if (scope_ != PinScope::kShared) continue;
+    if (auto unpinned = metadata_.UnpinBlob(h.sha256, h.pin_id); !unpinned)
       events_.Report({.kind = EventKind::kStoreError,
                       .operation = "unpin blob",
-                      .sha256 = sha,
+                      .sha256 = h.sha256,
                       .cause = unpinned.error().message});
   }
 }
 
 std::size_t BlobKeeper::Reclaim(const std::vector<std::string>& shas) {
   std::size_t removed = 0;
-  std::lock_guard publishing(publish_mutex_);
   for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
     if (sha.empty()) continue;
+    std::unique_lock stripe(StripeOf(sha));
+    if (IsHeld(sha)) {
+      stripe.unlock();
+      // An upload here holds the bytes: it commits a reference to them, or fails and reclaims
+      // them itself. The row makes sure a later round looks again either way.
+      if (auto queued = metadata_.QueueReclaims({sha}); !queued)
+        events_.Report({.kind = EventKind::kStoreError,
+                        .operation = "queue reclaim",
+                        .sha256 = sha,
+                        .cause = queued.error().message});
+      continue;
+    }
     auto reclaimed = metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
+    stripe.unlock();
     if (reclaimed) {
       if (*reclaimed) ++removed, events_.Report({.kind = EventKind::kBlobReclaimed, .sha256 = sha});
       continue;
@@ -147,10 +178,14 @@ Result<ReclaimRound> BlobKeeper::DrainQueue(std::size_t limit,
   auto due = metadata_.DueReclaims(clock_.NowMs(), limit);
   if (!due) return std::unexpected(due.error());
   ReclaimRound round{.due = due->size()};
-  std::lock_guard publishing(publish_mutex_);
   for (const auto& item : *due) {
     const std::string& sha = item.sha256;
-    auto reclaimed = metadata_.ReclaimBlob(sha, clock_.NowMs(), [&] { return blobs_.Remove(sha); });
+    std::unique_lock stripe(StripeOf(sha));
+    // Held by an upload here: as pinned, it waits (reclaimed = false).
+    auto reclaimed = IsHeld(sha) ? Result<bool>(false)
+                                 : metadata_.ReclaimBlob(sha, clock_.NowMs(),
+                                                         [&] { return blobs_.Remove(sha); });
+    stripe.unlock();
     if (reclaimed && *reclaimed) {
       ++round.removed;
       events_.Report({.kind = EventKind::kBlobReclaimed, .sha256 = sha});

@@ -5,8 +5,8 @@
 namespace dlipkg {
 namespace {
 
-// Progress is written to the job row at most this often, so a fast fetch costs few writes
-// while a slow one still shows movement.
+// Progress is written to the job row at most this often, and first after this long, so a fast
+// fetch (most are) costs no write at all while a slow one still shows movement.
 constexpr std::int64_t kProgressIntervalMs = 1000;
 
 // Streams into the blob writer; refuses further bytes once the runner stops, which makes the
@@ -20,11 +20,9 @@ class JobSink final : public ByteSink {
         stop_(stop),
         clock_(clock),
         after_first_(std::move(after_first)),
-        progress_(std::move(progress)) {}
-  void ExpectSize(std::int64_t bytes) override {
-    expected_ = bytes;
-    Report();
-  }
+        progress_(std::move(progress)),
+        last_report_ms_(clock.NowMs()) {}
+  void ExpectSize(std::int64_t bytes) override { expected_ = bytes; }
   Result<void> Write(std::span<const char> bytes) override {
     if (stop_) return Fail(ErrorCode::kShuttingDown, "the server is shutting down", true);
     auto written = writer_.Write(bytes);
@@ -53,7 +51,7 @@ class JobSink final : public ByteSink {
   Progress progress_;
   std::int64_t fetched_ = 0;
   std::int64_t expected_ = -1;
-  std::int64_t last_report_ms_ = 0;
+  std::int64_t last_report_ms_;
 };
 
 }  // namespace
@@ -68,7 +66,8 @@ JobRunner::JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper, Sour
       clock_(clock),
       events_(events),
       pool_(pool),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      completions_(queue_, options_.worker_id, clock_, options_.complete_batch) {}
 
 JobRunner::~JobRunner() { Stop(); }
 
@@ -106,32 +105,38 @@ void JobRunner::Dispatch() {
     }
     const std::int64_t wait_until = std::min(now + options_.poll.count(), next_renewal);
     if (!pool_.WaitForIdle(clock_, wait_until, stop_)) continue;
-    if (ClaimOne()) continue;
+    if (ClaimSome()) continue;
     std::unique_lock lock(mutex_);
     clock_.WaitUntil(lock, wake_, wait_until, [this] { return notified_ || stop_; });
     notified_ = false;
   }
 }
 
-bool JobRunner::ClaimOne() {
+bool JobRunner::ClaimSome() {
+  // Only the dispatcher submits, so the workers idle now are still idle when the jobs arrive.
+  const auto idle = static_cast<std::size_t>(std::max(pool_.IdleWorkers(), 1));
   const std::int64_t now = clock_.NowMs();
-  auto job = queue_.ClaimJob(options_.worker_id, now, now + options_.lease.count());
-  if (!job) {
-    StoreError("claim job", UploadJob{}, job.error());
+  auto jobs = queue_.ClaimJobs(options_.worker_id, now, now + options_.lease.count(),
+                               std::min(idle, std::max<std::size_t>(options_.claim_batch, 1)));
+  if (!jobs) {
+    StoreError("claim job", UploadJob{}, jobs.error());
     return false;
   }
-  if (!*job) return false;
+  for (const auto& job : *jobs) Submit(job);
+  return !jobs->empty();
+}
+
+void JobRunner::Submit(const UploadJob& job) {
   {
     std::lock_guard lock(mutex_);
-    in_flight_.insert((*job)->id);
+    in_flight_.insert(job.id);
   }
-  pool_.Submit([this, claimed = **job] {
-    Run(claimed);
+  pool_.Submit([this, job] {
+    Run(job);
     std::lock_guard lock(mutex_);
-    in_flight_.erase(claimed.id);
+    in_flight_.erase(job.id);
     drained_.notify_all();
   });
-  return true;
 }
 
 void JobRunner::RenewLeases() {
@@ -172,13 +177,26 @@ void JobRunner::Run(const UploadJob& job) {
         (void)queue_.ReportProgress(job, options_.worker_id, bytes, expected);
       });
   if (auto fetched = fetcher_.Fetch(job.url, sink); !fetched) return Settle(job, fetched.error());
-  auto blob = keeper_.CommitPinned(**writer);
+  Finish(job, **writer, started);
+}
+
+void JobRunner::Finish(const UploadJob& job, BlobWriter& writer, std::int64_t started) {
+  HeldBlob held;
+  auto blob = keeper_.CommitPinned(writer, &held);
   if (!blob) return Settle(job, blob.error());
   Fault("after-blob-commit");
-  auto previous = queue_.CompleteJob(job, options_.worker_id, *blob,
-                                     UnderlyingName(blob->sha256, job.name), clock_.NowMs());
-  keeper_.Unpin({blob->sha256});
-  if (!previous) {
+  // The completion releases the blob's store pin in its own transaction.
+  auto previous = completions_.Complete(
+      JobCompletion{job, *blob, UnderlyingName(blob->sha256, job.name), keeper_.CheckFor({held})});
+  if (previous) {
+    keeper_.Committed({held});
+  } else {
+    keeper_.Unpin({held});
+  }
+  if (!previous && previous.error().retryable) {
+    // The pin ran out and another instance reclaimed the new bytes first: fetch again.
+    Settle(job, previous.error());
+  } else if (!previous) {
     StoreError("complete job", job, previous.error());
   } else if (*previous) {
     Report(EventKind::kJobReady, job,

@@ -1,5 +1,7 @@
-// Runs queued asynchronous uploads: claims due jobs while a pool worker is idle, fetches each
-// source into a blob, commits it, and settles the package (READY, retried later, or FAILED).
+// Runs queued asynchronous uploads: claims due jobs while pool workers are idle (as many as are
+// idle, in one transaction), fetches each source into a blob, commits it, and settles the
+// package (READY with others finishing at the same time in one transaction, retried later, or
+// FAILED).
 // Retryable failures (timeouts, resets, 5xx, 429) back off exponentially with full jitter
 // inside the job's deadline; the others fail at once with the cause as the reason. Leases of
 // jobs in flight are renewed while they run. Every step is reported to the EventSink. Time and
@@ -18,6 +20,7 @@
 #include <thread>
 
 #include "core/blob_keeper.hpp"
+#include "core/completion_batcher.hpp"
 #include "core/worker_pool.hpp"
 #include "ports/blob_store.hpp"
 #include "ports/clock.hpp"
@@ -33,6 +36,10 @@ struct JobRunnerOptions {
   std::chrono::milliseconds poll{500};  // how often to look for due jobs when not notified
   std::chrono::milliseconds retry_base{500};
   std::chrono::milliseconds retry_cap{30'000};
+  // Jobs claimed in one transaction at most (never more than the idle workers), and
+  // completions committed in one (CompletionBatcher).
+  std::size_t claim_batch = 8;
+  std::size_t complete_batch = 16;
   // Uniform in [0, 1): the share of the backoff ceiling a retry waits (full jitter). The app
   // passes RandomJitter(); empty waits the whole ceiling, which tests use to know the delays.
   std::function<double()> jitter;
@@ -58,8 +65,12 @@ class JobRunner {
 
  private:
   void Dispatch();
-  // Claims one due job and hands it to the pool; false when none was due (or the store failed).
-  bool ClaimOne();
+  // Claims due jobs for the idle workers (one transaction) and hands them to the pool; false
+  // when none was due (or the store failed).
+  bool ClaimSome();
+  void Submit(const UploadJob& job);
+  // After the fetch: commits the blob and settles the job with the others finishing now.
+  void Finish(const UploadJob& job, BlobWriter& writer, std::int64_t started);
   void RenewLeases();
   void Run(const UploadJob& job);
   void Settle(const UploadJob& job, const Error& error);
@@ -78,6 +89,7 @@ class JobRunner {
   EventSink& events_;
   WorkerPool& pool_;
   JobRunnerOptions options_;
+  CompletionBatcher completions_;
 
   std::atomic<bool> stop_{false};
   std::mutex mutex_;

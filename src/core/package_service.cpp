@@ -126,7 +126,7 @@ struct PackageService::Impl {
   std::atomic<bool> cancelled{false};
   std::atomic<std::size_t> sync_uploads{0};
 
-  Result<BlobInfo> FetchOne(const std::string& url) {
+  Result<BlobInfo> FetchOne(const std::string& url, HeldBlob* held) {
     if (cancelled) return std::unexpected(ShuttingDown());
     auto writer = ports.blobs.Create();
     if (!writer) return std::unexpected(writer.error());
@@ -134,7 +134,7 @@ struct PackageService::Impl {
     if (auto fetched = ports.fetcher.Fetch(url, sink); !fetched)
       return std::unexpected(fetched.error());
     if (cancelled) return std::unexpected(ShuttingDown());
-    return ports.keeper.CommitPinned(**writer);
+    return ports.keeper.CommitPinned(**writer, held);
   }
 
   // Synchronous uploads (fetched, or streamed by the client) hold an HTTP handler thread each
@@ -153,22 +153,24 @@ struct PackageService::Impl {
                                        " s; try again later, or upload asynchronously (is_async)."};
   }
 
-  // Fetches every source on the worker pool. All blobs stay pinned (the caller unpins); on
-  // failure the error of the first failing path in request order is returned. A source that
-  // finds no free fetcher within sync_start_wait fails with kBusy.
+  // Fetches every source on the worker pool. All blobs stay held (the caller releases them);
+  // on failure the error of the first failing path in request order is returned. A source
+  // that finds no free fetcher within sync_start_wait fails with kBusy.
   Result<std::vector<BlobInfo>> FetchAll(const std::vector<std::string>& paths,
-                                         std::vector<std::string>& pinned_out) {
+                                         std::vector<HeldBlob>& pinned_out) {
     std::vector<Result<BlobInfo>> results(paths.size(), Fail(ErrorCode::kInternal, "not run"));
+    std::vector<HeldBlob> held(paths.size());
     const auto skipped = ports.pool.RunAllStartingWithin(
-        paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i]); }, ports.clock,
-        ports.clock.MonotonicMs() + options.sync_start_wait.count());
+        paths.size(), [&](std::size_t i) { results[i] = FetchOne(paths[i], &held[i]); },
+        ports.clock, ports.clock.MonotonicMs() + options.sync_start_wait.count());
     for (std::size_t i = 0; i < paths.size(); ++i)
       if (skipped[i]) results[i] = std::unexpected(cancelled ? ShuttingDown() : FetchersBusy());
     std::vector<BlobInfo> blobs_out;
     std::optional<Error> first_error;
-    for (auto& result : results) {
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      auto& result = results[i];
       if (result) {
-        pinned_out.push_back(result->sha256);
+        pinned_out.push_back(held[i]);
         blobs_out.push_back(*result);
       } else if (!first_error) {
         first_error = result.error();
@@ -231,13 +233,14 @@ struct PackageService::Impl {
   // The common end of every synchronous upload: packages named `names` (kinds[i], or the
   // command's kind) with `blobs`, committed in one metadata transaction; the replaced bytes
   // are reclaimed after it (as read under the group's lock by the commit), the new ones if it
-  // fails. Releases `pinned`.
+  // fails. Releases `pinned`: the commit itself releases their store pins (BlobCheck), so it is
+  // the upload's only metadata write.
   Result<UploadResult> CommitBlobs(const Placement& command,
                                    const std::optional<std::string>& group,
                                    const std::vector<std::string>& names,
                                    const std::vector<PackageKind>& kinds,
                                    const std::vector<BlobInfo>& blobs,
-                                   const std::vector<std::string>& pinned) {
+                                   const std::vector<HeldBlob>& pinned) {
     std::vector<std::string> replaced;
     const std::int64_t now = ports.clock.NowMs();
     std::vector<PackageRecord> packages;
@@ -249,18 +252,27 @@ struct PackageService::Impl {
       p.underlying_name = UnderlyingName(p.sha256, p.name);
       packages.push_back(std::move(p));
     }
-    // Fetching may have taken long: the pins are renewed and the bytes checked once more.
-    auto confirmed = ports.keeper.Confirm(pinned);
-    auto result = confirmed ? Commit(command, group, std::move(packages), replaced)
-                            : Result<UploadResult>(std::unexpected(confirmed.error()));
-    ports.keeper.Unpin(pinned);
-    ports.keeper.Reclaim(result ? replaced : pinned);
-    if (result) ReclaimReplacedMeanwhile(pinned);
+    const BlobCheck check = ports.keeper.CheckFor(pinned);
+    auto result = Commit(command, group, std::move(packages), replaced, check);
+    if (!result) {
+      ports.keeper.Unpin(pinned);
+      ports.keeper.Reclaim(Hashes(pinned));
+      return result;
+    }
+    ports.keeper.Committed(pinned);
+    ports.keeper.Reclaim(replaced);
+    ReclaimReplacedMeanwhile(Hashes(pinned));
     return result;
   }
 
+  static std::vector<std::string> Hashes(const std::vector<HeldBlob>& held) {
+    std::vector<std::string> shas;
+    for (const auto& h : held) shas.push_back(h.sha256);
+    return shas;
+  }
+
   // A racing replacement of the same packages may have committed between this commit and its
-  // unpin: its reclaim then found these bytes pinned and kept them (queued), and nobody else
+  // release: its reclaim then found these bytes held and kept them (queued), and nobody else
   // would reclaim them before the collector's next round. So the bytes this upload committed
   // are reclaimed once more if no package refers to them any more.
   void ReclaimReplacedMeanwhile(const std::vector<std::string>& pinned) {
@@ -271,10 +283,10 @@ struct PackageService::Impl {
     if (!dropped.empty()) ports.keeper.Reclaim(dropped);
   }
 
-  // Streams `body` into a new blob, committed and pinned. kBodyTooLarge past `max_bytes`;
+  // Streams `body` into a new blob, committed and held (`held`). kBodyTooLarge past `max_bytes`;
   // kBusy past max_sync_uploads, or when the server shuts down (checked between chunks; each
   // read of the body is bounded by the HTTP layer's read timeout).
-  Result<BlobInfo> StreamIntoBlob(ByteSource& body, std::int64_t max_bytes) {
+  Result<BlobInfo> StreamIntoBlob(ByteSource& body, std::int64_t max_bytes, HeldBlob& held) {
     if (cancelled) return std::unexpected(ShuttingDown());
     SyncSlot slot(sync_uploads);
     if (auto busy = TooManySync()) return std::unexpected(*busy);
@@ -294,11 +306,12 @@ struct PackageService::Impl {
       if (auto written = (*writer)->Write(std::span<const char>(chunk.data(), *n)); !written)
         return std::unexpected(written.error());
     }
-    return ports.keeper.CommitPinned(**writer);
+    return ports.keeper.CommitPinned(**writer, &held);
   }
 
   // The hashes a client declared for the bytes it sent; on a mismatch the new blob is dropped.
-  Result<void> CheckDeclared(const BlobInfo& blob, const std::optional<Sha256Hex>& expected,
+  Result<void> CheckDeclared(const BlobInfo& blob, const HeldBlob& held,
+                             const std::optional<Sha256Hex>& expected,
                              const std::optional<Sha256Hex>& signed_sha) {
     std::optional<Error> error;
     if (expected && expected->str() != blob.sha256)
@@ -310,7 +323,7 @@ struct PackageService::Impl {
                     "The body's SHA-256 differs from the payload hash the request was signed "
                     "with; nothing was stored."};
     if (!error) return {};
-    ports.keeper.Unpin({blob.sha256});
+    ports.keeper.Unpin({held});
     ports.keeper.Reclaim({blob.sha256});
     return std::unexpected(*error);
   }
@@ -319,10 +332,10 @@ struct PackageService::Impl {
   // replacements each reclaim exactly what they replaced.
   Result<UploadResult> Commit(const Placement& command, const std::optional<std::string>& group,
                               std::vector<PackageRecord> packages,
-                              std::vector<std::string>& replaced) {
+                              std::vector<std::string>& replaced, const BlobCheck& check) {
     UploadResult result;
     if (!group) {
-      auto stored = ports.metadata.PutUngrouped(packages, &replaced);
+      auto stored = ports.metadata.PutUngrouped(packages, &replaced, &check);
       if (!stored) return std::unexpected(stored.error());
       result.packages = std::move(*stored);
       return result;
@@ -334,8 +347,8 @@ struct PackageService::Impl {
                        .create_time = now,
                        .update_time = now};
     auto stored = command.mode == GroupMode::kReplace
-                      ? ports.metadata.ReplaceGroup(header, packages, &replaced)
-                      : ports.metadata.MergeIntoGroup(header, packages, &replaced);
+                      ? ports.metadata.ReplaceGroup(header, packages, &replaced, &check)
+                      : ports.metadata.MergeIntoGroup(header, packages, &replaced, &check);
     if (!stored) return std::unexpected(stored.error());
     for (const auto& p : stored->packages)
       if (std::any_of(packages.begin(), packages.end(),
@@ -362,11 +375,11 @@ Result<UploadResult> PackageService::Upload(const UploadCommand& command) {
   if (impl_->cancelled) return std::unexpected(ShuttingDown());
   SyncSlot slot(impl_->sync_uploads);
   if (auto busy = impl_->TooManySync()) return std::unexpected(*busy);
-  std::vector<std::string> pinned;
+  std::vector<HeldBlob> pinned;
   auto blobs = impl_->FetchAll(command.sources.Urls(), pinned);
   if (!blobs) {
     impl_->ports.keeper.Unpin(pinned);
-    impl_->ports.keeper.Reclaim(pinned);
+    impl_->ports.keeper.Reclaim(Impl::Hashes(pinned));
     return std::unexpected(blobs.error());
   }
   return impl_->CommitBlobs(placement, group, names, {}, *blobs, pinned);
@@ -380,12 +393,13 @@ Result<PackageRecord> PackageService::UploadBytes(const DirectUpload& upload, By
                           .mode = GroupMode::kMerge};
   const std::optional<std::string> group =
       upload.group ? std::optional(upload.group->str()) : std::nullopt;
-  auto blob = impl_->StreamIntoBlob(body, upload.max_bytes);
+  HeldBlob held;
+  auto blob = impl_->StreamIntoBlob(body, upload.max_bytes, held);
   if (!blob) return std::unexpected(blob.error());
-  if (auto ok = impl_->CheckDeclared(*blob, upload.expected_sha256, upload.signed_sha256); !ok)
+  if (auto ok = impl_->CheckDeclared(*blob, held, upload.expected_sha256, upload.signed_sha256);
+      !ok)
     return std::unexpected(ok.error());
-  auto result =
-      impl_->CommitBlobs(command, group, {upload.name.str()}, {}, {*blob}, {blob->sha256});
+  auto result = impl_->CommitBlobs(command, group, {upload.name.str()}, {}, {*blob}, {held});
   if (!result) return std::unexpected(result.error());
   return std::move(result->packages.front());
 }
@@ -393,14 +407,15 @@ Result<PackageRecord> PackageService::UploadBytes(const DirectUpload& upload, By
 Result<BlobInfo> PackageService::StageBlob(const Sha256Hex& sha256, std::int64_t max_bytes,
                                            const std::optional<Sha256Hex>& signed_sha256,
                                            ByteSource& body) {
-  auto blob = impl_->StreamIntoBlob(body, max_bytes);
+  HeldBlob held;
+  auto blob = impl_->StreamIntoBlob(body, max_bytes, held);
   if (!blob) return std::unexpected(blob.error());
-  if (auto ok = impl_->CheckDeclared(*blob, sha256, signed_sha256); !ok)
+  if (auto ok = impl_->CheckDeclared(*blob, held, sha256, signed_sha256); !ok)
     return std::unexpected(ok.error());
   auto& keeper = impl_->ports.keeper;
   auto staged = keeper.PinStaged(blob->sha256,
                                  impl_->ports.clock.NowMs() + impl_->options.staged_blob_ttl_ms);
-  keeper.Unpin({blob->sha256});
+  keeper.Unpin({held});
   if (!staged) return std::unexpected(staged.error());
   return *blob;
 }
@@ -432,19 +447,20 @@ Result<GroupRecord> PackageService::CommitStaged(const ProjectId& project, const
     kinds.push_back(p.kind);
     shas.push_back(p.sha256.str());
   }
-  if (auto held = impl_->ports.keeper.Hold(shas); !held) return std::unexpected(held.error());
+  auto held = impl_->ports.keeper.Hold(shas);
+  if (!held) return std::unexpected(held.error());
   std::vector<BlobInfo> blobs;
   for (const auto& sha : shas) {
     auto reader = impl_->ports.blobs.Open(sha);
     if (!reader) {
-      impl_->ports.keeper.Unpin(shas);
+      impl_->ports.keeper.Unpin(*held);
       return std::unexpected(reader.error());
     }
     blobs.push_back(BlobInfo{sha, (*reader)->Size()});
   }
   const Placement command{
       .project = project.str(), .owner = owner, .kind = kinds.front(), .mode = GroupMode::kReplace};
-  auto result = impl_->CommitBlobs(command, group.str(), names, kinds, blobs, shas);
+  auto result = impl_->CommitBlobs(command, group.str(), names, kinds, blobs, *held);
   if (!result) return std::unexpected(result.error());
   return std::move(*result->group);
 }

@@ -88,6 +88,11 @@ bool WorkerPool::WaitForIdle(const Clock& clock, std::int64_t deadline_ms,
   }) && !stop;
 }
 
+int WorkerPool::IdleWorkers() {
+  std::lock_guard lock(mutex_);
+  return std::max(0, static_cast<int>(threads_.size()) - busy_ - static_cast<int>(tasks_.size()));
+}
+
 void WorkerPool::Wake() {
   std::lock_guard lock(mutex_);
   idle_changed_.notify_all();

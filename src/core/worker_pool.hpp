@@ -37,6 +37,8 @@ class WorkerPool {
   // Blocks until a worker is idle with nothing queued, or `stop` is set, or `clock` reaches
   // `deadline_ms` (Clock::MonotonicMs); true when a worker is free.
   bool WaitForIdle(const Clock& clock, std::int64_t deadline_ms, const std::atomic<bool>& stop);
+  // Workers neither busy nor promised to a queued task: how many tasks would start at once.
+  int IdleWorkers();
   // Wakes WaitForIdle callers (after their stop flag was set).
   void Wake();
   int Size() const { return static_cast<int>(threads_.size()); }

@@ -14,6 +14,7 @@
 #include "domain/error.hpp"
 #include "domain/records.hpp"
 #include "ports/blob_store.hpp"
+#include "ports/metadata_store.hpp"
 
 namespace dlipkg {
 
@@ -34,6 +35,20 @@ struct EnqueuedUploads {
   std::vector<std::int64_t> job_ids;    // their jobs, in the same order
 };
 
+// A finished fetch to settle: the job's package becomes READY with `blob`; `check` releases
+// the pin that kept the new bytes until now, as for MetadataStore's commits (BlobCheck).
+struct JobCompletion {
+  UploadJob job;
+  BlobInfo blob;
+  std::string underlying_name;
+  BlobCheck check;
+};
+
+// Per completion: the sha256 of the bytes the package held before (to reclaim; "" if none), or
+// nullopt when the result was discarded: the lease was lost, or the package was replaced or
+// deleted meanwhile. An error (kInternal, retryable) when the new bytes were reclaimed first.
+using CompletionResult = Result<std::optional<std::string>>;
+
 class JobQueue {
  public:
   virtual ~JobQueue() = default;
@@ -50,11 +65,21 @@ class JobQueue {
                                                  std::int64_t deadline_ms,
                                                  std::size_t max_queued) = 0;
 
-  // Claims the job due soonest (next attempt time <= now, lease free or expired), leasing it
-  // to `worker` until `lease_until_ms`. Jobs whose package no longer refers to them are
-  // dropped on the way. nullopt when nothing is due.
-  virtual Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
-                                                    std::int64_t lease_until_ms) = 0;
+  // Claims up to `max_jobs` due jobs (next attempt time <= now, lease free or expired) in one
+  // transaction, due soonest first (then queued first), leasing each to `worker` until
+  // `lease_until_ms`. Concurrent claimers never get the same job. Jobs whose package no longer
+  // refers to them are dropped on the way. Empty when nothing is due.
+  virtual Result<std::vector<UploadJob>> ClaimJobs(const std::string& worker, std::int64_t now_ms,
+                                                   std::int64_t lease_until_ms,
+                                                   std::size_t max_jobs) = 0;
+  // One job: ClaimJobs with max_jobs 1; nullopt when nothing is due.
+  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
+                                            std::int64_t lease_until_ms) {
+    auto jobs = ClaimJobs(worker, now_ms, lease_until_ms, 1);
+    if (!jobs) return std::unexpected(jobs.error());
+    if (jobs->empty()) return std::optional<UploadJob>();
+    return std::optional<UploadJob>(std::move(jobs->front()));
+  }
   // Extends a lease; false when the job is gone or leased to someone else now.
   virtual Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
                                   std::int64_t lease_until_ms) = 0;
@@ -68,14 +93,25 @@ class JobQueue {
     return {};
   }
 
-  // The job's package becomes READY with `blob`; the job is deleted. Returns the sha256 of the
-  // bytes the package held before (to reclaim; "" if none), or nullopt when the result was
-  // discarded: the lease was lost, or the package was replaced or deleted meanwhile.
-  virtual Result<std::optional<std::string>> CompleteJob(const UploadJob& job,
-                                                         const std::string& worker,
-                                                         const BlobInfo& blob,
-                                                         const std::string& underlying_name,
-                                                         std::int64_t now_ms) = 0;
+  // Settles several finished jobs of `worker` in one transaction: each one's package becomes
+  // READY with its blob, the job is deleted, and the bytes the package held before are queued
+  // for reclaiming when nothing else refers to them. One result per completion, in order (see
+  // CompletionResult); a completion whose bytes are gone (its BlobCheck) changes nothing, the
+  // others are applied. An error of the call itself means none was applied.
+  virtual Result<std::vector<CompletionResult>> CompleteJobs(const std::vector<JobCompletion>& done,
+                                                             const std::string& worker,
+                                                             std::int64_t now_ms) = 0;
+  // One job: CompleteJobs with one completion.
+  CompletionResult CompleteJob(const UploadJob& job, const std::string& worker,
+                               const BlobInfo& blob, const std::string& underlying_name,
+                               std::int64_t now_ms, BlobCheck check = {}) {
+    auto results =
+        CompleteJobs({JobCompletion{job, blob, underlying_name, std::move(check)}}, worker, now_ms);
+    if (!results) return std::unexpected(results.error());
+    if (results->size() != 1)
+      return Fail(ErrorCode::kInternal, "metadata store failure: one result per completion");
+    return std::move(results->front());
+  }
   // After a retryable failure: the job is due again at `next_attempt_ms`, its lease released.
   virtual Result<void> RetryJob(const UploadJob& job, const std::string& worker,
                                 std::int64_t next_attempt_ms, const std::string& reason) = 0;

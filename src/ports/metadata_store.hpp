@@ -49,6 +49,22 @@ struct QueuedReclaim {
   std::int64_t attempts = 0;  // failed removals so far
 };
 
+// What a commit that makes packages refer to freshly stored bytes does about the pins that
+// kept those bytes from being reclaimed until then (BlobKeeper): it releases `pins` in its own
+// transaction, under each blob's lock, so no separate unpin is written. A pin that ran out
+// before the commit left the bytes unprotected for a while: for it the commit asks `exists`
+// whether the bytes are still stored, and if they are not it fails (kInternal, retryable)
+// and writes nothing.
+struct BlobCheck {
+  struct Pin {
+    std::string sha256;
+    std::string pin_id;
+  };
+  std::vector<Pin> pins;
+  std::int64_t now_ms = 0;  // a pin whose expiry is at or before this has run out
+  std::function<Result<bool>(const std::string& sha256)> exists;
+};
+
 struct GroupBatch {
   // By name, each with its matching packages in upload order. With a filter, groups without
   // a matching package are left out; without one, empty groups are included.
@@ -67,9 +83,11 @@ class MetadataStore {
   // `replaced`, when given, receives the hashes of the packages this call replaced, read in the
   // same transaction under the group's lock (so of racing calls, each reclaims what it
   // replaced, and none the same bytes twice or a set nobody reclaims). Likewise below.
+  // `check` (may be null): the pins of the new bytes the packages refer to (BlobCheck).
   virtual Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
                                            const std::vector<PackageRecord>& packages,
-                                           std::vector<std::string>* replaced = nullptr) = 0;
+                                           std::vector<std::string>* replaced = nullptr,
+                                           const BlobCheck* check = nullptr) = 0;
 
   // Adds `packages` to group (project, name), replacing those with the same name (which keep
   // their create_time and position); creates the group from `group` if absent (an existing
@@ -77,12 +95,14 @@ class MetadataStore {
   // Returns the whole group after the merge.
   virtual Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
                                              const std::vector<PackageRecord>& packages,
-                                             std::vector<std::string>* replaced = nullptr) = 0;
+                                             std::vector<std::string>* replaced = nullptr,
+                                             const BlobCheck* check = nullptr) = 0;
 
   // Inserts or replaces ungrouped packages (group == ""), keyed by (project, name); a replaced
   // package keeps its create_time. Returns them as stored.
   virtual Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced = nullptr) = 0;
+      const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced = nullptr,
+      const BlobCheck* check = nullptr) = 0;
 
   // A package; group "" for an ungrouped one. nullopt when absent.
   virtual Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
@@ -131,7 +151,8 @@ class MetadataStore {
 
   // Reclaiming bytes safely across instances that share the store. Blobs are shared by
   // content, so an upload that has just committed bytes pins them (pin_id unique to it) until
-  // `until_ms` or UnpinBlob, covering the time until its package refers to them. ReclaimBlob
+  // `until_ms`, UnpinBlob, or the commit that makes its package refer to them (BlobCheck),
+  // covering the time until then. ReclaimBlob
   // calls `remove` (which deletes the bytes) only when no package refers to the blob and no
   // live pin holds it, under the blob's lock: a PinBlob of the same hash waits until it is
   // done. So after PinBlob the uploader checks the bytes still exist; if a reclaim came first,
@@ -147,7 +168,7 @@ class MetadataStore {
                                    const std::function<Result<void>()>& remove) = 0;
 
   // The reclaim queue: reclamation that a crash or a store outage cannot make us forget.
-  // ReplaceGroup, MergeIntoGroup, PutUngrouped, DeletePackage and JobQueue::CompleteJob queue
+  // ReplaceGroup, MergeIntoGroup, PutUngrouped, DeletePackage and JobQueue::CompleteJobs queue
   // each hash whose last reference they drop, in their own transaction; the row goes when
   // ReclaimBlob removes the bytes or finds them referenced again. QueueReclaims adds rows
   // (due at once; existing ones are kept as they are). DueReclaims returns up to `limit` rows

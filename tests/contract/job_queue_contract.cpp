@@ -495,6 +495,168 @@ TEST_P(JobQueueContract, ConcurrentClaimsTakeEveryJobExactlyOnce) {
   EXPECT_EQ(Must(jobs().CountQueued()), static_cast<std::size_t>(kJobs));  // claimed, not done
 }
 
+// ---- Batched claims and completions ----
+
+std::vector<std::string> JobNames(const std::vector<UploadJob>& jobs) {
+  std::vector<std::string> names;
+  for (const auto& job : jobs) names.push_back(job.name);
+  return names;
+}
+
+TEST_P(JobQueueContract, ABatchedClaimTakesTheDueJobsSoonestFirstUpToItsLimit) {
+  Enqueue("", {"a", "b", "c", "d", "e"});
+  const auto a = Claim("w1", 1000, 60'000);
+  const auto b = Claim("w1", 1000, 60'000);
+  Must(jobs().RetryJob(a, "w1", 3000, "later"));
+  Must(jobs().RetryJob(b, "w1", 2000, "sooner"));
+
+  const auto first = Must(jobs().ClaimJobs("w2", 5000, 60'000, 3));
+  EXPECT_EQ(JobNames(first), (std::vector<std::string>{"c", "d", "e"}));  // due at 0, queued first
+  for (const auto& job : first) EXPECT_EQ(job.attempts, 1);
+  const auto rest = Must(jobs().ClaimJobs("w2", 5000, 60'000, 10));
+  EXPECT_EQ(JobNames(rest), (std::vector<std::string>{"b", "a"}));  // then by their due time
+  EXPECT_EQ(rest.at(0).attempts, 2);
+  EXPECT_TRUE(Must(jobs().ClaimJobs("w3", 5000, 60'000, 10)).empty());
+}
+
+TEST_P(JobQueueContract, ABatchedClaimPassesOverSupersededJobsAndStillFillsItself) {
+  Enqueue("g1", {"a.py", "b.py", "c.py"});
+  Enqueue("g1", {"a.py"});  // supersedes a.py's first job, which nobody will run
+  Must(metadata().DeletePackage("p1", "g1", "b.py"));
+  const auto claimed = Must(jobs().ClaimJobs("w1", 1000, 60'000, 2));
+  EXPECT_EQ(JobNames(claimed), (std::vector<std::string>{"c.py", "a.py"}));
+  EXPECT_EQ(Must(jobs().CountQueued()), 2u);  // the two dead jobs were dropped on the way
+}
+
+TEST_P(JobQueueContract, BatchedCompletionsSettleEachJobAndDiscardTheLostOnes) {
+  auto ready = Package("p1", "g1", "b.py", 500);
+  ready.sha256 = "shaOldB";
+  Must(metadata().MergeIntoGroup(Group("p1", "g1", 500), {ready}));
+  Enqueue("g1", {"a.py", "b.py", "c.py"});
+  const auto claimed = Must(jobs().ClaimJobs("w1", 1000, 2000, 3));
+  ASSERT_EQ(claimed.size(), 3u);
+  const auto c_again = Claim("w2", 2500, 9000);  // w1's lease of every job ran out; w2 took one
+  ASSERT_EQ(c_again.id, claimed[0].id);
+
+  const auto results = Must(jobs().CompleteJobs({{claimed[2], Blob("shaC", 3), "u-c"},
+                                                 {claimed[0], Blob("shaLost", 1), "u-lost"},
+                                                 {claimed[1], Blob("shaB", 2), "u-b"}},
+                                                "w1", 2600));
+  ASSERT_EQ(results.size(), 3u);
+  const std::string first = claimed[0].name, second = claimed[1].name, third = claimed[2].name;
+  // Results come in the order of the completions handed in, whatever order they were applied.
+  EXPECT_EQ(Must(CompletionResult(results[0])),
+            std::optional<std::string>(third == "b.py" ? "shaOldB" : ""));
+  EXPECT_EQ(Must(CompletionResult(results[1])), std::nullopt);  // w2 holds it now
+  EXPECT_EQ(Must(CompletionResult(results[2])),
+            std::optional<std::string>(second == "b.py" ? "shaOldB" : ""));
+  EXPECT_EQ(Stored("g1", second).sha256, "shaB");
+  EXPECT_EQ(Stored("g1", third).sha256, "shaC");
+  EXPECT_EQ(Stored("g1", third).status, PackageStatus::kReady);
+  EXPECT_EQ(Stored("g1", first).status, PackageStatus::kUploading);
+  EXPECT_FALSE(Must(metadata().IsBlobReferenced("shaLost")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 1u);
+}
+
+// A completion releases the pin of its new bytes in its own transaction (BlobCheck): a live
+// pin proves them kept; for one that ran out the bytes are asked for, and gone bytes leave that
+// job and its package as they were while the others apply.
+TEST_P(JobQueueContract, ACompletionWhoseBytesAreGoneChangesNothingAndTheOthersApply) {
+  Enqueue("g1", {"a.py", "b.py"});
+  const auto claimed = Must(jobs().ClaimJobs("w1", 1000, 60'000, 2));
+  ASSERT_EQ(claimed.size(), 2u);
+  Must(metadata().PinBlob("shaKept", "w1/2", 99'000));  // live at 1500
+  Must(metadata().PinBlob("shaGone", "w1/1", 1200));    // ran out at 1500
+  std::vector<std::string> asked;
+  const auto exists = [&](const std::string& sha) -> Result<bool> {
+    asked.push_back(sha);
+    return sha != "shaGone";
+  };
+  const BlobCheck gone{.pins = {{"shaGone", "w1/1"}}, .now_ms = 1500, .exists = exists};
+  const BlobCheck kept{.pins = {{"shaKept", "w1/2"}}, .now_ms = 1500, .exists = exists};
+  const auto results = Must(jobs().CompleteJobs({{claimed[0], Blob("shaGone", 1), "u-a", gone},
+                                                 {claimed[1], Blob("shaKept", 2), "u-b", kept}},
+                                                "w1", 1500));
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_FALSE(results[0]);
+  EXPECT_TRUE(results[0].error().retryable);
+  EXPECT_EQ(Must(CompletionResult(results[1])), std::optional<std::string>(""));
+  EXPECT_EQ(asked, std::vector<std::string>{"shaGone"});  // the live pin needed no look
+  EXPECT_EQ(Stored("g1", claimed[0].name).status, PackageStatus::kUploading);
+  EXPECT_EQ(Stored("g1", claimed[1].name).sha256, "shaKept");
+  // The kept bytes' pin went with the completion: once unreferenced, nothing holds them.
+  Must(metadata().DeletePackage("p1", "g1", claimed[1].name));
+  EXPECT_TRUE(Must(metadata().ReclaimBlob("shaKept", 1600, [] { return Result<void>(); })));
+  // The job whose bytes were gone is still w1's, to retry.
+  Must(jobs().RetryJob(claimed[0], "w1", 1600, "bytes reclaimed"));
+  EXPECT_EQ(Claim("w2", 1600, 9000).id, claimed[0].id);
+}
+
+// A worker that dies between its batched claim and its completions: its jobs are taken again,
+// by a restart (single instance) or once the leases run out (shared queue), and a late
+// completion of the dead worker's is discarded.
+TEST_P(JobQueueContract, ACrashBetweenABatchedClaimAndItsCompletionRequeuesEveryJob) {
+  Enqueue("g1", {"a.py", "b.py", "c.py"});
+  const auto before = Must(jobs().ClaimJobs("w-dead", 1000, 50'000, 3));
+  ASSERT_EQ(before.size(), 3u);
+  store_ = {};  // the process ends; its store with it
+  store_ = Must(backend_->Connect());
+  Must(jobs().RecoverAfterRestart(2000));
+  const std::int64_t now = GetParam().recovery_releases_leases ? 2000 : 50'000;
+  if (!GetParam().recovery_releases_leases) {
+    EXPECT_TRUE(Must(jobs().ClaimJobs("w-new", 2000, 60'000, 3)).empty());  // leases still run
+  }
+  const auto after = Must(jobs().ClaimJobs("w-new", now, now + 10'000, 3));
+  ASSERT_EQ(after.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(after[i].id, before[i].id);
+    EXPECT_EQ(after[i].attempts, 2);
+  }
+  const auto late =
+      Must(jobs().CompleteJobs({{before[0], Blob("shaDead", 1), "u"}}, "w-dead", now + 1));
+  EXPECT_EQ(Must(CompletionResult(late.at(0))), std::nullopt);
+  EXPECT_EQ(Stored("g1", before[0].name).status, PackageStatus::kUploading);
+}
+
+// Two stores on one database, as two server instances, claiming in batches of three.
+TEST_P(JobQueueContract, ConcurrentBatchedClaimsTakeEveryJobExactlyOnce) {
+  constexpr int kJobs = 150;
+  constexpr int kWorkers = 4;
+  const test::StoreUnderTest second = Must(backend_->Connect());
+  for (int batch = 0; batch < kJobs / 50; ++batch) {
+    std::vector<std::string> names;
+    for (int i = 0; i < 50; ++i) names.push_back("f" + std::to_string(batch * 50 + i));
+    Enqueue("", names);
+  }
+  std::mutex mutex;
+  std::vector<std::int64_t> claimed;
+  std::atomic<int> errors{0};
+  std::latch start(kWorkers);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      start.arrive_and_wait();
+      for (;;) {
+        JobQueue& queue = w % 2 == 0 ? jobs() : *second.jobs;
+        auto jobs = queue.ClaimJobs("w" + std::to_string(w), 1000, 60'000, 3);
+        if (!jobs) {
+          ++errors;
+          return;
+        }
+        if (jobs->empty()) return;
+        EXPECT_LE(jobs->size(), 3u);
+        std::lock_guard lock(mutex);
+        for (const auto& job : *jobs) claimed.push_back(job.id);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(std::set<std::int64_t>(claimed.begin(), claimed.end()).size(),
+            static_cast<std::size_t>(kJobs));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, JobQueueContract, ::testing::ValuesIn(test::StoreBackends()),
                          [](const auto& info) { return info.param.name; });
 

@@ -10,6 +10,7 @@
 #include <latch>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -124,8 +125,8 @@ TEST_P(MetadataStoreContract, WritesReportTheHashesTheyReplaced) {
   replaced.clear();
   auto newer_b = Package("p1", "g1", "b.py");
   newer_b.sha256 = "sha-of-b2";
-  Must(store().MergeIntoGroup(Group("p1", "g1"), {newer_b, Package("p1", "g1", "d.py")},
-                              &replaced));
+  Must(
+      store().MergeIntoGroup(Group("p1", "g1"), {newer_b, Package("p1", "g1", "d.py")}, &replaced));
   EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-b.py"}));
   replaced.clear();
   Must(store().PutUngrouped({Package("p1", "", "u.py")}, &replaced));
@@ -134,6 +135,50 @@ TEST_P(MetadataStoreContract, WritesReportTheHashesTheyReplaced) {
   newer_u.sha256 = "sha-of-u2";
   Must(store().PutUngrouped({newer_u}, &replaced));
   EXPECT_EQ(replaced, (std::vector<std::string>{"sha-of-u.py"}));
+}
+
+template <class T>
+Result<void> Drop(const Result<T>& result) {
+  if (!result) return std::unexpected(result.error());
+  return {};
+}
+
+// What replaced a separate unpin per upload (and the renewal before it): the commit releases
+// the new blobs' pins itself, and asks for the bytes only of a pin that ran out; bytes found
+// gone fail the commit, retryably, with nothing written (the pins stay for the caller's unpin).
+TEST_P(MetadataStoreContract, ACommitReleasesItsPinsAndRefusesBytesGoneAfterOneRanOut) {
+  std::set<std::string> gone{"sha-of-b.py"};
+  std::vector<std::string> asked;
+  Must(store().PinBlob("sha-of-a.py", "w/1", 9000));  // live at 5000
+  Must(store().PinBlob("sha-of-b.py", "w/2", 4000));  // ran out at 5000
+  const BlobCheck check{.pins = {{"sha-of-a.py", "w/1"}, {"sha-of-b.py", "w/2"}},
+                        .now_ms = 5000,
+                        .exists = [&](const std::string& sha) -> Result<bool> {
+                          asked.push_back(sha);
+                          return !gone.contains(sha);
+                        }};
+  const std::vector<PackageRecord> grouped{Package("p1", "g1", "a.py"),
+                                           Package("p1", "g1", "b.py")};
+  const std::vector<Result<void>> refused{
+      Drop(store().ReplaceGroup(Group("p1", "g1"), grouped, nullptr, &check)),
+      Drop(store().MergeIntoGroup(Group("p1", "g1"), grouped, nullptr, &check)),
+      Drop(store().PutUngrouped({Package("p1", "", "b.py")}, nullptr, &check))};
+  for (const auto& result : refused) {
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code, ErrorCode::kInternal);
+    EXPECT_TRUE(result.error().retryable);
+  }
+  EXPECT_FALSE(Must(store().GetGroup("p1", "g1")));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "", "b.py")));
+  EXPECT_EQ(std::set<std::string>(asked.begin(), asked.end()),
+            std::set<std::string>{"sha-of-b.py"});  // a live pin needs no look
+
+  gone.clear();
+  Must(store().MergeIntoGroup(Group("p1", "g1"), grouped, nullptr, &check));
+  EXPECT_EQ(Names(StoredGroup("p1", "g1").packages), (std::vector<std::string>{"a.py", "b.py"}));
+  // Released with the commit: once no package refers to the bytes, no pin keeps them.
+  Must(store().DeletePackage("p1", "g1", "a.py"));
+  EXPECT_TRUE(Must(store().ReclaimBlob("sha-of-a.py", 5000, [] { return Result<void>(); })));
 }
 
 TEST_P(MetadataStoreContract, ReplaceWithNoPackagesEmptiesTheGroup) {
@@ -390,6 +435,45 @@ TEST_P(ListingContract, TheNameFilterMatchesAPackageOrGroupNameByteForByte) {
   const auto walked = Must(store().ListGroups("p1", {.name_contains = "b"}, "", 10));
   ASSERT_EQ(walked.groups.size(), 1u);
   EXPECT_EQ(Names(walked.groups[0].packages), (std::vector<std::string>{"b2", "b1"}));
+}
+
+// Needles of three characters or more may be served by a name index: its answers must be
+// the same bytes-exact ones, and follow every write (replace, merge, delete, other projects).
+TEST_P(ListingContract, LongNameFiltersAreExactAndFollowEveryWrite) {
+  const auto found = [&](const std::string& needle, const std::string& project = "p1") {
+    PageRequest request{.project = project, .filter = {.name_contains = needle}, .limit = 50};
+    auto page = Must(store().ListPage(request));
+    EXPECT_EQ(page.total, page.packages.size()) << needle;
+    return Keys(page.packages);
+  };
+  std::vector<PackageRecord> many;
+  for (int i = 0; i < 300; ++i) many.push_back(Package("p1", "", "pkg" + std::to_string(i)));
+  many.push_back(Package("p1", "", "deep-Needle_%\"q\".py"));
+  Must(store().PutUngrouped(many));
+  Must(store().ReplaceGroup(Group("p1", "grp-needle"), {Package("p1", "grp-needle", "a.py")}));
+  Must(store().ReplaceGroup(Group("p2", "other"), {Package("p2", "other", "Needle.py")}));
+
+  EXPECT_EQ(found("Needle"), std::vector<std::string>{"/deep-Needle_%\"q\".py"});
+  EXPECT_EQ(found("needle"), std::vector<std::string>{"grp-needle/a.py"});  // the group's name
+  EXPECT_EQ(found("dle_%\"q\""), std::vector<std::string>{"/deep-Needle_%\"q\".py"});
+  EXPECT_TRUE(found("dle%").empty());    // % and _ are bytes, not patterns
+  EXPECT_TRUE(found("NEEDLE").empty());  // case counts
+  EXPECT_EQ(found("Needle", "p2"), std::vector<std::string>{"other/Needle.py"});
+  EXPECT_EQ(found("pkg29").size(), 11u);  // pkg29, pkg290..pkg299
+
+  Must(store().ReplaceGroup(Group("p1", "grp-needle"), {Package("p1", "grp-needle", "b.py")}));
+  EXPECT_EQ(found("needle"), std::vector<std::string>{"grp-needle/b.py"});
+  Must(store().MergeIntoGroup(Group("p1", "grp-needle"), {Package("p1", "grp-needle", "c.py")}));
+  EXPECT_EQ(found("needle"), (std::vector<std::string>{"grp-needle/b.py", "grp-needle/c.py"}));
+  Must(store().DeletePackage("p1", "", "deep-Needle_%\"q\".py"));
+  EXPECT_TRUE(found("Needle").empty());
+  Must(store().PutUngrouped({Package("p1", "", "Needle-again")}));
+  EXPECT_EQ(found("Needle"), std::vector<std::string>{"/Needle-again"});
+  // Multi-byte characters: two characters (a scan) and three (the index) both match exactly.
+  Must(store().PutUngrouped({Package("p1", "", "caf\u00e9-\u00e9t\u00e9.py")}));
+  EXPECT_EQ(found("\u00e9t").size(), 1u);
+  EXPECT_EQ(found("\u00e9t\u00e9").size(), 1u);
+  EXPECT_TRUE(found("\u00e9T\u00e9").empty());
 }
 
 // Pages far into a large listing: a store may start them from a remembered position, which

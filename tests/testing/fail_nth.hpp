@@ -45,16 +45,19 @@ class FailNthMetadataStore final : public MetadataStore {
  public:
   FailNthMetadataStore(MetadataStore& inner, FailNth& fail) : inner_(inner), fail_(fail) {}
   Result<GroupRecord> ReplaceGroup(const GroupRecord& g, const std::vector<PackageRecord>& p,
-                                   std::vector<std::string>* replaced = nullptr) override {
-    DLIPKG_FAIL_NTH(ReplaceGroup, ReplaceGroup(g, p, replaced));
+                                   std::vector<std::string>* replaced = nullptr,
+                                   const BlobCheck* check = nullptr) override {
+    DLIPKG_FAIL_NTH(ReplaceGroup, ReplaceGroup(g, p, replaced, check));
   }
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& g, const std::vector<PackageRecord>& p,
-                                     std::vector<std::string>* replaced = nullptr) override {
-    DLIPKG_FAIL_NTH(MergeIntoGroup, MergeIntoGroup(g, p, replaced));
+                                     std::vector<std::string>* replaced = nullptr,
+                                     const BlobCheck* check = nullptr) override {
+    DLIPKG_FAIL_NTH(MergeIntoGroup, MergeIntoGroup(g, p, replaced, check));
   }
-  Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& p, std::vector<std::string>* replaced = nullptr) override {
-    DLIPKG_FAIL_NTH(PutUngrouped, PutUngrouped(p, replaced));
+  Result<std::vector<PackageRecord>> PutUngrouped(const std::vector<PackageRecord>& p,
+                                                  std::vector<std::string>* replaced = nullptr,
+                                                  const BlobCheck* check = nullptr) override {
+    DLIPKG_FAIL_NTH(PutUngrouped, PutUngrouped(p, replaced, check));
   }
   Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
                                                   const std::string& group,
@@ -155,17 +158,21 @@ class FailNthJobQueue final : public JobQueue {
                                          std::size_t max_queued) override {
     DLIPKG_FAIL_NTH(EnqueueUploads, EnqueueUploads(group, packages, urls, deadline_ms, max_queued));
   }
-  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now,
-                                            std::int64_t until) override {
-    DLIPKG_FAIL_NTH(ClaimJob, ClaimJob(worker, now, until));
+  Result<std::vector<UploadJob>> ClaimJobs(const std::string& worker, std::int64_t now,
+                                           std::int64_t until, std::size_t max_jobs) override {
+    DLIPKG_FAIL_NTH(ClaimJobs, ClaimJobs(worker, now, until, max_jobs));
   }
   Result<bool> RenewLease(std::int64_t id, const std::string& worker, std::int64_t until) override {
     DLIPKG_FAIL_NTH(RenewLease, RenewLease(id, worker, until));
   }
-  Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
-                                                 const BlobInfo& blob, const std::string& name,
-                                                 std::int64_t now) override {
-    DLIPKG_FAIL_NTH(CompleteJob, CompleteJob(job, worker, blob, name, now));
+  Result<void> ReportProgress(const UploadJob& job, const std::string& worker, std::int64_t bytes,
+                              std::int64_t expected) override {
+    DLIPKG_FAIL_NTH(ReportProgress, ReportProgress(job, worker, bytes, expected));
+  }
+  Result<std::vector<CompletionResult>> CompleteJobs(const std::vector<JobCompletion>& done,
+                                                     const std::string& worker,
+                                                     std::int64_t now) override {
+    DLIPKG_FAIL_NTH(CompleteJobs, CompleteJobs(done, worker, now));
   }
   Result<void> RetryJob(const UploadJob& job, const std::string& worker, std::int64_t next,
                         const std::string& reason) override {

@@ -258,9 +258,12 @@ class FakeMetadataStore final : public MetadataStore {
  public:
   Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
                                    const std::vector<PackageRecord>& packages,
-                                   std::vector<std::string>* replaced = nullptr) override {
+                                   std::vector<std::string>* replaced = nullptr,
+                                   const BlobCheck* check = nullptr) override {
+    std::unique_lock pins = LockPins(check);
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
+    if (auto ok = ReleasePinsLocked(check); !ok) return std::unexpected(ok.error());
     GroupRecord stored = group;
     std::vector<std::string> dropped;
     if (auto it = groups_.find({group.project, group.name}); it != groups_.end()) {
@@ -278,9 +281,12 @@ class FakeMetadataStore final : public MetadataStore {
   }
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
                                      const std::vector<PackageRecord>& packages,
-                                     std::vector<std::string>* replaced = nullptr) override {
+                                     std::vector<std::string>* replaced = nullptr,
+                                     const BlobCheck* check = nullptr) override {
+    std::unique_lock pins = LockPins(check);
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
+    if (auto ok = ReleasePinsLocked(check); !ok) return std::unexpected(ok.error());
     auto [it, created] = groups_.try_emplace({group.project, group.name}, group);
     it->second.update_time = group.update_time;
     std::vector<std::string> dropped;
@@ -300,11 +306,13 @@ class FakeMetadataStore final : public MetadataStore {
     QueueUnreferenced(dropped, replaced);
     return it->second;
   }
-  Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& packages,
-      std::vector<std::string>* replaced = nullptr) override {
+  Result<std::vector<PackageRecord>> PutUngrouped(const std::vector<PackageRecord>& packages,
+                                                  std::vector<std::string>* replaced = nullptr,
+                                                  const BlobCheck* check = nullptr) override {
+    std::unique_lock pins = LockPins(check);
     std::lock_guard lock(mutex_);
     if (auto valid = Writable(packages); !valid) return std::unexpected(valid.error());
+    if (auto ok = ReleasePinsLocked(check); !ok) return std::unexpected(ok.error());
     std::vector<PackageRecord> out;
     std::vector<std::string> dropped;
     for (auto p : packages) {
@@ -594,6 +602,13 @@ class FakeMetadataStore final : public MetadataStore {
     std::lock_guard lock(pin_mutex_);
     return pins_.size();
   }
+  // A BlobCheck as the SQL stores apply it (MetadataSql::ReleasePins): live pins released,
+  // the bytes of run-out ones looked at. For the job queue; the commits above hold the pin
+  // lock across the whole write, as the real stores hold the blobs' locks.
+  Result<void> ReleasePins(const BlobCheck& check) {
+    std::lock_guard lock(pin_mutex_);
+    return ReleasePinsLocked(&check);
+  }
   Result<std::vector<std::string>> ReferencedBlobs() override {
     std::lock_guard lock(mutex_);
     const auto shas = ReferencedLocked();
@@ -659,6 +674,27 @@ class FakeMetadataStore final : public MetadataStore {
   std::map<std::string, std::int64_t> sightings_;
   std::string lease_owner_;
   std::int64_t lease_until_ = 0;
+  std::unique_lock<std::mutex> LockPins(const BlobCheck* check) {
+    std::unique_lock pins(pin_mutex_, std::defer_lock);
+    if (check != nullptr && !check->pins.empty()) pins.lock();
+    return pins;
+  }
+  Result<void> ReleasePinsLocked(const BlobCheck* check) {
+    if (check == nullptr) return {};
+    for (const auto& pin : check->pins) {  // first every check, so a refusal changes nothing
+      auto it = pins_.find({pin.sha256, pin.pin_id});
+      const bool live = it != pins_.end() && it->second > check->now_ms;
+      if (live || !check->exists) continue;
+      auto stored = check->exists(pin.sha256);
+      if (!stored) return std::unexpected(stored.error());
+      if (!*stored)
+        return Fail(ErrorCode::kInternal,
+                    "The stored bytes were reclaimed by a concurrent delete; retry the upload.",
+                    /*retryable=*/true);
+    }
+    for (const auto& pin : check->pins) pins_.erase({pin.sha256, pin.pin_id});
+    return {};
+  }
   std::mutex mutex_;
   std::mutex pin_mutex_;
   std::map<std::tuple<std::string, std::string, std::string>, std::int64_t> versions_;
@@ -715,22 +751,28 @@ class FakeJobQueue final : public JobQueue {
     out.packages = rows;
     return out;
   }
-  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now,
-                                            std::int64_t until) override {
+  Result<std::vector<UploadJob>> ClaimJobs(const std::string& worker, std::int64_t now,
+                                           std::int64_t until, std::size_t max_jobs) override {
     std::lock_guard lock(mutex_);
     last_claim_at_ = std::max(last_claim_at_, now);
+    ++claim_calls_;
     claimed_.notify_all();
     std::erase_if(jobs_, [&](const auto& entry) { return Superseded(entry.second); });
-    UploadJob* soonest = nullptr;  // due soonest, then queued first
-    for (auto& [id, job] : jobs_) {
-      if (due_[id] > now || lease_until_[id] > now) continue;
-      if (soonest == nullptr || due_[id] < due_[soonest->id]) soonest = &job;
+    std::vector<UploadJob> out;
+    while (out.size() < max_jobs) {
+      UploadJob* soonest = nullptr;  // due soonest, then queued first
+      for (auto& [id, job] : jobs_) {
+        if (due_[id] > now || lease_until_[id] > now) continue;
+        if (soonest == nullptr || due_[id] < due_[soonest->id]) soonest = &job;
+      }
+      if (soonest == nullptr) break;
+      lease_[soonest->id] = worker;
+      lease_until_[soonest->id] = std::max(until, now + 1);  // never claimed twice in one call
+      soonest->attempts += 1;
+      out.push_back(*soonest);
     }
-    if (soonest == nullptr) return std::optional<UploadJob>();
-    lease_[soonest->id] = worker;
-    lease_until_[soonest->id] = until;
-    soonest->attempts += 1;
-    return std::optional(*soonest);
+    if (!out.empty()) claimed_sizes.push_back(out.size());
+    return out;
   }
   Result<bool> RenewLease(std::int64_t id, const std::string& worker, std::int64_t until) override {
     std::lock_guard lock(mutex_);
@@ -738,22 +780,22 @@ class FakeJobQueue final : public JobQueue {
     lease_until_[id] = until;
     return true;
   }
-  Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
-                                                 const BlobInfo& blob, const std::string& name,
-                                                 std::int64_t now) override {
+  Result<std::vector<CompletionResult>> CompleteJobs(const std::vector<JobCompletion>& done,
+                                                     const std::string& worker,
+                                                     std::int64_t now) override {
     std::lock_guard lock(mutex_);
-    if (!Responsible(job, worker)) return std::optional<std::string>();
-    auto p = **metadata_.GetPackage(job.project, job.group, job.name);
-    const std::string previous = p.sha256;
-    p.status = PackageStatus::kReady;
-    p.sha256 = blob.sha256;
-    p.size = blob.size;
-    p.underlying_name = name;
-    p.update_time = now;
-    Write(p);
-    Forget(job.id);
-    return std::optional(previous);
+    ++complete_calls_;
+    std::vector<CompletionResult> results;
+    for (const auto& c : done) {
+      if (auto released = metadata_.ReleasePins(c.check); !released) {
+        results.push_back(std::unexpected(released.error()));
+        continue;
+      }
+      results.push_back(CompleteOne(c.job, worker, c.blob, c.underlying_name, now));
+    }
+    return results;
   }
+
   Result<void> RetryJob(const UploadJob& job, const std::string& worker, std::int64_t next,
                         const std::string& reason) override {
     std::lock_guard lock(mutex_);
@@ -809,10 +851,37 @@ class FakeJobQueue final : public JobQueue {
   }
   std::vector<std::string> retries;
 
+  // The size of each claim that took jobs, in order (guarded by the queue's mutex).
+  std::vector<std::size_t> claimed_sizes;
+  // Calls of ClaimJobs and CompleteJobs so far: how many transactions the real stores wrote.
+  std::size_t ClaimCalls() {
+    std::lock_guard lock(mutex_);
+    return claim_calls_;
+  }
+  std::size_t CompleteCalls() {
+    std::lock_guard lock(mutex_);
+    return complete_calls_;
+  }
+
  private:
   bool Superseded(const UploadJob& job) {
     return !version_.contains(job.id) ||
            version_.at(job.id) != metadata_.Version(job.project, job.group, job.name);
+  }
+  Result<std::optional<std::string>> CompleteOne(const UploadJob& job, const std::string& worker,
+                                                 const BlobInfo& blob, const std::string& name,
+                                                 std::int64_t now) {
+    if (!Responsible(job, worker)) return std::optional<std::string>();
+    auto p = **metadata_.GetPackage(job.project, job.group, job.name);
+    const std::string previous = p.sha256;
+    p.status = PackageStatus::kReady;
+    p.sha256 = blob.sha256;
+    p.size = blob.size;
+    p.underlying_name = name;
+    p.update_time = now;
+    Write(p);
+    Forget(job.id);
+    return std::optional(previous);
   }
   bool Responsible(const UploadJob& job, const std::string& worker) {
     if (!jobs_.contains(job.id)) return false;
@@ -831,6 +900,8 @@ class FakeJobQueue final : public JobQueue {
   FakeMetadataStore& metadata_;
   std::mutex mutex_;
   std::condition_variable claimed_;
+  std::size_t claim_calls_ = 0;
+  std::size_t complete_calls_ = 0;
   std::int64_t last_claim_at_ = 0;
   std::int64_t next_id_ = 0;
   std::map<std::int64_t, UploadJob> jobs_;

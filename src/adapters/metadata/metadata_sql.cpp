@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <span>
@@ -215,23 +216,83 @@ class Bindings {
     return "?" + std::to_string(values_.size());
   }
   std::span<const sql::Value> values() const { return values_; }
+  // Texts made for the statement (bound by view), kept as long as the bindings.
+  std::deque<std::string>& texts() { return texts_; }
 
  private:
   std::vector<sql::Value> values_;
+  std::deque<std::string> texts_;
 };
 
 std::int64_t AsInt(std::size_t n) {
   return static_cast<std::int64_t>(std::min<std::size_t>(n, INT64_MAX));
 }
 
+// Characters, not bytes: the trigram indexes count characters (names are valid UTF-8).
+std::size_t Characters(std::string_view text) {
+  return static_cast<std::size_t>(std::ranges::count_if(
+      text, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// The needle as an FTS5 phrase: quoted, inner quotes doubled, so no character is syntax.
+std::string Fts5Phrase(std::string_view needle) {
+  std::string phrase = "\"";
+  for (const char c : needle) phrase += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return phrase + "\"";
+}
+
+// The needle as a LIKE pattern matching any text containing it (escape character \).
+std::string ContainsPattern(std::string_view needle) {
+  std::string pattern = "%";
+  for (const char c : needle) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  return pattern + "%";
+}
+
+// The name index's part of a name filter ("" when it cannot help); `texts` keeps the bound
+// texts alive for the statement.
+std::string NameIndexCondition(Bindings& b, const SqlDialect& dialect, std::string_view needle,
+                               std::deque<std::string>& texts) {
+  if (Characters(needle) < 3) return "";  // no trigram in it: a scan decides
+  switch (dialect.name_index) {
+    case SqlDialect::NameIndex::kNone:
+      return "";
+    case SqlDialect::NameIndex::kFts5Trigram:
+      texts.push_back(Fts5Phrase(needle));
+      return " AND p.rowid IN (SELECT rowid FROM package_names WHERE package_names MATCH " +
+             b.Add(std::string_view(texts.back())) + ")";
+    case SqlDialect::NameIndex::kTrigramLike: {
+      texts.push_back(ContainsPattern(needle));
+      const std::string pattern = b.Add(std::string_view(texts.back()));
+      return " AND (p.name LIKE " + pattern + " ESCAPE '\\' OR p.group_name LIKE " + pattern +
+             " ESCAPE '\\')";
+    }
+  }
+  return "";
+}
+
 // "WHERE p.project = ?1 AND ..." over the packages (alias p) of `project` matching `filter`.
 // The text depends only on the number of tags (a tag without a value binds a flag instead of
 // changing the text), so engines that cache prepared statements keep a bounded few.
+// `by_name_index`: a name filter reads the name index's matches (all of them, then sorted)
+// rather than the project's entries in listing order until the page is full; right when the
+// matches are few (a count or a pass over all of them wants every match either way).
 std::string FilterWhere(Bindings& b, const SqlDialect& dialect, const std::string& project,
-                        const PackageFilter& filter) {
-  std::string where = "WHERE p.project = " + b.Add(project);
+                        const PackageFilter& filter, bool by_name_index = true) {
+  const std::string name_index =
+      by_name_index && !filter.name_contains.empty()
+          ? NameIndexCondition(b, dialect, filter.name_contains, b.texts())
+          : "";
+  // SQLite would still walk the project's index and test each entry against the matches;
+  // "+" keeps it from using that index, so it looks the matches up by rowid instead.
+  const bool by_rowid =
+      !name_index.empty() && dialect.name_index == SqlDialect::NameIndex::kFts5Trigram;
+  std::string where = (by_rowid ? "WHERE +p.project = " : "WHERE p.project = ") + b.Add(project);
   if (filter.kind) where += " AND p.kind = " + b.Add(ToString(*filter.kind));
   if (!filter.name_contains.empty()) {
+    where += name_index;
     const std::string position(dialect.position_of);
     where += " AND (" + position + "(p.name, " + b.Add(filter.name_contains) + ") > 0 OR " +
              position + "(p.group_name, " + b.Add(filter.name_contains) + ") > 0)";
@@ -421,6 +482,47 @@ Result<void> MetadataSql::LockGroup(Session& s, std::string_view project,
   return {};
 }
 
+Result<void> MetadataSql::LockBlobs(Session& s, const std::set<std::string>& shas) const {
+  if (dialect_.lock_blob.empty()) return {};
+  for (const auto& sha : shas) {
+    if (auto ok = sql::Run(s, dialect_.lock_blob, sha); !ok) return std::unexpected(ok.error());
+  }
+  return {};
+}
+
+// The pins of the new blobs go in the commit's own transaction (one write instead of two).
+// Under the blob's lock a live pin proves the bytes were kept all along: a reclaim checks
+// pins under the same lock. Only a pin that ran out leaves the bytes to be looked at.
+Result<void> MetadataSql::ReleasePins(Session& s, const BlobCheck* check, bool locked) const {
+  if (check == nullptr || check->pins.empty()) return {};
+  if (!locked) {
+    std::set<std::string> shas;
+    for (const auto& pin : check->pins) shas.insert(pin.sha256);
+    if (auto ok = LockBlobs(s, shas); !ok) return ok;
+  }
+  for (const auto& pin : check->pins) {
+    auto live = sql::Run(s,
+                         "DELETE FROM blob_pins WHERE sha256 = ?1 AND pin_id = ?2 "
+                         "AND pinned_until > ?3",
+                         pin.sha256, pin.pin_id, check->now_ms);
+    if (!live) return std::unexpected(live.error());
+    if (*live > 0) continue;
+    if (auto ok = sql::Run(s, "DELETE FROM blob_pins WHERE sha256 = ?1 AND pin_id = ?2", pin.sha256,
+                           pin.pin_id);
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (!check->exists) continue;
+    auto stored = check->exists(pin.sha256);
+    if (!stored) return std::unexpected(stored.error());
+    if (!*stored)
+      return Fail(ErrorCode::kInternal,
+                  "The stored bytes were reclaimed by a concurrent delete; retry the upload.",
+                  /*retryable=*/true);
+  }
+  return {};
+}
+
 // ---- MetadataStore ----
 
 // The hashes of the stored packages among `names` (all of the group's when `names` is null),
@@ -448,8 +550,10 @@ Result<void> MetadataSql::CollectHashes(Session& s, const std::string& project,
 
 Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& group,
                                               const std::vector<PackageRecord>& packages,
-                                              std::vector<std::string>* replaced) const {
+                                              std::vector<std::string>* replaced,
+                                              const BlobCheck* check) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = ReleasePins(s, check); !ok) return std::unexpected(ok.error());
   std::vector<std::string> dropped;
   if (auto ok = CollectHashes(s, group.project, group.name, nullptr, &dropped); !ok)
     return std::unexpected(ok.error());
@@ -470,8 +574,10 @@ Result<GroupRecord> MetadataSql::ReplaceGroup(Session& s, const GroupRecord& gro
 
 Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& group,
                                                 const std::vector<PackageRecord>& packages,
-                                                std::vector<std::string>* replaced) const {
+                                                std::vector<std::string>* replaced,
+                                                const BlobCheck* check) const {
   if (auto ok = LockGroup(s, group.project, group.name); !ok) return std::unexpected(ok.error());
+  if (auto ok = ReleasePins(s, check); !ok) return std::unexpected(ok.error());
   std::vector<std::string> dropped;
   if (auto ok = CollectHashes(s, group.project, group.name, &packages, &dropped); !ok)
     return std::unexpected(ok.error());
@@ -485,14 +591,15 @@ Result<GroupRecord> MetadataSql::MergeIntoGroup(Session& s, const GroupRecord& g
 }
 
 Result<std::vector<PackageRecord>> MetadataSql::PutUngrouped(
-    Session& s, const std::vector<PackageRecord>& packages,
-    std::vector<std::string>* replaced) const {
+    Session& s, const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced,
+    const BlobCheck* check) const {
   // In a fixed order, so that two calls locking the same projects cannot deadlock.
   std::set<std::string_view> projects;
   for (const auto& p : packages) projects.insert(p.project);
   for (const auto project : projects) {
     if (auto ok = LockGroup(s, project, kUngrouped); !ok) return std::unexpected(ok.error());
   }
+  if (auto ok = ReleasePins(s, check); !ok) return std::unexpected(ok.error());
   std::vector<std::string> dropped;
   for (const auto& p : packages) {
     const std::vector<PackageRecord> one{p};
@@ -541,8 +648,20 @@ Result<ProjectContents> MetadataSql::ListProject(Session& s, const std::string& 
 
 Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request,
                                           std::optional<std::size_t> known_total) const {
+  PackagePage page;
+  if (known_total) {
+    page.total = *known_total;
+  } else {
+    auto total = CountMatching(s, dialect_, request.project, request.filter);
+    if (!total) return std::unexpected(total.error());
+    page.total = *total;
+  }
+  // Few matches of a name filter are read from the name index and sorted; many are found
+  // soon enough in listing order, which then stops when the page is full.
+  constexpr std::size_t kFewMatches = 10'000;
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, request.project, request.filter);
+  std::string where =
+      FilterWhere(b, dialect_, request.project, request.filter, page.total <= kFewMatches);
   if (request.after) {
     where += " AND (p.group_name, p.name) > (" + b.Add(request.after->group) + ", " +
              b.Add(request.after->name) + ")";
@@ -560,7 +679,6 @@ Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request
       std::string(kJoinTags) +
       "LEFT JOIN groups g ON g.project = pg.project AND g.name = pg.group_name "
       "ORDER BY pg.group_name, pg.name, t.position";
-  PackagePage page;
   PackageCollector collector;
   auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
     if (auto ok = collector.Add(row); !ok) return ok;
@@ -572,13 +690,6 @@ Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request
   });
   if (!ran) return std::unexpected(ran.error());
   page.packages = std::move(collector.packages());
-  if (known_total) {
-    page.total = *known_total;
-    return page;
-  }
-  auto total = CountMatching(s, dialect_, request.project, request.filter);
-  if (!total) return std::unexpected(total.error());
-  page.total = *total;
   return page;
 }
 
@@ -614,7 +725,7 @@ Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,
                                                               const std::string& after_name,
                                                               std::size_t limit) const {
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, project, filter);
+  std::string where = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
   where += " AND p.group_name = '' AND p.name > " + b.Add(after_name);
   const std::string statement = std::string(kPackageWithTagColumns) +
                                 " FROM (SELECT * FROM packages p " + where +
@@ -639,7 +750,7 @@ Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& projec
   // A short batch was the last one: no further query is needed to find that out.
   if (groups->size() >= max_groups) batch.next_after = last;
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, project, filter);
+  std::string where = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
   where += " AND p.group_name > " + b.Add(after_group) + " AND p.group_name <= " + b.Add(last);
   const std::string statement =
       std::string(kPackageWithTagColumns) + " FROM (SELECT * FROM packages p " + where + ") pg" +
@@ -994,35 +1105,44 @@ Result<EnqueuedUploads> MetadataSql::EnqueueUploads(
   return result;
 }
 
-Result<std::optional<UploadJob>> MetadataSql::ClaimJob(Session& s, const std::string& worker,
-                                                       std::int64_t now_ms,
-                                                       std::int64_t lease_until_ms) const {
+Result<std::vector<UploadJob>> MetadataSql::ClaimJobs(Session& s, const std::string& worker,
+                                                      std::int64_t now_ms,
+                                                      std::int64_t lease_until_ms,
+                                                      std::size_t max_jobs) const {
   const std::string due_sql = std::string(kSelectJobs) +
                               "WHERE next_attempt_at <= ?1 AND lease_until <= ?1 "
-                              "ORDER BY next_attempt_at, id LIMIT 1" +
+                              "ORDER BY next_attempt_at, id LIMIT ?2" +
                               std::string(dialect_.skip_locked);
-  for (;;) {
-    auto due = sql::Select(s, due_sql, JobFromRow, now_ms);
+  std::vector<UploadJob> claimed;
+  // A claimed job's lease ends after now, so it is not due again: another round only fills
+  // the places of superseded jobs dropped in this one.
+  for (bool dropped = true; dropped && claimed.size() < max_jobs;) {
+    dropped = false;
+    auto due = sql::Select(s, due_sql, JobFromRow, now_ms, AsInt(max_jobs - claimed.size()));
     if (!due) return std::unexpected(due.error());
-    if (due->empty()) return std::nullopt;
-    UploadJob job = std::move(due->front());
-    auto owner = OwningJob(s, job);
-    if (!owner) return std::unexpected(owner.error());
-    if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
-      if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
-      continue;
+    for (auto& job : *due) {
+      if (std::ranges::any_of(claimed, [&](const UploadJob& c) { return c.id == job.id; }))
+        continue;  // a lease that ends by now leaves a claimed job due: never twice
+      auto owner = OwningJob(s, job);
+      if (!owner) return std::unexpected(owner.error());
+      if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
+        if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
+        dropped = true;
+        continue;
+      }
+      if (auto ok = sql::Run(s,
+                             "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
+                             "attempts = attempts + 1, bytes_fetched = 0, expected_bytes = -1 "
+                             "WHERE id = ?1",
+                             job.id, worker, lease_until_ms);
+          !ok) {
+        return std::unexpected(ok.error());
+      }
+      job.attempts += 1;
+      claimed.push_back(std::move(job));
     }
-    if (auto ok = sql::Run(s,
-                           "UPDATE jobs SET lease_owner = ?2, lease_until = ?3, "
-                           "attempts = attempts + 1, bytes_fetched = 0, expected_bytes = -1 "
-                           "WHERE id = ?1",
-                           job.id, worker, lease_until_ms);
-        !ok) {
-      return std::unexpected(ok.error());
-    }
-    job.attempts += 1;
-    return job;
   }
+  return claimed;
 }
 
 Result<void> MetadataSql::ReportProgress(Session& s, const UploadJob& job,
@@ -1082,27 +1202,57 @@ Result<bool> MetadataSql::RenewLease(Session& s, std::int64_t job_id, const std:
   return *changed > 0;
 }
 
-Result<std::optional<std::string>> MetadataSql::CompleteJob(Session& s, const UploadJob& job,
-                                                            const std::string& worker,
-                                                            const BlobInfo& blob,
-                                                            const std::string& underlying_name,
-                                                            std::int64_t now_ms) const {
-  if (auto ok = LockGroup(s, job.project, job.group); !ok) return std::unexpected(ok.error());
-  auto responsible = StillResponsible(s, job, worker);
+Result<std::vector<CompletionResult>> MetadataSql::CompleteJobs(
+    Session& s, const std::vector<JobCompletion>& done, const std::string& worker,
+    std::int64_t now_ms) const {
+  // Every lock in a fixed order (groups, then blobs, each sorted; job rows by id), so batches
+  // of several instances never deadlock with each other or with single commits.
+  std::set<std::pair<std::string, std::string>> groups;
+  std::set<std::string> shas;
+  std::vector<std::size_t> order(done.size());
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    groups.insert({done[i].job.project, done[i].job.group});
+    for (const auto& pin : done[i].check.pins) shas.insert(pin.sha256);
+    order[i] = i;
+  }
+  for (const auto& [project, group] : groups) {
+    if (auto ok = LockGroup(s, project, group); !ok) return std::unexpected(ok.error());
+  }
+  if (auto ok = LockBlobs(s, shas); !ok) return std::unexpected(ok.error());
+  std::ranges::sort(order, {}, [&](std::size_t i) { return done[i].job.id; });
+  std::vector<CompletionResult> results(done.size(), std::optional<std::string>());
+  for (const std::size_t i : order) {
+    auto applied = CompleteOne(s, done[i], worker, now_ms);
+    if (!applied) return std::unexpected(applied.error());
+    results[i] = std::move(*applied);
+  }
+  return results;
+}
+
+// A completion whose bytes are gone leaves the job and its package as they were (its pin,
+// already run out, is released all the same).
+Result<CompletionResult> MetadataSql::CompleteOne(Session& s, const JobCompletion& c,
+                                                  const std::string& worker,
+                                                  std::int64_t now_ms) const {
+  if (auto released = ReleasePins(s, &c.check, /*locked=*/true); !released) {
+    if (!released.error().retryable) return std::unexpected(released.error());
+    return CompletionResult(std::unexpected(released.error()));
+  }
+  auto responsible = StillResponsible(s, c.job, worker);
   if (!responsible) return std::unexpected(responsible.error());
-  if (!*responsible) return std::optional<std::string>();
-  auto old = ReadPackage(s, job.project, job.group, job.name);
+  if (!*responsible) return CompletionResult(std::optional<std::string>());
+  auto old = ReadPackage(s, c.job.project, c.job.group, c.job.name);
   if (!old) return std::unexpected(old.error());
   const std::string previous = *old ? (*old)->sha256 : "";
-  if (auto ok = FinishJob(s, job,
+  if (auto ok = FinishJob(s, c.job,
                           "status = 'READY', status_reason = '', sha256 = ?5, size = ?6, "
                           "underlying_name = ?7",
-                          now_ms, blob.sha256, blob.size, underlying_name);
+                          now_ms, c.blob.sha256, c.blob.size, c.underlying_name);
       !ok) {
     return std::unexpected(ok.error());
   }
   if (auto ok = QueueUnreferenced(s, {previous}); !ok) return std::unexpected(ok.error());
-  return std::optional<std::string>(previous);
+  return CompletionResult(std::optional<std::string>(previous));
 }
 
 Result<void> MetadataSql::RetryJob(Session& s, const UploadJob& job, const std::string& worker,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,15 @@ struct SqlDialect {
   // A function of (text, needle) giving the needle's 1-based position in the text, 0 when it
   // does not occur, comparing bytes (the name filter of a listing).
   std::string_view position_of = "instr";
+  // The index that narrows a name filter of 3 or more characters to the packages whose name or
+  // group name may contain it, so that a search costs what it finds rather than the project's
+  // size (position_of then keeps the result exact, byte for byte).
+  enum class NameIndex {
+    kNone,
+    kFts5Trigram,  // SQLite: the package_names FTS5 table (trigram tokenizer), by rowid
+    kTrigramLike,  // PostgreSQL: LIKE '%needle%', which pg_trgm's GIN indexes serve
+  };
+  NameIndex name_index = NameIndex::kNone;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
@@ -63,15 +73,19 @@ class MetadataSql {
 
   // MetadataStore, one call per function, run in the caller's transaction.
   // `replaced` (may be null) receives the hashes of the packages replaced, read under the lock.
+  // `check` (may be null): the pins of the new blobs the packages refer to (BlobCheck).
   Result<GroupRecord> ReplaceGroup(sql::Session& s, const GroupRecord& group,
                                    const std::vector<PackageRecord>& packages,
-                                   std::vector<std::string>* replaced) const;
+                                   std::vector<std::string>* replaced,
+                                   const BlobCheck* check) const;
   Result<GroupRecord> MergeIntoGroup(sql::Session& s, const GroupRecord& group,
                                      const std::vector<PackageRecord>& packages,
-                                     std::vector<std::string>* replaced) const;
+                                     std::vector<std::string>* replaced,
+                                     const BlobCheck* check) const;
   Result<std::vector<PackageRecord>> PutUngrouped(sql::Session& s,
                                                   const std::vector<PackageRecord>& packages,
-                                                  std::vector<std::string>* replaced) const;
+                                                  std::vector<std::string>* replaced,
+                                                  const BlobCheck* check) const;
   Result<std::optional<PackageRecord>> GetPackage(sql::Session& s, const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name) const;
@@ -141,14 +155,15 @@ class MetadataSql {
                                          const std::vector<PackageRecord>& packages,
                                          const std::vector<std::string>& urls,
                                          std::int64_t deadline_ms, std::size_t max_queued) const;
-  Result<std::optional<UploadJob>> ClaimJob(sql::Session& s, const std::string& worker,
-                                            std::int64_t now_ms, std::int64_t lease_until_ms) const;
+  Result<std::vector<UploadJob>> ClaimJobs(sql::Session& s, const std::string& worker,
+                                           std::int64_t now_ms, std::int64_t lease_until_ms,
+                                           std::size_t max_jobs) const;
   Result<bool> RenewLease(sql::Session& s, std::int64_t job_id, const std::string& worker,
                           std::int64_t lease_until_ms) const;
-  Result<std::optional<std::string>> CompleteJob(sql::Session& s, const UploadJob& job,
-                                                 const std::string& worker, const BlobInfo& blob,
-                                                 const std::string& underlying_name,
-                                                 std::int64_t now_ms) const;
+  Result<std::vector<CompletionResult>> CompleteJobs(sql::Session& s,
+                                                     const std::vector<JobCompletion>& done,
+                                                     const std::string& worker,
+                                                     std::int64_t now_ms) const;
   Result<void> RetryJob(sql::Session& s, const UploadJob& job, const std::string& worker,
                         std::int64_t next_attempt_ms, const std::string& reason) const;
   Result<void> FailJob(sql::Session& s, const UploadJob& job, const std::string& worker,
@@ -167,6 +182,14 @@ class MetadataSql {
   Result<void> LockGroup(sql::Session& s, std::string_view project, std::string_view group) const;
   Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
                                 const std::string& worker) const;
+  // Takes the locks of `shas` (callers lock groups first, then blobs, each sorted).
+  Result<void> LockBlobs(sql::Session& s, const std::set<std::string>& shas) const;
+  // A commit's BlobCheck: every pinned blob locked, its pin released, and the bytes of one
+  // whose pin ran out checked (else a retryable error). `locked`: the blobs are locked already.
+  Result<void> ReleasePins(sql::Session& s, const BlobCheck* check, bool locked = false) const;
+  // One completion of CompleteJobs, its locks taken; an error ends the transaction.
+  Result<CompletionResult> CompleteOne(sql::Session& s, const JobCompletion& c,
+                                       const std::string& worker, std::int64_t now_ms) const;
 
   SqlDialect dialect_;
 };

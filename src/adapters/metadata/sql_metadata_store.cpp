@@ -109,19 +109,24 @@ auto SqlMetadataStore::ReadOne(Call&& call) {
 
 Result<GroupRecord> SqlMetadataStore::ReplaceGroup(const GroupRecord& group,
                                                    const std::vector<PackageRecord>& packages,
-                                                   std::vector<std::string>* replaced) {
-  return Write([&](sql::Session& s) { return sql_.ReplaceGroup(s, group, packages, replaced); });
+                                                   std::vector<std::string>* replaced,
+                                                   const BlobCheck* check) {
+  return Write(
+      [&](sql::Session& s) { return sql_.ReplaceGroup(s, group, packages, replaced, check); });
 }
 
 Result<GroupRecord> SqlMetadataStore::MergeIntoGroup(const GroupRecord& group,
                                                      const std::vector<PackageRecord>& packages,
-                                                     std::vector<std::string>* replaced) {
-  return Write([&](sql::Session& s) { return sql_.MergeIntoGroup(s, group, packages, replaced); });
+                                                     std::vector<std::string>* replaced,
+                                                     const BlobCheck* check) {
+  return Write(
+      [&](sql::Session& s) { return sql_.MergeIntoGroup(s, group, packages, replaced, check); });
 }
 
 Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
-    const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced) {
-  return Write([&](sql::Session& s) { return sql_.PutUngrouped(s, packages, replaced); });
+    const std::vector<PackageRecord>& packages, std::vector<std::string>* replaced,
+    const BlobCheck* check) {
+  return Write([&](sql::Session& s) { return sql_.PutUngrouped(s, packages, replaced, check); });
 }
 
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
@@ -410,11 +415,12 @@ Result<EnqueuedUploads> SqlMetadataStore::EnqueueUploads(const std::optional<Gro
   });
 }
 
-Result<std::optional<UploadJob>> SqlMetadataStore::ClaimJob(const std::string& worker,
-                                                            std::int64_t now_ms,
-                                                            std::int64_t lease_until_ms) {
+Result<std::vector<UploadJob>> SqlMetadataStore::ClaimJobs(const std::string& worker,
+                                                           std::int64_t now_ms,
+                                                           std::int64_t lease_until_ms,
+                                                           std::size_t max_jobs) {
   return WriteBookkeeping(
-      [&](sql::Session& s) { return sql_.ClaimJob(s, worker, now_ms, lease_until_ms); });
+      [&](sql::Session& s) { return sql_.ClaimJobs(s, worker, now_ms, lease_until_ms, max_jobs); });
 }
 
 Result<void> SqlMetadataStore::ReportProgress(const UploadJob& job, const std::string& worker,
@@ -429,14 +435,9 @@ Result<bool> SqlMetadataStore::RenewLease(std::int64_t job_id, const std::string
       [&](sql::Session& s) { return sql_.RenewLease(s, job_id, worker, lease_until_ms); });
 }
 
-Result<std::optional<std::string>> SqlMetadataStore::CompleteJob(const UploadJob& job,
-                                                                 const std::string& worker,
-                                                                 const BlobInfo& blob,
-                                                                 const std::string& underlying_name,
-                                                                 std::int64_t now_ms) {
-  return Write([&](sql::Session& s) {
-    return sql_.CompleteJob(s, job, worker, blob, underlying_name, now_ms);
-  });
+Result<std::vector<CompletionResult>> SqlMetadataStore::CompleteJobs(
+    const std::vector<JobCompletion>& done, const std::string& worker, std::int64_t now_ms) {
+  return Write([&](sql::Session& s) { return sql_.CompleteJobs(s, done, worker, now_ms); });
 }
 
 Result<void> SqlMetadataStore::RetryJob(const UploadJob& job, const std::string& worker,

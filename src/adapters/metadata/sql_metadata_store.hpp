@@ -54,13 +54,15 @@ class SqlMetadataStore : public MetadataStore,
 
   Result<GroupRecord> ReplaceGroup(const GroupRecord& group,
                                    const std::vector<PackageRecord>& packages,
-                                   std::vector<std::string>* replaced = nullptr) override;
+                                   std::vector<std::string>* replaced = nullptr,
+                                   const BlobCheck* check = nullptr) override;
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& group,
                                      const std::vector<PackageRecord>& packages,
-                                     std::vector<std::string>* replaced = nullptr) override;
-  Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& packages,
-      std::vector<std::string>* replaced = nullptr) override;
+                                     std::vector<std::string>* replaced = nullptr,
+                                     const BlobCheck* check = nullptr) override;
+  Result<std::vector<PackageRecord>> PutUngrouped(const std::vector<PackageRecord>& packages,
+                                                  std::vector<std::string>* replaced = nullptr,
+                                                  const BlobCheck* check = nullptr) override;
   Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name) override;
@@ -110,16 +112,16 @@ class SqlMetadataStore : public MetadataStore,
                                          const std::vector<PackageRecord>& packages,
                                          const std::vector<std::string>& urls,
                                          std::int64_t deadline_ms, std::size_t max_queued) override;
-  Result<std::optional<UploadJob>> ClaimJob(const std::string& worker, std::int64_t now_ms,
-                                            std::int64_t lease_until_ms) override;
+  Result<std::vector<UploadJob>> ClaimJobs(const std::string& worker, std::int64_t now_ms,
+                                           std::int64_t lease_until_ms,
+                                           std::size_t max_jobs) override;
   Result<bool> RenewLease(std::int64_t job_id, const std::string& worker,
                           std::int64_t lease_until_ms) override;
   Result<void> ReportProgress(const UploadJob& job, const std::string& worker, std::int64_t bytes,
                               std::int64_t expected) override;
-  Result<std::optional<std::string>> CompleteJob(const UploadJob& job, const std::string& worker,
-                                                 const BlobInfo& blob,
-                                                 const std::string& underlying_name,
-                                                 std::int64_t now_ms) override;
+  Result<std::vector<CompletionResult>> CompleteJobs(const std::vector<JobCompletion>& done,
+                                                     const std::string& worker,
+                                                     std::int64_t now_ms) override;
   Result<void> RetryJob(const UploadJob& job, const std::string& worker,
                         std::int64_t next_attempt_ms, const std::string& reason) override;
   Result<void> FailJob(const UploadJob& job, const std::string& worker, const std::string& reason,

@@ -327,18 +327,6 @@ TEST(CommandLine, OwnerMustObeyTheOwnerNameRule) {
   EXPECT_TRUE(std::holds_alternative<ServeConfig>(testing::Parse({"serve", "--owner", "alice"})));
 }
 
-TEST(ClosestMatch, OnlyCloseWordsAreSuggested) {
-  EXPECT_EQ(ClosestMatch("workrs", {"workers", "listen"}), "workers");
-  EXPECT_EQ(ClosestMatch("serv", {"serve"}), "serve");
-  EXPECT_EQ(ClosestMatch("banana", {"workers", "listen"}), "");
-}
-
-TEST(ClosestMatch, AWordCutShortSuggestsTheOneNameItBegins) {
-  EXPECT_EQ(ClosestMatch("data", {"data-dir", "listen"}), "data-dir");
-  EXPECT_EQ(ClosestMatch("fetch", {"fetch-timeout", "fetch-low-speed-limit"}), "");  // ambiguous
-  EXPECT_EQ(ClosestMatch("da", {"data-dir"}), "");                                   // too short
-}
-
 TEST(MaskPassword, HidesOnlyThePassword) {
   EXPECT_EQ(MaskPassword("postgresql://u:pw@h:5432/d"), "postgresql://u:****@h:5432/d");
   EXPECT_EQ(MaskPassword("postgresql://u@h/d"), "postgresql://u@h/d");

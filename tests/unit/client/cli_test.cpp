@@ -82,6 +82,40 @@ TEST(ClientCommandLine, UsageErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(ExitOf({"push", "--help"}), 0);
 }
 
+TEST(ClientCommandLine, AnUnknownFlagGetsADidYouMean) {
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(ExitOf({"push", "--grup", "etl", "a.py"}), 2);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "dlipkg: unknown option '--grup' for 'push'; did you mean '--group'?\n");
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(ExitOf({"ls", "--jsn"}), 2);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "dlipkg: unknown option '--jsn' for 'ls'; did you mean '--json'?\n");
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(ExitOf({"get", "--banana=1", "x"}), 2);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "dlipkg: unknown option '--banana' for 'get'\n");
+  // A connection flag cut short, and a file name after "--" that looks like a flag.
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(ExitOf({"show", "--endp", "http://h", "x"}), 2);
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("did you mean '--endpoint'"),
+            std::string::npos);
+  EXPECT_EQ(Parse({"push", "--group", "g", "--", "--odd.py"}).arguments,
+            std::vector<std::string>{"--odd.py"});
+}
+
+TEST(ClosestMatch, OnlyCloseWordsAreSuggested) {
+  EXPECT_EQ(ClosestMatch("workrs", {"workers", "listen"}), "workers");
+  EXPECT_EQ(ClosestMatch("serv", {"serve"}), "serve");
+  EXPECT_EQ(ClosestMatch("banana", {"workers", "listen"}), "");
+}
+
+TEST(ClosestMatch, AWordCutShortSuggestsTheOneNameItBegins) {
+  EXPECT_EQ(ClosestMatch("data", {"data-dir", "listen"}), "data-dir");
+  EXPECT_EQ(ClosestMatch("fetch", {"fetch-timeout", "fetch-low-speed-limit"}), "");  // ambiguous
+  EXPECT_EQ(ClosestMatch("da", {"data-dir"}), "");                                   // too short
+}
+
 TEST(ClientCommandLine, KnowsItsCommandsAndNotServe) {
   for (const char* name : {"push", "ls", "show", "get", "rm", "chown", "wait", "spark-args",
                            "completion", "configure"})

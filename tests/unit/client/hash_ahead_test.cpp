@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "adapters/common/sha256.hpp"
+#include "testing/random_bytes.hpp"
 #include "testing/temp_dir.hpp"
 
 namespace dlipkg::client {
@@ -20,18 +20,8 @@ namespace {
 
 constexpr std::int64_t kMiB = 1 << 20;
 
-std::string RandomBytes(std::size_t n) {
-  std::mt19937_64 random(42);
-  std::string bytes(n, '\0');
-  for (auto& c : bytes) c = static_cast<char>(random());
-  return bytes;
-}
-
-std::string Sha256Of(const std::string& bytes) {
-  Sha256Hasher hasher;
-  hasher.Update(std::span<const char>(bytes.data(), bytes.size()));
-  return hasher.FinishHex();
-}
+using test::RandomBytes;
+using test::Sha256Of;
 
 struct OpenFile {
   explicit OpenFile(const std::filesystem::path& path) : fd(::open(path.c_str(), O_RDONLY)) {}

@@ -43,16 +43,19 @@ class ReclaimBeforePin final : public MetadataStore {
  public:
   ReclaimBeforePin(MetadataStore& inner, BlobStore& blobs) : inner_(inner), blobs_(blobs) {}
   Result<GroupRecord> ReplaceGroup(const GroupRecord& g, const std::vector<PackageRecord>& p,
-                                   std::vector<std::string>* replaced = nullptr) override {
-    return inner_.ReplaceGroup(g, p, replaced);
+                                   std::vector<std::string>* replaced = nullptr,
+                                   const BlobCheck* check = nullptr) override {
+    return inner_.ReplaceGroup(g, p, replaced, check);
   }
   Result<GroupRecord> MergeIntoGroup(const GroupRecord& g, const std::vector<PackageRecord>& p,
-                                     std::vector<std::string>* replaced = nullptr) override {
-    return inner_.MergeIntoGroup(g, p, replaced);
+                                     std::vector<std::string>* replaced = nullptr,
+                                     const BlobCheck* check = nullptr) override {
+    return inner_.MergeIntoGroup(g, p, replaced, check);
   }
-  Result<std::vector<PackageRecord>> PutUngrouped(
-      const std::vector<PackageRecord>& p, std::vector<std::string>* replaced = nullptr) override {
-    return inner_.PutUngrouped(p, replaced);
+  Result<std::vector<PackageRecord>> PutUngrouped(const std::vector<PackageRecord>& p,
+                                                  std::vector<std::string>* replaced = nullptr,
+                                                  const BlobCheck* check = nullptr) override {
+    return inner_.PutUngrouped(p, replaced, check);
   }
   Result<std::optional<PackageRecord>> GetPackage(const std::string& project,
                                                   const std::string& group,
@@ -314,12 +317,13 @@ TEST(CommitPinnedTest, BytesReclaimedByAnotherInstanceJustBeforeThePinAreWritten
   const std::string sha = (*existing)->Commit()->sha256;  // unreferenced: reclaimable
   auto writer = blobs.Create();
   ASSERT_TRUE((*writer)->Write(std::string_view("shared bytes")));
-  auto committed = keeper.CommitPinned(**writer);
+  HeldBlob held;
+  auto committed = keeper.CommitPinned(**writer, &held);
   ASSERT_TRUE(committed) << committed.error().message;
   EXPECT_EQ(committed->sha256, sha);
   EXPECT_EQ(blobs.Exists(sha), true);
   EXPECT_EQ(keeper.Reclaim({sha}), 0u);  // pinned until the upload's commit
-  keeper.Unpin({sha});
+  keeper.Unpin({held});
 }
 
 }  // namespace

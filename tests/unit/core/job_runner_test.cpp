@@ -90,6 +90,15 @@ TEST_F(JobRunnerTest, AsyncUploadAnswersUploadingThenBecomesReady) {
   EXPECT_EQ(*jobs_.CountQueued(), 0u);
 }
 
+// The jobs due when workers are idle are claimed in one transaction, not one each.
+TEST_F(JobRunnerTest, JobsDueForIdleWorkersAreClaimedTogether) {
+  ASSERT_TRUE(service_.Upload(Async({"a.py", "b.py"})));
+  runner_.Start();
+  ASSERT_TRUE(events_.WaitFor(EventKind::kJobReady, 2));
+  EXPECT_EQ(jobs_.claimed_sizes, (std::vector<std::size_t>{2}));  // both workers were idle
+  EXPECT_EQ(metadata_.PinCount(), 0u);  // each completion released its pin itself
+}
+
 TEST_F(JobRunnerTest, AReadyJobReportsQueuedStartedAndReady) {
   ASSERT_TRUE(service_.Upload(Async({"a.py"})));
   runner_.Start();

@@ -230,11 +230,13 @@ namespace {
 
 class BlobKeeperTest : public ::testing::Test {
  protected:
-  BlobInfo Commit(const std::string& bytes) {
+  BlobInfo Commit(const std::string& bytes, HeldBlob* held = nullptr) {
     auto writer = blobs_.Create();
     (void)(*writer)->Write(std::span<const char>(bytes.data(), bytes.size()));
-    auto blob = keeper_.CommitPinned(**writer);
+    HeldBlob hold;
+    auto blob = keeper_.CommitPinned(**writer, &hold);
     EXPECT_TRUE(blob) << blob.error().message;
+    if (held != nullptr) *held = hold;
     return *blob;
   }
   testing::FakeMetadataStore metadata_;
@@ -246,10 +248,11 @@ class BlobKeeperTest : public ::testing::Test {
 };
 
 TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
-  const auto blob = Commit("bytes");
+  HeldBlob held;
+  const auto blob = Commit("bytes", &held);
   keeper_.Reclaim({blob.sha256});
   EXPECT_TRUE(*blobs_.Exists(blob.sha256));
-  keeper_.Unpin({blob.sha256});
+  keeper_.Unpin({held});
   EXPECT_EQ(metadata_.PinCount(), 0u);
   keeper_.Reclaim({blob.sha256});
   EXPECT_FALSE(*blobs_.Exists(blob.sha256));
@@ -259,35 +262,86 @@ TEST_F(BlobKeeperTest, APinnedBlobIsNotReclaimedUntilUnpinned) {
 }
 
 TEST_F(BlobKeeperTest, TwoUploadsOfTheSameBytesHoldTwoPins) {
-  const auto first = Commit("same");
-  const auto second = Commit("same");
+  HeldBlob first_held, second_held;
+  const auto first = Commit("same", &first_held);
+  const auto second = Commit("same", &second_held);
   ASSERT_EQ(first.sha256, second.sha256);
-  keeper_.Unpin({first.sha256});
+  keeper_.Unpin({first_held});
   keeper_.Reclaim({first.sha256});
   EXPECT_TRUE(*blobs_.Exists(first.sha256));  // the other upload still holds it
-  keeper_.Unpin({second.sha256});
+  keeper_.Unpin({second_held});
   keeper_.Reclaim({first.sha256});
   EXPECT_FALSE(*blobs_.Exists(first.sha256));
 }
 
-TEST_F(BlobKeeperTest, ConfirmFailsRetryablyWhenTheBytesWereReclaimedMeanwhile) {
-  const auto blob = Commit("bytes");
-  // Another instance's reclaim after this pin ran out removed the bytes.
-  (void)blobs_.Remove(blob.sha256);
-  auto confirmed = keeper_.Confirm({blob.sha256});
-  ASSERT_FALSE(confirmed);
-  EXPECT_TRUE(confirmed.error().retryable);
+// The pin's release goes into the commit that refers to the bytes (one write, not two): a
+// live pin is released there; one that ran out makes the commit look at the bytes, and bytes
+// another instance reclaimed meanwhile fail it, retryably, with nothing written.
+TEST_F(BlobKeeperTest, TheCommitReleasesThePinAndRefusesBytesReclaimedAfterItRanOut) {
+  HeldBlob held;
+  const auto blob = Commit("bytes", &held);
+  const BlobCheck check = keeper_.CheckFor({held});
+  auto package = PackageRecord{.project = "p", .name = "a.py", .sha256 = blob.sha256};
+  ASSERT_TRUE(metadata_.PutUngrouped({package}, nullptr, &check));
+  EXPECT_EQ(metadata_.PinCount(), 0u);  // released by the commit itself
+  keeper_.Committed({held});
+
+  BlobKeeper short_pins{metadata_, blobs_, clock_, events_, "w2", std::chrono::milliseconds(1)};
+  auto writer = blobs_.Create();
+  (void)(*writer)->Write(std::span<const char>("other", 5));
+  HeldBlob other;
+  auto fresh = short_pins.CommitPinned(**writer, &other);
+  ASSERT_TRUE(fresh);
+  clock_.Advance(std::chrono::milliseconds(10));  // the pin ran out: another instance reclaims
+  (void)blobs_.Remove(fresh->sha256);
+  const BlobCheck late = short_pins.CheckFor({other});
+  package.name = "b.py";
+  package.sha256 = fresh->sha256;
+  auto refused = metadata_.PutUngrouped({package}, nullptr, &late);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().retryable);
+  EXPECT_FALSE(*metadata_.GetPackage("p", "", "b.py"));
+  short_pins.Unpin({other});
+}
+
+// A single-instance store keeps holds in memory only: no pin is written, and a reclaim that
+// meets a held blob leaves it in the reclaim queue, so it goes once the upload fails.
+TEST_F(BlobKeeperTest, ProcessHoldsWriteNoPinAndLeaveASkippedReclaimQueued) {
+  BlobKeeper local{metadata_,         blobs_, clock_, events_, "w4", std::chrono::minutes(30),
+                   PinScope::kProcess};
+  auto writer = blobs_.Create();
+  (void)(*writer)->Write(std::span<const char>("local", 5));
+  HeldBlob held;
+  auto blob = local.CommitPinned(**writer, &held);
+  ASSERT_TRUE(blob);
+  EXPECT_EQ(metadata_.PinCount(), 0u);
+  EXPECT_TRUE(local.CheckFor({held}).pins.empty());
+  EXPECT_EQ(local.Reclaim({blob->sha256}), 0u);
+  EXPECT_TRUE(*blobs_.Exists(blob->sha256));
+  EXPECT_EQ(metadata_.QueuedHashes(), std::vector<std::string>{blob->sha256});
+  auto round = local.DrainQueue(10, std::chrono::seconds(1));
+  ASSERT_TRUE(round);
+  EXPECT_EQ(round->removed, 0u);  // still held: deferred
+  local.Unpin({held});            // the upload failed
+  clock_.Advance(std::chrono::seconds(2));
+  round = local.DrainQueue(10, std::chrono::seconds(1));
+  ASSERT_TRUE(round);
+  EXPECT_EQ(round->removed, 1u);
+  EXPECT_FALSE(*blobs_.Exists(blob->sha256));
+  EXPECT_TRUE(metadata_.QueuedHashes().empty());
 }
 
 TEST_F(BlobKeeperTest, ExpiredPinsDoNotHoldBytes) {
   BlobKeeper short_pins{metadata_, blobs_, clock_, events_, "w2", std::chrono::milliseconds(1)};
   auto writer = blobs_.Create();
   (void)(*writer)->Write(std::span<const char>("x", 1));
-  auto blob = short_pins.CommitPinned(**writer);
+  HeldBlob held;
+  auto blob = short_pins.CommitPinned(**writer, &held);
   ASSERT_TRUE(blob);
-  clock_.Advance(
-      std::chrono::milliseconds(10));  // the uploader died without unpinning; its pin has run out
-  short_pins.Reclaim({blob->sha256});
+  // The uploader died without unpinning: its pin has run out (and its process hold is gone).
+  clock_.Advance(std::chrono::milliseconds(10));
+  BlobKeeper other{metadata_, blobs_, clock_, events_, "w9"};
+  other.Reclaim({blob->sha256});
   EXPECT_FALSE(*blobs_.Exists(blob->sha256));
 }
 
@@ -300,9 +354,10 @@ TEST_F(BlobKeeperTest, FailuresNobodyWaitsForAreReported) {
   BlobKeeper keeper{failing_unpin, blobs_, clock_, events_, "w3"};
   auto writer = blobs_.Create();
   (void)(*writer)->Write(std::span<const char>("y", 1));
-  auto blob = keeper.CommitPinned(**writer);
+  HeldBlob held;
+  auto blob = keeper.CommitPinned(**writer, &held);
   ASSERT_TRUE(blob) << blob.error().message;
-  keeper.Unpin({blob->sha256});
+  keeper.Unpin({held});
   keeper.Reclaim({blob->sha256});
   const auto errors = events_.Of(EventKind::kStoreError);
   ASSERT_EQ(errors.size(), 2u);

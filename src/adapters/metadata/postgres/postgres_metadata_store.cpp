@@ -30,6 +30,7 @@ constexpr SqlDialect kPostgresDialect{
     .lock_queue = "SELECT pg_advisory_xact_lock(1684826481, 0)",
     .lock_blob = "SELECT pg_advisory_xact_lock(1684826482, hashtext(?1::text))",
     .position_of = "strpos",
+    .name_index = SqlDialect::NameIndex::kTrigramLike,
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
@@ -142,6 +143,34 @@ CREATE TABLE collector_lease (
   owner       TEXT NOT NULL,
   lease_until BIGINT NOT NULL
 );
+)sql",
+    // 7: a listing's name= filter reads only the packages whose name or group name may hold
+    // the needle (LIKE '%needle%' served by pg_trgm's GIN indexes), not every package of the
+    // project before the first match. pg_trgm ships with Debian's postgresql package, but
+    // creating it needs a privileged role: where that is refused (or it lives elsewhere),
+    // the indexes are left out and searches scan, with the same answers. The extension goes
+    // to schema public, shared by every schema of the database, and is named there.
+    R"sql(
+DO $$
+DECLARE
+  trgm_schema name;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+    BEGIN
+      CREATE EXTENSION pg_trgm WITH SCHEMA public;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE NOTICE 'pg_trgm is not available (%): name= searches scan', SQLERRM;
+    END;
+  END IF;
+  SELECT n.nspname INTO trgm_schema FROM pg_extension e
+    JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+  IF trgm_schema IS NOT NULL THEN
+    EXECUTE format('CREATE INDEX IF NOT EXISTS packages_name_trgm ON packages '
+                   'USING gin (name %I.gin_trgm_ops)', trgm_schema);
+    EXECUTE format('CREATE INDEX IF NOT EXISTS packages_group_name_trgm ON packages '
+                   'USING gin (group_name %I.gin_trgm_ops)', trgm_schema);
+  END IF;
+END $$;
 )sql",
 };
 

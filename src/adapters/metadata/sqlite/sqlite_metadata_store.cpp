@@ -135,6 +135,31 @@ CREATE TABLE collector_lease (
   lease_until INTEGER NOT NULL
 );
 )sql",
+    // 8: a listing's name= filter reads only the packages whose name or group name holds the
+    // needle's trigrams (SqlDialect::NameIndex), not every package of the project before the
+    // first match. External content: the index keeps trigrams only, and these triggers keep it
+    // in step with packages in the writing transaction itself. (packages has no INTEGER
+    // PRIMARY KEY, so its rowids may change only by VACUUM, which this server never runs.)
+    R"sql(
+CREATE VIRTUAL TABLE package_names USING fts5(
+  name, group_name, content = 'packages', content_rowid = 'rowid',
+  tokenize = 'trigram case_sensitive 1');
+INSERT INTO package_names (package_names) VALUES ('rebuild');
+CREATE TRIGGER package_names_insert AFTER INSERT ON packages BEGIN
+  INSERT INTO package_names (rowid, name, group_name)
+  VALUES (new.rowid, new.name, new.group_name);
+END;
+CREATE TRIGGER package_names_delete AFTER DELETE ON packages BEGIN
+  INSERT INTO package_names (package_names, rowid, name, group_name)
+  VALUES ('delete', old.rowid, old.name, old.group_name);
+END;
+CREATE TRIGGER package_names_update AFTER UPDATE OF name, group_name ON packages BEGIN
+  INSERT INTO package_names (package_names, rowid, name, group_name)
+  VALUES ('delete', old.rowid, old.name, old.group_name);
+  INSERT INTO package_names (rowid, name, group_name)
+  VALUES (new.rowid, new.name, new.group_name);
+END;
+)sql",
 };
 
 // ---- Connections and schema ----
@@ -309,8 +334,9 @@ Result<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(
   auto engine = std::make_unique<SqliteTransactions>(file, std::move(writer));
   if (auto ok = engine->OpenReaders(); !ok) return std::unexpected(ok.error());
   // Engines where one writer works at a time need no locks of their own.
-  std::unique_ptr<SqliteMetadataStore> store(
-      new SqliteMetadataStore(std::move(engine), SqlDialect{}, LeasesAtStart::kRelease));
+  std::unique_ptr<SqliteMetadataStore> store(new SqliteMetadataStore(
+      std::move(engine), SqlDialect{.name_index = SqlDialect::NameIndex::kFts5Trigram},
+      LeasesAtStart::kRelease));
   store->SetSchemaCheck("PRAGMA user_version", static_cast<std::int64_t>(std::size(kMigrations)));
   return store;
 }

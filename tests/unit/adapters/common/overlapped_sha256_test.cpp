@@ -10,21 +10,13 @@
 #include <string>
 #include <thread>
 
+#include "testing/random_bytes.hpp"
+
 namespace dlipkg {
 namespace {
 
-std::string RandomBytes(std::size_t n) {
-  std::mt19937_64 random(7);
-  std::string bytes(n, '\0');
-  for (auto& c : bytes) c = static_cast<char>(random());
-  return bytes;
-}
-
-std::string InLine(const std::string& bytes) {
-  Sha256Hasher hasher;
-  hasher.Update(std::span<const char>(bytes.data(), bytes.size()));
-  return hasher.FinishHex();
-}
+using test::RandomBytes;
+using test::Sha256Of;
 
 TEST(OverlappedSha256, MixedUpdatesGiveTheInLineDigest) {
   const auto bytes = RandomBytes(5 << 20);
@@ -44,7 +36,7 @@ TEST(OverlappedSha256, MixedUpdatesGiveTheInLineDigest) {
     at += n;
     step = step * 3 / 2 + 1;
   }
-  EXPECT_EQ(hasher.FinishHex(), InLine(bytes));
+  EXPECT_EQ(hasher.FinishHex(), Sha256Of(bytes));
 }
 
 TEST(OverlappedSha256, TheBufferMayBeReusedOnceTheCallReturns) {
@@ -59,7 +51,7 @@ TEST(OverlappedSha256, TheBufferMayBeReusedOnceTheCallReturns) {
     all += buffer;
     hasher.UpdateWhile(std::span<const char>(buffer.data(), buffer.size()), [] { return 0; });
   }
-  EXPECT_EQ(hasher.FinishHex(), InLine(all));
+  EXPECT_EQ(hasher.FinishHex(), Sha256Of(all));
 }
 
 TEST(OverlappedSha256, AnExceptionFromTheWorkWaitsForTheThread) {
@@ -70,7 +62,7 @@ TEST(OverlappedSha256, AnExceptionFromTheWorkWaitsForTheThread) {
                std::runtime_error);
   // The bytes were hashed all the same; the stream goes on from there.
   hasher.Update(std::span<const char>(bytes.data(), 10));
-  EXPECT_EQ(hasher.FinishHex(), InLine(bytes + bytes.substr(0, 10)));
+  EXPECT_EQ(hasher.FinishHex(), Sha256Of(bytes + bytes.substr(0, 10)));
 }
 
 }  // namespace
