@@ -16,8 +16,12 @@ Every measure runs in >= 3 rounds that alternate between the servers measured (t
 with --baseline, another build, e.g. of main; with --preload, this build under another
 allocator), printing min / median / max.
 
+With --postgres the servers keep their metadata in a PostgreSQL started here
+(scripts/postgres.sh, loopback, stopped after), each server in a schema of its own, filled by
+psql with the same rows and then VACUUM ANALYZEd (what autovacuum does after a bulk load).
+
 Usage: bench/list_scale.py [--rounds 3] [--sizes 1000,100000] [--baseline PATH]
-                           [--preload NAME=LIB ...]
+                           [--preload NAME=LIB ...] [--postgres]
 """
 import argparse
 import os
@@ -62,20 +66,57 @@ def fill(db_file, groups):
     db.close()
 
 
-class Subject:
-    """One server to measure: a binary, an environment, its own data directory."""
+def fill_postgres(url, schema, groups):
+    """The rows of fill(), written by psql into `schema` of a PostgreSQL database."""
+    script = f"""
+SET search_path TO {schema};
+BEGIN;
+INSERT INTO groups (project, name, owner, description, create_time, update_time)
+  SELECT '{PROJECT}', 'g' || lpad(i::text, 6, '0'), 'bench', '', 0, 0
+  FROM generate_series(0, {groups - 1}) i;
+INSERT INTO packages (project, group_name, name, position, kind, status, sha256, size,
+                      underlying_name, owner, create_time, update_time, is_async, status_reason)
+  SELECT '{PROJECT}', 'g' || lpad(i::text, 6, '0'), 'a.py', 0, 'pyFile', 'READY',
+         repeat('ab', 32), 10, repeat('ab', 16) || '_a.py', 'bench', 0, 0, 0, ''
+  FROM generate_series(0, {groups - 1}) i;
+INSERT INTO package_tags (project, group_name, name, position, key, value)
+  SELECT '{PROJECT}', 'g' || lpad(i::text, 6, '0'), 'a.py', 0, 'team', 'x'
+  FROM generate_series(0, {groups - 1}) i;
+COMMIT;
+VACUUM ANALYZE groups, packages, package_tags;
+"""
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url], input=script, text=True,
+                   check=True, stdout=subprocess.DEVNULL)
 
-    def __init__(self, label, binary, env, work, groups):
+
+def with_search_path(url, schema):
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+
+
+class Subject:
+    """One server to measure: a binary, an environment, its own data directory (and, with
+    PostgreSQL, its own schema)."""
+
+    def __init__(self, label, binary, env, work, groups, postgres=None):
         self.label, self.binary, self.env = label, Path(binary), env
         self.data = work / f"data-{label}-{groups}"
         self.server = None
+        self.args = ["--log-level", "warn"]
+        schema = "bench_" + "".join(c if c.isalnum() else "_" for c in f"{label}_{groups}")
+        if postgres:
+            subprocess.run(["psql", "-q", postgres, "-c", f"CREATE SCHEMA {schema}"], check=True,
+                           stdout=subprocess.DEVNULL)
+            self.args += ["--metadata", with_search_path(postgres, schema)]
         self.start()  # creates the schema of this binary's version
         self.server.stop()
-        fill(self.data / "metadata.db", groups)
+        if postgres:
+            fill_postgres(postgres, schema, groups)
+        else:
+            fill(self.data / "metadata.db", groups)
 
     def start(self):
         harness.DLIPKG = self.binary  # read by Dlipkg.start
-        self.server = Dlipkg(self.data, ["--log-level", "warn"], env=self.env).start()
+        self.server = Dlipkg(self.data, self.args, env=self.env).start()
         self.session = requests.Session()
         return self
 
@@ -88,6 +129,18 @@ class Subject:
     def stop(self):
         if self.server:
             self.server.stop()
+
+
+def start_postgres(stops):
+    """Starts a throw-away PostgreSQL on loopback; returns its URL. `stops` gets its stop."""
+    # PostgreSQL runs as an unprivileged user, which needs a directory it can reach.
+    pg_dir = Path(tempfile.mkdtemp(prefix="dlipkg-bench-pg-"))
+    stops.append(lambda: subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "stop",
+                                         str(pg_dir)]))
+    stops.append(lambda: subprocess.run(["rm", "-rf", str(pg_dir)]))
+    return subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "start", str(pg_dir)],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip().splitlines()[-1]
 
 
 def cursor_after(index):
@@ -115,6 +168,8 @@ def main():
     parser.add_argument("--baseline", help="another dlipkg binary to measure beside this build")
     parser.add_argument("--preload", action="append", default=[],
                         help="NAME=LIB: also this build with LD_PRELOAD=LIB")
+    parser.add_argument("--postgres", action="store_true",
+                        help="metadata in a PostgreSQL started for the run")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     base = ROOT / "build" / "bench"
@@ -128,11 +183,13 @@ def main():
         kinds.append((f"this+{name}", ROOT / "build" / "dlipkg", {"LD_PRELOAD": lib}))
     (work / "www").mkdir()
     nginx = Nginx(work / "www", work / "nginx").start()
-    subjects = {}
+    subjects, stops = {}, []
     try:
+        postgres = start_postgres(stops) if args.postgres else None
+        print(f"metadata: {'PostgreSQL' if postgres else 'SQLite'}")
         for groups in sizes:
             for label, binary, env in kinds:
-                subjects[(label, groups)] = Subject(label, binary, env, work, groups)
+                subjects[(label, groups)] = Subject(label, binary, env, work, groups, postgres)
         page = {key: {o: [] for o in range(3)} for key in subjects}
         cursor_page = {key: {o: [] for o in range(3)} for key in subjects}
         name_page = {key: [] for key in subjects}
@@ -218,6 +275,8 @@ def main():
         for subject in subjects.values():
             subject.stop()
         nginx.stop()
+        for stop in stops:
+            stop()
         subprocess.run(["rm", "-rf", str(work)])
 
 

@@ -509,6 +509,74 @@ TEST_P(ListingContract, DeepOffsetsOfALargeListingAreExactAndFollowWrites) {
             std::vector<std::string>{"/" + name(311)});
 }
 
+// Several instances share one database (PostgreSQL; SQLite files may be opened by several
+// processes): marks one instance remembers must follow the writes another makes. Every page at
+// a deep offset equals the same slice of a full listing read by a fresh store, for each filter,
+// after each kind of change to the listing: packages added and removed before the offset, a
+// kind changed, tags changed, a group replaced.
+TEST_P(ListingContract, DeepPagesFollowTheWritesOfAnotherInstance) {
+  const std::shared_ptr<MetadataStore> other = Must(backend_->Connect()).metadata;
+  const auto name = [](int i) {
+    std::string n = std::to_string(i);
+    return "x" + std::string(4 - n.size(), '0') + n + ".py";
+  };
+  // 12 groups of 100 packages: every third a jar, every fifth tagged team=x.
+  const auto member = [&](const std::string& group, int i) {
+    auto p = Package("p1", group, name(i));
+    if (i % 3 == 0) p.kind = PackageKind::kJar;
+    if (i % 5 == 0) p.tags = {{"team", "x"}};
+    return p;
+  };
+  const auto group_of = [](int i) { return "g" + std::to_string(10 + i / 100); };
+  const auto fill_group = [&](int first) {
+    std::vector<PackageRecord> packages;
+    for (int i = first; i < first + 100; ++i) packages.push_back(member(group_of(first), i));
+    Must(other->ReplaceGroup(Group("p1", group_of(first)), packages));
+  };
+  for (int first = 0; first < 1200; first += 100) fill_group(first);
+  const std::vector<PackageFilter> filters = {
+      {},
+      {.kind = PackageKind::kJar},
+      {.tags = {{"team", "x"}}},
+      {.name_contains = "7"},
+  };
+  const auto check = [&](const std::string& after) {
+    const std::shared_ptr<MetadataStore> fresh = Must(backend_->Connect()).metadata;
+    for (const auto& filter : filters) {
+      const auto full = Must(fresh->ListPage({.project = "p1", .filter = filter, .limit = 5000}));
+      const auto all = Keys(full.packages);
+      ASSERT_EQ(full.total, all.size());
+      for (const std::size_t offset : {0, 255, 256, 300, 511, 512, 700, 1000, 1150, 1195}) {
+        const auto page = Page(7, offset, filter);
+        const std::vector<std::string> expected(
+            all.begin() + static_cast<std::ptrdiff_t>(std::min(offset, all.size())),
+            all.begin() + static_cast<std::ptrdiff_t>(std::min(offset + 7, all.size())));
+        EXPECT_EQ(Keys(page.packages), expected)
+            << after << ", offset " << offset << ", filter kind=" << filter.kind.has_value()
+            << " tags=" << filter.tags.size() << " name=" << filter.name_contains;
+        EXPECT_EQ(page.total, all.size()) << after << ", offset " << offset;
+      }
+    }
+  };
+  check("filled by the other instance");
+  Must(other->DeletePackage("p1", group_of(5), name(5)));
+  check("a package deleted before the offsets");
+  Must(other->PutUngrouped({Package("p1", "", "early.py")}));
+  check("an ungrouped package added before every group");
+  auto changed = member(group_of(6), 6);
+  changed.kind = PackageKind::kFile;
+  Must(other->MergeIntoGroup(Group("p1", group_of(6)), {changed}));
+  check("a jar made a file");
+  auto tagged = member(group_of(8), 8);
+  tagged.tags = {{"team", "x"}};
+  Must(other->MergeIntoGroup(Group("p1", group_of(8)), {tagged}));
+  check("a package tagged");
+  Must(other->ReplaceGroup(Group("p1", group_of(300)), {member(group_of(300), 300)}));
+  check("a group of 100 replaced by one package");
+  Must(other->ReplaceGroup(Group("p2", "elsewhere"), {Package("p2", "elsewhere", "z.py")}));
+  check("another project written");
+}
+
 TEST_P(ListingContract, BatchesWalkUngroupedByNameThenGroupsByNameInUploadOrder) {
   Fill();
   EXPECT_EQ(Names(Must(store().ListUngrouped("p1", {}, "", 10))),

@@ -693,30 +693,80 @@ Result<PackagePage> MetadataSql::ListPage(Session& s, const PageRequest& request
   return page;
 }
 
+namespace {
+
+// Adds the key at 1-based `position` of a listing to `marks` when the spacing wants it. Past
+// `max_marks`, every other mark is dropped and the spacing doubles, so memory stays bounded
+// whatever the project's size.
+void AddMark(ListingMarks& marks, std::size_t position, ListPosition key, std::size_t max_marks) {
+  if (position % marks.every != 0) return;
+  marks.marks.push_back(std::move(key));
+  if (marks.marks.size() <= std::max<std::size_t>(max_marks, 1)) return;
+  std::vector<ListPosition> kept;
+  for (std::size_t i = 1; i < marks.marks.size(); i += 2) kept.push_back(std::move(marks.marks[i]));
+  marks.marks = std::move(kept);
+  marks.every *= 2;
+}
+
+}  // namespace
+
 Result<ListingMarks> MetadataSql::ListMarks(Session& s, const std::string& project,
                                             const PackageFilter& filter, std::size_t min_every,
                                             std::size_t max_marks) const {
+  min_every = std::max<std::size_t>(min_every, 1);
+  if (dialect_.marks_by_seeking) return SeekMarks(s, project, filter, min_every, max_marks);
   Bindings b;
   const std::string statement = "SELECT p.group_name, p.name FROM packages p " +
                                 FilterWhere(b, dialect_, project, filter) +
                                 " ORDER BY p.group_name, p.name";
-  ListingMarks marks{.every = std::max<std::size_t>(min_every, 1)};
-  // Only every `every`-th row's columns are read; when the marks fill up, every other one is
-  // dropped and the spacing doubles, so memory stays bounded whatever the project's size.
+  ListingMarks marks{.every = min_every};
+  // Only the marks' columns are read.
   auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
-    if (++marks.total % marks.every != 0) return {};
-    marks.marks.push_back(ListPosition{row.Text(0), row.Text(1)});
-    if (marks.marks.size() > std::max<std::size_t>(max_marks, 1)) {
-      std::vector<ListPosition> kept;
-      for (std::size_t i = 1; i < marks.marks.size(); i += 2)
-        kept.push_back(std::move(marks.marks[i]));
-      marks.marks = std::move(kept);
-      marks.every *= 2;
-    }
+    if (++marks.total % marks.every == 0)
+      AddMark(marks, marks.total, ListPosition{row.Text(0), row.Text(1)}, max_marks);
     return {};
   });
   if (!ran) return std::unexpected(ran.error());
   return marks;
+}
+
+// The server counts the matches (by the name index where it helps), then, unless there are
+// fewer than `every`, steps from each mark to the next (an index seek, then `every` entries
+// passed over), so only the marks cross the network.
+Result<ListingMarks> MetadataSql::SeekMarks(Session& s, const std::string& project,
+                                            const PackageFilter& filter, std::size_t every,
+                                            std::size_t max_marks) const {
+  auto total = CountMatching(s, dialect_, project, filter);
+  if (!total) return std::unexpected(total.error());
+  ListingMarks marks{.total = *total, .every = every};
+  if (*total < every) return marks;  // a rare name= needle: no walk over the project
+  Bindings b;
+  // In listing order, not by the name index: each step passes over the next entries only.
+  const std::string first = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
+  const std::string skip_first = b.Add(AsInt(every - 1));
+  const std::string next = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false) +
+                           " AND (p.group_name, p.name) > (m.group_name, m.name)";
+  const std::string skip_next = b.Add(AsInt(every - 1));
+  const std::string statement =
+      "WITH RECURSIVE m (group_name, name) AS ((SELECT p.group_name, p.name FROM packages p " +
+      first + " ORDER BY p.group_name, p.name OFFSET " + skip_first +
+      " LIMIT 1) UNION ALL SELECT x.group_name, x.name FROM m, LATERAL (SELECT p.group_name, "
+      "p.name FROM packages p " +
+      next + " ORDER BY p.group_name, p.name OFFSET " + skip_next +
+      " LIMIT 1) x) SELECT group_name, name FROM m ORDER BY group_name, name";
+  std::size_t found = 0;
+  auto ran = s.Execute(statement, b.values(), [&](const Row& row) -> Result<void> {
+    AddMark(marks, ++found * every, ListPosition{row.Text(0), row.Text(1)}, max_marks);
+    return {};
+  });
+  if (!ran) return std::unexpected(ran.error());
+  return marks;
+}
+
+Result<std::int64_t> MetadataSql::ListingVersion(Session& s, const std::string& project) const {
+  return sql::SelectOne(s,
+                        "SELECT COALESCE(SUM(changes), 0) FROM listing_changes WHERE project = ?1",
+                        IntFromRow, project);
 }
 
 Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,

@@ -46,6 +46,10 @@ struct SqlDialect {
     kTrigramLike,  // PostgreSQL: LIKE '%needle%', which pg_trgm's GIN indexes serve
   };
   NameIndex name_index = NameIndex::kNone;
+  // Whether ListMarks has the server find the marks (seeking from each to the next) rather
+  // than reading every matching key: the engine is across a network, where each row read
+  // costs a transfer.
+  bool marks_by_seeking = false;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
@@ -100,6 +104,10 @@ class MetadataSql {
   Result<ListingMarks> ListMarks(sql::Session& s, const std::string& project,
                                  const PackageFilter& filter, std::size_t min_every,
                                  std::size_t max_marks) const;
+  // A number that grows with every committed change to the project's listing (a package
+  // added or removed, its kind or tags changed; kept by the schema's triggers): two reads
+  // that see the same number see the same listing keys.
+  Result<std::int64_t> ListingVersion(sql::Session& s, const std::string& project) const;
   Result<std::vector<PackageRecord>> ListUngrouped(sql::Session& s, const std::string& project,
                                                    const PackageFilter& filter,
                                                    const std::string& after_name,
@@ -180,6 +188,9 @@ class MetadataSql {
   // dropped their references).
   Result<void> QueueUnreferenced(sql::Session& s, const std::vector<std::string>& shas) const;
   Result<void> LockGroup(sql::Session& s, std::string_view project, std::string_view group) const;
+  Result<ListingMarks> SeekMarks(sql::Session& s, const std::string& project,
+                                 const PackageFilter& filter, std::size_t every,
+                                 std::size_t max_marks) const;
   Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
                                 const std::string& worker) const;
   // Takes the locks of `shas` (callers lock groups first, then blobs, each sorted).

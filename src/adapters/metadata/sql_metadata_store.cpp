@@ -55,16 +55,6 @@ SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlD
 
 SqlMetadataStore::~SqlMetadataStore() = default;
 
-// Counts writes as they start and finish, on every way out (see writes_started_).
-struct WriteCounter {
-  WriteCounter(std::atomic<std::uint64_t>& started, std::atomic<std::uint64_t>& finished)
-      : finished_(finished) {
-    started.fetch_add(1);
-  }
-  ~WriteCounter() { finished_.fetch_add(1); }
-  std::atomic<std::uint64_t>& finished_;
-};
-
 template <class T>
 Result<T> SqlMetadataStore::Noted(Result<T> result, std::string_view operation) const {
   if (!result && result.error().code == ErrorCode::kInternal && error_hook_) error_hook_(operation);
@@ -73,13 +63,11 @@ Result<T> SqlMetadataStore::Noted(Result<T> result, std::string_view operation) 
 
 template <class Call>
 auto SqlMetadataStore::Write(Call&& call) {
-  WriteCounter counted(writes_started_, writes_finished_);
   return Noted(InTransaction(*engine_, Kind::kWrite, std::forward<Call>(call)), "write");
 }
 
 template <class Call>
 auto SqlMetadataStore::WriteBookkeeping(Call&& call) {
-  WriteCounter counted(writes_started_, writes_finished_);
   return Noted(InTransaction(*engine_, Kind::kBookkeeping, std::forward<Call>(call)),
                "bookkeeping");
 }
@@ -220,43 +208,44 @@ PageRequest FromMark(const PageRequest& request, const ListingMarks& marks) {
 
 }  // namespace
 
+std::shared_ptr<const SqlMetadataStore::KeptMarks> SqlMetadataStore::KeptFor(
+    const std::string& key) {
+  std::lock_guard lock(listings_mutex_);
+  const auto found = listings_.find(key);
+  return found != listings_.end() ? found->second : nullptr;
+}
+
+void SqlMetadataStore::Keep(const std::string& key, std::shared_ptr<const KeptMarks> marks) {
+  std::lock_guard lock(listings_mutex_);
+  if (listings_.size() >= kMaxRememberedListings && !listings_.contains(key)) listings_.clear();
+  listings_[key] = std::move(marks);
+}
+
+// One read transaction (one snapshot): the listing version, then the marks kept at that
+// version or else marks read afresh (one pass over the matching keys, which replaces the
+// COUNT a page needs for its total anyway), then the page from the mark before its offset.
 Result<PackagePage> SqlMetadataStore::ListPage(const PageRequest& request) {
-  const auto read = [&](const PageRequest& page, std::optional<std::size_t> known) {
-    return Read([&](sql::Session& s) -> Result<PackagePage> {
-      auto listed = sql_.ListPage(s, page, known);
-      if (!listed) return listed;
-      if (auto ok = sql_.AttachProgress(s, page.project, Pointers(listed->packages)); !ok)
-        return std::unexpected(ok.error());
-      return listed;
-    });
-  };
-  if (leases_at_start_ != LeasesAtStart::kRelease) return read(request, std::nullopt);
-  // No write in progress now: a read's snapshot is the state after `quiet` writes, unless one
-  // starts meanwhile (checked after each read).
-  const std::uint64_t quiet = writes_started_.load();
-  if (writes_finished_.load() != quiet) return read(request, std::nullopt);
-  const auto unchanged = [&] { return writes_started_.load() == quiet; };
   const std::string key = TotalKey(request);
-  std::shared_ptr<const ListingMarks> marks;
-  {
-    std::lock_guard lock(listings_mutex_);
-    if (auto found = listings_.find(key); found != listings_.end() && found->second.first == quiet)
-      marks = found->second.second;
-  }
-  if (!marks) {
-    auto scanned = Read([&](sql::Session& s) {
-      return sql_.ListMarks(s, request.project, request.filter, kMinMarkSpacing, kMaxMarks);
-    });
-    if (!scanned) return std::unexpected(scanned.error());
-    if (!unchanged()) return read(request, std::nullopt);
-    marks = std::make_shared<const ListingMarks>(std::move(*scanned));
-    std::lock_guard lock(listings_mutex_);
-    if (listings_.size() >= kMaxRememberedListings) listings_.clear();
-    listings_[key] = {quiet, marks};
-  }
-  auto page = read(FromMark(request, *marks), marks->total);
-  if (!page) return page;
-  if (!unchanged()) return read(request, std::nullopt);  // the marks may be stale
+  const std::shared_ptr<const KeptMarks> kept = KeptFor(key);
+  std::shared_ptr<const KeptMarks> fresh;
+  auto page = Read([&](sql::Session& s) -> Result<PackagePage> {
+    fresh.reset();  // a body may run again
+    auto version = sql_.ListingVersion(s, request.project);
+    if (!version) return std::unexpected(version.error());
+    const KeptMarks* marks = kept && kept->version == *version ? kept.get() : nullptr;
+    if (!marks) {
+      auto scanned = sql_.ListMarks(s, request.project, request.filter, kMinMarkSpacing, kMaxMarks);
+      if (!scanned) return std::unexpected(scanned.error());
+      fresh = std::make_shared<const KeptMarks>(KeptMarks{*version, std::move(*scanned)});
+      marks = fresh.get();
+    }
+    auto listed = sql_.ListPage(s, FromMark(request, marks->marks), marks->marks.total);
+    if (!listed) return listed;
+    if (auto ok = sql_.AttachProgress(s, request.project, Pointers(listed->packages)); !ok)
+      return std::unexpected(ok.error());
+    return listed;
+  });
+  if (page && fresh) Keep(key, std::move(fresh));
   return page;
 }
 

@@ -4,7 +4,6 @@
 // Thread-safe when the engine is (both are).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -163,18 +162,21 @@ class SqlMetadataStore : public MetadataStore,
   MetadataSql sql_;
   LeasesAtStart leases_at_start_;
 
-  // Listing totals and marks (ListingMarks), remembered while nothing was written, so that
-  // paging through a large project neither counts it again for every page (a COUNT reads every
-  // matching entry) nor passes over every entry before a deep offset.
-  // Only where this store is the database's one writer (a single instance: kRelease); with
-  // shared databases other instances' writes are not seen here.
-  // Writes are counted as they start and finish: marks remembered after `finished` writes are
-  // valid for a read during which no write started (a seqlock with the engine's snapshot).
-  std::atomic<std::uint64_t> writes_started_{0};
-  std::atomic<std::uint64_t> writes_finished_{0};
+  // Listing totals and marks (ListingMarks), remembered by this instance, so that paging
+  // through a large project neither counts it again for every page (a COUNT reads every
+  // matching entry) nor passes over every entry before a deep offset. Each is kept with the
+  // project's listing version (MetadataSql::ListingVersion) it was read at, and a page uses it
+  // only if its own read, in the same snapshot, finds that version still: a write by any
+  // instance or process sharing the database changes the version, so no page is ever cut
+  // from stale marks, and no instance has to tell another anything.
+  struct KeptMarks {
+    std::int64_t version = 0;
+    ListingMarks marks;
+  };
+  std::shared_ptr<const KeptMarks> KeptFor(const std::string& key);
+  void Keep(const std::string& key, std::shared_ptr<const KeptMarks> marks);
   std::mutex listings_mutex_;
-  // filter key -> (writes, marks)
-  std::map<std::string, std::pair<std::uint64_t, std::shared_ptr<const ListingMarks>>> listings_;
+  std::map<std::string, std::shared_ptr<const KeptMarks>> listings_;  // by filter key
 
   std::function<void(std::string_view)> error_hook_;
   std::string schema_query_;

@@ -31,6 +31,7 @@ constexpr SqlDialect kPostgresDialect{
     .lock_blob = "SELECT pg_advisory_xact_lock(1684826482, hashtext(?1::text))",
     .position_of = "strpos",
     .name_index = SqlDialect::NameIndex::kTrigramLike,
+    .marks_by_seeking = true,
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
@@ -171,6 +172,43 @@ BEGIN
                    'USING gin (group_name %I.gin_trgm_ops)', trgm_schema);
   END IF;
 END $$;
+)sql",
+    // 8: a count of the changes to each project's listing (its packages' keys, kinds and tags),
+    // which every instance checks its remembered listing marks against in each page's own
+    // snapshot (SqlMetadataStore::ListPage). Kept by triggers, so that no writer, of whatever
+    // instance or code path, can miss it. Split into 16 rows per project, chosen by the
+    // writer's backend, so that concurrent writers of one project rarely wait for each other's
+    // row; a reader sums them. The triggers are deferred to the commit (the row is then locked
+    // only while the transaction commits, after every other lock it takes) and count a
+    // transaction once per project in a row (a transaction-local setting remembers it).
+    // Package keys are never updated (a rename would be a delete and an insert).
+    R"sql(
+CREATE TABLE listing_changes (
+  project TEXT COLLATE "C" NOT NULL,
+  slot    INTEGER NOT NULL,
+  changes BIGINT NOT NULL,
+  PRIMARY KEY (project, slot)
+);
+CREATE FUNCTION note_listing_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  changed TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.project ELSE NEW.project END;
+BEGIN
+  IF current_setting('dlipkg.listing_noted', true) = changed THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO listing_changes AS c (project, slot, changes)
+    VALUES (changed, pg_backend_pid() % 16, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = c.changes + 1;
+  PERFORM set_config('dlipkg.listing_noted', changed, true);
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER packages_listing AFTER INSERT OR DELETE ON packages
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION note_listing_change();
+CREATE CONSTRAINT TRIGGER packages_listing_kind AFTER UPDATE OF kind ON packages
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (OLD.kind IS DISTINCT FROM NEW.kind)
+  EXECUTE FUNCTION note_listing_change();
+CREATE CONSTRAINT TRIGGER package_tags_listing AFTER INSERT OR DELETE OR UPDATE ON package_tags
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION note_listing_change();
 )sql",
 };
 

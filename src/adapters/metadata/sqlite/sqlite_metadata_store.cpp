@@ -160,6 +160,43 @@ CREATE TRIGGER package_names_update AFTER UPDATE OF name, group_name ON packages
   VALUES (new.rowid, new.name, new.group_name);
 END;
 )sql",
+    // 9: a count of the changes to each project's listing (its packages' keys, kinds and tags),
+    // kept by triggers so that no writer can miss it, which the stores' remembered listing
+    // marks are checked against in each page's own read (SqlMetadataStore::ListPage). One row
+    // per project: SQLite admits one writer at a time anyway (PostgreSQL spreads it over 16).
+    R"sql(
+CREATE TABLE listing_changes (
+  project TEXT NOT NULL,
+  slot    INTEGER NOT NULL,
+  changes INTEGER NOT NULL,
+  PRIMARY KEY (project, slot)
+);
+CREATE TRIGGER packages_listing_insert AFTER INSERT ON packages BEGIN
+  INSERT INTO listing_changes (project, slot, changes) VALUES (NEW.project, 0, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER packages_listing_delete AFTER DELETE ON packages BEGIN
+  INSERT INTO listing_changes (project, slot, changes) VALUES (OLD.project, 0, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER packages_listing_kind AFTER UPDATE OF kind ON packages
+  WHEN OLD.kind IS NOT NEW.kind BEGIN
+  INSERT INTO listing_changes (project, slot, changes) VALUES (NEW.project, 0, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER package_tags_listing_insert AFTER INSERT ON package_tags BEGIN
+  INSERT INTO listing_changes (project, slot, changes) VALUES (NEW.project, 0, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER package_tags_listing_delete AFTER DELETE ON package_tags BEGIN
+  INSERT INTO listing_changes (project, slot, changes) VALUES (OLD.project, 0, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = changes + 1;
+END;
+CREATE TRIGGER package_tags_listing_update AFTER UPDATE ON package_tags BEGIN
+  INSERT INTO listing_changes (project, slot, changes) VALUES (NEW.project, 0, 1)
+    ON CONFLICT (project, slot) DO UPDATE SET changes = changes + 1;
+END;
+)sql",
 };
 
 // ---- Connections and schema ----
