@@ -399,6 +399,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void LogAccess(const Exchange& exchange, const Written& written) const;
   void Observe(std::string_view route, const Exchange& exchange, const Written& written) const;
   void CloseSocket();
+  // Whether bytes of a request wait unread on the socket: at shutdown, a request the client
+  // has sent is still answered (and the connection then closed), not cut off unanswered.
+  bool RequestArrived();
 
   ServerCore& core_;
   const std::uint64_t id_;
@@ -421,8 +424,13 @@ asio::awaitable<void> Session::Run(std::shared_ptr<Session> self) {
 
 void Session::RequestClose(bool force) {
   asio::post(executor_, [self = shared_from_this(), force] {
-    if (force || self->idle_) self->CloseSocket();
+    if (force || (self->idle_ && !self->RequestArrived())) self->CloseSocket();
   });
+}
+
+bool Session::RequestArrived() {
+  beast::error_code ec;
+  return stream_.socket().available(ec) > 0 && !ec;
 }
 
 void Session::CloseSocket() {
@@ -438,7 +446,7 @@ asio::awaitable<void> Session::Serve() {
   beast::flat_buffer buffer(ReadBufferLimit(options));
   bool first_request = true;
   for (;;) {
-    if (core_.stopping()) co_return;
+    if (core_.stopping() && !(first_request && RequestArrived())) co_return;
     if (buffer.size() == 0 && !co_await AwaitRequest(buffer, first_request)) co_return;
     first_request = false;
 
