@@ -75,6 +75,43 @@ class JobQueueContract : public ::testing::TestWithParam<BackendFactory> {
     return *job;
   }
 
+  // Queues `count` ungrouped jobs, then has 4 workers claim with `claim` until none is left:
+  // two on this store and two on `second`, another instance on the same database. The ids
+  // claimed, in any order; `errors` counts claims that failed.
+  using ClaimFn = std::function<Result<std::vector<UploadJob>>(JobQueue&, const std::string&)>;
+  std::vector<std::int64_t> ClaimConcurrently(JobQueue& second, int count, const ClaimFn& claim,
+                                              int& errors) {
+    for (int batch = 0; batch < count / 50; ++batch) {
+      std::vector<std::string> names;
+      for (int i = 0; i < 50; ++i) names.push_back("f" + std::to_string(batch * 50 + i));
+      Enqueue("", names);
+    }
+    constexpr int kWorkers = 4;
+    std::mutex mutex;
+    std::vector<std::int64_t> claimed;
+    std::atomic<int> failed{0};
+    std::latch start(kWorkers);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < kWorkers; ++w) {
+      workers.emplace_back([&, w] {
+        start.arrive_and_wait();
+        for (;;) {
+          auto got = claim(w % 2 == 0 ? jobs() : second, "w" + std::to_string(w));
+          if (!got) {
+            ++failed;
+            return;
+          }
+          if (got->empty()) return;
+          std::lock_guard lock(mutex);
+          for (const auto& job : *got) claimed.push_back(job.id);
+        }
+      });
+    }
+    for (auto& t : workers) t.join();
+    errors = failed.load();
+    return claimed;
+  }
+
   bool NothingDue(const std::string& worker, std::int64_t now_ms) {
     return !Must(jobs().ClaimJob(worker, now_ms, now_ms + 1000)).has_value();
   }
@@ -457,38 +494,18 @@ TEST_P(JobQueueContract, RecoveryFailsUploadsWithoutAJobAndTreatsLeasesByDeploym
 // Two stores on one database, as two server instances, with two workers each.
 TEST_P(JobQueueContract, ConcurrentClaimsTakeEveryJobExactlyOnce) {
   constexpr int kJobs = 200;
-  constexpr int kWorkers = 4;
   const test::StoreUnderTest second = Must(backend_->Connect());
-  for (int batch = 0; batch < kJobs / 50; ++batch) {
-    std::vector<std::string> names;
-    for (int i = 0; i < 50; ++i) names.push_back("f" + std::to_string(batch * 50 + i));
-    Enqueue("", names);
-  }
-
-  std::mutex mutex;
-  std::vector<std::int64_t> claimed;
-  std::atomic<int> errors{0};
-  std::latch start(kWorkers);
-  std::vector<std::thread> workers;
-  for (int w = 0; w < kWorkers; ++w) {
-    workers.emplace_back([&, w] {
-      start.arrive_and_wait();
-      for (;;) {
-        JobQueue& queue = w % 2 == 0 ? jobs() : *second.jobs;
-        auto job = queue.ClaimJob("w" + std::to_string(w), 1000, 60'000);
-        if (!job) {
-          ++errors;
-          return;
-        }
-        if (!*job) return;
-        std::lock_guard lock(mutex);
-        claimed.push_back((*job)->id);
-      }
-    });
-  }
-  for (auto& t : workers) t.join();
-
-  EXPECT_EQ(errors.load(), 0);
+  int errors = 0;
+  const auto claimed = ClaimConcurrently(
+      *second.jobs, kJobs,
+      [](JobQueue& queue, const std::string& worker) -> Result<std::vector<UploadJob>> {
+        auto job = queue.ClaimJob(worker, 1000, 60'000);
+        if (!job) return std::unexpected(job.error());
+        if (!*job) return std::vector<UploadJob>{};
+        return std::vector<UploadJob>{**job};
+      },
+      errors);
+  EXPECT_EQ(errors, 0);
   EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kJobs));
   EXPECT_EQ(std::set<std::int64_t>(claimed.begin(), claimed.end()).size(),
             static_cast<std::size_t>(kJobs));
@@ -621,37 +638,17 @@ TEST_P(JobQueueContract, ACrashBetweenABatchedClaimAndItsCompletionRequeuesEvery
 // Two stores on one database, as two server instances, claiming in batches of three.
 TEST_P(JobQueueContract, ConcurrentBatchedClaimsTakeEveryJobExactlyOnce) {
   constexpr int kJobs = 150;
-  constexpr int kWorkers = 4;
   const test::StoreUnderTest second = Must(backend_->Connect());
-  for (int batch = 0; batch < kJobs / 50; ++batch) {
-    std::vector<std::string> names;
-    for (int i = 0; i < 50; ++i) names.push_back("f" + std::to_string(batch * 50 + i));
-    Enqueue("", names);
-  }
-  std::mutex mutex;
-  std::vector<std::int64_t> claimed;
-  std::atomic<int> errors{0};
-  std::latch start(kWorkers);
-  std::vector<std::thread> workers;
-  for (int w = 0; w < kWorkers; ++w) {
-    workers.emplace_back([&, w] {
-      start.arrive_and_wait();
-      for (;;) {
-        JobQueue& queue = w % 2 == 0 ? jobs() : *second.jobs;
-        auto jobs = queue.ClaimJobs("w" + std::to_string(w), 1000, 60'000, 3);
-        if (!jobs) {
-          ++errors;
-          return;
-        }
-        if (jobs->empty()) return;
-        EXPECT_LE(jobs->size(), 3u);
-        std::lock_guard lock(mutex);
-        for (const auto& job : *jobs) claimed.push_back(job.id);
-      }
-    });
-  }
-  for (auto& t : workers) t.join();
-  EXPECT_EQ(errors.load(), 0);
+  int errors = 0;
+  const auto claimed = ClaimConcurrently(
+      *second.jobs, kJobs,
+      [](JobQueue& queue, const std::string& worker) {
+        auto jobs = queue.ClaimJobs(worker, 1000, 60'000, 3);
+        if (jobs) EXPECT_LE(jobs->size(), 3u);
+        return jobs;
+      },
+      errors);
+  EXPECT_EQ(errors, 0);
   EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kJobs));
   EXPECT_EQ(std::set<std::int64_t>(claimed.begin(), claimed.end()).size(),
             static_cast<std::size_t>(kJobs));
