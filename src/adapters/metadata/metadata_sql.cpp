@@ -817,39 +817,57 @@ Result<void> AddBatchRow(const Row& row, const std::string& project,
   return {};
 }
 
+// The statement of a batch of groups: kPackageWithTagColumns, kGroupColumns, then the group's
+// name and whether the row holds a package; by group name, package position, tag position.
+std::string GroupBatchStatement(Bindings& b, const SqlDialect& dialect, const std::string& project,
+                                const PackageFilter& filter, const std::string& after_group,
+                                std::size_t max_groups) {
+  // The limit is written out, not bound: PostgreSQL then plans the statement once (a bound
+  // limit is assumed to keep a tenth of the groups, so it would plan each call afresh).
+  const std::string project_at = b.Add(project), after = b.Add(after_group);
+  const std::string groups = "SELECT * FROM groups WHERE project = " + project_at + " AND name > " +
+                             after + " ORDER BY name LIMIT " + std::to_string(max_groups);
+  const std::string columns = std::string(kPackageWithTagColumns) + std::string(kGroupColumns) +
+                              ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END";
+  if (dialect.batch_by_ranges) {
+    // The batch's packages and tags are those with group names in (after, the last group].
+    const auto range = [&](std::string_view alias) {
+      const std::string column = std::string(alias) + ".group_name";
+      return column + " > " + after + " AND " + column + " <= (SELECT last FROM r)";
+    };
+    return "WITH g AS MATERIALIZED (" + groups + "), r AS (SELECT max(name) AS last FROM g) " +
+           columns + " FROM g LEFT JOIN (SELECT p.* FROM packages p " +
+           FilterWhere(b, dialect, project, filter, /*by_name_index=*/false) + " AND " +
+           range("p") + ") pg ON pg.group_name = g.name" +
+           " LEFT JOIN (SELECT * FROM package_tags t WHERE t.project = " + project_at + " AND " +
+           range("t") +
+           ") t ON t.project = pg.project AND t.group_name = pg.group_name AND t.name = pg.name "
+           "ORDER BY g.name, pg.position, t.position";
+  }
+  std::string packages =
+      " LEFT JOIN packages pg ON pg.project = g.project AND pg.group_name = g.name";
+  if (!filter.empty()) {  // checked per package, by its primary key
+    packages += " AND EXISTS (SELECT 1 FROM packages p " +
+                FilterWhere(b, dialect, project, filter, /*by_name_index=*/false) +
+                " AND p.group_name = pg.group_name AND p.name = pg.name)";
+  }
+  return columns + " FROM (" + groups + ") g" + packages + std::string(kJoinTags) +
+         "ORDER BY g.name, pg.position, t.position";
+}
+
 }  // namespace
 
 // One statement per batch: the batch's groups (by the primary key, so the LIMIT bounds the
-// rows looked at), each joined to its packages and their tags by their primary keys. (A
-// second statement over the range of the batch's group names cost PostgreSQL ~27 ms for one
-// batch in ten, whose range estimate chose a plan that read the whole project.)
+// rows looked at), with their packages and the packages' tags. (A second statement over the
+// range of the batch's group names, joined to the tags by probes, cost PostgreSQL ~27 ms for
+// one batch in ten, whose range estimate chose a plan that read the whole project.)
 Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& project,
                                            const PackageFilter& filter,
                                            const std::string& after_group,
                                            std::size_t max_groups) const {
   Bindings b;
-  // The limit is written out, not bound: PostgreSQL then plans the statement once (a bound
-  // limit is assumed to keep a tenth of the groups, so it would plan each call afresh).
-  const std::string groups = "(SELECT * FROM groups WHERE project = " + b.Add(project) +
-                             " AND name > " + b.Add(after_group) + " ORDER BY name LIMIT " +
-                             std::to_string(max_groups) + ") g";
-  std::string packages;
-  if (dialect_.lateral_joins) {
-    packages = " LEFT JOIN LATERAL (SELECT * FROM packages p " +
-               FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false) +
-               " AND p.group_name = g.name ORDER BY p.name) pg ON TRUE";
-  } else {
-    packages = " LEFT JOIN packages pg ON pg.project = g.project AND pg.group_name = g.name";
-    if (!filter.empty()) {  // checked per package, by its primary key
-      packages += " AND EXISTS (SELECT 1 FROM packages p " +
-                  FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false) +
-                  " AND p.group_name = pg.group_name AND p.name = pg.name)";
-    }
-  }
-  const std::string statement = std::string(kPackageWithTagColumns) + std::string(kGroupColumns) +
-                                ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END FROM " +
-                                groups + packages + std::string(kJoinTags) +
-                                "ORDER BY g.name, pg.position, t.position";
+  const std::string statement =
+      GroupBatchStatement(b, dialect_, project, filter, after_group, max_groups);
   GroupBatch batch;
   auto ran = s.Execute(statement, b.values(),
                        [&](const Row& row) { return AddBatchRow(row, project, batch.groups); });
