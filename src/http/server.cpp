@@ -29,8 +29,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <exception>
 #include <cstring>
+#include <exception>
 #include <future>
 #include <limits>
 #include <mutex>
@@ -370,8 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The same for a body of known length (`left` bytes still to come): the bytes already in
   // `buffer` first, then straight from the socket into `out`, in reads as large as `out`.
   asio::awaitable<Result<std::size_t>> ReadLengthBodyInto(beast::flat_buffer& buffer,
-                                                          std::uint64_t& left,
-                                                          std::span<char> out);
+                                                          std::uint64_t& left, std::span<char> out);
   // Quick requests (RequestHandler::IsQuick) on this strand, everything else on the pool.
   asio::awaitable<api::Response> RunHandler(const api::Request& request);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
@@ -584,15 +583,23 @@ class Session::StreamedBody final : public api::RequestBody {
   bool all_read() const { return left_ && *left_ == 0; }
 
   Result<std::size_t> Read(std::span<char> out) override {
-    if (out.empty() || finished_) return 0;
+    auto lent = Lend(out);
+    if (!lent) return std::unexpected(lent.error());
+    if (!lent->empty()) std::memcpy(out.data(), lent->data(), lent->size());
+    return lent->size();
+  }
+
+  // Lends what was read ahead, without copying it: valid until the next call, which may start
+  // filling the same buffer again.
+  Result<std::span<const char>> Lend(std::span<char> scratch) override {
+    if (scratch.empty() || finished_) return std::span<const char>();
     if (ready_.empty() && !Refill()) {
       if (failed_) return Fail(ErrorCode::kBadRequest, "the request body could not be read");
-      return 0;
+      return std::span<const char>();
     }
-    const std::size_t n = std::min(out.size(), ready_.size());
-    std::memcpy(out.data(), ready_.data(), n);
-    ready_ = ready_.subspan(n);
-    return n;
+    const std::span<const char> lent = ready_.first(std::min(scratch.size(), ready_.size()));
+    ready_ = ready_.subspan(lent.size());
+    return lent;
   }
 
   // Called on the handler's thread once the handler returned: a read-ahead still running (the
@@ -654,11 +661,11 @@ class Session::StreamedBody final : public api::RequestBody {
   StreamParser& parser_;
   std::optional<std::uint64_t> length_;
   std::optional<std::uint64_t> left_;  // a body of known length: bytes not yet read (strand)
-  std::vector<char> front_;           // holds ready_
-  std::vector<char> back_;            // being filled by the strand while pending_ is valid
-  std::span<const char> ready_;       // bytes read and not yet taken by the handler
+  std::vector<char> front_;            // holds ready_
+  std::vector<char> back_;             // being filled by the strand while pending_ is valid
+  std::span<const char> ready_;        // bytes read and not yet taken by the handler
   std::future<Result<std::size_t>> pending_;
-  bool ended_ = false;     // the last fill came back short: the body is all read
+  bool ended_ = false;  // the last fill came back short: the body is all read
   bool failed_ = false;
   bool finished_ = false;
 };
