@@ -20,8 +20,10 @@ With --postgres the servers keep their metadata in a PostgreSQL started here
 (scripts/postgres.sh, loopback, stopped after), each server in a schema of its own, filled by
 psql with the same rows and then VACUUM ANALYZEd (what autovacuum does after a bulk load).
 
+With --whole-only only the unpaginated listing (and the RSS while it is answered) is measured.
+
 Usage: bench/list_scale.py [--rounds 3] [--sizes 1000,100000] [--baseline PATH]
-                           [--preload NAME=LIB ...] [--postgres]
+                           [--preload NAME=LIB ...] [--postgres] [--whole-only]
 """
 import argparse
 import os
@@ -170,6 +172,8 @@ def main():
                         help="NAME=LIB: also this build with LD_PRELOAD=LIB")
     parser.add_argument("--postgres", action="store_true",
                         help="metadata in a PostgreSQL started for the run")
+    parser.add_argument("--whole-only", action="store_true",
+                        help="measure only the unpaginated listing")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     base = ROOT / "build" / "bench"
@@ -202,7 +206,9 @@ def main():
             for label, _, _ in kinds:
                 print(f"== {label}")
                 small, large = min(sizes), max(sizes)
-                for groups in sizes:
+                if args.whole_only:
+                    small = large  # no page figures to print
+                for groups in sizes if not args.whole_only else []:
                     key = (label, groups)
                     for i, name in enumerate(["start", "middle", "end"]):
                         print(f"  page limit=100 at {name:<6} {groups:>7} groups: "
@@ -241,7 +247,7 @@ def main():
                 subject.start()
                 try:
                     idle = subject.server.rss_kib()
-                    offsets = [0, groups // 2, max(0, groups - 100)]
+                    offsets = [] if args.whole_only else [0, groups // 2, max(0, groups - 100)]
                     for i, offset in enumerate(offsets):
                         page[key][i].append(timed(
                             lambda: subject.get(f"{P}?limit=100&offset={offset}"), 20) * 1000)
@@ -250,9 +256,10 @@ def main():
                             cursor_page[key][i].append(timed(
                                 lambda: subject.get(f"{P}?limit=100{at}"), 20) * 1000)
                     needles = iter(f"g{groups - 1 - k:06d}" for k in range(20))
-                    name_page[key].append(timed(
-                        lambda: subject.get(f"{P}?limit=100&name={next(needles)}"), 20) * 1000)
-                    if groups >= 10000:
+                    if not args.whole_only:
+                        name_page[key].append(timed(
+                            lambda: subject.get(f"{P}?limit=100&name={next(needles)}"), 20) * 1000)
+                    if groups >= 10000 and not args.whole_only:
                         for i in range(50):
                             subject.get(f"{P}?limit=100&offset={(i * 7919) % groups}")
                         after50[key].append((subject.server.rss_kib() - idle) / 1024)

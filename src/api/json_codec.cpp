@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <algorithm>
+#include <charconv>
 
 #include <boost/json.hpp>
 
@@ -309,7 +310,9 @@ std::string EncodeUploadResponse(const UploadResult& result, const std::string& 
 }
 
 std::string EncodePackage(const PackageRecord& package) {
-  return json::serialize(json::value_from(package));
+  std::string out;
+  AppendPackage(package, out);
+  return out;
 }
 
 namespace {
@@ -345,7 +348,124 @@ std::string EncodeListing(const Listing& listing, const std::vector<Module>& mod
   return json::serialize(o);
 }
 
-std::string EncodeGroup(const GroupRecord& group) { return json::serialize(GroupObject(group)); }
+namespace {
+
+// Writes a package or a group answer straight into a string, for the answers written most
+// (show, and the unpaginated listing group by group): the bytes json::serialize gives for
+// the value the tag_invoke above and GroupObject build (keys in the same order; Boost.JSON's
+// serializer escapes each string), without building that value. codec_test pins the two
+// against each other.
+class JsonAppender {
+ public:
+  explicit JsonAppender(std::string& out) : out_(out) {}
+
+  // `key` is a literal needing no escapes; `first` leaves out the comma.
+  JsonAppender& Key(std::string_view key, bool first = false) {
+    if (!first) out_ += ',';
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+    return *this;
+  }
+  void String(std::string_view text) {
+    serializer_.reset(text);
+    while (!serializer_.done()) {
+      const std::size_t at = out_.size();
+      out_.resize(at + text.size() + 16);  // room for the quotes and a few escapes
+      const std::size_t n = serializer_.read(out_.data() + at, out_.size() - at).size();
+      out_.resize(at + n);
+    }
+  }
+  void Int(std::int64_t value) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    out_.append(digits, end);
+  }
+  void Bool(bool value) { out_ += value ? "true" : "false"; }
+  void Raw(std::string_view text) { out_ += text; }
+
+ private:
+  std::string& out_;
+  json::serializer serializer_;
+};
+
+void AppendPackage(JsonAppender& w, const PackageRecord& p) {
+  w.Raw("{");
+  w.Key("create_time", true).Int(p.create_time);
+  w.Key("update_time").Int(p.update_time);
+  w.Key("resource_type").String(ToString(p.kind));
+  w.Key("resource_name").String(p.name);
+  w.Key("status").String(ToString(p.status));
+  w.Key("underlying_name").String(p.underlying_name);
+  w.Key("owner").String(p.owner);
+  w.Key("is_async").Bool(p.is_async);
+  w.Key("size").Int(p.size);
+  w.Key("sha256").String(p.sha256);
+  w.Key("tags").Raw("[");
+  for (std::size_t i = 0; i < p.tags.size(); ++i) {
+    w.Raw(i == 0 ? "{" : ",{");
+    w.Key("key", true).String(p.tags[i].key);
+    w.Key("value").String(p.tags[i].value);
+    w.Raw("}");
+  }
+  w.Raw("]");
+  if (!p.group.empty()) w.Key("group_name").String(p.group);
+  if (p.status == PackageStatus::kFailed ||
+      (p.status == PackageStatus::kUploading && !p.status_reason.empty()))
+    w.Key("status_reason").String(p.status_reason);
+  if (p.status == PackageStatus::kUploading && p.progress) {
+    w.Key("bytes_fetched").Int(p.progress->bytes_fetched);
+    if (p.progress->expected_bytes >= 0)
+      w.Key("expected_size").Int(p.progress->expected_bytes);
+    else
+      w.Key("expected_size").Raw("null");
+    w.Key("attempt").Int(p.progress->attempt);
+  }
+  w.Raw("}");
+}
+
+void AppendGroup(JsonAppender& w, const GroupRecord& group) {
+  const bool is_async = std::any_of(group.packages.begin(), group.packages.end(),
+                                    [](const PackageRecord& p) { return p.is_async; });
+  w.Raw("{");
+  w.Key("group_name", true).String(group.name);
+  w.Key("status").String(ToString(RollUpStatus(group.packages)));
+  w.Key("resources").Raw("[");
+  for (std::size_t i = 0; i < group.packages.size(); ++i) {
+    if (i > 0) w.Raw(",");
+    w.String(group.packages[i].name);
+  }
+  w.Raw("]");
+  w.Key("details").Raw("[");
+  for (std::size_t i = 0; i < group.packages.size(); ++i) {
+    if (i > 0) w.Raw(",");
+    AppendPackage(w, group.packages[i]);
+  }
+  w.Raw("]");
+  w.Key("create_time").Int(group.create_time);
+  w.Key("update_time").Int(group.update_time);
+  w.Key("is_async").Bool(is_async);
+  w.Key("owner").String(group.owner);
+  w.Raw("}");
+}
+
+}  // namespace
+
+std::string EncodeGroup(const GroupRecord& group) {
+  std::string out;
+  AppendGroup(group, out);
+  return out;
+}
+
+void AppendGroup(const GroupRecord& group, std::string& out) {
+  JsonAppender w(out);
+  AppendGroup(w, group);
+}
+
+void AppendPackage(const PackageRecord& package, std::string& out) {
+  JsonAppender w(out);
+  AppendPackage(w, package);
+}
 
 std::string EncodeModules(const std::vector<Module>& modules) {
   return json::serialize(ModulesArray(modules));

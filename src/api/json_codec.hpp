@@ -80,6 +80,9 @@ std::string EncodeListing(const Listing& listing, const std::vector<Module>& mod
 // one group as in "groups" (also the answer of a group commit, as POST /resources answers a
 // grouped upload), and the "modules" array.
 std::string EncodeGroup(const GroupRecord& group);
+// EncodeGroup and EncodePackage appended to `out` (the same bytes, written in place).
+void AppendGroup(const GroupRecord& group, std::string& out);
+void AppendPackage(const PackageRecord& package, std::string& out);
 std::string EncodeModules(const std::vector<Module>& modules);
 // The keyset cursor of a paged listing (an opaque token to clients) and back; nullopt when
 // `token` is not one this server gave out.

@@ -16,17 +16,24 @@ Result<void> ListingStream::Start() {
   return Refill();
 }
 
+// Fills the whole buffer (the HTTP layer's chunk) from as many batches as it takes: each
+// Read is a hop to the pool and a chunk on the wire, so one per batch would multiply both.
 Result<std::size_t> ListingStream::Read(std::span<char> buffer) {
-  while (read_ == pending_.size()) {
-    if (finished_) return 0;
-    pending_.clear();
-    read_ = 0;
-    if (auto ok = Refill(); !ok) return std::unexpected(ok.error());
+  std::size_t copied = 0;
+  while (copied < buffer.size()) {
+    if (read_ == pending_.size()) {
+      if (finished_) break;
+      pending_.clear();
+      read_ = 0;
+      if (auto ok = Refill(); !ok) return std::unexpected(ok.error());
+      continue;
+    }
+    const std::size_t n = std::min(buffer.size() - copied, pending_.size() - read_);
+    std::memcpy(buffer.data() + copied, pending_.data() + read_, n);
+    read_ += n;
+    copied += n;
   }
-  const std::size_t n = std::min(buffer.size(), pending_.size() - read_);
-  std::memcpy(buffer.data(), pending_.data() + read_, n);
-  read_ += n;
-  return n;
+  return copied;
 }
 
 Result<void> ListingStream::Refill() {
@@ -43,7 +50,7 @@ void ListingStream::Append(const ListingWalk::Batch& batch) {
   for (const auto& package : batch.ungrouped) {
     if (!first_in_array_) pending_ += ',';
     first_in_array_ = false;
-    pending_ += EncodePackage(package);
+    AppendPackage(package, pending_);
     ++total_;
   }
   if (!batch.groups.empty() && !in_groups_) {
@@ -54,7 +61,7 @@ void ListingStream::Append(const ListingWalk::Batch& batch) {
   for (const auto& group : batch.groups) {
     if (!first_in_array_) pending_ += ',';
     first_in_array_ = false;
-    pending_ += EncodeGroup(group);
+    AppendGroup(group, pending_);
     total_ += group.packages.size();
   }
 }

@@ -532,9 +532,12 @@ ListingWalk::ListingWalk(MetadataStore& store, std::string project, PackageFilte
     : store_(store), project_(std::move(project)), filter_(std::move(filter)) {}
 
 Result<bool> ListingWalk::Next(Batch& batch) {
-  // Ungrouped packages per batch, and groups per batch (each with all its packages).
+  // Ungrouped packages per batch, and groups per batch (each with all its packages). On
+  // PostgreSQL a batch has a fixed cost (its ranges are scanned and hashed once), which 250
+  // groups amortise as well as 1,000 did (bench/list_scale.py), at half the RSS growth
+  // (16 MiB against 29 MiB while a listing of 100,000 groups is answered).
   constexpr std::size_t kUngroupedBatch = 500;
-  constexpr std::size_t kGroupBatch = 100;
+  constexpr std::size_t kGroupBatch = 250;
   batch.ungrouped.clear();
   batch.groups.clear();
   while (phase_ == Phase::kUngrouped) {

@@ -605,6 +605,56 @@ TEST_P(ListingContract, BatchesWalkUngroupedByNameThenGroupsByNameInUploadOrder)
   EXPECT_TRUE(Must(store().ListUngrouped("p1", {.kind = PackageKind::kJar}, "", 10)).empty());
 }
 
+// The unpaginated listing is written from these batches: every batch size must give each group
+// whole (its packages in upload order, each with every column and its tags in order), and a
+// filter only the matching packages, groups without one left out.
+TEST_P(ListingContract, BatchesOfAnySizeGiveTheGroupsWholeAndFilteredExactly) {
+  Fill();
+  std::vector<PackageRecord> d;
+  for (const std::string name : {"d3", "d1", "d2"}) {
+    d.push_back(Package("p1", "d", name));
+    d.back().tags = {{"z", name}, {"team", name == "d1" ? "x" : "q"}, {"a", ""}};
+  }
+  d[2].kind = PackageKind::kJar;
+  Must(store().ReplaceGroup(Group("p1", "d"), d));
+  const auto walk = [&](const PackageFilter& filter, std::size_t batch) {
+    std::vector<std::string> described;
+    std::string after;
+    for (int calls = 0; calls < 20; ++calls) {
+      const auto read = Must(store().ListGroups("p1", filter, after, batch));
+      EXPECT_LE(read.groups.size(), batch);
+      for (const auto& g : read.groups) described.push_back(Describe(g));
+      if (!read.next_after) break;
+      after = *read.next_after;
+    }
+    return described;
+  };
+  const auto stored = [&](const std::string& group, std::vector<std::string> names) {
+    GroupRecord g = StoredGroup("p1", group);
+    std::erase_if(g.packages, [&](const PackageRecord& p) {
+      return std::find(names.begin(), names.end(), p.name) == names.end();
+    });
+    return Describe(g);
+  };
+  for (const std::size_t batch : {1, 2, 3, 10}) {
+    EXPECT_EQ(walk({}, batch),
+              (std::vector<std::string>{
+                  Describe(StoredGroup("p1", "a")), Describe(StoredGroup("p1", "b")),
+                  Describe(StoredGroup("p1", "c")), Describe(StoredGroup("p1", "d"))}))
+        << batch;
+    EXPECT_EQ(walk({.kind = PackageKind::kJar}, batch),
+              (std::vector<std::string>{stored("b", {"b1"}), stored("d", {"d2"})}))
+        << batch;
+    EXPECT_EQ(walk({.tags = {{"team", "x"}}}, batch),
+              (std::vector<std::string>{stored("b", {"b1"}), stored("d", {"d1"})}))
+        << batch;
+    EXPECT_EQ(walk({.tags = {{"a", std::nullopt}}, .name_contains = "d"}, batch),
+              (std::vector<std::string>{Describe(StoredGroup("p1", "d"))}))
+        << batch;
+  }
+  EXPECT_EQ(Names(StoredGroup("p1", "d").packages), (std::vector<std::string>{"d3", "d1", "d2"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ListingContract, ::testing::ValuesIn(test::StoreBackends()),
                          [](const auto& info) { return info.param.name; });
 

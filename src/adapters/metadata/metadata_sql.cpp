@@ -784,33 +784,99 @@ Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,
   return CollectPackages(s, statement, b.values());
 }
 
+namespace {
+
+// Columns after kGroupColumns in a batch of groups: the group's name (its package may be
+// absent) and whether the row holds a package (0 for an empty group's one row).
+constexpr int kBatchGroupName = 20, kBatchHasPackage = 21;
+
+// Adds one row of a batch statement (groups by name, each one's packages by position, each
+// package's tags by position) to `groups`.
+Result<void> AddBatchRow(const Row& row, const std::string& project,
+                         std::vector<GroupRecord>& groups) {
+  std::string name = row.Text(kBatchGroupName);
+  if (groups.empty() || groups.back().name != name) {
+    GroupRecord g;
+    g.project = project;
+    g.name = std::move(name);
+    g.owner = row.Text(kGroupOwner);
+    g.description = row.Text(kGroupDescription);
+    g.create_time = row.Int(kGroupCreated);
+    g.update_time = row.Int(kGroupUpdated);
+    groups.push_back(std::move(g));
+  }
+  if (row.Int(kBatchHasPackage) == 0) return {};
+  auto& packages = groups.back().packages;
+  if (packages.empty() || packages.back().name != row.Text(2)) {
+    auto package = PackageFromRow(row);
+    if (!package) return std::unexpected(package.error());
+    packages.push_back(std::move(*package));
+  }
+  if (row.Int(kTagPosition) >= 0)
+    packages.back().tags.push_back(Tag{row.Text(kTagKey), row.Text(kTagValue)});
+  return {};
+}
+
+// The statement of a batch of groups: kPackageWithTagColumns, kGroupColumns, then the group's
+// name and whether the row holds a package; by group name, package position, tag position.
+std::string GroupBatchStatement(Bindings& b, const SqlDialect& dialect, const std::string& project,
+                                const PackageFilter& filter, const std::string& after_group,
+                                std::size_t max_groups) {
+  // The limit is written out, not bound: PostgreSQL then plans the statement once (a bound
+  // limit is assumed to keep a tenth of the groups, so it would plan each call afresh).
+  const std::string project_at = b.Add(project), after = b.Add(after_group);
+  const std::string groups = "SELECT * FROM groups WHERE project = " + project_at + " AND name > " +
+                             after + " ORDER BY name LIMIT " + std::to_string(max_groups);
+  const std::string columns = std::string(kPackageWithTagColumns) + std::string(kGroupColumns) +
+                              ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END";
+  if (dialect.batch_by_ranges) {
+    // The batch's packages and tags are those with group names in (after, the last group].
+    const auto range = [&](std::string_view alias) {
+      const std::string column = std::string(alias) + ".group_name";
+      return column + " > " + after + " AND " + column + " <= (SELECT last FROM r)";
+    };
+    return "WITH g AS MATERIALIZED (" + groups + "), r AS (SELECT max(name) AS last FROM g) " +
+           columns + " FROM g LEFT JOIN (SELECT p.* FROM packages p " +
+           FilterWhere(b, dialect, project, filter, /*by_name_index=*/false) + " AND " +
+           range("p") + ") pg ON pg.group_name = g.name" +
+           " LEFT JOIN (SELECT * FROM package_tags t WHERE t.project = " + project_at + " AND " +
+           range("t") +
+           ") t ON t.project = pg.project AND t.group_name = pg.group_name AND t.name = pg.name "
+           "ORDER BY g.name, pg.position, t.position";
+  }
+  std::string packages =
+      " LEFT JOIN packages pg ON pg.project = g.project AND pg.group_name = g.name";
+  if (!filter.empty()) {  // checked per package, by its primary key
+    packages += " AND EXISTS (SELECT 1 FROM packages p " +
+                FilterWhere(b, dialect, project, filter, /*by_name_index=*/false) +
+                " AND p.group_name = pg.group_name AND p.name = pg.name)";
+  }
+  return columns + " FROM (" + groups + ") g" + packages + std::string(kJoinTags) +
+         "ORDER BY g.name, pg.position, t.position";
+}
+
+}  // namespace
+
+// One statement per batch: the batch's groups (by the primary key, so the LIMIT bounds the
+// rows looked at), with their packages and the packages' tags. (A second statement over the
+// range of the batch's group names, joined to the tags by probes, cost PostgreSQL ~27 ms for
+// one batch in ten, whose range estimate chose a plan that read the whole project.)
 Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& project,
                                            const PackageFilter& filter,
                                            const std::string& after_group,
                                            std::size_t max_groups) const {
-  GroupBatch batch;
-  auto groups = sql::Select(s,
-                            std::string(kSelectGroups) +
-                                "WHERE project = ?1 AND name > ?2 ORDER BY name "
-                                "LIMIT ?3",
-                            GroupFromRow, project, after_group, AsInt(max_groups));
-  if (!groups) return std::unexpected(groups.error());
-  if (groups->empty()) return batch;
-  const std::string last = groups->back().name;
-  // A short batch was the last one: no further query is needed to find that out.
-  if (groups->size() >= max_groups) batch.next_after = last;
   Bindings b;
-  std::string where = FilterWhere(b, dialect_, project, filter, /*by_name_index=*/false);
-  where += " AND p.group_name > " + b.Add(after_group) + " AND p.group_name <= " + b.Add(last);
   const std::string statement =
-      std::string(kPackageWithTagColumns) + " FROM (SELECT * FROM packages p " + where + ") pg" +
-      std::string(kJoinTags) + "ORDER BY pg.group_name, pg.position, t.position";
-  auto packages = CollectPackages(s, statement, b.values());
-  if (!packages) return std::unexpected(packages.error());
-  DistributePackages(std::move(*packages), *groups);
+      GroupBatchStatement(b, dialect_, project, filter, after_group, max_groups);
+  GroupBatch batch;
+  auto ran = s.Execute(statement, b.values(),
+                       [&](const Row& row) { return AddBatchRow(row, project, batch.groups); });
+  if (!ran) return std::unexpected(ran.error());
+  // Every group looked at has a row. A short batch was the last one: no further query is
+  // needed to find that out.
+  if (batch.groups.size() >= max_groups) batch.next_after = batch.groups.back().name;
   if (!filter.empty())
-    std::erase_if(*groups, [](const GroupRecord& g) { return g.packages.empty(); });
-  batch.groups = std::move(*groups);
+    std::erase_if(batch.groups, [](const GroupRecord& g) { return g.packages.empty(); });
   return batch;
 }
 

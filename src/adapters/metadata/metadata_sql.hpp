@@ -50,6 +50,12 @@ struct SqlDialect {
   // than reading every matching key: the engine is across a network, where each row read
   // costs a transfer.
   bool marks_by_seeking = false;
+  // Whether a batch of groups reads its packages, and their tags, by one range of group names
+  // each (index range scans, joined by hashing) rather than one index probe per group and
+  // per package. PostgreSQL's probes cost about ten times the ranges, and on a plain join its
+  // planner may even probe the pg_trgm index (which answers = too, at ~2 ms a probe).
+  // SQLite's in-process probes are cheap, and it would run the ranges' joins as probes anyway.
+  bool batch_by_ranges = false;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).

@@ -274,6 +274,18 @@ Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
                                                 const PackageFilter& filter,
                                                 const std::string& after_group,
                                                 std::size_t max_groups) {
+  const auto uploading = [](const GroupBatch& batch) {
+    return std::ranges::any_of(batch.groups, [](const GroupRecord& g) {
+      return std::ranges::any_of(
+          g.packages, [](const PackageRecord& p) { return p.status == PackageStatus::kUploading; });
+    });
+  };
+  // One statement (one round trip on PostgreSQL), unless a package is uploading: then the
+  // jobs' progress is read beside the groups, in one transaction.
+  auto listed = ReadOne([&](sql::Session& s) {
+    return sql_.ListGroups(s, project, filter, after_group, max_groups);
+  });
+  if (!listed || !uploading(*listed)) return listed;
   return Read([&](sql::Session& s) -> Result<GroupBatch> {
     auto batch = sql_.ListGroups(s, project, filter, after_group, max_groups);
     if (!batch) return batch;

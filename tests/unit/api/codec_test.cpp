@@ -192,6 +192,67 @@ TEST(Encode, ListingAndUngroupedAndFailed) {
   EXPECT_EQ(json::parse(EncodeOwnerChanged()), json::parse(R"({"is_success":true,"message":""})"));
 }
 
+// EncodePackage and EncodeGroup write their JSON directly (the listing and show are sent most);
+// their bytes must stay those of the value-built answers (EncodeListing builds its pages from
+// Boost.JSON values), over every optional key, every kind and status, and strings that need
+// escaping.
+TEST(Encode, DirectlyWrittenPackagesAndGroupsAreTheValueBuiltBytes) {
+  const std::string awkward =
+      "q\"uo\\te\x01\n\t\x7f caf\xc3\xa9 \xe6\x97\xa5/" + std::string(40, '"');
+  std::vector<PackageRecord> packages;
+  for (const auto kind :
+       {PackageKind::kJar, PackageKind::kPyFile, PackageKind::kFile, PackageKind::kModelFile}) {
+    for (const auto status :
+         {PackageStatus::kReady, PackageStatus::kFailed, PackageStatus::kUploading}) {
+      PackageRecord p{.project = "p1",
+                      .group = packages.size() % 2 ? "" : "g" + awkward,
+                      .name = "n" + std::to_string(packages.size()) + awkward,
+                      .kind = kind,
+                      .status = status,
+                      .sha256 = packages.size() % 3 ? std::string(64, 'a') : "",
+                      .size = static_cast<std::int64_t>(packages.size()) * 1'000'000'007,
+                      .underlying_name = "u" + awkward,
+                      .owner = packages.size() % 2 ? "" : "o" + awkward,
+                      .create_time = -1,
+                      .update_time = INT64_MAX,
+                      .is_async = packages.size() % 2 == 0,
+                      .status_reason = packages.size() % 4 ? "why" + awkward : ""};
+      if (packages.size() % 3 != 1) p.tags = {{"k", awkward}, {awkward, ""}};
+      if (packages.size() % 3 != 2)
+        p.progress = PackageRecord::Progress{
+            .bytes_fetched = 5, .expected_bytes = packages.size() % 2 ? -1 : 9, .attempt = 2};
+      packages.push_back(std::move(p));
+    }
+  }
+  for (const auto& p : packages) {
+    Listing listing;
+    listing.ungrouped = {p};
+    EXPECT_EQ(EncodeListing(listing, {}),
+              R"({"resources":[)" + EncodePackage(p) + R"(],"groups":[],"modules":[],"total":0})")
+        << p.name;
+  }
+  std::vector<GroupRecord> groups{GroupRecord{.project = "p1", .name = "empty"},
+                                  GroupRecord{.project = "p1",
+                                              .name = "g" + awkward,
+                                              .owner = "o" + awkward,
+                                              .description = awkward,
+                                              .create_time = 1,
+                                              .update_time = 2,
+                                              .packages = packages}};
+  for (const auto& p : packages)
+    groups.push_back({.project = "p1", .name = "one", .packages = {p}});
+  for (const auto& g : groups) {
+    Listing listing;
+    listing.groups = {g};
+    std::string appended = "x";
+    AppendGroup(g, appended);
+    EXPECT_EQ(EncodeListing(listing, {}),
+              R"({"resources":[],"groups":[)" + appended.substr(1) + R"(],"modules":[],"total":0})")
+        << g.name;
+    EXPECT_EQ(appended.substr(1), EncodeGroup(g));
+  }
+}
+
 }  // namespace
 }  // namespace dlipkg::api
 

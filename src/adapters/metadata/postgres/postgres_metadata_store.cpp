@@ -32,6 +32,7 @@ constexpr SqlDialect kPostgresDialect{
     .position_of = "strpos",
     .name_index = SqlDialect::NameIndex::kTrigramLike,
     .marks_by_seeking = true,
+    .batch_by_ranges = true,
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
