@@ -268,8 +268,8 @@ class ServerCore {
   api::Response Invoke(const api::Request& request);
   // handler.BodyModeFor; a throwing one buffers.
   api::BodyMode BodyModeFor(std::string_view method, std::string_view target);
-  // handler.IsQuick; false should it throw.
-  bool IsQuick(const api::Request& request) const;
+  // handler.HandleIfQuick; a throwing handler costs this request (as in Invoke).
+  std::optional<api::Response> InvokeIfQuick(const api::Request& request);
   // handler.Reject, with a bare 500 should Reject itself fail.
   api::Response SafeReject(ErrorCode code, std::string message, const std::string& request_id);
   // Called by ~Session.
@@ -559,7 +559,7 @@ asio::awaitable<bool> Session::SendContinue(const BufferedParser& parser, beast:
 // Quick reads run here, on the connection's I/O thread: the hop to the pool and back would cost
 // more than they do. Everything that may block long goes to the pool.
 asio::awaitable<api::Response> Session::RunHandler(const api::Request& request) {
-  if (core_.IsQuick(request)) co_return core_.Invoke(request);
+  if (auto quick = core_.InvokeIfQuick(request)) co_return std::move(*quick);
   co_return co_await asio::co_spawn(
       core_.pool_executor(),
       [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
@@ -1169,15 +1169,15 @@ api::Response ServerCore::Invoke(const api::Request& request) {
   return SafeReject(ErrorCode::kInternal, "internal error", request.request_id);
 }
 
-bool ServerCore::IsQuick(const api::Request& request) const {
+std::optional<api::Response> ServerCore::InvokeIfQuick(const api::Request& request) {
   try {
-    return handler_.IsQuick(request);
+    return handler_.HandleIfQuick(request);
   } catch (const std::exception& e) {
-    spdlog::error("request {}: IsQuick threw: {}", request.request_id, e.what());
+    spdlog::error("request {}: handler threw: {}", request.request_id, e.what());
   } catch (...) {
-    spdlog::error("request {}: IsQuick threw a non-standard exception", request.request_id);
+    spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
   }
-  return false;
+  return SafeReject(ErrorCode::kInternal, "internal error", request.request_id);
 }
 
 api::BodyMode ServerCore::BodyModeFor(std::string_view method, std::string_view target) {
