@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 build_pkgs=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
   libboost-url1.81-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libspdlog-dev
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libpq-dev prometheus-cpp-dev
-  libtomlplusplus-dev libjemalloc-dev libicu-dev)
+  libtomlplusplus-dev libjemalloc-dev libicu-dev libxxhash-dev)
 test_pkgs=(nginx-light python3 python3-pytest python3-requests curl procps postgresql)
+# XXH3-128 in Python, to check the upload checksum the server answers with.
+test_pkgs+=(python3-xxhash)
 # A JVM for the client tests that class-load a JAR over a presigned URL.
 test_pkgs+=(default-jdk-headless)
 # A real Prometheus text parser for the /metrics tests; systemd-analyze for the unit file.

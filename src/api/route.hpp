@@ -19,6 +19,7 @@
 #include "domain/error.hpp"
 #include "domain/values.hpp"
 #include "ports/authenticator.hpp"
+#include "ports/body_checksum.hpp"
 #include "ports/metrics.hpp"
 #include "ports/readiness_probe.hpp"
 #include "ports/text_rules.hpp"
@@ -31,6 +32,9 @@ struct TransferOptions {
   // Scheme and authority of presigned URLs ("https://dlipkg.example.com"); "" takes the
   // request's Host header over http.
   std::string public_url;
+  // XXH3-128 of a direct upload's body for a client that sends X-Want-Xxh3 (answered in
+  // X-Content-Xxh3); empty: not offered, and the request header is ignored.
+  NewBodyChecksum new_checksum;
 };
 
 // A part GET /readyz asks whether it can serve ("metadata store", "blob store").

@@ -58,6 +58,27 @@ class RangeReader final : public BlobReader {
   std::int64_t left_;
 };
 
+// A body whose bytes also go through a checksum as they pass.
+class ChecksummedSource final : public ByteSource {
+ public:
+  ChecksummedSource(ByteSource& inner, BodyChecksum& checksum)
+      : inner_(inner), checksum_(checksum) {}
+  Result<std::size_t> Read(std::span<char> buffer) override {
+    auto got = inner_.Read(buffer);
+    if (got) checksum_.Update(buffer.first(*got));
+    return got;
+  }
+  Result<std::span<const char>> Lend(std::span<char> scratch) override {
+    auto lent = inner_.Lend(scratch);
+    if (lent) checksum_.Update(*lent);
+    return lent;
+  }
+
+ private:
+  ByteSource& inner_;
+  BodyChecksum& checksum_;
+};
+
 Response JsonAnswer(std::string body) {
   Response response;
   response.body = std::move(body);
@@ -125,6 +146,12 @@ Result<Response> PutResourceContent(const ApiContext& context, const Call& call)
   StringSource buffered(call.request.body);
   auto body = BodyOf(context, call, buffered);
   if (!body) return std::unexpected(body.error());
+  // A client that asks gets the XXH3-128 of the body received, to compare with its own.
+  std::unique_ptr<BodyChecksum> checksum;
+  if (call.request.Header("X-Want-Xxh3") && context.options.transfer.new_checksum)
+    checksum = context.options.transfer.new_checksum();
+  std::optional<ChecksummedSource> checksummed;
+  if (checksum) *body = &checksummed.emplace(**body, *checksum);
   auto package = context.service.UploadBytes(
       DirectUpload{.project = call.Project(),
                    .owner = call.user,
@@ -137,7 +164,9 @@ Result<Response> PutResourceContent(const ApiContext& context, const Call& call)
       **body);
   CountDirectUpload(context.options, package.has_value(), 1);
   if (!package) return std::unexpected(package.error());
-  return JsonAnswer(EncodePackage(*package));
+  Response response = JsonAnswer(EncodePackage(*package));
+  if (checksum) response.headers.emplace_back("X-Content-Xxh3", checksum->FinishHex());
+  return response;
 }
 
 Result<Response> PutBlob(const ApiContext& context, const Call& call) {

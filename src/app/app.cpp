@@ -23,6 +23,7 @@
 #include "adapters/common/log_event_sink.hpp"
 #include "adapters/common/random_jitter.hpp"
 #include "adapters/common/system_clock.hpp"
+#include "adapters/common/xxh3_checksum.hpp"
 #include "adapters/metadata/sql_metadata_store.hpp"
 #include "adapters/metrics/counting_decorators.hpp"
 #include "adapters/metrics/prometheus_metrics.hpp"
@@ -364,7 +365,8 @@ int Serve(const ServeConfig& config) {
                                         .insecure_no_auth = config.insecure_no_auth,
                                         .quick_reads = !stores->shared,
                                         .transfer = {.max_object_bytes = config.max_object_size,
-                                                     .public_url = config.public_url},
+                                                     .public_url = config.public_url,
+                                                     .new_checksum = NewXxh3Checksum},
                                         .metrics = prometheus.get(),
                                         .metrics_token = *metrics_token,
                                         .readiness = readiness,

@@ -57,8 +57,12 @@ Outcome<HttpResponse> DliClient::Call(const HttpRequest& request) {
 Outcome<json::object> DliClient::CallForObject(const HttpRequest& request) {
   auto response = Call(request);
   if (!response) return std::unexpected(response.error());
+  return ObjectOf(*response);
+}
+
+Outcome<json::object> DliClient::ObjectOf(const HttpResponse& response) {
   json::error_code ec;
-  auto body = json::parse(response->body, ec);
+  auto body = json::parse(response.body, ec);
   if (ec || !body.is_object())
     return std::unexpected(
         Failure{ExitStatus::kServer, "the server's answer is not a JSON object"});
@@ -109,7 +113,7 @@ Outcome<json::object> DliClient::UploadPaths(const UploadPathsRequest& request) 
       {.method = "POST", .target = Base() + "/resources", .body = json::serialize(body)});
 }
 
-Outcome<json::object> DliClient::PutContent(const ContentUpload& upload) {
+Outcome<StoredContent> DliClient::PutContent(const ContentUpload& upload) {
   std::string target =
       Base() + "/resources/" + Encode(upload.name) + "/content?kind=" + Encode(upload.kind);
   target = WithGroup(std::move(target), upload.group, '&');
@@ -122,7 +126,12 @@ Outcome<json::object> DliClient::PutContent(const ContentUpload& upload) {
                       .upload_observer = upload.observer,
                       .retry = RetryPolicy::kIdempotent};
   if (!upload.sha256.empty()) request.headers.emplace_back("X-Content-Sha256", upload.sha256);
-  return CallForObject(request);
+  request.headers.emplace_back("X-Want-Xxh3", "1");
+  auto response = Call(request);
+  if (!response) return std::unexpected(response.error());
+  auto package = ObjectOf(*response);
+  if (!package) return std::unexpected(package.error());
+  return StoredContent{std::move(*package), response->Header("x-content-xxh3")};
 }
 
 Outcome<bool> DliClient::HasBlob(const std::string& sha256) {

@@ -44,6 +44,13 @@ struct ContentUpload {
   std::function<void(std::int64_t, std::span<const char>)> observer;  // HttpRequest's
 };
 
+// What a direct upload stored: the package object, and the XXH3-128 (hex) of the bytes the
+// server received ("" if it did not say).
+struct StoredContent {
+  boost::json::object package;
+  std::string received_xxh3;
+};
+
 class DliClient {
  public:
   explicit DliClient(HttpClient& http) : http_(http) {}
@@ -58,8 +65,8 @@ class DliClient {
                             const std::string& name);
   // POST /resources: sources for the server to fetch, merged into the group.
   Outcome<boost::json::object> UploadPaths(const UploadPathsRequest& request);
-  // PUT /resources/{name}/content?kind=K[&group=G]: the package object.
-  Outcome<boost::json::object> PutContent(const ContentUpload& upload);
+  // PUT /resources/{name}/content?kind=K[&group=G], asking for the received bytes' XXH3-128.
+  Outcome<StoredContent> PutContent(const ContentUpload& upload);
   // HEAD /blobs/{sha256}: whether the server holds (and now keeps staged) these bytes.
   Outcome<bool> HasBlob(const std::string& sha256);
   // PUT /blobs/{sha256}: stages the bytes for a commit (`upload.name`, `kind`, `group` unused).
@@ -80,6 +87,8 @@ class DliClient {
  private:
   Outcome<HttpResponse> Call(const HttpRequest& request);
   Outcome<boost::json::object> CallForObject(const HttpRequest& request);
+  // The JSON object of an answer.
+  static Outcome<boost::json::object> ObjectOf(const HttpResponse& response);
   std::string Base() const;
 
   HttpClient& http_;

@@ -296,14 +296,14 @@ struct PackageService::Impl {
     std::int64_t total = 0;
     for (;;) {
       if (cancelled) return std::unexpected(ShuttingDown());
-      auto n = body.Read(chunk);
-      if (!n) return std::unexpected(n.error());
-      if (*n == 0) break;
-      total += static_cast<std::int64_t>(*n);
+      auto bytes = body.Lend(chunk);  // the body's own buffer where it has one: no copy
+      if (!bytes) return std::unexpected(bytes.error());
+      if (bytes->empty()) break;
+      total += static_cast<std::int64_t>(bytes->size());
       if (total > max_bytes)
         return Fail(ErrorCode::kBodyTooLarge, "The object is larger than the server's limit of " +
                                                   std::to_string(max_bytes) + " bytes.");
-      if (auto written = (*writer)->Write(std::span<const char>(chunk.data(), *n)); !written)
+      if (auto written = (*writer)->Write(*bytes); !written)
         return std::unexpected(written.error());
     }
     return ports.keeper.CommitPinned(**writer, &held);

@@ -587,15 +587,23 @@ class Session::StreamedBody final : public api::RequestBody {
   bool all_read() const { return left_ && *left_ == 0; }
 
   Result<std::size_t> Read(std::span<char> out) override {
-    if (out.empty() || finished_) return 0;
+    auto lent = Lend(out);
+    if (!lent) return std::unexpected(lent.error());
+    if (!lent->empty()) std::memcpy(out.data(), lent->data(), lent->size());
+    return lent->size();
+  }
+
+  // Lends what was read ahead, without copying it: valid until the next call, which may start
+  // filling the same buffer again.
+  Result<std::span<const char>> Lend(std::span<char> scratch) override {
+    if (scratch.empty() || finished_) return std::span<const char>();
     if (ready_.empty() && !Refill()) {
       if (failed_) return Fail(ErrorCode::kBadRequest, "the request body could not be read");
-      return 0;
+      return std::span<const char>();
     }
-    const std::size_t n = std::min(out.size(), ready_.size());
-    std::memcpy(out.data(), ready_.data(), n);
-    ready_ = ready_.subspan(n);
-    return n;
+    const std::span<const char> lent = ready_.first(std::min(scratch.size(), ready_.size()));
+    ready_ = ready_.subspan(lent.size());
+    return lent;
   }
 
   // Called on the handler's thread once the handler returned: a read-ahead still running (the

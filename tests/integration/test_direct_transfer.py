@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+import xxhash
 
 from conftest import sha256
 from harness import RssSampler, wait_until
@@ -118,6 +119,23 @@ def test_wrong_x_content_sha256_stores_nothing(server):
     assert stored_blobs(server) == [] and temp_files(server) == []
     r = put_content(server, "x.bin", data, headers={"X-Content-Sha256": "not-hex"})
     assert_dli_error(r, 400)
+
+
+def test_x_want_xxh3_answers_the_checksum_of_the_bytes_received(server):
+    """A client that sends X-Want-Xxh3 gets the XXH3-128 of the body the server read, with
+    Content-Length, chunked and empty bodies alike; without it, no checksum is computed."""
+    data = os.urandom(3_000_000)
+    r = put_content(server, "sum.bin", data, headers={"X-Want-Xxh3": "1"})
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Content-Xxh3"] == xxhash.xxh3_128_hexdigest(data)
+    assert r.json()["sha256"] == sha256(data)
+    chunked = put_content(server, "sum.bin", iter([data[:12345], data[12345:]]),
+                          headers={"X-Want-Xxh3": "1"})
+    assert chunked.status_code == 200, chunked.text
+    assert chunked.headers["X-Content-Xxh3"] == xxhash.xxh3_128_hexdigest(data)
+    empty = put_content(server, "empty.bin", b"", headers={"X-Want-Xxh3": "1"})
+    assert empty.headers["X-Content-Xxh3"] == xxhash.xxh3_128_hexdigest(b"")
+    assert "X-Content-Xxh3" not in put_content(server, "sum.bin", data).headers
 
 
 def test_bad_kind_name_and_missing_kind(server):

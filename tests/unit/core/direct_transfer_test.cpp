@@ -12,10 +12,13 @@ namespace dlipkg {
 namespace {
 
 // A body of `data` handed out in chunks of at most `chunk` bytes, failing after `fail_after`.
+// A lending source lends views of `data` instead of copying (as the HTTP body does) and
+// scribbles over the bytes it lent before, so a caller that kept a stale view stores wrong bytes.
 class ChunkedSource final : public ByteSource {
  public:
-  ChunkedSource(std::string data, std::size_t chunk, std::size_t fail_after = SIZE_MAX)
-      : data_(std::move(data)), chunk_(chunk), fail_after_(fail_after) {}
+  ChunkedSource(std::string data, std::size_t chunk, std::size_t fail_after = SIZE_MAX,
+                bool lend = false)
+      : data_(std::move(data)), chunk_(chunk), fail_after_(fail_after), lend_(lend) {}
   Result<std::size_t> Read(std::span<char> buffer) override {
     if (offset_ >= fail_after_) return Fail(ErrorCode::kBadRequest, "client went away");
     const std::size_t n = std::min({buffer.size(), chunk_, data_.size() - offset_});
@@ -23,12 +26,27 @@ class ChunkedSource final : public ByteSource {
     offset_ += n;
     return n;
   }
+  Result<std::span<const char>> Lend(std::span<char> scratch) override {
+    if (!lend_) return ByteSource::Lend(scratch);
+    if (offset_ >= fail_after_) return Fail(ErrorCode::kBadRequest, "client went away");
+    std::fill(data_.begin() + static_cast<std::ptrdiff_t>(lent_from_),
+              data_.begin() + static_cast<std::ptrdiff_t>(offset_), '#');
+    const std::size_t n = std::min({scratch.size(), chunk_, data_.size() - offset_});
+    lent_from_ = offset_;
+    offset_ += n;
+    ++lends_;
+    return std::span<const char>(data_.data() + lent_from_, n);
+  }
+  int lends() const { return lends_; }
 
  private:
   std::string data_;
   std::size_t chunk_;
   std::size_t fail_after_;
+  bool lend_;
   std::size_t offset_ = 0;
+  std::size_t lent_from_ = 0;
+  int lends_ = 0;
 };
 
 // Signs with a fixed key; Verify recomputes. Rotating changes the key.
@@ -83,6 +101,14 @@ TEST_F(DirectTransferTest, UploadBytesStreamsAndReplacesAtomically) {
   ASSERT_TRUE(service_.UploadBytes(Upload("lib.jar"), second));
   EXPECT_EQ(testing::ContentOf(service_, "p1", "g", "lib.jar"), "second");
   EXPECT_EQ(blobs_.Count(), 1u);  // the first version's bytes were reclaimed
+}
+
+TEST_F(DirectTransferTest, UploadBytesStoresWhatALendingBodyLends) {
+  ChunkedSource body("bytes lent, never copied", 5, SIZE_MAX, /*lend=*/true);
+  auto stored = service_.UploadBytes(Upload("lib.jar"), body);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(testing::ContentOf(service_, "p1", "g", "lib.jar"), "bytes lent, never copied");
+  EXPECT_GE(body.lends(), 5);  // the core took the lent views, not Read
 }
 
 TEST_F(DirectTransferTest, FailuresLeaveNothingStored) {
