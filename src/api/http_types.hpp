@@ -79,6 +79,12 @@ class RequestHandler {
     (void)request;
     return false;
   }
+  // Handle's answer when the request IsQuick, nullopt otherwise (the HTTP layer then calls
+  // Handle off the I/O thread). A handler may override it to look at the request once only.
+  virtual std::optional<Response> HandleIfQuick(const Request& request) {
+    if (!IsQuick(request)) return std::nullopt;
+    return Handle(request);
+  }
   // The response for a request the HTTP layer rejected itself (body or header too large,
   // unparseable request) so that every error body comes from the API's one error table;
   // `request_id` is the one sent back as X-Request-Id.

@@ -130,9 +130,14 @@ Result<void> ResourcesApi::Admit(const Request& request, const RouteMatch& match
 Result<Response> ResourcesApi::Dispatch(const Request& request, std::string_view& route) {
   auto target = ParseTarget(request.target);
   if (!target) return std::unexpected(target.error());
-  RouteMatch match = MatchRoute(Routes(), request.method, target->segments);
+  const RouteMatch match = MatchRoute(Routes(), request.method, target->segments);
   if (match.route != nullptr) route = match.route->pattern;
-  Call call{.request = request, .target = *target, .params = match.params};
+  return DispatchMatched(request, *target, match);
+}
+
+Result<Response> ResourcesApi::DispatchMatched(const Request& request, const Target& target,
+                                               const RouteMatch& match) {
+  Call call{.request = request, .target = target, .params = match.params};
   if (auto admitted = Admit(request, match, call); !admitted)
     return std::unexpected(admitted.error());
   if (match.route == nullptr)
@@ -148,9 +153,8 @@ Result<Response> ResourcesApi::Dispatch(const Request& request, std::string_view
   return match.route->handler(context_, call);
 }
 
-Response ResourcesApi::Handle(const Request& request) {
-  std::string_view route;
-  auto response = Dispatch(request, route);
+Response ResourcesApi::Answer(const Request& request, Result<Response> response,
+                              std::string_view route) {
   Response answer =
       response ? std::move(*response) : ErrorResponse(response.error(), request.request_id);
   // The pattern labels the request in /metrics, errors included: a bounded set, unlike paths.
@@ -158,10 +162,28 @@ Response ResourcesApi::Handle(const Request& request) {
   return answer;
 }
 
+Response ResourcesApi::Handle(const Request& request) {
+  std::string_view route;
+  auto response = Dispatch(request, route);
+  return Answer(request, std::move(response), route);
+}
+
+std::optional<Response> ResourcesApi::HandleIfQuick(const Request& request) {
+  auto target = ParseTarget(request.target);
+  if (!target) return Answer(request, std::unexpected(target.error()), {});
+  const RouteMatch match = MatchRoute(Routes(), request.method, target->segments);
+  if (!IsQuickMatch(match)) return std::nullopt;
+  const std::string_view route = match.route != nullptr ? match.route->pattern : "";
+  return Answer(request, DispatchMatched(request, *target, match), route);
+}
+
 bool ResourcesApi::IsQuick(const Request& request) const {
   auto target = ParseTarget(request.target);
   if (!target) return true;
-  const RouteMatch match = MatchRoute(Routes(), request.method, target->segments);
+  return IsQuickMatch(MatchRoute(Routes(), request.method, target->segments));
+}
+
+bool ResourcesApi::IsQuickMatch(const RouteMatch& match) const {
   if (match.route == nullptr || !match.method_allowed) return true;
   switch (match.route->work) {
     case Work::kInstant:

@@ -31,10 +31,19 @@ class ResourcesApi final : public RequestHandler {
   BodyMode BodyModeFor(std::string_view method, std::string_view target) const override;
   // By the route's Work; requests refused at once (no route, 405, bad target) are quick.
   bool IsQuick(const Request& request) const override;
+  // IsQuick and Handle with one parse of the target and one match of the route table.
+  std::optional<Response> HandleIfQuick(const Request& request) override;
 
  private:
   // Sets `route` to the matched route's pattern, if any, even when the answer is an error.
   Result<Response> Dispatch(const Request& request, std::string_view& route);
+  // Dispatch of a target already parsed and matched.
+  Result<Response> DispatchMatched(const Request& request, const Target& target,
+                                   const RouteMatch& match);
+  // The answer to a request, from what Dispatch returned.
+  static Response Answer(const Request& request, Result<Response> response, std::string_view route);
+  // IsQuick of a target that parsed, by its match.
+  bool IsQuickMatch(const RouteMatch& match) const;
   // The route's access rule; fills call.project and call.user for project routes.
   Result<void> Admit(const Request& request, const RouteMatch& match, Call& call) const;
   // Who owns what this request creates: the authenticated user, or the default owner; for a

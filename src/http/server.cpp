@@ -1,4 +1,4 @@
-// Beast/Asio implementation of http::Server. One coroutine per connection, on its own strand;
+// Beast/Asio implementation of http::Server. One coroutine per connection, on one I/O thread;
 // RequestHandler::Handle, BlobReader::Read and sendfile(2) run on a separate thread pool because
 // they block (on the disk).
 // Live connections are tracked so that Stop can close idle ones at once and wait for busy ones.
@@ -20,7 +20,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -251,9 +250,10 @@ class ServerCore {
   ServerCore(ServerOptions options, api::RequestHandler& handler)
       : options_(std::move(options)),
         handler_(handler),
-        io_(std::max(1, options_.io_threads)),
-        work_(asio::make_work_guard(io_)),
-        acceptor_(asio::make_strand(io_)) {}
+        ios_(MakeContexts(std::max(1, options_.io_threads))),
+        acceptor_(ios_.front()->get_executor()) {
+    for (auto& io : ios_) works_.push_back(asio::make_work_guard(*io));
+  }
   ~ServerCore() { Stop(); }
 
   Result<std::string> Bind();
@@ -268,8 +268,8 @@ class ServerCore {
   api::Response Invoke(const api::Request& request);
   // handler.BodyModeFor; a throwing one buffers.
   api::BodyMode BodyModeFor(std::string_view method, std::string_view target);
-  // handler.IsQuick; false should it throw.
-  bool IsQuick(const api::Request& request) const;
+  // handler.HandleIfQuick; a throwing handler costs this request (as in Invoke).
+  std::optional<api::Response> InvokeIfQuick(const api::Request& request);
   // handler.Reject, with a bare 500 should Reject itself fail.
   api::Response SafeReject(ErrorCode code, std::string message, const std::string& request_id);
   // Called by ~Session.
@@ -280,7 +280,10 @@ class ServerCore {
   void StartSession(tcp::socket socket);
   std::vector<std::shared_ptr<Session>> LiveSessions();
   bool WaitForSessions(std::chrono::milliseconds limit);
-  void RunIo();
+  static void RunIo(asio::io_context& io);
+  // One context per I/O thread, each run by that thread alone: a connection's work never
+  // contends with another thread's for the context's locks, and needs no strand.
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(int count);
 
   const ServerOptions options_;
   api::RequestHandler& handler_;
@@ -289,22 +292,23 @@ class ServerCore {
   bool stopped_ = false;
   std::string bound_;  // "host:port" once bound
 
-  // Declared before io_ and pool_: handlers destroyed with them may still end sessions.
+  // Declared before ios_ and pool_: handlers destroyed with them may still end sessions.
   std::mutex mutex_;
   std::condition_variable drained_;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::uint64_t next_session_id_ = 0;
   std::uint64_t refused_connections_ = 0;
 
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  tcp::acceptor acceptor_;  // on its own strand: the accept loop and Stop both touch it
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> works_;
+  std::size_t next_io_ = 0;  // the context of the next accepted connection (accept loop only)
+  tcp::acceptor acceptor_;   // on the first context: the accept loop and Stop both touch it
   std::optional<asio::thread_pool> pool_;
   std::vector<std::thread> io_threads_;
 };
 
 // One connection: a keep-alive loop of read request, run handler, write response.
-// All of its members are used on its strand only.
+// All of its members are used on its I/O thread only (its context has no other).
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(ServerCore& core, tcp::socket socket, std::uint64_t id)
@@ -363,7 +367,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // False when the connection must not be reused.
   asio::awaitable<bool> ServeStreamed(beast::flat_buffer& buffer, BufferedParser&& parser,
                                       Exchange exchange);
-  // Reads body bytes into `out` until it is full or the body ends; run on the strand for a
+  // Reads body bytes into `out` until it is full or the body ends; run on the I/O thread for a
   // handler thread waiting in StreamedBody::Read.
   asio::awaitable<Result<std::size_t>> ReadBodyInto(beast::flat_buffer& buffer,
                                                     StreamParser& parser, std::span<char> out);
@@ -371,7 +375,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // `buffer` first, then straight from the socket into `out`, in reads as large as `out`.
   asio::awaitable<Result<std::size_t>> ReadLengthBodyInto(beast::flat_buffer& buffer,
                                                           std::uint64_t& left, std::span<char> out);
-  // Quick requests (RequestHandler::IsQuick) on this strand, everything else on the pool.
+  // Quick requests (RequestHandler::IsQuick) on this I/O thread, everything else on the pool.
   asio::awaitable<api::Response> RunHandler(const api::Request& request);
   asio::awaitable<void> RejectAndClose(ErrorCode code, std::string message, Exchange exchange);
   asio::awaitable<Written> Write(api::Response response, const Exchange& exchange);
@@ -552,17 +556,17 @@ asio::awaitable<bool> Session::SendContinue(const BufferedParser& parser, beast:
   co_return true;
 }
 
-// Quick reads run here, on the connection's strand: the hop to the pool and back would cost
+// Quick reads run here, on the connection's I/O thread: the hop to the pool and back would cost
 // more than they do. Everything that may block long goes to the pool.
 asio::awaitable<api::Response> Session::RunHandler(const api::Request& request) {
-  if (core_.IsQuick(request)) co_return core_.Invoke(request);
+  if (auto quick = core_.InvokeIfQuick(request)) co_return std::move(*quick);
   co_return co_await asio::co_spawn(
       core_.pool_executor(),
       [&]() -> asio::awaitable<api::Response> { co_return core_.Invoke(request); },
       asio::use_awaitable);
 }
 
-// The handler thread's view of a streamed body. The session's strand reads the socket into one
+// The handler thread's view of a streamed body. The session's I/O thread reads the socket into one
 // buffer while the handler hashes and writes the bytes of the other, so receiving overlaps the
 // handler's work; at most one buffer is read ahead, so a slow disk still slows the client down
 // (TCP backpressure) instead of filling memory: 2 x kReadAheadBytes per streamed request.
@@ -579,7 +583,7 @@ class Session::StreamedBody final : public api::RequestBody {
   // The handler read the body to its end.
   bool finished() const { return finished_; }
   // Every byte of a body of known length was read from the connection (read ahead or not), so
-  // the connection is at the next request. Read on the strand once Settle returned.
+  // the connection is at the next request. Read on the I/O thread once Settle returned.
   bool all_read() const { return left_ && *left_ == 0; }
 
   Result<std::size_t> Read(std::span<char> out) override {
@@ -645,7 +649,8 @@ class Session::StreamedBody final : public api::RequestBody {
   void StartFill() {
     auto promise = std::make_shared<std::promise<Result<std::size_t>>>();
     pending_ = promise->get_future();
-    // The strand is free: the session's own coroutine is suspended until the handler returns.
+    // The I/O thread is free for it: the session's own coroutine is suspended until the handler
+    // returns.
     const std::span<char> into(back_.data(), back_.size());
     asio::co_spawn(session_.executor(),
                    left_ ? session_.ReadLengthBodyInto(buffer_, *left_, into)
@@ -660,9 +665,9 @@ class Session::StreamedBody final : public api::RequestBody {
   beast::flat_buffer& buffer_;
   StreamParser& parser_;
   std::optional<std::uint64_t> length_;
-  std::optional<std::uint64_t> left_;  // a body of known length: bytes not yet read (strand)
+  std::optional<std::uint64_t> left_;  // a body of known length: bytes not yet read (I/O thread)
   std::vector<char> front_;            // holds ready_
-  std::vector<char> back_;             // being filled by the strand while pending_ is valid
+  std::vector<char> back_;             // being filled by the I/O thread while pending_ is valid
   std::span<const char> ready_;        // bytes read and not yet taken by the handler
   std::future<Result<std::size_t>> pending_;
   bool ended_ = false;  // the last fill came back short: the body is all read
@@ -1033,7 +1038,7 @@ Result<std::string> ServerCore::Bind() {
   if (!bound_.empty()) return bound_;
   const std::string wanted = options_.host + ":" + std::to_string(options_.port);
   boost::system::error_code ec;
-  tcp::resolver resolver(io_);
+  tcp::resolver resolver(*ios_.front());
   const auto endpoints =
       resolver.resolve(options_.host, std::to_string(options_.port),
                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
@@ -1076,16 +1081,21 @@ Result<std::string> ServerCore::Start() {
       spdlog::error("accept loop ended: non-standard exception");
     }
   });
-  for (int i = 0; i < std::max(1, options_.io_threads); ++i)
-    io_threads_.emplace_back([this] { RunIo(); });
+  for (auto& io : ios_) io_threads_.emplace_back([&io = *io] { RunIo(io); });
   spdlog::info("listening on {}", bound_);
   return bound_;
 }
 
-void ServerCore::RunIo() {
+std::vector<std::unique_ptr<asio::io_context>> ServerCore::MakeContexts(int count) {
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  for (int i = 0; i < count; ++i) ios.push_back(std::make_unique<asio::io_context>(1));
+  return ios;
+}
+
+void ServerCore::RunIo(asio::io_context& io) {
   for (;;) {
     try {
-      io_.run();
+      io.run();
       return;
     } catch (const std::exception& e) {
       spdlog::error("I/O thread: unexpected exception: {}", e.what());
@@ -1097,8 +1107,10 @@ void ServerCore::RunIo() {
 
 asio::awaitable<void> ServerCore::AcceptLoop() {
   for (;;) {
-    // Each connection gets its own strand, so io_threads can serve many at once.
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kNoThrow);
+    // Connections are dealt to the I/O threads in turn; each then stays on its thread.
+    asio::io_context& io = *ios_[next_io_];
+    next_io_ = (next_io_ + 1) % ios_.size();
+    auto [ec, socket] = co_await acceptor_.async_accept(io.get_executor(), kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());
@@ -1165,15 +1177,15 @@ api::Response ServerCore::Invoke(const api::Request& request) {
   return SafeReject(ErrorCode::kInternal, "internal error", request.request_id);
 }
 
-bool ServerCore::IsQuick(const api::Request& request) const {
+std::optional<api::Response> ServerCore::InvokeIfQuick(const api::Request& request) {
   try {
-    return handler_.IsQuick(request);
+    return handler_.HandleIfQuick(request);
   } catch (const std::exception& e) {
-    spdlog::error("request {}: IsQuick threw: {}", request.request_id, e.what());
+    spdlog::error("request {}: handler threw: {}", request.request_id, e.what());
   } catch (...) {
-    spdlog::error("request {}: IsQuick threw a non-standard exception", request.request_id);
+    spdlog::error("request {}: handler threw a non-standard exception", request.request_id);
   }
-  return false;
+  return SafeReject(ErrorCode::kInternal, "internal error", request.request_id);
 }
 
 api::BodyMode ServerCore::BodyModeFor(std::string_view method, std::string_view target) {
@@ -1228,8 +1240,8 @@ void ServerCore::Stop() {
                  LiveSessions().size());
   }
   pool_->join();
-  work_.reset();
-  io_.stop();
+  for (auto& work : works_) work.reset();
+  for (auto& io : ios_) io->stop();
   for (auto& thread : io_threads_) thread.join();
   io_threads_.clear();
   spdlog::info("server stopped in {} ms", MillisecondsSince(begun));

@@ -3,7 +3,8 @@
 // buffer bounded), strict framing (RFC 9112), a cap on open connections, read and idle timeouts,
 // an X-Request-Id on every response, one access-log line per request, graceful shutdown.
 // Handlers run on a separate blocking thread pool, except requests the handler calls quick
-// (RequestHandler::IsQuick), which run on the connection's I/O thread.
+// (RequestHandler::HandleIfQuick), which run on the connection's I/O thread. Each I/O thread
+// runs its own event loop; connections are dealt to them in turn and stay where dealt.
 // Start/Stop from one thread; the server runs its own threads.
 #pragma once
 
@@ -20,8 +21,8 @@ namespace dlipkg::http {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 8080;  // 0: pick a free port
-  int io_threads = 2;
+  std::uint16_t port = 8080;                         // 0: pick a free port
+  int io_threads = 2;                                // one event loop each
   int handler_threads = 32;                          // blocking pool for handlers
   std::size_t max_body_bytes = 1 << 20;              // over: 413 via RequestHandler::Reject
   std::size_t max_header_bytes = 16 << 10;           // over: 431-equivalent error, then close

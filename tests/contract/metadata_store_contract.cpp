@@ -736,6 +736,52 @@ TEST_P(MetadataStoreContract, SetPackageOwnerChangesOnlyThatPackage) {
   EXPECT_EQ(StoredGroup("p1", "g1").owner, "owner1");
 }
 
+// A show repeated while nothing changes may be answered without reading the database again
+// (SqlMetadataStore keeps shown packages on SQLite), but never once a write has committed:
+// whether this store object made it or another one on the same database (another instance).
+TEST_P(MetadataStoreContract, ShowsFollowEveryWriteOfThisOrAnotherInstance) {
+  const std::shared_ptr<MetadataStore> other = Must(backend_->Connect()).metadata;
+  Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
+  Must(store().PutUngrouped({Package("p1", "", "a.py")}));
+  const auto shown_twice = [&](const std::string& group) {
+    (void)Stored("p1", group, "a.py");  // shown once before the write, so it may be kept
+    return Stored("p1", group, "a.py");
+  };
+  EXPECT_EQ(shown_twice("g1").owner, "owner1");
+
+  Must(other->SetPackageOwner("p1", "g1", "a.py", "by_other", 2000));
+  EXPECT_EQ(shown_twice("g1").owner, "by_other");
+  Must(store().SetPackageOwner("p1", "g1", "a.py", "by_this", 3000));
+  EXPECT_EQ(shown_twice("g1").owner, "by_this");
+
+  auto changed = Package("p1", "g1", "a.py", 4000);
+  changed.sha256 = "new-sha";
+  changed.tags = {{"team", "x"}};
+  Must(other->MergeIntoGroup(Group("p1", "g1"), {changed}));
+  auto shown = shown_twice("g1");
+  EXPECT_EQ(shown.sha256, "new-sha");
+  ASSERT_EQ(shown.tags.size(), 1u);
+  EXPECT_EQ(shown.tags[0].value, "x");
+
+  Must(other->SetGroupOwner("p1", "g1", "group_owner", 5000));
+  EXPECT_EQ(shown_twice("g1").owner, "group_owner");
+  Must(other->MarkCorrupt("p1", "g1", "a.py", "new-sha", "bytes differ", 6000));
+  EXPECT_EQ(shown_twice("g1").status, PackageStatus::kFailed);
+
+  Must(other->DeletePackage("p1", "g1", "a.py"));
+  EXPECT_FALSE(Must(store().GetPackage("p1", "g1", "a.py")).has_value());
+  Must(other->ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py", 7000)}));
+  EXPECT_EQ(shown_twice("g1").create_time, 7000);
+
+  // The ungrouped package of the same name is its own entry.
+  EXPECT_EQ(shown_twice("").owner, "owner1");
+  auto loose = Package("p1", "", "a.py", 8000);
+  loose.owner = "loose_owner";
+  Must(other->PutUngrouped({loose}));
+  EXPECT_EQ(shown_twice("").owner, "loose_owner");
+  EXPECT_EQ(shown_twice("g1").owner, "owner1");
+}
+
 TEST_P(MetadataStoreContract, MissingTargetsAreNotFound) {
   Must(store().ReplaceGroup(Group("p1", "g1"), {Package("p1", "g1", "a.py")}));
   Must(store().PutUngrouped({Package("p1", "", "u.txt")}));

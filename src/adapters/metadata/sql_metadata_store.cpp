@@ -120,10 +120,18 @@ Result<std::vector<PackageRecord>> SqlMetadataStore::PutUngrouped(
 Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::string& project,
                                                                   const std::string& group,
                                                                   const std::string& name) {
+  // Read before the store is: an answer kept at a version still current is still the truth.
+  const std::optional<std::uint64_t> version = engine_->ChangeVersion();
+  if (version) {
+    if (auto kept = shows_.Find(project, group, name, *version)) return kept;
+  }
   // One statement (the package joined with its tags), unless it is uploading: then its job's
-  // progress is read beside it, in one transaction.
+  // progress is read beside it, in one transaction (and not kept: progress moves).
   auto package = ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
-  if (!package || !*package || (*package)->status != PackageStatus::kUploading) return package;
+  if (!package || !*package || (*package)->status != PackageStatus::kUploading) {
+    if (version && package && *package) shows_.Keep(project, group, name, **package, *version);
+    return package;
+  }
   return Read([&](sql::Session& s) -> Result<std::optional<PackageRecord>> {
     auto package = sql_.GetPackage(s, project, group, name);
     if (!package || !*package) return package;

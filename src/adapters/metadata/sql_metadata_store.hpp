@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "adapters/metadata/metadata_sql.hpp"
+#include "adapters/metadata/show_cache.hpp"
 #include "adapters/metadata/sql_session.hpp"
 #include "ports/job_queue.hpp"
 #include "ports/metadata_store.hpp"
@@ -42,6 +43,12 @@ class SqlTransactions {
   // Whether the engine still works on the store it opened (a file deleted or replaced under
   // it is not), for the readiness check; no query. Errors: kInternal, naming no path.
   virtual Result<void> CheckIntact() const = 0;
+  // A number that moves whenever a transaction that may have written commits, through any
+  // connection that can write the store (this object's or another's); nullopt when the engine
+  // cannot tell (another process may write unseen). Read before a read transaction begins, a
+  // value still current after it says no write committed since that transaction's snapshot
+  // could have been taken: what the store read then is still what is stored.
+  virtual std::optional<std::uint64_t> ChangeVersion() const { return std::nullopt; }
 };
 
 class SqlMetadataStore : public MetadataStore,
@@ -177,6 +184,9 @@ class SqlMetadataStore : public MetadataStore,
   void Keep(const std::string& key, std::shared_ptr<const KeptMarks> marks);
   std::mutex listings_mutex_;
   std::map<std::string, std::shared_ptr<const KeptMarks>> listings_;  // by filter key
+
+  // Shown packages, while no write has committed (engines with a ChangeVersion only).
+  ShowCache shows_;
 
   std::function<void(std::string_view)> error_hook_;
   std::string schema_query_;

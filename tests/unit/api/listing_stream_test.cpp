@@ -175,5 +175,40 @@ TEST(ResourcesApiQuickReads, OnlyReadsOfALocalStoreRunOnTheIoThreads) {
   EXPECT_FALSE(quick(networked, "GET", "/v2.0/p1/resources?limit=10"));
 }
 
+// HandleIfQuick, which the HTTP layer calls on its I/O threads, matches the route table once
+// for both questions: it answers exactly the requests IsQuick calls quick, as Handle would.
+TEST(ResourcesApiQuickReads, HandleIfQuickAnswersTheQuickRequestsAsHandleDoes) {
+  FakeCore core;
+  ASSERT_TRUE(core.metadata.ReplaceGroup(GroupRecord{.project = "p1", .name = "g", .owner = "bob"},
+                                         {Package("g", "a.py", PackageKind::kPyFile)}));
+  for (const bool quick_reads : {true, false}) {
+    ResourcesApi api{core.service, ApiOptions{.quick_reads = quick_reads}};
+    for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+             {"GET", "/healthz"},
+             {"GET", "/v2.0/p1/resources/a.py?group=g"},
+             {"GET", "/v2.0/p1/resources/b.py?group=g"},
+             {"GET", "/v2.0/p1/resources?limit=10"},
+             {"GET", "/v2.0/p1/nothing"},
+             {"GET", "no-absolute-path"},
+             {"PATCH", "/v2.0/p1/resources"},
+             {"DELETE", "/v2.0/p1/resources/a.py?group=g"},
+             {"POST", "/v2.0/p1/resources"}}) {
+      const Request request{
+          .method = method, .target = target, .remote_address = "127.0.0.1", .request_id = "r1"};
+      auto answer = api.HandleIfQuick(request);
+      ASSERT_EQ(answer.has_value(), api.IsQuick(request)) << method << " " << target;
+      if (!answer) continue;
+      const Response handled = api.Handle(request);
+      EXPECT_EQ(answer->status, handled.status) << method << " " << target;
+      EXPECT_EQ(answer->body, handled.body) << method << " " << target;
+      EXPECT_EQ(answer->route, handled.route) << method << " " << target;
+    }
+  }
+  // Nothing was deleted: the DELETE above was never answered on the I/O thread.
+  auto kept = core.metadata.GetPackage("p1", "g", "a.py");
+  ASSERT_TRUE(kept);
+  EXPECT_TRUE(kept->has_value());
+}
+
 }  // namespace
 }  // namespace dlipkg::api

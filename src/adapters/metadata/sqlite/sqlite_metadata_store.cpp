@@ -2,11 +2,12 @@
 
 #include <sys/stat.h>
 
-#include <optional>
-
+#include <atomic>
 #include <chrono>
 #include <iterator>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -269,11 +270,32 @@ std::optional<FileIdentity> IdentityOf(const std::filesystem::path& file) {
   return FileIdentity{st.st_dev, st.st_ino};
 }
 
+// Counts the write transactions ended on one database file by every store object of this
+// process that opened it (two objects on one file share one counter). The file is written by
+// this process only: the serving process holds the data-directory lock on the file's directory
+// (app/data_dir_lock.hpp), so no other process can write it unseen.
+using ChangeCounter = std::atomic<std::uint64_t>;
+
+std::shared_ptr<ChangeCounter> ChangeCounterFor(const FileIdentity& file) {
+  static std::mutex mutex;
+  static std::map<std::pair<dev_t, ino_t>, std::weak_ptr<ChangeCounter>> counters;
+  std::lock_guard lock(mutex);
+  std::erase_if(counters, [](const auto& entry) { return entry.second.expired(); });
+  auto& slot = counters[{file.device, file.inode}];
+  auto counter = slot.lock();
+  if (!counter) {
+    counter = std::make_shared<ChangeCounter>(0);
+    slot = counter;
+  }
+  return counter;
+}
+
 class SqliteTransactions final : public SqlTransactions {
  public:
   SqliteTransactions(const std::filesystem::path& file, std::unique_ptr<sqlite::Session> writer)
       : file_(file),
         identity_(IdentityOf(file)),
+        changes_(identity_ ? ChangeCounterFor(*identity_) : nullptr),
         writer_(std::move(writer)),
         readers_(kReaderCount, [file]() -> Result<std::unique_ptr<sqlite::Session>> {
           auto reader = OpenConnection(file, /*writer=*/false);
@@ -297,6 +319,7 @@ class SqliteTransactions final : public SqlTransactions {
   Result<void> Write(const Body& body) override {
     std::lock_guard lock(write_mutex_);
     if (auto same = StillTheFile(); !same) return same;
+    const CountChange counted{changes_.get()};
     return sqlite::InTransaction(*writer_, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
   }
 
@@ -304,11 +327,19 @@ class SqliteTransactions final : public SqlTransactions {
   Result<void> WriteBookkeeping(const Body& body) override {
     std::lock_guard lock(write_mutex_);
     if (auto same = StillTheFile(); !same) return same;
+    const CountChange counted{changes_.get()};
     (void)sql::Run(*writer_, "PRAGMA synchronous = NORMAL");
     auto result =
         sqlite::InTransaction(*writer_, "BEGIN IMMEDIATE", [&] { return body(*writer_); });
     (void)sql::Run(*writer_, "PRAGMA synchronous = FULL");
     return result;
+  }
+
+  // Moved once a write transaction has ended, committed or not (a failed COMMIT may still
+  // have written), so that a reader that saw the old value read before the commit.
+  std::optional<std::uint64_t> ChangeVersion() const override {
+    if (!changes_) return std::nullopt;
+    return changes_->load(std::memory_order_acquire);
   }
 
   // One read transaction per call, so a call's queries all see the same committed state.
@@ -337,8 +368,17 @@ class SqliteTransactions final : public SqlTransactions {
                 "running server; writes are refused until it is restarted");
   }
 
+  // Bumps the change counter when a write transaction ends, however it ends.
+  struct CountChange {
+    ChangeCounter* counter;
+    ~CountChange() {
+      if (counter != nullptr) counter->fetch_add(1, std::memory_order_release);
+    }
+  };
+
   const std::filesystem::path file_;
   const std::optional<FileIdentity> identity_;
+  const std::shared_ptr<ChangeCounter> changes_;  // null: the file could not be identified
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Session> writer_;
   LendingPool<sqlite::Session> readers_;
