@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <latch>
 #include <memory>
@@ -989,6 +990,120 @@ TEST_P(MetadataStoreContract, FailedMergeAndPutLeaveNothingHalfWritten) {
 // 8 writers replace one group with their own package sets while a reader watches through a
 // second store (as another instance would): every state seen, and the final one, is exactly
 // one writer's set.
+// Shows arriving together may be read in one statement (PostgreSQL batches them): each must
+// still get exactly its own package, with its own tags, or nothing.
+TEST_P(MetadataStoreContract, ConcurrentShowsEachGetTheirOwnAnswer) {
+  // Names a batch must keep apart: quotes, backslashes, commas and braces (an array literal's
+  // syntax), spaces, "NULL", and canonical (NFC) non-ASCII text.
+  const std::vector<std::string> names = {"a.py",          "b.py", "we\"ird\\,{x}.py",
+                                          "with space.py", "NULL", "\xc3\xa9t\xc3\xa9.py"};
+  struct Key {
+    std::string project, group, name;
+    bool stored;
+  };
+  std::vector<Key> keys;
+  for (const std::string group : {"g1", "g2", "we\"g\\{,}", ""}) {
+    std::vector<PackageRecord> packages;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto p = Package("p1", group, names[i], 1000 + static_cast<std::int64_t>(i));
+      p.owner = "o-" + group + "-" + names[i];
+      for (std::size_t t = 0; t < i % 3; ++t)
+        p.tags.push_back({"k" + std::to_string(t), group + "/" + names[i]});
+      packages.push_back(p);
+      keys.push_back({"p1", group, names[i], true});
+    }
+    if (group.empty())
+      Must(store().PutUngrouped(packages));
+    else
+      Must(store().ReplaceGroup(Group("p1", group), packages));
+    keys.push_back({"p1", group, "missing.py", false});
+    keys.push_back({"p2", group, "a.py", false});  // another project
+  }
+  keys.push_back({"p1", "no-such-group", "a.py", false});
+  // What a show alone answers.
+  const auto describe = [](const Result<std::optional<PackageRecord>>& found) -> std::string {
+    if (!found) return "error: " + found.error().message;
+    return *found ? Describe(**found) : "absent";
+  };
+  std::vector<std::string> expected;
+  for (const auto& key : keys) {
+    expected.push_back(describe(store().GetPackage(key.project, key.group, key.name)));
+    if (key.stored)
+      ASSERT_NE(expected.back().find("|o-" + key.group + "-" + key.name + "|"), std::string::npos)
+          << expected.back();
+    else
+      ASSERT_EQ(expected.back(), "absent");
+  }
+
+  constexpr int kThreads = 16, kRounds = 40;
+  std::atomic<int> wrong{0};
+  std::latch start(kThreads);
+  std::vector<std::thread> showers;
+  for (int t = 0; t < kThreads; ++t) {
+    showers.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int round = 0; round < kRounds; ++round) {
+        // Half the threads show the same package at once, the others each their own.
+        const std::size_t k = t % 2 == 0 ? round % keys.size() : (t * 7 + round) % keys.size();
+        const auto& key = keys[k];
+        if (describe(store().GetPackage(key.project, key.group, key.name)) != expected[k]) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : showers) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// A show that starts after a write committed sees it, however many shows run beside it.
+TEST_P(MetadataStoreContract, ShowsAmongManyNeverSeeDataOlderThanAWriteBeforeThem) {
+  Must(store().ReplaceGroup(Group("p1", "g1"),
+                            {Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  const auto other = Must(backend_->Connect()).metadata;
+  constexpr int kWrites = 60, kReaders = 8;
+  std::atomic<int> committed{0};
+  std::atomic<bool> writing{true};
+  std::atomic<int> stale{0}, failed{0}, shows{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    readers.emplace_back([&, r] {
+      while (writing) {
+        const int before = committed.load();
+        const std::string name = r % 4 == 0 ? "b.py" : "a.py";  // batches of mixed keys
+        const auto found = store().GetPackage("p1", "g1", name);
+        if (!found || !*found) {
+          ++failed;
+          continue;
+        }
+        ++shows;
+        if (name == "a.py" && (*found)->owner != "owner1" &&
+            std::stoi((*found)->owner.substr(1)) < before)
+          ++stale;
+        if (name == "a.py" && (*found)->owner == "owner1" && before > 0) ++stale;
+      }
+    });
+  }
+  for (int v = 1; v <= kWrites; ++v) {
+    // Each write lands among shows: wait (bounded) until the readers have shown again.
+    const int shown = shows.load();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (shows.load() < shown + kReaders && failed.load() == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    Must(other->SetPackageOwner("p1", "g1", "a.py", "v" + std::to_string(v), 2000 + v));
+    committed = v;
+    // This thread's own show after its write, among the readers' shows.
+    const auto seen = Stored("p1", "g1", "a.py");
+    if (seen.owner != "v" + std::to_string(v)) ++stale;
+  }
+  writing = false;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GE(shows.load(), kWrites * kReaders);
+}
+
 TEST_P(MetadataStoreContract, ConcurrentReplacesNeverMix) {
   constexpr int kWriters = 8;
   constexpr int kRounds = 50;

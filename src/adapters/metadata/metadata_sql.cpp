@@ -627,6 +627,59 @@ Result<std::optional<PackageRecord>> MetadataSql::GetPackage(Session& s, const s
   return ReadPackage(s, project, group, name);
 }
 
+namespace {
+
+// One part of each key as a PostgreSQL array literal of texts: each element double-quoted, with its
+// quotes and backslashes escaped, so any name (commas, braces, quotes, NULL) stays one exact
+// element.
+std::string TextArray(std::span<const PackageKey> keys, std::string PackageKey::*part) {
+  std::string literal = "{";
+  for (const auto& key : keys) {
+    if (literal.size() > 1) literal += ',';
+    literal += '"';
+    for (const char c : key.*part) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  literal += '}';
+  return literal;
+}
+
+}  // namespace
+
+Result<std::vector<std::optional<PackageRecord>>> MetadataSql::GetPackages(
+    Session& s, std::span<const PackageKey> keys) const {
+  // The key's index (from 1) follows the package's and tag's columns.
+  constexpr int kKeyIndex = kTagValue + 1;
+  const std::string statement =
+      std::string(kPackageWithTagColumns) + ", k.i FROM " + std::string(dialect_.show_keys) +
+      " JOIN packages pg ON pg.project = k.project AND pg.group_name = k.group_name "
+      "AND pg.name = k.name" +
+      std::string(kJoinTags) + "ORDER BY k.i, t.position";
+  const std::string projects = TextArray(keys, &PackageKey::project);
+  const std::string groups = TextArray(keys, &PackageKey::group);
+  const std::string names = TextArray(keys, &PackageKey::name);
+  const sql::Value bound[] = {std::string_view(projects), std::string_view(groups),
+                              std::string_view(names)};
+  PackageCollector collector;
+  std::vector<std::int64_t> positions;  // of each package collected, in keys
+  auto ran = s.Execute(statement, bound, [&](const Row& row) -> Result<void> {
+    if (auto ok = collector.Add(row); !ok) return ok;
+    if (collector.new_package()) positions.push_back(row.Int(kKeyIndex));
+    return {};
+  });
+  if (!ran) return std::unexpected(ran.error());
+  std::vector<std::optional<PackageRecord>> found(keys.size());
+  for (std::size_t j = 0; j < positions.size(); ++j) {
+    if (positions[j] < 1 || positions[j] > static_cast<std::int64_t>(keys.size()))
+      return Fail(ErrorCode::kInternal, "metadata store failure: a key out of range");
+    found[positions[j] - 1] = std::move(collector.packages()[j]);
+  }
+  return found;
+}
+
 Result<std::optional<GroupRecord>> MetadataSql::GetGroup(Session& s, const std::string& project,
                                                          const std::string& name) const {
   return ReadGroup(s, project, name);

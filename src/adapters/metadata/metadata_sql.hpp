@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,18 @@ struct SqlDialect {
   // planner may even probe the pg_trgm index (which answers = too, at ~2 ms a probe).
   // SQLite's in-process probes are cheap, and it would run the ranges' joins as probes anyway.
   bool batch_by_ranges = false;
+  // A FROM item k(project, group_name, name, i) with one row per key of a batch of shows, the
+  // i-th (from 1) from the i-th elements of ?1, ?2 and ?3, each a PostgreSQL array literal of
+  // texts; "" where shows are not batched (SQLite: in the process, a statement costs less than
+  // waiting for others).
+  std::string_view show_keys;
+};
+
+// One package's key, as shown (MetadataStore::GetPackage).
+struct PackageKey {
+  std::string project;
+  std::string group;  // "" for an ungrouped package
+  std::string name;
 };
 
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
@@ -99,6 +112,10 @@ class MetadataSql {
   Result<std::optional<PackageRecord>> GetPackage(sql::Session& s, const std::string& project,
                                                   const std::string& group,
                                                   const std::string& name) const;
+  // The packages at `keys` (all distinct), in one statement (the dialect's show_keys must be
+  // set): answers[i] for keys[i], nullopt where none is stored.
+  Result<std::vector<std::optional<PackageRecord>>> GetPackages(
+      sql::Session& s, std::span<const PackageKey> keys) const;
   Result<std::optional<GroupRecord>> GetGroup(sql::Session& s, const std::string& project,
                                               const std::string& name) const;
   Result<ProjectContents> ListProject(sql::Session& s, const std::string& project) const;

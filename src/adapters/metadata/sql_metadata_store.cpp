@@ -51,7 +51,15 @@ auto InTransaction(SqlTransactions& engine, Kind kind, Call&& call)
 
 SqlMetadataStore::SqlMetadataStore(std::unique_ptr<SqlTransactions> engine, SqlDialect dialect,
                                    LeasesAtStart leases_at_start)
-    : engine_(std::move(engine)), sql_(dialect), leases_at_start_(leases_at_start) {}
+    : engine_(std::move(engine)), sql_(dialect), leases_at_start_(leases_at_start) {
+  if (dialect.show_keys.empty()) return;
+  show_batcher_ = std::make_unique<ShowBatcher>(
+      [this](std::span<const PackageKey> keys) {
+        return InTransaction(*engine_, Kind::kReadOne,
+                             [&](sql::Session& s) { return sql_.GetPackages(s, keys); });
+      },
+      ShowBatcher::Limits{});
+}
 
 SqlMetadataStore::~SqlMetadataStore() = default;
 
@@ -127,7 +135,11 @@ Result<std::optional<PackageRecord>> SqlMetadataStore::GetPackage(const std::str
   }
   // One statement (the package joined with its tags), unless it is uploading: then its job's
   // progress is read beside it, in one transaction (and not kept: progress moves).
-  auto package = ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
+  // Batched with the shows arriving together where each statement is a round trip.
+  auto package =
+      show_batcher_
+          ? Noted(show_batcher_->Show(PackageKey{project, group, name}), "read")
+          : ReadOne([&](sql::Session& s) { return sql_.GetPackage(s, project, group, name); });
   if (!package || !*package || (*package)->status != PackageStatus::kUploading) {
     if (version && package && *package) shows_.Keep(project, group, name, **package, *version);
     return package;

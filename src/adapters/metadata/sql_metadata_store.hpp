@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "adapters/metadata/metadata_sql.hpp"
+#include "adapters/metadata/show_batcher.hpp"
 #include "adapters/metadata/show_cache.hpp"
 #include "adapters/metadata/sql_session.hpp"
 #include "ports/job_queue.hpp"
@@ -187,6 +188,8 @@ class SqlMetadataStore : public MetadataStore,
 
   // Shown packages, while no write has committed (engines with a ChangeVersion only).
   ShowCache shows_;
+  // Shows arriving together read in one statement (dialects with show_keys only; else null).
+  std::unique_ptr<ShowBatcher> show_batcher_;
 
   std::function<void(std::string_view)> error_hook_;
   std::string schema_query_;

@@ -33,6 +33,9 @@ constexpr SqlDialect kPostgresDialect{
     .name_index = SqlDialect::NameIndex::kTrigramLike,
     .marks_by_seeking = true,
     .batch_by_ranges = true,
+    .show_keys =
+        "unnest(?1::text[], ?2::text[], ?3::text[]) WITH ORDINALITY "
+        "AS k(project, group_name, name, i)",
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.

@@ -2,7 +2,8 @@
 // database, with the semantics of SqliteMetadataStore (the SQL is shared, metadata_sql.hpp).
 // Schema migrations are versioned (table schema_version) and applied at Open under an advisory
 // lock, so instances may start at once. Used by the composition root for --metadata postgresql://.
-// Thread-safe: each call borrows one connection of a small pool for one transaction.
+// Thread-safe: each call borrows one connection of a small pool for one transaction; shows
+// arriving together share one statement (ShowBatcher).
 #pragma once
 
 #include <cstddef>
