@@ -14,24 +14,24 @@ namespace json = boost::json;
 namespace dlipkg {
 
 // value_from customisation for the records (found by ADL in namespace dlipkg).
-// Each builds in out's storage, so an encoder may hand a short-lived buffer to all of it.
 void tag_invoke(json::value_from_tag, json::value& out, const Tag& tag) {
-  out = json::object({{"key", tag.key}, {"value", tag.value}}, out.storage());
+  out = json::object{{"key", tag.key}, {"value", tag.value}};
 }
 
 void tag_invoke(json::value_from_tag, json::value& out, const PackageRecord& p) {
-  json::object o({{"create_time", p.create_time},
-                  {"update_time", p.update_time},
-                  {"resource_type", ToString(p.kind)},
-                  {"resource_name", p.name},
-                  {"status", ToString(p.status)},
-                  {"underlying_name", p.underlying_name},
-                  {"owner", p.owner},
-                  {"is_async", p.is_async},
-                  {"size", p.size},
-                  {"sha256", p.sha256},
-                  {"tags", json::value_from(p.tags, out.storage())}},
-                 out.storage());
+  json::object o{
+      {"create_time", p.create_time},
+      {"update_time", p.update_time},
+      {"resource_type", ToString(p.kind)},
+      {"resource_name", p.name},
+      {"status", ToString(p.status)},
+      {"underlying_name", p.underlying_name},
+      {"owner", p.owner},
+      {"is_async", p.is_async},
+      {"size", p.size},
+      {"sha256", p.sha256},
+      {"tags", json::value_from(p.tags)},
+  };
   if (!p.group.empty()) o["group_name"] = p.group;
   if (p.status == PackageStatus::kFailed) o["status_reason"] = p.status_reason;
   // Extensions while an asynchronous upload runs: why its last attempt failed, and how far the

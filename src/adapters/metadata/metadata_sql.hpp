@@ -71,6 +71,18 @@ struct PackageKey {
   std::string name;
 };
 
+// A package key as one string, for maps: the three parts, each ended by a NUL byte, which no
+// name holds, so that two keys are equal only when all three parts are.
+inline std::string JoinedPackageKey(std::string_view project, std::string_view group,
+                                    std::string_view name) {
+  std::string key;
+  key.reserve(project.size() + group.size() + name.size() + 3);
+  key.append(project).push_back('\0');
+  key.append(group).push_back('\0');
+  key.append(name).push_back('\0');
+  return key;
+}
+
 // What a store does with job leases at start-up (JobQueue::RecoverAfterRestart).
 enum class LeasesAtStart {
   kRelease,  // single instance: whoever held a lease before is gone

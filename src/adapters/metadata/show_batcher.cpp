@@ -47,8 +47,9 @@ Result<std::vector<ShowBatcher::Found>> ShowBatcher::ReadUnique(const Batch& bat
   std::vector<PackageKey> keys;
   std::unordered_map<std::string, std::size_t> seen;
   for (const auto& waiter : batch) {
-    std::string joined = waiter->key.project + '\0' + waiter->key.group + '\0' + waiter->key.name;
-    const auto [it, added] = seen.try_emplace(std::move(joined), keys.size());
+    const auto& key = waiter->key;
+    const auto [it, added] =
+        seen.try_emplace(JoinedPackageKey(key.project, key.group, key.name), keys.size());
     if (added) keys.push_back(waiter->key);
     index.push_back(it->second);
   }

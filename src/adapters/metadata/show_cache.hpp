@@ -13,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "adapters/metadata/metadata_sql.hpp"
 #include "ports/metadata_store.hpp"
 
 namespace dlipkg {
@@ -25,7 +26,7 @@ class ShowCache {
   // The package kept for this key at exactly `version`, if any.
   std::optional<PackageRecord> Find(std::string_view project, std::string_view group,
                                     std::string_view name, std::uint64_t version) {
-    const std::string key = Key(project, group, name);
+    const std::string key = JoinedPackageKey(project, group, name);
     std::lock_guard lock(mutex_);
     if (version != version_) return std::nullopt;
     const auto found = entries_.find(key);
@@ -38,7 +39,7 @@ class ShowCache {
   // replaces everything the cache held.
   void Keep(std::string_view project, std::string_view group, std::string_view name,
             const PackageRecord& package, std::uint64_t version) {
-    std::string key = Key(project, group, name);
+    std::string key = JoinedPackageKey(project, group, name);
     std::lock_guard lock(mutex_);
     if (version < version_) return;
     if (version > version_ || entries_.size() >= kMaxEntries) {
@@ -49,16 +50,6 @@ class ShowCache {
   }
 
  private:
-  // The three parts, each ended by a NUL byte, which no name holds: the key is unambiguous.
-  static std::string Key(std::string_view project, std::string_view group, std::string_view name) {
-    std::string key;
-    key.reserve(project.size() + group.size() + name.size() + 3);
-    key.append(project).push_back('\0');
-    key.append(group).push_back('\0');
-    key.append(name).push_back('\0');
-    return key;
-  }
-
   std::mutex mutex_;
   std::uint64_t version_ = 0;
   std::unordered_map<std::string, PackageRecord> entries_;  // all read at version_
