@@ -1,12 +1,19 @@
 #include "adapters/common/overlapped_sha256.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <system_error>
 #include <utility>
 
 namespace dlipkg {
+
+OverlappedSha256::Mapping::~Mapping() {
+  if (bytes) ::munmap(bytes, kSlots * kSlotBytes);
+}
 
 OverlappedSha256::~OverlappedSha256() {
   if (!thread_.joinable()) return;
@@ -24,6 +31,12 @@ void OverlappedSha256::Update(std::span<const char> bytes) {
 }
 
 void OverlappedSha256::Queue(std::span<const char> bytes) {
+  if (!slots_.bytes) {
+    void* mapped = ::mmap(nullptr, kSlots * kSlotBytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) throw std::bad_alloc();
+    slots_.bytes = static_cast<char*>(mapped);
+  }
   if (!thread_.joinable()) {
     try {
       thread_ = std::thread([this] { Run(); });
@@ -41,10 +54,8 @@ void OverlappedSha256::Queue(std::span<const char> bytes) {
       slot = (head_ + queued_) % kSlots;
     }
     // The slot is the caller's until it is counted as queued: copied without the lock.
-    auto& into = slots_[slot];
-    if (into.size() < kSlotBytes) into.resize(kSlotBytes);
     const std::size_t n = std::min(bytes.size(), kSlotBytes);
-    std::memcpy(into.data(), bytes.data(), n);
+    std::memcpy(slots_.bytes + slot * kSlotBytes, bytes.data(), n);
     filled_[slot] = n;
     bytes = bytes.subspan(n);
     {
@@ -72,7 +83,7 @@ void OverlappedSha256::Run() {
   for (;;) {
     moved_.wait(lock, [&] { return stop_ || queued_ > 0; });
     if (stop_) return;
-    const std::span<const char> bytes(slots_[head_].data(), filled_[head_]);
+    const std::span<const char> bytes(slots_.bytes + head_ * kSlotBytes, filled_[head_]);
     const bool spent = failed_ != nullptr;  // after a failure the digest is never asked for
     lock.unlock();
     std::exception_ptr failed;

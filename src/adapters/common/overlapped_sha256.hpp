@@ -16,7 +16,6 @@
 #include <span>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "adapters/common/sha256.hpp"
 
@@ -47,8 +46,19 @@ class OverlappedSha256 {
   void Drain();  // until every queued chunk is hashed; rethrows what the thread's Update threw
   void Run();
 
+  // The slots: kSlots x kSlotBytes mapped at the first queued chunk and unmapped at destruction,
+  // so an upload's slots go back to the system when it ends instead of staying with the
+  // allocator of whichever handler thread served it.
+  struct Mapping {
+    char* bytes = nullptr;
+    Mapping() = default;
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    ~Mapping();
+  };
+
   Sha256Hasher hasher_;  // touched by the thread only while chunks are queued
-  std::array<std::vector<char>, kSlots> slots_;
+  Mapping slots_;
   std::array<std::size_t, kSlots> filled_{};  // bytes in each slot
   std::size_t head_ = 0;                      // the slot the thread hashes next
   std::size_t queued_ = 0;                    // slots filled and not yet hashed
