@@ -150,6 +150,8 @@ class FsBlobWriter final : public BlobWriter {
     if (!fd_.Valid())
       return Fail(ErrorCode::kInternal, "blob store commit failed: writer is spent");
     if (auto flushed = Flush(); !flushed) return flushed;
+    // A writer waiting in a batch keeps no write buffer (256 KiB): up to a hundred may wait.
+    std::vector<char>().swap(buffer_);
     if (written_ > writeback_from_) {
       ::sync_file_range(fd_.Get(), writeback_from_, written_ - writeback_from_,
                         SYNC_FILE_RANGE_WRITE);
