@@ -925,12 +925,51 @@ Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& projec
   auto ran = s.Execute(statement, b.values(),
                        [&](const Row& row) { return AddBatchRow(row, project, batch.groups); });
   if (!ran) return std::unexpected(ran.error());
-  // Every group looked at has a row. A short batch was the last one: no further query is
-  // needed to find that out.
+  EndBatch(batch, filter, max_groups);
+  return batch;
+}
+
+Result<void> MetadataSql::SendGroupBatch(sql::Pipeline& pipeline, const std::string& project,
+                                         const PackageFilter& filter,
+                                         const std::string& after_group,
+                                         std::size_t max_groups) const {
+  Bindings b;
+  const std::string statement =
+      GroupBatchStatement(b, dialect_, project, filter, after_group, max_groups);
+  return pipeline.Send(statement, b.values());
+}
+
+Result<GroupBatch> MetadataSql::GroupBatchFromRows(const sql::Rows& rows,
+                                                   const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   std::size_t max_groups) {
+  GroupBatch batch;
+  const sql::RowHandler add = [&](const Row& row) {
+    return AddBatchRow(row, project, batch.groups);
+  };
+  for (std::size_t i = 0, n = rows.Count(); i < n; ++i) {
+    if (auto ok = rows.Visit(i, add); !ok) return std::unexpected(ok.error());
+  }
+  EndBatch(batch, filter, max_groups);
+  return batch;
+}
+
+Result<std::string> MetadataSql::BatchRowGroup(const sql::Rows& rows, std::size_t index) {
+  std::string name;
+  auto ok = rows.Visit(index, [&](const Row& row) -> Result<void> {
+    name = row.Text(kBatchGroupName);
+    return {};
+  });
+  if (!ok) return std::unexpected(ok.error());
+  return name;
+}
+
+// Every group looked at has a row. A short batch was the last one: no further query is
+// needed to find that out.
+void MetadataSql::EndBatch(GroupBatch& batch, const PackageFilter& filter, std::size_t max_groups) {
   if (batch.groups.size() >= max_groups) batch.next_after = batch.groups.back().name;
   if (!filter.empty())
     std::erase_if(batch.groups, [](const GroupRecord& g) { return g.packages.empty(); });
-  return batch;
 }
 
 Result<PackageRecord> MetadataSql::DeletePackage(Session& s, const std::string& project,
