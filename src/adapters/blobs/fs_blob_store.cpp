@@ -123,8 +123,10 @@ class FsBlobWriter final : public BlobWriter {
       if (auto flushed = Flush(); !flushed) return flushed;
     }
     // A large chunk is hashed on the hasher's thread while write(2) copies it here.
-    if (bytes.size() >= kWriteBufferBytes)
-      return hasher_.UpdateWhile(bytes, [&] { return WriteThrough(bytes); });
+    if (bytes.size() >= kWriteBufferBytes) {
+      hasher_.Queue(bytes);
+      return WriteThrough(bytes);
+    }
     hasher_.Update(bytes);
     if (buffer_.capacity() < kWriteBufferBytes) buffer_.reserve(kWriteBufferBytes);
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
