@@ -150,15 +150,15 @@ class MetadataSql {
   Result<GroupBatch> ListGroups(sql::Session& s, const std::string& project,
                                 const PackageFilter& filter, const std::string& after_group,
                                 std::size_t max_groups) const;
-  // ListGroups in two steps, over a Pipeline: the statement sent, then its rows as the batch.
-  // BatchRowGroup: the group of row `index` of those rows (the last row's is the last group
-  // looked at, which the next batch starts after).
+  // ListGroups in two steps, over a Pipeline: the statement sent (its rows in any order, so
+  // the server sorts nothing), then its rows as the batch. LastBatchGroup: the last group
+  // among those rows (the last one looked at, which the next batch starts after).
   Result<void> SendGroupBatch(sql::Pipeline& pipeline, const std::string& project,
                               const PackageFilter& filter, const std::string& after_group,
                               std::size_t max_groups) const;
   static Result<GroupBatch> GroupBatchFromRows(const sql::Rows& rows, const std::string& project,
                                                const PackageFilter& filter, std::size_t max_groups);
-  static Result<std::string> BatchRowGroup(const sql::Rows& rows, std::size_t index);
+  static Result<std::string> LastBatchGroup(const sql::Rows& rows);
   // Fills progress (and, after a failed attempt, status_reason) of the UPLOADING ones among
   // `packages` (all of `project`) from their jobs.
   Result<void> AttachProgress(sql::Session& s, const std::string& project,

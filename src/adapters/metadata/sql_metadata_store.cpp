@@ -364,9 +364,9 @@ class PipelinedGroupWalk final : public GroupWalk {
     auto rows = pipeline_->Receive();
     sent_ = false;
     if (!rows) return std::unexpected(rows.error());
-    if (const std::size_t count = (*rows)->Count(); count > 0) {
+    if ((*rows)->Count() > 0) {
       // Sent even when this batch turns out the last: that costs one empty statement.
-      auto last = MetadataSql::BatchRowGroup(**rows, count - 1);
+      auto last = MetadataSql::LastBatchGroup(**rows);
       if (!last) return std::unexpected(last.error());
       if (auto ok = sql_.SendGroupBatch(*pipeline_, project_, filter_, *last, max_groups_); !ok)
         return std::unexpected(ok.error());
