@@ -190,6 +190,8 @@ bool ResourcesApi::IsQuickMatch(const RouteMatch& match) const {
       return true;
     case Work::kStoreRead:
       return options_.quick_reads;
+    case Work::kBlobOpen:
+      return options_.quick_reads && options_.quick_blob_opens;
     case Work::kBlocking:
       return false;
   }

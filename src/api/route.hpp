@@ -52,6 +52,10 @@ struct ApiOptions {
   // Reads from the store are quick (a local SQLite file), so routes that only read it may run
   // on the I/O threads. Not for a networked store, whose reads can wait for a timeout.
   bool quick_reads = false;
+  // Opening a blob is quick (open(2) and fstat(2) in a local directory), so downloads, whose
+  // handlers only open the blob, may run on the I/O threads too when quick_reads also holds.
+  // Not for S3 blobs, whose open is a request over the network.
+  bool quick_blob_opens = false;
   TransferOptions transfer;
   // GET /metrics renders this (null: instrumentation off, /metrics answers 404); with a
   // metrics_token the request must carry "Authorization: Bearer <token>".
@@ -114,6 +118,8 @@ enum class Work {
   kInstant,    // no I/O at all (/healthz): on the connection's I/O thread
   kStoreRead,  // a read or two from the metadata store: on the I/O thread when the store is
                // local (ApiOptions::quick_reads), on the handler pool otherwise
+  kBlobOpen,   // a store read, then a blob opened (not read): on the I/O thread when both stores
+               // are local (quick_reads and quick_blob_opens); the HTTP layer reads the bytes
   kBlocking,   // sources, disk, writes: always on the handler pool
 };
 

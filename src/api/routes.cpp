@@ -19,6 +19,7 @@ constexpr Access kProject = Access::kProject;
 constexpr Access kPresigned = Access::kProjectOrPresigned;
 constexpr Work kInstant = Work::kInstant;
 constexpr Work kStoreRead = Work::kStoreRead;  // the whole listing too: its first batch only
+constexpr Work kBlobOpen = Work::kBlobOpen;
 constexpr Work kBlocking = Work::kBlocking;
 constexpr Route kRoutes[] = {
     DLIPKG_ROUTE("GET", "/healthz", Health, kPublic, kInstant),
@@ -41,9 +42,15 @@ constexpr Route kRoutes[] = {
                  kStoreRead),
     DLIPKG_ROUTE("DELETE", "/v2.0/{project_id}/resources/{resource_name}", DeleteResource, kProject,
                  kBlocking),
-    // Everything below reads or writes package bytes (or the blob store): the handler pool.
+    // Downloads only open the blob: the HTTP layer reads its bytes (on the pool, unless a small
+    // file is already in memory).
     DLIPKG_ROUTE("GET", "/v2.0/{project_id}/resources/{resource_name}/content",
-                 DownloadResourceContent, kProject, kBlocking),
+                 DownloadResourceContent, kProject, kBlobOpen),
+    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{resource_name}", DownloadFile, kPresigned,
+                 kBlobOpen),
+    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{group}/{resource_name}", DownloadGroupFile,
+                 kPresigned, kBlobOpen),
+    // Everything below writes package bytes or reads the blob store: the handler pool.
     // Direct transfer (docs/api.md): uploads of bytes stream their bodies.
     DLIPKG_STREAMED_ROUTE("PUT", "/v2.0/{project_id}/resources/{resource_name}/content",
                           PutResourceContent, kProject),
@@ -51,10 +58,6 @@ constexpr Route kRoutes[] = {
     DLIPKG_ROUTE("GET", "/v2.0/{project_id}/blobs/{sha256}", ShowBlob, kProject, kBlocking),
     DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/commit", CommitGroup, kProject, kBlocking),
     DLIPKG_ROUTE("POST", "/v2.0/{project_id}/resources/urls", CreateUrls, kProject, kBlocking),
-    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{resource_name}", DownloadFile, kPresigned,
-                 kBlocking),
-    DLIPKG_ROUTE("GET", "/v2.0/{project_id}/files/{group}/{resource_name}", DownloadGroupFile,
-                 kPresigned, kBlocking),
 };
 
 #undef DLIPKG_ROUTE

@@ -359,19 +359,21 @@ int Serve(const ServeConfig& config) {
   HmacUrlSigner signer(*stores->url_keys, clock);
   UrlGrants grants(metadata, signer, clock, config.max_url_lifetime_s);
   IcuTextRules text_rules;
-  api::ResourcesApi api(service,
-                        api::ApiOptions{.default_owner = config.owner,
-                                        .modules = files->modules,
-                                        .insecure_no_auth = config.insecure_no_auth,
-                                        .quick_reads = !stores->shared,
-                                        .transfer = {.max_object_bytes = config.max_object_size,
-                                                     .public_url = config.public_url,
-                                                     .new_checksum = NewXxh3Checksum},
-                                        .metrics = prometheus.get(),
-                                        .metrics_token = *metrics_token,
-                                        .readiness = readiness,
-                                        .text_rules = &text_rules},
-                        auth->authenticator.get(), &grants);
+  api::ResourcesApi api(
+      service,
+      api::ApiOptions{.default_owner = config.owner,
+                      .modules = files->modules,
+                      .insecure_no_auth = config.insecure_no_auth,
+                      .quick_reads = !stores->shared,
+                      .quick_blob_opens = std::holds_alternative<DirBlobs>(config.blobs),
+                      .transfer = {.max_object_bytes = config.max_object_size,
+                                   .public_url = config.public_url,
+                                   .new_checksum = NewXxh3Checksum},
+                      .metrics = prometheus.get(),
+                      .metrics_token = *metrics_token,
+                      .readiness = readiness,
+                      .text_rules = &text_rules},
+      auth->authenticator.get(), &grants);
   http::Server server(
       http::ServerOptions{.host = config.listen_host,
                           .port = config.listen_port,

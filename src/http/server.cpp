@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 
@@ -240,6 +241,22 @@ SendfileStep RunSendfileStep(BlobReader& reader, bool confirm, int out, int in, 
   step.sent = ::sendfile(out, in, &offset, count);
   if (step.sent < 0) step.err = errno;
   return step;
+}
+
+// A small download whose bytes are all in the page cache: read here, on the I/O thread, with
+// preadv2(RWF_NOWAIT), which never waits for the disk, then the reader's ConfirmUnchanged (one
+// fstat) as before the last bytes of any download. nullopt when any byte would have to come
+// from the disk (or the file system cannot tell): the pool reads it as before.
+std::optional<Result<std::size_t>> ReadIfInMemory(BlobReader& reader, FileRegion region,
+                                                  std::span<char> into) {
+  if (region.length < 0 || static_cast<std::uint64_t>(region.length) > into.size())
+    return std::nullopt;
+  iovec part{into.data(), static_cast<std::size_t>(region.length)};
+  const ssize_t n = ::preadv2(region.fd, &part, 1, region.offset, RWF_NOWAIT);
+  if (n != region.length) return std::nullopt;  // EAGAIN (not in memory), EOPNOTSUPP, short
+  if (auto same = CallReader([&] { return reader.ConfirmUnchanged(); }); !same)
+    return std::unexpected(same.error());
+  return static_cast<std::size_t>(n);
 }
 
 class Session;
@@ -874,9 +891,10 @@ asio::awaitable<Session::Written> Session::WriteStreamed(api::Response& response
 asio::awaitable<Session::Written> Session::StreamBody(
     BlobReader& reader, std::optional<std::uint64_t> size, int status, StreamedMessage& message,
     bhttp::response_serializer<bhttp::buffer_body>& serializer, const Exchange& exchange) {
-  if (auto region = reader.Region();
-      size && region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == *size &&
-      *size > static_cast<std::uint64_t>(kConfirmTailBytes)) {  // small: one Read is one hop
+  const auto region = reader.Region();
+  const bool whole_file =
+      size && region && region->fd >= 0 && static_cast<std::uint64_t>(region->length) == *size;
+  if (whole_file && *size > static_cast<std::uint64_t>(kConfirmTailBytes)) {
     spdlog::debug("request {}: {} bytes sent from the file", exchange.request_id, *size);
     co_return co_await SendRegion(reader, *region, status, exchange);
   }
@@ -892,7 +910,13 @@ asio::awaitable<Session::Written> Session::StreamBody(
   std::uint64_t sent = 0;
   // No co_await inside ?: or std::tie: GCC 12 may destroy such temporaries twice.
   Result<std::size_t> got = 0;
-  if (!size || *size > 0) got = co_await ReadOnPool(reader, {current.data(), want(0)});
+  // A small file (one Read) already in memory needs no hop to the pool at all.
+  std::optional<Result<std::size_t>> in_memory;
+  if (whole_file && *size > 0) in_memory = ReadIfInMemory(reader, *region, current);
+  if (in_memory)
+    got = std::move(*in_memory);
+  else if (!size || *size > 0)
+    got = co_await ReadOnPool(reader, {current.data(), want(0)});
   while (!size || sent < *size) {
     if (got && *got == 0 && !size) break;  // the end of a stream of unknown size
     if (!got || *got == 0) {

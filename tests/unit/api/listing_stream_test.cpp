@@ -175,6 +175,27 @@ TEST(ResourcesApiQuickReads, OnlyReadsOfALocalStoreRunOnTheIoThreads) {
   EXPECT_FALSE(quick(networked, "GET", "/v2.0/p1/resources?limit=10"));
 }
 
+TEST(ResourcesApiQuickReads, DownloadsRunOnTheIoThreadsOnlyWhenBothStoresAreLocal) {
+  FakeCore core;
+  ResourcesApi both{core.service, ApiOptions{.quick_reads = true, .quick_blob_opens = true}};
+  ResourcesApi s3_blobs{core.service, ApiOptions{.quick_reads = true}};
+  ResourcesApi shared_metadata{core.service, ApiOptions{.quick_blob_opens = true}};
+  const auto quick = [](const ResourcesApi& api, std::string method, std::string target) {
+    return api.IsQuick(Request{.method = std::move(method), .target = std::move(target)});
+  };
+  for (const char* download :
+       {"/v2.0/p1/files/a.py", "/v2.0/p1/files/g/a.py", "/v2.0/p1/resources/a.py/content"}) {
+    EXPECT_TRUE(quick(both, "GET", download)) << download;
+    EXPECT_TRUE(quick(both, "HEAD", download)) << download;
+    EXPECT_FALSE(quick(s3_blobs, "GET", download)) << download;
+    EXPECT_FALSE(quick(shared_metadata, "GET", download)) << download;
+  }
+  // Uploads and the blob checks still wait on the pool.
+  EXPECT_FALSE(quick(both, "PUT", "/v2.0/p1/resources/a.py/content"));
+  EXPECT_FALSE(quick(both, "GET", "/v2.0/p1/blobs/" + std::string(64, 'a')));
+  EXPECT_FALSE(quick(both, "POST", "/v2.0/p1/resources/urls"));
+}
+
 // HandleIfQuick, which the HTTP layer calls on its I/O threads, matches the route table once
 // for both questions: it answers exactly the requests IsQuick calls quick, as Handle would.
 TEST(ResourcesApiQuickReads, HandleIfQuickAnswersTheQuickRequestsAsHandleDoes) {

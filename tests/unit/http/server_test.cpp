@@ -3,9 +3,12 @@
 // so a server bug shows up as a failed assertion rather than a hung test.
 #include "http/server.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -25,6 +28,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "testing/temp_dir.hpp"
 
 namespace dlipkg::http {
 namespace {
@@ -74,6 +79,52 @@ class PatternReader : public BlobReader {
   std::int64_t offset_ = 0;
   std::atomic<std::size_t>& largest_read_;
   bool size_known_;
+};
+
+// A blob file as the directory store serves a verified one: a region of its descriptor for the
+// HTTP layer to send by itself, and Read for when it reads through the reader. Records which
+// threads called Read, and how often ConfirmUnchanged was asked (it fails when told to).
+struct FileReads {
+  std::mutex mutex;
+  std::set<std::thread::id> read_threads;
+  int confirms = 0;
+  bool altered = false;  // ConfirmUnchanged fails: the file changed since it was verified
+};
+
+class FileReader : public BlobReader {
+ public:
+  FileReader(const std::string& path, FileReads& reads)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), reads_(reads) {
+    size_ = fd_ >= 0 ? ::lseek(fd_, 0, SEEK_END) : 0;
+  }
+  ~FileReader() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  std::int64_t Size() const override { return size_; }
+  Result<void> Seek(std::int64_t) override { return Fail(ErrorCode::kInternal, "not used"); }
+  Result<std::size_t> Read(std::span<char> buffer) override {
+    {
+      std::lock_guard lock(reads_.mutex);
+      reads_.read_threads.insert(std::this_thread::get_id());
+    }
+    const ssize_t n = ::pread(fd_, buffer.data(), buffer.size(), offset_);
+    if (n < 0) return Fail(ErrorCode::kInternal, "read failed");
+    offset_ += n;
+    return static_cast<std::size_t>(n);
+  }
+  std::optional<FileRegion> Region() override { return FileRegion{fd_, 0, size_}; }
+  Result<void> ConfirmUnchanged() override {
+    std::lock_guard lock(reads_.mutex);
+    ++reads_.confirms;
+    if (reads_.altered) return Fail(ErrorCode::kCorrupted, "the stored file changed");
+    return {};
+  }
+
+ private:
+  int fd_;
+  std::int64_t size_ = 0;
+  std::int64_t offset_ = 0;
+  FileReads& reads_;
 };
 
 std::string QueryValue(std::string_view target, std::string_view key) {
@@ -147,6 +198,11 @@ class ScriptedHandler : public api::RequestHandler {
           kStreamSize, path == "/broken-stream" ? (1 << 20) : -1, largest_read_);
       return response;
     }
+    if (path == "/quick-file") {  // a download of file_path (quick: on the I/O thread)
+      response.content_type = "application/octet-stream";
+      response.stream = std::make_unique<FileReader>(file_path, file_reads);
+      return response;
+    }
     if (path == "/unsized-stream") {  // a listing: its size is known only at its end
       response.stream = std::make_unique<PatternReader>(kStreamSize, -1, largest_read_,
                                                         /*size_known=*/false);
@@ -201,6 +257,9 @@ class ScriptedHandler : public api::RequestHandler {
     return reject_threads_;
   }
   std::size_t largest_read() const { return largest_read_.load(); }
+
+  std::string file_path;  // what /quick-file serves; set before the server starts
+  FileReads file_reads;
 
  private:
   std::mutex mutex_;
@@ -630,8 +689,7 @@ TEST_F(ServerTest, TransferEncodingOtherThanChunkedIsRefused) {
   }
   {
     Client client(port_);
-    ExpectRejected(client, "POST /ping HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
-                   "");
+    ExpectRejected(client, "POST /ping HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + body, "");
   }
   EXPECT_EQ(handler_.handled(), 0);
 }
@@ -808,7 +866,92 @@ TEST_F(ServerTest, StreamedResponseArrivesIntactInBoundedChunks) {
   ASSERT_EQ(reply.body().size(), static_cast<std::size_t>(kStreamSize));
   EXPECT_TRUE(reply.body() == Pattern(kStreamSize)) << "streamed bytes differ from the source";
   EXPECT_LE(handler_.largest_read(), std::size_t{1} << 20);  // two 1 MiB buffers at most
-  EXPECT_EQ(client.Get("/ping").result_int(), 200u);  // connection still usable
+  EXPECT_EQ(client.Get("/ping").result_int(), 200u);         // connection still usable
+}
+
+// A small download whose bytes are in the page cache is read and sent on the I/O thread: it
+// is answered while the only pool thread is held by another request.
+TEST_F(ServerTest, SmallFileInMemoryIsSentWithoutThePool) {
+  test::TempDir dir;
+  const std::string content = Pattern(10 << 10);
+  handler_.file_path = dir.WriteFile("small.bin", content).string();
+  {
+    std::string warm(content.size(), '\0');  // just written, so in memory; read once anyway
+    const int fd = ::open(handler_.file_path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pread(fd, warm.data(), warm.size(), 0), static_cast<ssize_t>(warm.size()));
+    ::close(fd);
+  }
+  ServerOptions options = Options();
+  options.handler_threads = 1;
+  StartServer(options);
+  Client blocker(port_);
+  bhttp::request<bhttp::string_body> gate{bhttp::verb::get, "/gate", 11};
+  gate.set(bhttp::field::host, "127.0.0.1");
+  ASSERT_FALSE(blocker.Write(std::move(gate)));
+  ASSERT_TRUE(handler_.WaitInFlight(1));  // the pool's only thread waits at the gate
+
+  Client client(port_);
+  const Reply reply = client.Get("/quick-file");
+  EXPECT_EQ(reply.result_int(), 200u);
+  EXPECT_TRUE(reply.body() == content) << "bytes differ from the file";
+  {
+    std::lock_guard lock(handler_.file_reads.mutex);
+    EXPECT_TRUE(handler_.file_reads.read_threads.empty()) << "read through the reader";
+    EXPECT_EQ(handler_.file_reads.confirms, 1);  // checked before its bytes went out
+  }
+  handler_.OpenGate();
+  Reply released;
+  EXPECT_FALSE(blocker.Read(released));
+  EXPECT_EQ(released.result_int(), 200u);
+}
+
+// The same download when the file's pages are not in memory: the pool reads it, so a disk
+// wait never holds an I/O thread.
+TEST_F(ServerTest, SmallFileNotInMemoryIsReadOnThePool) {
+  test::TempDir dir;
+  const std::string content = Pattern(10 << 10);
+  handler_.file_path = dir.WriteFile("cold.bin", content).string();
+  const int fd = ::open(handler_.file_path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fdatasync(fd), 0);
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  // mincore, unlike a read, does not start reading the file back in.
+  void* mapped = ::mmap(nullptr, content.size(), PROT_READ, MAP_SHARED, fd, 0);
+  ASSERT_NE(mapped, MAP_FAILED);
+  std::vector<unsigned char> resident((content.size() + 4095) / 4096);
+  ASSERT_EQ(::mincore(mapped, content.size(), resident.data()), 0);
+  ::munmap(mapped, content.size());
+  ::close(fd);
+  ASSERT_EQ(resident[0] & 1, 0) << "the file system kept the dropped pages: this test needs a "
+                                   "disk-backed $TMPDIR";
+  StartServer(Options());
+  Client client(port_);
+  const Reply reply = client.Get("/quick-file");
+  EXPECT_EQ(reply.result_int(), 200u);
+  EXPECT_TRUE(reply.body() == content) << "bytes differ from the file";
+  std::lock_guard lock(handler_.file_reads.mutex);
+  EXPECT_EQ(handler_.file_reads.read_threads.size(), 1u);
+  const auto io_threads = handler_.handle_threads();  // /quick-file was handled there
+  ASSERT_EQ(io_threads.size(), 1u);
+  EXPECT_FALSE(handler_.file_reads.read_threads.contains(*io_threads.begin()));
+}
+
+// A file altered since it was verified is never sent, even from memory: the connection closes
+// before the body.
+TEST_F(ServerTest, SmallFileFromMemoryIsConfirmedBeforeItIsSent) {
+  test::TempDir dir;
+  handler_.file_path = dir.WriteFile("altered.bin", Pattern(10 << 10)).string();
+  handler_.file_reads.altered = true;
+  StartServer(Options());
+  Client client(port_);
+  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/quick-file", 11};
+  request.set(bhttp::field::host, "127.0.0.1");
+  ASSERT_FALSE(client.Write(std::move(request)));
+  Reply reply;
+  EXPECT_TRUE(client.Read(reply));  // the headers came, the body never did
+  std::lock_guard lock(handler_.file_reads.mutex);
+  EXPECT_GE(handler_.file_reads.confirms, 1);
 }
 
 TEST_F(ServerTest, StreamOfUnknownSizeIsSentChunkedAndKeepsTheConnection) {
@@ -821,7 +964,7 @@ TEST_F(ServerTest, StreamOfUnknownSizeIsSentChunkedAndKeepsTheConnection) {
   ASSERT_EQ(reply.body().size(), static_cast<std::size_t>(kStreamSize));
   EXPECT_TRUE(reply.body() == Pattern(kStreamSize)) << "streamed bytes differ from the source";
   EXPECT_LE(handler_.largest_read(), std::size_t{1} << 20);  // two 1 MiB buffers at most
-  EXPECT_EQ(client.Get("/ping").result_int(), 200u);  // connection still usable
+  EXPECT_EQ(client.Get("/ping").result_int(), 200u);         // connection still usable
 
   // HTTP/1.0 has no chunks: the body ends with the connection.
   Client old(port_);
