@@ -238,6 +238,46 @@ TEST_F(PostgresMetadataStoreWithServer, AWalkWhoseConnectionWasEndedFinishesExac
   EXPECT_EQ(Must(store->GetGroup("p1", "g5"))->packages.size(), 1u);
 }
 
+// A batch with an uploading package is read again, in a later state: when groups were added
+// since the statement of the batch after it was sent ahead, the walk must not go on from that
+// statement (it would skip the groups the batch read again no longer reaches).
+TEST_F(PostgresMetadataStoreWithServer, AWalkGoesOnFromWhereABatchReadAgainEnds) {
+  PostgresBackend backend;
+  Must(backend.Connect());  // the schema
+  const std::string application = "dlipkg_again_" + std::to_string(::getpid());
+  auto store = Must(PostgresMetadataStore::Open(
+      {.url = backend.Url() + "&application_name=" + application, .connections = 4}));
+  for (const std::string name : {"a", "c", "d", "f"}) {
+    auto package = Package("p1", name, "x.py");
+    if (name == "d") {
+      package.sha256 = "";
+      package.status = PackageStatus::kUploading;
+    }
+    Must(store->ReplaceGroup(Group("p1", name), {package}));
+  }
+  const auto walk = store->WalkGroups("p1", {}, 2);
+  auto first = Must(walk->Next());  // a, c; the statement of the batch after c is sent
+  // Once the server has run it (its connection idle again), a group is added in its range.
+  auto admin = Must(postgres::Connection::Open(test::TestPostgresUrl()));
+  postgres::Session session(*admin);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Must(sql::SelectOne(session,
+                             "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = ?1 "
+                             "AND state = 'idle' AND query LIKE 'WITH g AS%' "
+                             "AND query NOT LIKE '%ORDER BY g.name%'",
+                             sql::IntFromRow, application)) == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the batch was not read ahead";
+    std::this_thread::yield();
+  }
+  Must(store->ReplaceGroup(Group("p1", "e"), {Package("p1", "e", "x.py")}));
+  std::vector<std::string> walked = test::GroupNames(first.groups);
+  for (int calls = 0; calls < 10 && first.next_after; ++calls) {
+    first = Must(walk->Next());
+    for (const auto& g : first.groups) walked.push_back(g.name);
+  }
+  EXPECT_EQ(walked, (std::vector<std::string>{"a", "c", "d", "e", "f"}));
+}
+
 // ---- A restart of PostgreSQL ----
 
 // scripts/postgres.sh on the test cluster: "stop" or "start".

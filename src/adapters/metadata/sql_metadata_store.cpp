@@ -341,12 +341,21 @@ class PipelinedGroupWalk final : public GroupWalk {
 
   Result<GroupBatch> Next() override {
     if (pipeline_) {
-      if (auto batch = Piped(); batch) {
+      auto batch = Piped();
+      if (batch && !AnyUploading(*batch)) {
         if (!batch->next_after) pipeline_.reset();  // the last: the connection goes back now
-        if (!AnyUploading(*batch)) return Advanced(std::move(*batch));
-      } else {
-        pipeline_.reset();
+        return Advanced(std::move(*batch));
       }
+      if (batch) {
+        // Read again, in a later state, whose batch may end elsewhere (groups added or
+        // removed meanwhile) than where the statement sent ahead starts: then that statement
+        // is not the next batch, and the walk goes on by ListGroups.
+        auto again = store_.ListGroups(project_, filter_, after_, max_groups_);
+        if (!again) return again;
+        if (!again->next_after || again->next_after != batch->next_after) pipeline_.reset();
+        return Advanced(std::move(*again));
+      }
+      pipeline_.reset();
     }
     auto batch = store_.ListGroups(project_, filter_, after_, max_groups_);
     if (!batch) return batch;
