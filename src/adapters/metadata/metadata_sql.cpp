@@ -840,8 +840,8 @@ Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,
 namespace {
 
 // Columns after kGroupColumns in a batch of groups: the group's name (its package may be
-// absent), whether the row holds a package (0 for an empty group's one row) and the package's
-// position in its group (-1 for none).
+// absent), whether the row holds a package (0 for an empty group's one row) and, in a batch
+// whose rows come in any order, the package's position in its group (-1 for none).
 constexpr int kBatchGroupName = 20, kBatchHasPackage = 21, kBatchPosition = 22;
 
 // Adds one row of a batch statement (groups by name, each one's packages by position, each
@@ -884,8 +884,8 @@ std::string GroupBatchStatement(Bindings& b, const SqlDialect& dialect, const st
   const std::string groups = "SELECT * FROM groups WHERE project = " + project_at + " AND name > " +
                              after + " ORDER BY name LIMIT " + std::to_string(max_groups);
   const std::string columns = std::string(kPackageWithTagColumns) + std::string(kGroupColumns) +
-                              ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END, "
-                              "COALESCE(pg.position, -1)";
+                              ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END" +
+                              std::string(ordered ? "" : ", COALESCE(pg.position, -1)");
   const std::string order = ordered ? "ORDER BY g.name, pg.position, t.position" : "";
   if (dialect.batch_by_ranges) {
     // The batch's packages and tags are those with group names in (after, the last group].
