@@ -555,12 +555,14 @@ Result<bool> ListingWalk::Next(Batch& batch) {
     }
   }
   while (phase_ == Phase::kGroups) {
-    auto read = store_.ListGroups(project_, filter_, after_, kGroupBatch);
+    // The store may read the next batch while this one is encoded and sent.
+    if (!groups_) groups_ = store_.WalkGroups(project_, filter_, kGroupBatch);
+    auto read = groups_->Next();
     if (!read) return std::unexpected(read.error());
-    if (read->next_after)
-      after_ = std::move(*read->next_after);
-    else
+    if (!read->next_after) {
       phase_ = Phase::kDone;
+      groups_.reset();  // what the walk holds (a connection) is not kept while the end is sent
+    }
     // A filtered batch may have no group left; the walk goes on to the next.
     if (!read->groups.empty()) {
       batch.groups = std::move(read->groups);

@@ -133,7 +133,8 @@ class ListingWalk {
   const std::string project_;
   const PackageFilter filter_;
   Phase phase_ = Phase::kUngrouped;
-  std::string after_;  // the last name read in this phase
+  std::string after_;                  // the last ungrouped name read
+  std::unique_ptr<GroupWalk> groups_;  // from the first batch of groups on
 };
 
 struct ServiceOptions {

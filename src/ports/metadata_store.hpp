@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/error.hpp"
@@ -73,6 +75,16 @@ struct GroupBatch {
   std::optional<std::string> next_after;
 };
 
+// A project's groups read batch after batch (MetadataStore::WalkGroups). Not thread-safe: one
+// caller at a time (which may be a different thread each time).
+class GroupWalk {
+ public:
+  virtual ~GroupWalk() = default;
+  // The next batch, as ListGroups gives it after the previous batch's next_after ("" at
+  // first); a batch with next_after nullopt is the last. Not called again after the last.
+  virtual Result<GroupBatch> Next() = 0;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -125,6 +137,13 @@ class MetadataStore {
   // Up to `max_groups` groups with names after `after_group` ("" from the start), by name.
   virtual Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
                                         const std::string& after_group, std::size_t max_groups) = 0;
+  // The same batches as ListGroups called in turn from the start, each batch one snapshot,
+  // but a store may read a batch ahead while the caller handles the one before (a networked
+  // store then works while the caller encodes). It may hold resources (a connection) until
+  // the walk ends or is destroyed. This default calls ListGroups in turn.
+  virtual std::unique_ptr<GroupWalk> WalkGroups(const std::string& project,
+                                                const PackageFilter& filter,
+                                                std::size_t max_groups);
 
   // Deletes a package and returns it (so its blob can be reclaimed). kNotFound when absent.
   virtual Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
@@ -197,5 +216,34 @@ class MetadataStore {
   // Deletes the pins that ran out at `now_ms` (of uploads that died); returns how many.
   virtual Result<std::size_t> DropExpiredPins(std::int64_t now_ms) = 0;
 };
+
+// ListGroups in turn: the walk of a store that reads nothing ahead.
+class SequentialGroupWalk final : public GroupWalk {
+ public:
+  SequentialGroupWalk(MetadataStore& store, std::string project, PackageFilter filter,
+                      std::size_t max_groups)
+      : store_(store),
+        project_(std::move(project)),
+        filter_(std::move(filter)),
+        max_groups_(max_groups) {}
+  Result<GroupBatch> Next() override {
+    auto batch = store_.ListGroups(project_, filter_, after_, max_groups_);
+    if (batch && batch->next_after) after_ = *batch->next_after;
+    return batch;
+  }
+
+ private:
+  MetadataStore& store_;
+  const std::string project_;
+  const PackageFilter filter_;
+  const std::size_t max_groups_;
+  std::string after_;
+};
+
+inline std::unique_ptr<GroupWalk> MetadataStore::WalkGroups(const std::string& project,
+                                                            const PackageFilter& filter,
+                                                            std::size_t max_groups) {
+  return std::make_unique<SequentialGroupWalk>(*this, project, filter, max_groups);
+}
 
 }  // namespace dlipkg

@@ -618,13 +618,20 @@ TEST_P(ListingContract, BatchesOfAnySizeGiveTheGroupsWholeAndFilteredExactly) {
   }
   d[2].kind = PackageKind::kJar;
   Must(store().ReplaceGroup(Group("p1", "d"), d));
+  // ListGroups in turn, and (the same batches, checked one by one) WalkGroups.
   const auto walk = [&](const PackageFilter& filter, std::size_t batch) {
     std::vector<std::string> described;
     std::string after;
+    const auto walked = store().WalkGroups("p1", filter, batch);
     for (int calls = 0; calls < 20; ++calls) {
       const auto read = Must(store().ListGroups("p1", filter, after, batch));
+      const auto next = Must(walked->Next());
       EXPECT_LE(read.groups.size(), batch);
       for (const auto& g : read.groups) described.push_back(Describe(g));
+      EXPECT_EQ(GroupNames(next.groups), GroupNames(read.groups)) << batch;
+      for (std::size_t i = 0; i < std::min(next.groups.size(), read.groups.size()); ++i)
+        EXPECT_EQ(Describe(next.groups[i]), Describe(read.groups[i])) << batch;
+      EXPECT_EQ(next.next_after, read.next_after) << batch;
       if (!read.next_after) break;
       after = *read.next_after;
     }
@@ -654,6 +661,43 @@ TEST_P(ListingContract, BatchesOfAnySizeGiveTheGroupsWholeAndFilteredExactly) {
         << batch;
   }
   EXPECT_EQ(Names(StoredGroup("p1", "d").packages), (std::vector<std::string>{"d3", "d1", "d2"}));
+}
+
+// A walk may hold a connection (PostgreSQL sends each batch's statement ahead): walks left
+// half done, more at once than the store has connections, and one meeting an uploading
+// package (read again with its progress) must neither block other calls nor leave a
+// connection unusable.
+TEST_P(ListingContract, WalksLeftUnfinishedOrMoreThanTheConnectionsLeaveTheStoreUsable) {
+  Fill();
+  auto uploading = Package("p1", "e", "e1");
+  uploading.sha256 = "";
+  uploading.status = PackageStatus::kUploading;
+  Must(store().ReplaceGroup(Group("p1", "e"), {uploading}));
+  std::vector<std::unique_ptr<GroupWalk>> walks;
+  for (int i = 0; i < 20; ++i) {
+    walks.push_back(store().WalkGroups("p1", {}, 1));
+    EXPECT_EQ(GroupNames(Must(walks.back()->Next()).groups), std::vector<std::string>{"a"});
+    EXPECT_EQ(Names(StoredGroup("p1", "b").packages), (std::vector<std::string>{"b2", "b1"}));
+  }
+  for (auto& walk : walks) {  // each walk goes on where it stopped
+    EXPECT_EQ(GroupNames(Must(walk->Next()).groups), std::vector<std::string>{"b"});
+    walk.reset();  // left unfinished, a statement perhaps in flight
+  }
+  for (const std::size_t batch : {1, 2, 10}) {
+    const auto walk = store().WalkGroups("p1", {}, batch);
+    std::vector<std::string> groups;
+    for (int calls = 0; calls < 10; ++calls) {
+      auto next = Must(walk->Next());
+      for (const auto& g : next.groups) {
+        groups.push_back(g.name);
+        if (g.name == "e") EXPECT_EQ(Describe(g), Describe(StoredGroup("p1", "e"))) << batch;
+      }
+      if (!next.next_after) break;
+    }
+    EXPECT_EQ(groups, (std::vector<std::string>{"a", "b", "c", "e"})) << batch;
+  }
+  EXPECT_EQ(Names(Must(store().ListUngrouped("p1", {}, "", 10))),
+            (std::vector<std::string>{"u1", "u2"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ListingContract, ::testing::ValuesIn(test::StoreBackends()),

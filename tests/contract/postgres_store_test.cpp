@@ -167,6 +167,117 @@ TEST_F(PostgresMetadataStoreWithServer, EachKindOfCallSucceedsAfterTheServerEnde
   }
 }
 
+// A pipeline gives each statement's rows; a failed statement fails the pipeline; and one
+// destroyed with a statement in flight leaves its connection idle, fit to be lent again.
+TEST_F(PostgresMetadataStoreWithServer, APipelineGivesEachStatementsRowsAndEndsIdle) {
+  auto connection = Must(postgres::Connection::Open(test::TestPostgresUrl()));
+  postgres::StatementNames names;
+  const auto values = [](const sql::Rows& rows) {
+    std::vector<std::int64_t> out;
+    for (std::size_t i = 0; i < rows.Count(); ++i) {
+      Must(rows.Visit(i, [&](const sql::Row& row) -> Result<void> {
+        out.push_back(row.Int(0));
+        return {};
+      }));
+    }
+    return out;
+  };
+  {
+    postgres::Pipeline pipeline(*connection, &names);
+    const sql::Value three[] = {std::int64_t{3}};
+    Must(pipeline.Send("SELECT generate_series(1, ?1::int)", three));
+    EXPECT_FALSE(pipeline.Send("SELECT 1", {}));  // one in flight at most
+  }
+  EXPECT_TRUE(connection->Reusable());
+  {
+    postgres::Pipeline pipeline(*connection, &names);
+    const sql::Value three[] = {std::int64_t{3}}, two[] = {std::int64_t{2}};
+    Must(pipeline.Send("SELECT generate_series(1, ?1::int)", three));
+    const auto first = Must(pipeline.Receive());
+    Must(pipeline.Send("SELECT generate_series(1, ?1::int)", two));  // before reading `first`
+    EXPECT_EQ(values(*first), (std::vector<std::int64_t>{1, 2, 3}));
+    EXPECT_EQ(values(*Must(pipeline.Receive())), (std::vector<std::int64_t>{1, 2}));
+    Must(pipeline.Send("SELECT generate_series(1, ?1::int)", two));  // left in flight
+  }
+  EXPECT_TRUE(connection->Reusable());
+  {
+    postgres::Pipeline pipeline(*connection, &names);
+    Must(pipeline.Send("SELECT 1 / x FROM generate_series(0, 0) x", {}));
+    EXPECT_FALSE(pipeline.Receive());
+    EXPECT_TRUE(pipeline.failure());
+    EXPECT_FALSE(pipeline.Send("SELECT 1", {}));  // unusable after a failure
+  }
+  EXPECT_TRUE(connection->Reusable());
+  postgres::Session session(*connection);
+  EXPECT_EQ(Must(sql::SelectOne(session, "SELECT 7", sql::IntFromRow)), 7);
+}
+
+// A walk whose connection the server ends between two batches finishes by ListGroups, which
+// connects afresh: every group once, in order.
+TEST_F(PostgresMetadataStoreWithServer, AWalkWhoseConnectionWasEndedFinishesExactly) {
+  PostgresBackend backend;
+  Must(backend.Connect());  // the schema
+  const std::string application = "dlipkg_walk_" + std::to_string(::getpid());
+  auto store = Must(PostgresMetadataStore::Open(
+      {.url = backend.Url() + "&application_name=" + application, .connections = 4}));
+  std::vector<std::string> expected;
+  for (const std::string name : {"g1", "g2", "g3", "g4", "g5"}) {
+    Must(store->ReplaceGroup(Group("p1", name), {Package("p1", name, "a.py")}));
+    expected.push_back(name);
+  }
+  const auto walk = store->WalkGroups("p1", {}, 2);
+  std::vector<std::string> walked;
+  for (int calls = 0; calls < 10; ++calls) {
+    const auto batch = Must(walk->Next());
+    for (const auto& g : batch.groups) walked.push_back(g.name);
+    if (calls == 0) TerminateBackends(application);
+    ASSERT_FALSE(HasFatalFailure());
+    if (!batch.next_after) break;
+  }
+  EXPECT_EQ(walked, expected);
+  EXPECT_EQ(Must(store->GetGroup("p1", "g5"))->packages.size(), 1u);
+}
+
+// A batch with an uploading package is read again, in a later state: when groups were added
+// since the statement of the batch after it was sent ahead, the walk must not go on from that
+// statement (it would skip the groups the batch read again no longer reaches).
+TEST_F(PostgresMetadataStoreWithServer, AWalkGoesOnFromWhereABatchReadAgainEnds) {
+  PostgresBackend backend;
+  Must(backend.Connect());  // the schema
+  const std::string application = "dlipkg_again_" + std::to_string(::getpid());
+  auto store = Must(PostgresMetadataStore::Open(
+      {.url = backend.Url() + "&application_name=" + application, .connections = 4}));
+  for (const std::string name : {"a", "c", "d", "f"}) {
+    auto package = Package("p1", name, "x.py");
+    if (name == "d") {
+      package.sha256 = "";
+      package.status = PackageStatus::kUploading;
+    }
+    Must(store->ReplaceGroup(Group("p1", name), {package}));
+  }
+  const auto walk = store->WalkGroups("p1", {}, 2);
+  auto first = Must(walk->Next());  // a, c; the statement of the batch after c is sent
+  // Once the server has run it (its connection idle again), a group is added in its range.
+  auto admin = Must(postgres::Connection::Open(test::TestPostgresUrl()));
+  postgres::Session session(*admin);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Must(sql::SelectOne(session,
+                             "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = ?1 "
+                             "AND state = 'idle' AND query LIKE 'WITH g AS%' "
+                             "AND query NOT LIKE '%ORDER BY g.name%'",
+                             sql::IntFromRow, application)) == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the batch was not read ahead";
+    std::this_thread::yield();
+  }
+  Must(store->ReplaceGroup(Group("p1", "e"), {Package("p1", "e", "x.py")}));
+  std::vector<std::string> walked = test::GroupNames(first.groups);
+  for (int calls = 0; calls < 10 && first.next_after; ++calls) {
+    first = Must(walk->Next());
+    for (const auto& g : first.groups) walked.push_back(g.name);
+  }
+  EXPECT_EQ(walked, (std::vector<std::string>{"a", "c", "d", "e", "f"}));
+}
+
 // ---- A restart of PostgreSQL ----
 
 // scripts/postgres.sh on the test cluster: "stop" or "start".

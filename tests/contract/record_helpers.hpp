@@ -67,10 +67,14 @@ inline std::vector<std::string> Names(const std::vector<PackageRecord>& packages
   return names;
 }
 
-inline std::vector<std::string> GroupNames(const ProjectContents& contents) {
+inline std::vector<std::string> GroupNames(const std::vector<GroupRecord>& groups) {
   std::vector<std::string> names;
-  for (const auto& g : contents.groups) names.push_back(g.name);
+  for (const auto& g : groups) names.push_back(g.name);
   return names;
+}
+
+inline std::vector<std::string> GroupNames(const ProjectContents& contents) {
+  return GroupNames(contents.groups);
 }
 
 }  // namespace dlipkg::test

@@ -84,6 +84,11 @@ class FailNthMetadataStore final : public MetadataStore {
                                 const std::string& after_group, std::size_t max_groups) override {
     DLIPKG_FAIL_NTH(ListGroups, ListGroups(project, filter, after_group, max_groups));
   }
+  // Each batch counts as a call of WalkGroups.
+  std::unique_ptr<GroupWalk> WalkGroups(const std::string& project, const PackageFilter& filter,
+                                        std::size_t max_groups) override {
+    return std::make_unique<Walk>(inner_.WalkGroups(project, filter, max_groups), fail_);
+  }
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override {
     DLIPKG_FAIL_NTH(DeletePackage, DeletePackage(project, group, name));
@@ -144,6 +149,19 @@ class FailNthMetadataStore final : public MetadataStore {
   }
 
  private:
+  class Walk final : public GroupWalk {
+   public:
+    Walk(std::unique_ptr<GroupWalk> inner, FailNth& fail) : inner_(std::move(inner)), fail_(fail) {}
+    Result<GroupBatch> Next() override {
+      if (fail_.Fails("WalkGroups")) return fail_.Failure();
+      return inner_->Next();
+    }
+
+   private:
+    std::unique_ptr<GroupWalk> inner_;
+    FailNth& fail_;
+  };
+
   MetadataStore& inner_;
   FailNth& fail_;
 };

@@ -840,8 +840,9 @@ Result<std::vector<PackageRecord>> MetadataSql::ListUngrouped(Session& s,
 namespace {
 
 // Columns after kGroupColumns in a batch of groups: the group's name (its package may be
-// absent) and whether the row holds a package (0 for an empty group's one row).
-constexpr int kBatchGroupName = 20, kBatchHasPackage = 21;
+// absent), whether the row holds a package (0 for an empty group's one row) and, in a batch
+// whose rows come in any order, the package's position in its group (-1 for none).
+constexpr int kBatchGroupName = 20, kBatchHasPackage = 21, kBatchPosition = 22;
 
 // Adds one row of a batch statement (groups by name, each one's packages by position, each
 // package's tags by position) to `groups`.
@@ -872,16 +873,20 @@ Result<void> AddBatchRow(const Row& row, const std::string& project,
 
 // The statement of a batch of groups: kPackageWithTagColumns, kGroupColumns, then the group's
 // name and whether the row holds a package; by group name, package position, tag position.
+// `ordered` false: rows in any order (the caller sorts them; GroupBatchFromRows does), which
+// spares PostgreSQL a sort of every row of the batch.
 std::string GroupBatchStatement(Bindings& b, const SqlDialect& dialect, const std::string& project,
                                 const PackageFilter& filter, const std::string& after_group,
-                                std::size_t max_groups) {
+                                std::size_t max_groups, bool ordered = true) {
   // The limit is written out, not bound: PostgreSQL then plans the statement once (a bound
   // limit is assumed to keep a tenth of the groups, so it would plan each call afresh).
   const std::string project_at = b.Add(project), after = b.Add(after_group);
   const std::string groups = "SELECT * FROM groups WHERE project = " + project_at + " AND name > " +
                              after + " ORDER BY name LIMIT " + std::to_string(max_groups);
   const std::string columns = std::string(kPackageWithTagColumns) + std::string(kGroupColumns) +
-                              ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END";
+                              ", g.name, CASE WHEN pg.name IS NULL THEN 0 ELSE 1 END" +
+                              std::string(ordered ? "" : ", COALESCE(pg.position, -1)");
+  const std::string order = ordered ? "ORDER BY g.name, pg.position, t.position" : "";
   if (dialect.batch_by_ranges) {
     // The batch's packages and tags are those with group names in (after, the last group].
     const auto range = [&](std::string_view alias) {
@@ -894,8 +899,8 @@ std::string GroupBatchStatement(Bindings& b, const SqlDialect& dialect, const st
            range("p") + ") pg ON pg.group_name = g.name" +
            " LEFT JOIN (SELECT * FROM package_tags t WHERE t.project = " + project_at + " AND " +
            range("t") +
-           ") t ON t.project = pg.project AND t.group_name = pg.group_name AND t.name = pg.name "
-           "ORDER BY g.name, pg.position, t.position";
+           ") t ON t.project = pg.project AND t.group_name = pg.group_name AND t.name = pg.name " +
+           order;
   }
   std::string packages =
       " LEFT JOIN packages pg ON pg.project = g.project AND pg.group_name = g.name";
@@ -904,8 +909,7 @@ std::string GroupBatchStatement(Bindings& b, const SqlDialect& dialect, const st
                 FilterWhere(b, dialect, project, filter, /*by_name_index=*/false) +
                 " AND p.group_name = pg.group_name AND p.name = pg.name)";
   }
-  return columns + " FROM (" + groups + ") g" + packages + std::string(kJoinTags) +
-         "ORDER BY g.name, pg.position, t.position";
+  return columns + " FROM (" + groups + ") g" + packages + std::string(kJoinTags) + order;
 }
 
 }  // namespace
@@ -925,12 +929,70 @@ Result<GroupBatch> MetadataSql::ListGroups(Session& s, const std::string& projec
   auto ran = s.Execute(statement, b.values(),
                        [&](const Row& row) { return AddBatchRow(row, project, batch.groups); });
   if (!ran) return std::unexpected(ran.error());
-  // Every group looked at has a row. A short batch was the last one: no further query is
-  // needed to find that out.
+  EndBatch(batch, filter, max_groups);
+  return batch;
+}
+
+Result<void> MetadataSql::SendGroupBatch(sql::Pipeline& pipeline, const std::string& project,
+                                         const PackageFilter& filter,
+                                         const std::string& after_group,
+                                         std::size_t max_groups) const {
+  Bindings b;
+  const std::string statement =
+      GroupBatchStatement(b, dialect_, project, filter, after_group, max_groups, /*ordered=*/false);
+  return pipeline.Send(statement, b.values());
+}
+
+Result<GroupBatch> MetadataSql::GroupBatchFromRows(const sql::Rows& rows,
+                                                   const std::string& project,
+                                                   const PackageFilter& filter,
+                                                   std::size_t max_groups) {
+  // The rows in the statement's order (by group name, package position, tag position).
+  struct Place {
+    std::string group;
+    std::int64_t position = 0, tag = 0;
+    std::size_t row = 0;
+  };
+  std::vector<Place> places(rows.Count());
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    auto ok = rows.Visit(i, [&](const Row& row) -> Result<void> {
+      places[i] = {row.Text(kBatchGroupName), row.Int(kBatchPosition), row.Int(kTagPosition), i};
+      return {};
+    });
+    if (!ok) return std::unexpected(ok.error());
+  }
+  std::ranges::sort(places, [](const Place& a, const Place& b) {
+    return std::tie(a.group, a.position, a.tag) < std::tie(b.group, b.position, b.tag);
+  });
+  GroupBatch batch;
+  const sql::RowHandler add = [&](const Row& row) {
+    return AddBatchRow(row, project, batch.groups);
+  };
+  for (const Place& place : places) {
+    if (auto ok = rows.Visit(place.row, add); !ok) return std::unexpected(ok.error());
+  }
+  EndBatch(batch, filter, max_groups);
+  return batch;
+}
+
+Result<std::string> MetadataSql::LastBatchGroup(const sql::Rows& rows) {
+  std::string last;
+  const sql::RowHandler see = [&](const Row& row) -> Result<void> {
+    if (std::string name = row.Text(kBatchGroupName); name > last) last = std::move(name);
+    return {};
+  };
+  for (std::size_t i = 0, n = rows.Count(); i < n; ++i) {
+    if (auto ok = rows.Visit(i, see); !ok) return std::unexpected(ok.error());
+  }
+  return last;
+}
+
+// Every group looked at has a row. A short batch was the last one: no further query is
+// needed to find that out.
+void MetadataSql::EndBatch(GroupBatch& batch, const PackageFilter& filter, std::size_t max_groups) {
   if (batch.groups.size() >= max_groups) batch.next_after = batch.groups.back().name;
   if (!filter.empty())
     std::erase_if(batch.groups, [](const GroupRecord& g) { return g.packages.empty(); });
-  return batch;
 }
 
 Result<PackageRecord> MetadataSql::DeletePackage(Session& s, const std::string& project,

@@ -150,6 +150,15 @@ class MetadataSql {
   Result<GroupBatch> ListGroups(sql::Session& s, const std::string& project,
                                 const PackageFilter& filter, const std::string& after_group,
                                 std::size_t max_groups) const;
+  // ListGroups in two steps, over a Pipeline: the statement sent (its rows in any order, so
+  // the server sorts nothing), then its rows as the batch. LastBatchGroup: the last group
+  // among those rows (the last one looked at, which the next batch starts after).
+  Result<void> SendGroupBatch(sql::Pipeline& pipeline, const std::string& project,
+                              const PackageFilter& filter, const std::string& after_group,
+                              std::size_t max_groups) const;
+  static Result<GroupBatch> GroupBatchFromRows(const sql::Rows& rows, const std::string& project,
+                                               const PackageFilter& filter, std::size_t max_groups);
+  static Result<std::string> LastBatchGroup(const sql::Rows& rows);
   // Fills progress (and, after a failed attempt, status_reason) of the UPLOADING ones among
   // `packages` (all of `project`) from their jobs.
   Result<void> AttachProgress(sql::Session& s, const std::string& project,
@@ -216,6 +225,7 @@ class MetadataSql {
   Result<std::size_t> CountQueued(sql::Session& s) const;
 
  private:
+  static void EndBatch(GroupBatch& batch, const PackageFilter& filter, std::size_t max_groups);
   Result<void> CollectHashes(sql::Session& s, const std::string& project, const std::string& group,
                              const std::vector<PackageRecord>* names,
                              std::vector<std::string>* out) const;

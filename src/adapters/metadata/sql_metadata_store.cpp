@@ -11,6 +11,13 @@ namespace {
 
 enum class Kind { kRead, kReadOne, kWrite, kBookkeeping };
 
+bool AnyUploading(const GroupBatch& batch) {
+  return std::ranges::any_of(batch.groups, [](const GroupRecord& g) {
+    return std::ranges::any_of(
+        g.packages, [](const PackageRecord& p) { return p.status == PackageStatus::kUploading; });
+  });
+}
+
 Result<void> Run(SqlTransactions& engine, Kind kind, const SqlTransactions::Body& body) {
   switch (kind) {
     case Kind::kRead:
@@ -294,18 +301,12 @@ Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
                                                 const PackageFilter& filter,
                                                 const std::string& after_group,
                                                 std::size_t max_groups) {
-  const auto uploading = [](const GroupBatch& batch) {
-    return std::ranges::any_of(batch.groups, [](const GroupRecord& g) {
-      return std::ranges::any_of(
-          g.packages, [](const PackageRecord& p) { return p.status == PackageStatus::kUploading; });
-    });
-  };
   // One statement (one round trip on PostgreSQL), unless a package is uploading: then the
   // jobs' progress is read beside the groups, in one transaction.
   auto listed = ReadOne([&](sql::Session& s) {
     return sql_.ListGroups(s, project, filter, after_group, max_groups);
   });
-  if (!listed || !uploading(*listed)) return listed;
+  if (!listed || !AnyUploading(*listed)) return listed;
   return Read([&](sql::Session& s) -> Result<GroupBatch> {
     auto batch = sql_.ListGroups(s, project, filter, after_group, max_groups);
     if (!batch) return batch;
@@ -316,6 +317,97 @@ Result<GroupBatch> SqlMetadataStore::ListGroups(const std::string& project,
       return std::unexpected(ok.error());
     return batch;
   });
+}
+
+namespace {
+
+// Batches over a Pipeline: as soon as a batch's rows are in, the next batch's statement is
+// sent (after the last group of those rows), and the rows are made records while the database
+// reads it; the caller then encodes them, still meanwhile. A batch with an uploading package
+// is read again by ListGroups (with the jobs' progress, in one snapshot). Once anything fails,
+// the pipeline is dropped and the rest of the walk is ListGroups in turn, whose connection
+// handling (retry on a fresh connection) then applies.
+class PipelinedGroupWalk final : public GroupWalk {
+ public:
+  PipelinedGroupWalk(MetadataStore& store, const MetadataSql& sql,
+                     std::unique_ptr<sql::Pipeline> pipeline, std::string project,
+                     PackageFilter filter, std::size_t max_groups)
+      : store_(store),
+        sql_(sql),
+        pipeline_(std::move(pipeline)),
+        project_(std::move(project)),
+        filter_(std::move(filter)),
+        max_groups_(max_groups) {}
+
+  Result<GroupBatch> Next() override {
+    if (pipeline_) {
+      auto batch = Piped();
+      if (batch && !AnyUploading(*batch)) {
+        if (!batch->next_after) pipeline_.reset();  // the last: the connection goes back now
+        return Advanced(std::move(*batch));
+      }
+      if (batch) {
+        // Read again, in a later state, whose batch may end elsewhere (groups added or
+        // removed meanwhile) than where the statement sent ahead starts: then that statement
+        // is not the next batch, and the walk goes on by ListGroups.
+        auto again = store_.ListGroups(project_, filter_, after_, max_groups_);
+        if (!again) return again;
+        if (!again->next_after || again->next_after != batch->next_after) pipeline_.reset();
+        return Advanced(std::move(*again));
+      }
+      pipeline_.reset();
+    }
+    auto batch = store_.ListGroups(project_, filter_, after_, max_groups_);
+    if (!batch) return batch;
+    return Advanced(std::move(*batch));
+  }
+
+ private:
+  // The batch after after_, read through the pipeline; sends the one after it.
+  Result<GroupBatch> Piped() {
+    if (!sent_) {
+      if (auto ok = sql_.SendGroupBatch(*pipeline_, project_, filter_, after_, max_groups_); !ok)
+        return std::unexpected(ok.error());
+      sent_ = true;
+    }
+    auto rows = pipeline_->Receive();
+    sent_ = false;
+    if (!rows) return std::unexpected(rows.error());
+    if ((*rows)->Count() > 0) {
+      // Sent even when this batch turns out the last: that costs one empty statement.
+      auto last = MetadataSql::LastBatchGroup(**rows);
+      if (!last) return std::unexpected(last.error());
+      if (auto ok = sql_.SendGroupBatch(*pipeline_, project_, filter_, *last, max_groups_); !ok)
+        return std::unexpected(ok.error());
+      sent_ = true;
+    }
+    return MetadataSql::GroupBatchFromRows(**rows, project_, filter_, max_groups_);
+  }
+
+  GroupBatch Advanced(GroupBatch batch) {
+    if (batch.next_after) after_ = *batch.next_after;
+    return batch;
+  }
+
+  MetadataStore& store_;
+  const MetadataSql& sql_;
+  std::unique_ptr<sql::Pipeline> pipeline_;  // null once done or failed
+  const std::string project_;
+  const PackageFilter filter_;
+  const std::size_t max_groups_;
+  std::string after_;  // where the next batch starts
+  bool sent_ = false;  // the statement of the batch after after_ is in flight
+};
+
+}  // namespace
+
+std::unique_ptr<GroupWalk> SqlMetadataStore::WalkGroups(const std::string& project,
+                                                        const PackageFilter& filter,
+                                                        std::size_t max_groups) {
+  auto pipeline = engine_->OpenPipeline();
+  if (!pipeline) return MetadataStore::WalkGroups(project, filter, max_groups);
+  return std::make_unique<PipelinedGroupWalk>(*this, sql_, std::move(pipeline), project, filter,
+                                              max_groups);
 }
 
 Result<PackageRecord> SqlMetadataStore::DeletePackage(const std::string& project,

@@ -50,6 +50,10 @@ class SqlTransactions {
   // value still current after it says no write committed since that transaction's snapshot
   // could have been taken: what the store read then is still what is stored.
   virtual std::optional<std::uint64_t> ChangeVersion() const { return std::nullopt; }
+  // A connection held for a Pipeline of single statements, or null where the engine has none
+  // (in-process SQLite gains nothing by sending ahead) or where too many are held already
+  // (a pipeline keeps its connection from other calls until it ends).
+  virtual std::unique_ptr<sql::Pipeline> OpenPipeline() { return nullptr; }
 };
 
 class SqlMetadataStore : public MetadataStore,
@@ -83,6 +87,10 @@ class SqlMetadataStore : public MetadataStore,
                                                    std::size_t limit) override;
   Result<GroupBatch> ListGroups(const std::string& project, const PackageFilter& filter,
                                 const std::string& after_group, std::size_t max_groups) override;
+  // Over the engine's Pipeline, where it has one free: each batch's statement is sent as soon
+  // as the one before has its rows; else ListGroups in turn.
+  std::unique_ptr<GroupWalk> WalkGroups(const std::string& project, const PackageFilter& filter,
+                                        std::size_t max_groups) override;
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override;
   Result<void> SetGroupOwner(const std::string& project, const std::string& group,

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +43,28 @@ class Session {
   // transaction is then unusable and the caller returns the error.
   virtual Result<std::int64_t> Execute(std::string_view sql, std::span<const Value> values,
                                        const RowHandler& on_row) = 0;
+};
+
+// The rows of a statement received from a Pipeline, kept until destroyed.
+class Rows {
+ public:
+  virtual ~Rows() = default;
+  virtual std::size_t Count() const = 0;
+  // Hands row `index` (< Count()) to `on_row`.
+  virtual Result<void> Visit(std::size_t index, const RowHandler& on_row) const = 0;
+};
+
+// One connection held for a series of single statements in autocommit mode (each its own
+// snapshot), where the next statement may be sent before the rows of the one before are
+// handled, so that the database works on it meanwhile. At most one statement is in flight.
+// Errors as Session::Execute's; after one, the pipeline is unusable. Not thread-safe.
+class Pipeline {
+ public:
+  virtual ~Pipeline() = default;
+  // Sends a statement (values as for Session::Execute, copied before this returns).
+  virtual Result<void> Send(std::string_view sql, std::span<const Value> values) = 0;
+  // Waits for the rows of the statement sent.
+  virtual Result<std::unique_ptr<Rows>> Receive() = 0;
 };
 
 // Integers and bools bind as integers, anything convertible to string_view as text.

@@ -82,6 +82,10 @@ class ReclaimBeforePin final : public MetadataStore {
                                 const std::string& after_group, std::size_t max_groups) override {
     return inner_.ListGroups(project, filter, after_group, max_groups);
   }
+  std::unique_ptr<GroupWalk> WalkGroups(const std::string& project, const PackageFilter& filter,
+                                        std::size_t max_groups) override {
+    return inner_.WalkGroups(project, filter, max_groups);
+  }
   Result<PackageRecord> DeletePackage(const std::string& project, const std::string& group,
                                       const std::string& name) override {
     return inner_.DeletePackage(project, group, name);

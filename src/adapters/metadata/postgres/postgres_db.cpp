@@ -60,6 +60,23 @@ class ResultRow final : public sql::Row {
   int row_;
 };
 
+// The rows of a received result, each read through ResultRow.
+class ResultRows final : public sql::Rows {
+ public:
+  explicit ResultRows(ResultPtr result) : result_(std::move(result)) {}
+  std::size_t Count() const override { return static_cast<std::size_t>(PQntuples(result_.get())); }
+  Result<void> Visit(std::size_t index, const sql::RowHandler& on_row) const override {
+    try {
+      return on_row(ResultRow(result_.get(), static_cast<int>(index)));
+    } catch (const std::exception& e) {  // an unreadable value
+      return std::unexpected(StatementFailure(e.what()).error);
+    }
+  }
+
+ private:
+  ResultPtr result_;
+};
+
 // key='value' for a connection string: backslashes and quotes escaped.
 std::string Quoted(std::string_view value) {
   std::string out = "'";
@@ -190,6 +207,31 @@ std::expected<ResultPtr, Failure> Connection::Query(const std::string& sql, cons
   return result;
 }
 
+std::optional<Failure> Connection::Send(const std::string& sql, const std::string* name,
+                                        std::span<const char* const> values) {
+  const int count = static_cast<int>(values.size());
+  if (name != nullptr && !prepared_.contains(*name)) {
+    const ResultPtr prepared(PQprepare(connection_.get(), name->c_str(), sql.c_str(), 0, nullptr));
+    if (auto failure = Check(prepared.get(), false)) return failure;
+    prepared_.insert(*name);
+  }
+  const int sent = name != nullptr ? PQsendQueryPrepared(connection_.get(), name->c_str(), count,
+                                                         values.data(), nullptr, nullptr, 0)
+                                   : PQsendQueryParams(connection_.get(), sql.c_str(), count,
+                                                       nullptr, values.data(), nullptr, nullptr, 0);
+  if (sent == 0) return Check(nullptr, false);  // not sent: the connection is lost or busy
+  return std::nullopt;
+}
+
+std::expected<ResultPtr, Failure> Connection::Receive() {
+  ResultPtr result(PQgetResult(connection_.get()));
+  // The statement's one result, then null: read so that the connection is idle again.
+  while (ResultPtr more{PQgetResult(connection_.get())}) {
+  }
+  if (auto failure = Check(result.get(), false)) return std::unexpected(std::move(*failure));
+  return result;
+}
+
 bool Connection::InTransaction() const {
   const PGTransactionStatusType status = PQtransactionStatus(connection_.get());
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
@@ -200,24 +242,61 @@ bool Connection::Reusable() const {
          PQtransactionStatus(connection_.get()) == PQTRANS_IDLE;
 }
 
+TextStatement::TextStatement(std::string_view sql, std::span<const sql::Value> values,
+                             StatementNames* statements)
+    : text_(DollarPlaceholders(sql)),
+      name_(statements != nullptr ? statements->NameFor(text_) : nullptr) {
+  params_.reserve(values.size());
+  for (const auto& value : values) {
+    if (const auto* number = std::get_if<std::int64_t>(&value))
+      params_.push_back(std::to_string(*number));
+    else
+      params_.emplace_back(std::get<std::string_view>(value));
+  }
+  pointers_.reserve(params_.size());
+  for (const auto& param : params_) pointers_.push_back(param.c_str());
+}
+
+Pipeline::~Pipeline() {
+  if (in_flight_) (void)connection_.Receive();
+}
+
+Result<void> Pipeline::Send(std::string_view sql, std::span<const sql::Value> values) {
+  if (failure_) return std::unexpected(failure_->error);
+  if (in_flight_) {
+    failure_ = StatementFailure("a statement is already in flight");
+    return std::unexpected(failure_->error);
+  }
+  const TextStatement statement(sql, values, statements_);
+  if (auto failure = connection_.Send(statement.text(), statement.name(), statement.values())) {
+    failure_ = std::move(*failure);
+    return std::unexpected(failure_->error);
+  }
+  in_flight_ = true;
+  return {};
+}
+
+Result<std::unique_ptr<sql::Rows>> Pipeline::Receive() {
+  if (failure_) return std::unexpected(failure_->error);
+  if (!in_flight_) {
+    failure_ = StatementFailure("no statement in flight");
+    return std::unexpected(failure_->error);
+  }
+  in_flight_ = false;
+  auto result = connection_.Receive();
+  if (!result) {
+    failure_ = std::move(result.error());
+    return std::unexpected(failure_->error);
+  }
+  return std::make_unique<ResultRows>(std::move(*result));
+}
+
 Result<std::int64_t> Session::Execute(std::string_view sql, std::span<const sql::Value> values,
                                       const sql::RowHandler& on_row) {
   if (failure_) return std::unexpected(failure_->error);  // the transaction is aborted
   try {
-    std::vector<std::string> params;
-    params.reserve(values.size());
-    for (const auto& value : values) {
-      if (const auto* number = std::get_if<std::int64_t>(&value))
-        params.push_back(std::to_string(*number));
-      else
-        params.emplace_back(std::get<std::string_view>(value));
-    }
-    std::vector<const char*> pointers;
-    pointers.reserve(params.size());
-    for (const auto& param : params) pointers.push_back(param.c_str());
-    const std::string text = DollarPlaceholders(sql);
-    const std::string* name = statements_ != nullptr ? statements_->NameFor(text) : nullptr;
-    auto rows = connection_.Query(text, name, pointers);
+    const TextStatement statement(sql, values, statements_);
+    auto rows = connection_.Query(statement.text(), statement.name(), statement.values());
     if (!rows) {
       failure_ = std::move(rows.error());
       return std::unexpected(failure_->error);

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "adapters/metadata/sql_session.hpp"
 #include "domain/error.hpp"
@@ -94,6 +95,13 @@ class Connection {
   std::expected<ResultPtr, Failure> Query(const std::string& sql, const std::string* name,
                                           std::span<const char* const> values);
 
+  // Query in two halves: Send puts the statement on its way (preparing it first when `name`
+  // is new to this connection, which waits for that) and returns; Receive waits for its rows.
+  // Nothing else may run on the connection in between.
+  std::optional<Failure> Send(const std::string& sql, const std::string* name,
+                              std::span<const char* const> values);
+  std::expected<ResultPtr, Failure> Receive();
+
   // Inside a transaction (or a failed one), with the connection still up.
   bool InTransaction() const;
   // Neither lost nor inside a transaction: fit to be lent again.
@@ -109,6 +117,42 @@ class Connection {
 
   std::unique_ptr<PGconn, ConnDeleter> connection_;
   std::unordered_set<std::string> prepared_;  // names prepared on this connection
+};
+
+// The statement texts and values of a call, as libpq takes them.
+class TextStatement {
+ public:
+  TextStatement(std::string_view sql, std::span<const sql::Value> values,
+                StatementNames* statements);
+  const std::string& text() const { return text_; }
+  const std::string* name() const { return name_; }  // null: sent with its text
+  std::span<const char* const> values() const { return pointers_; }
+
+ private:
+  std::string text_;
+  const std::string* name_;
+  std::vector<std::string> params_;
+  std::vector<const char*> pointers_;
+};
+
+// A sql::Pipeline on a connection in autocommit mode. Destroying it with a statement in
+// flight waits for that statement's rows and drops them, so the connection is left idle.
+class Pipeline final : public sql::Pipeline {
+ public:
+  Pipeline(Connection& connection, StatementNames* statements)
+      : connection_(connection), statements_(statements) {}
+  ~Pipeline() override;
+
+  Result<void> Send(std::string_view sql, std::span<const sql::Value> values) override;
+  Result<std::unique_ptr<sql::Rows>> Receive() override;
+
+  const std::optional<Failure>& failure() const { return failure_; }
+
+ private:
+  Connection& connection_;
+  StatementNames* statements_;
+  bool in_flight_ = false;
+  std::optional<Failure> failure_;
 };
 
 class Session final : public sql::Session {

@@ -256,10 +256,34 @@ Result<void> Migrate(postgres::Connection& connection) {
   return {};
 }
 
+// A pipeline on a connection lent until it is destroyed; a connection it leaves lost or
+// busy is not lent again.
+class LeasedPipeline final : public sql::Pipeline {
+ public:
+  LeasedPipeline(LendingPool<postgres::Connection>::Lease lease,
+                 postgres::StatementNames& statements, std::atomic<std::size_t>& open)
+      : lease_(std::move(lease)), pipeline_(std::in_place, *lease_, &statements), open_(open) {}
+  ~LeasedPipeline() override {
+    pipeline_.reset();  // waits for a statement in flight
+    if (!lease_->Reusable()) lease_.Discard();
+    --open_;
+  }
+  Result<void> Send(std::string_view sql, std::span<const sql::Value> values) override {
+    return pipeline_->Send(sql, values);
+  }
+  Result<std::unique_ptr<sql::Rows>> Receive() override { return pipeline_->Receive(); }
+
+ private:
+  LendingPool<postgres::Connection>::Lease lease_;
+  std::optional<postgres::Pipeline> pipeline_;
+  std::atomic<std::size_t>& open_;
+};
+
 class PostgresTransactions final : public SqlTransactions {
  public:
   PostgresTransactions(std::string connection_string, std::size_t connections)
-      : pool_(connections, [connection_string = std::move(connection_string)] {
+      : capacity_(connections),
+        pool_(connections, [connection_string = std::move(connection_string)] {
           return postgres::Connection::Open(connection_string);
         }) {}
 
@@ -286,6 +310,22 @@ class PostgresTransactions final : public SqlTransactions {
 
   // One statement in autocommit mode: one round trip instead of BEGIN, statement, COMMIT.
   Result<void> ReadOne(const Body& body) override { return Run("", body); }
+
+  // At most half the pool, so that pipelines (held while a listing is sent, as slowly as its
+  // client reads) always leave connections for other calls, and a walk that reads one batch
+  // again through ListGroups always finds one.
+  std::unique_ptr<sql::Pipeline> OpenPipeline() override {
+    if (open_pipelines_.fetch_add(1) >= capacity_ / 2) {
+      --open_pipelines_;
+      return nullptr;
+    }
+    auto lease = pool_.Acquire();
+    if (!lease) {
+      --open_pipelines_;
+      return nullptr;  // the walk reads by ListGroups, which reports why
+    }
+    return std::make_unique<LeasedPipeline>(std::move(*lease), statements_, open_pipelines_);
+  }
 
   // Nothing of a server's own to lose: CheckReady's query finds an unreachable server.
   Result<void> CheckIntact() const override { return {}; }
@@ -361,8 +401,10 @@ class PostgresTransactions final : public SqlTransactions {
     return result;
   }
 
+  const std::size_t capacity_;
   LendingPool<postgres::Connection> pool_;
   postgres::StatementNames statements_;  // shared by every connection of the pool
+  std::atomic<std::size_t> open_pipelines_{0};
   std::atomic<bool> down_{false};
 };
 
