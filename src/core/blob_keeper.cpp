@@ -59,31 +59,57 @@ Result<void> BlobKeeper::PinAndCheck(const HeldBlob& held) {
 }
 
 Result<BlobInfo> BlobKeeper::CommitPinned(BlobWriter& writer, HeldBlob* held) {
-  // The fsync of bytes that no one else can see yet needs no lock; uploads would otherwise
-  // wait for each other's disk writes here.
-  auto sealed = writer.Seal();
-  if (!sealed) return sealed;
-  // The hold comes before the bytes are published: a reclaim of an existing copy (a delete
-  // of the last package with the same bytes) either finished before it, and Commit then finds
-  // no copy and writes these bytes, or it sees the hold and keeps the copy. Across instances
-  // the store pin does the same (ReclaimBlob checks pins under the blob's lock). So an upload
-  // holding the bytes never fails for want of them (issue 15).
-  const HeldBlob hold{sealed->sha256, StartHold(sealed->sha256)};
-  if (scope_ == PinScope::kShared) {
-    if (auto pinned =
-            metadata_.PinBlob(hold.sha256, hold.pin_id, clock_.NowMs() + pin_ttl_.count());
-        !pinned) {
-      Unpin({hold});
-      return std::unexpected(pinned.error());
+  std::vector<HeldBlob> holds;
+  BlobWriter* const writers[] = {&writer};
+  auto committed = std::move(CommitPinnedAll(writers, holds).front());
+  if (committed && held != nullptr) *held = holds.front();
+  return committed;
+}
+
+// The fsyncs of bytes that no one else can see yet need no lock; uploads would otherwise wait
+// for each other's disk writes here. The hold comes before the bytes are published: a reclaim
+// of an existing copy (a delete of the last package with the same bytes) either finished
+// before it, and Publish then finds no copy and writes these bytes, or it sees the hold and
+// keeps the copy. Across instances the store pin does the same (ReclaimBlob checks pins under
+// the blob's lock). So an upload holding the bytes never fails for want of them (issue 15).
+std::vector<Result<BlobInfo>> BlobKeeper::CommitPinnedAll(std::span<BlobWriter* const> writers,
+                                                          std::vector<HeldBlob>& held) {
+  std::vector<Result<BlobInfo>> results(writers.size());
+  held.assign(writers.size(), HeldBlob{});
+  const auto going = [&](std::size_t i) { return results[i].has_value(); };
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    if (auto begun = writers[i]->BeginSeal(); !begun) results[i] = std::unexpected(begun.error());
+  }
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    if (going(i)) results[i] = writers[i]->Seal();
+  }
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    if (!going(i)) continue;
+    const HeldBlob hold{results[i]->sha256, StartHold(results[i]->sha256)};
+    if (scope_ == PinScope::kShared) {
+      if (auto pinned =
+              metadata_.PinBlob(hold.sha256, hold.pin_id, clock_.NowMs() + pin_ttl_.count());
+          !pinned) {
+        Unpin({hold});
+        results[i] = std::unexpected(pinned.error());
+        continue;
+      }
+    }
+    results[i] = writers[i]->Publish();
+    if (!going(i)) Unpin({hold});
+    if (going(i)) held[i] = hold;
+  }
+  // Only now are the names made durable: the first directory sync commits the renames of the
+  // whole batch, and the others find little left to do.
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    if (!going(i)) continue;
+    if (auto synced = writers[i]->SyncPublished(); !synced) {
+      Unpin({held[i]});
+      held[i] = HeldBlob{};
+      results[i] = std::unexpected(synced.error());
     }
   }
-  auto blob = writer.Commit();
-  if (!blob) {
-    Unpin({hold});
-    return blob;
-  }
-  if (held != nullptr) *held = hold;
-  return blob;
+  return results;
 }
 
 Result<std::vector<HeldBlob>> BlobKeeper::Hold(const std::vector<std::string>& shas) {

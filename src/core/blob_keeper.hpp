@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ class BlobKeeper {
   // Seals the writer (its fsync outside any lock), holds the hash, then commits the bytes.
   // Errors: those of BlobWriter::Seal and Commit or the store; nothing stays held then.
   Result<BlobInfo> CommitPinned(BlobWriter& writer, HeldBlob* held);
+  // CommitPinned for several writers, sharing the waits for the disk: every writer's bytes
+  // are started towards the disk before any seal waits, and every blob is published before
+  // any name is made durable (BlobWriter's batch hooks). One result per writer, in order; a
+  // writer that fails is spent and holds nothing, the others go on. held[i] is set for each
+  // success; nothing may refer to a blob before its result is in.
+  std::vector<Result<BlobInfo>> CommitPinnedAll(std::span<BlobWriter* const> writers,
+                                                std::vector<HeldBlob>& held);
   // Holds blobs that are already stored (a commit naming staged blobs), as CommitPinned does
   // new ones. kBadRequest naming the first blob that is not stored; nothing stays held then.
   Result<std::vector<HeldBlob>> Hold(const std::vector<std::string>& shas);

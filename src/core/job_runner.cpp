@@ -9,6 +9,10 @@ namespace {
 // fetch (most are) costs no write at all while a slow one still shows movement.
 constexpr std::int64_t kProgressIntervalMs = 1000;
 
+// A fetch at least this large is synced by its own worker, so that its fsync holds up no batch
+// of small ones at the committer; a smaller one is only started on its way to the disk there.
+constexpr std::int64_t kSealInWorkerBytes = 1 << 20;
+
 // Streams into the blob writer; refuses further bytes once the runner stops, which makes the
 // fetcher abort the transfer. Reports progress (bytes so far, announced size) now and then.
 class JobSink final : public ByteSink {
@@ -66,12 +70,12 @@ JobRunner::JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper, Sour
       clock_(clock),
       events_(events),
       pool_(pool),
-      options_(std::move(options)),
-      completions_(queue_, options_.worker_id, clock_, options_.complete_batch) {}
+      options_(std::move(options)) {}
 
 JobRunner::~JobRunner() { Stop(); }
 
 void JobRunner::Start() {
+  committer_ = std::jthread([this] { CommitLoop(); });
   dispatcher_ = std::jthread([this] { Dispatch(); });
 }
 
@@ -83,8 +87,27 @@ void JobRunner::Stop() {
   }
   pool_.Wake();
   if (dispatcher_.joinable()) dispatcher_.join();
-  std::unique_lock lock(mutex_);
-  drained_.wait(lock, [this] { return in_flight_.empty(); });
+  {
+    // Fetches handed to the committer are in flight until it settles them.
+    std::unique_lock lock(mutex_);
+    drained_.wait(lock, [this] { return in_flight_.empty(); });
+  }
+  {
+    std::lock_guard lock(commit_mutex_);
+    committer_stop_ = true;
+  }
+  handed_in_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+std::size_t JobRunner::HandedOff() {
+  std::lock_guard lock(commit_mutex_);
+  return handed_off_.size();
+}
+
+std::size_t JobRunner::WaitingForRoom() {
+  std::lock_guard lock(commit_mutex_);
+  return waiting_for_room_;
 }
 
 void JobRunner::Notify() {
@@ -132,11 +155,14 @@ void JobRunner::Submit(const UploadJob& job) {
     in_flight_.insert(job.id);
   }
   pool_.Submit([this, job] {
-    Run(job);
-    std::lock_guard lock(mutex_);
-    in_flight_.erase(job.id);
-    drained_.notify_all();
+    if (!Run(job)) Done(job.id);
   });
+}
+
+void JobRunner::Done(std::int64_t job_id) {
+  std::lock_guard lock(mutex_);
+  in_flight_.erase(job_id);
+  drained_.notify_all();
 }
 
 void JobRunner::RenewLeases() {
@@ -158,7 +184,7 @@ void JobRunner::RenewLeases() {
   }
 }
 
-void JobRunner::Run(const UploadJob& job) {
+bool JobRunner::Run(const UploadJob& job) {
   const std::int64_t started = clock_.MonotonicMs();
   Report(EventKind::kJobStarted, job, {.attempt = job.attempts});
   Fault("before-fetch");
@@ -166,28 +192,102 @@ void JobRunner::Run(const UploadJob& job) {
     std::string reason = "The upload did not finish before its deadline (" +
                          std::to_string(job.attempts - 1) + " attempts made)";
     if (!job.last_error.empty()) reason += "; the last one failed: " + job.last_error;
-    return FailPackage(job, reason + ".");
+    FailPackage(job, reason + ".");
+    return false;
   }
   auto writer = blobs_.Create();
-  if (!writer) return Settle(job, writer.error());
+  if (!writer) return Settle(job, writer.error()), false;
   JobSink sink(
       **writer, stop_, clock_, [this] { Fault("mid-fetch"); },
       [this, &job](std::int64_t bytes, std::int64_t expected) {
         // Progress is advisory: a failed write only leaves older figures shown.
         (void)queue_.ReportProgress(job, options_.worker_id, bytes, expected);
       });
-  if (auto fetched = fetcher_.Fetch(job.url, sink); !fetched) return Settle(job, fetched.error());
-  Finish(job, **writer, started);
+  auto fetched = fetcher_.Fetch(job.url, sink);
+  if (!fetched) return Settle(job, fetched.error()), false;
+  Result<void> on_its_way = {};
+  if (*fetched < kSealInWorkerBytes)
+    on_its_way = (*writer)->BeginSeal();
+  else if (auto sealed = (*writer)->Seal(); !sealed)
+    on_its_way = std::unexpected(sealed.error());
+  if (!on_its_way) return Settle(job, on_its_way.error()), false;
+  HandOff(Fetched{job, std::move(*writer), started});
+  return true;
 }
 
-void JobRunner::Finish(const UploadJob& job, BlobWriter& writer, std::int64_t started) {
-  HeldBlob held;
-  auto blob = keeper_.CommitPinned(writer, &held);
-  if (!blob) return Settle(job, blob.error());
-  Fault("after-blob-commit");
-  // The completion releases the blob's store pin in its own transaction.
-  auto previous = completions_.Complete(
-      JobCompletion{job, *blob, UnderlyingName(blob->sha256, job.name), keeper_.CheckFor({held})});
+void JobRunner::HandOff(Fetched fetched) {
+  std::unique_lock lock(commit_mutex_);
+  // Bounded by the committer, which always drains: it never waits for a worker.
+  ++waiting_for_room_;
+  room_.wait(lock, [this] {
+    return handed_off_.size() < std::max<std::size_t>(options_.max_handed_off, 1);
+  });
+  --waiting_for_room_;
+  handed_off_.push_back(std::move(fetched));
+  handed_in_.notify_one();
+}
+
+// Takes whatever was handed in while the last batch committed (at most complete_batch), so a
+// lone fetch never waits for a timer and under load the waits for the disk are shared.
+void JobRunner::CommitLoop() {
+  const std::size_t max_batch = std::max<std::size_t>(options_.complete_batch, 1);
+  for (;;) {
+    std::vector<Fetched> batch;
+    {
+      std::unique_lock lock(commit_mutex_);
+      handed_in_.wait(lock, [this] { return committer_stop_ || !handed_off_.empty(); });
+      if (handed_off_.empty()) return;  // stopping, with nothing left
+      while (!handed_off_.empty() && batch.size() < max_batch) {
+        batch.push_back(std::move(handed_off_.front()));
+        handed_off_.pop_front();
+      }
+    }
+    room_.notify_all();
+    CommitBatch(batch);
+    for (const auto& fetched : batch) Done(fetched.job.id);
+  }
+}
+
+// A package is made READY only after its bytes and its name are durable: the blobs of the
+// whole batch first, then one transaction for all their completions. A member that fails is
+// settled alone; the others go on.
+void JobRunner::CommitBatch(std::vector<Fetched>& batch) {
+  std::vector<BlobWriter*> writers;
+  for (auto& fetched : batch) writers.push_back(fetched.writer.get());
+  std::vector<HeldBlob> held;
+  auto blobs = keeper_.CommitPinnedAll(writers, held);
+  std::vector<JobCompletion> completions;
+  std::vector<std::size_t> members;  // batch index of each completion
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!blobs[i]) {
+      Settle(batch[i].job, blobs[i].error());
+      continue;
+    }
+    Fault("after-blob-commit");
+    // The completion releases the blob's store pin in its own transaction.
+    completions.push_back(JobCompletion{batch[i].job, *blobs[i],
+                                        UnderlyingName(blobs[i]->sha256, batch[i].job.name),
+                                        keeper_.CheckFor({held[i]})});
+    members.push_back(i);
+  }
+  if (completions.empty()) return;
+  // A failure of the shared transaction is every member's.
+  auto results = queue_.CompleteJobs(completions, options_.worker_id, clock_.NowMs());
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    const std::size_t i = members[k];
+    if (!results)
+      Settled(batch[i], *blobs[i], held[i], std::unexpected(results.error()));
+    else if (k < results->size())
+      Settled(batch[i], *blobs[i], held[i], (*results)[k]);
+    else
+      Settled(batch[i], *blobs[i], held[i],
+              Fail(ErrorCode::kInternal, "metadata store failure: one result per completion"));
+  }
+}
+
+void JobRunner::Settled(const Fetched& fetched, const BlobInfo& blob, const HeldBlob& held,
+                        const CompletionResult& previous) {
+  const UploadJob& job = fetched.job;
   if (previous) {
     keeper_.Committed({held});
   } else {
@@ -200,14 +300,14 @@ void JobRunner::Finish(const UploadJob& job, BlobWriter& writer, std::int64_t st
     StoreError("complete job", job, previous.error());
   } else if (*previous) {
     Report(EventKind::kJobReady, job,
-           {.sha256 = blob->sha256,
+           {.sha256 = blob.sha256,
             .attempt = job.attempts,
-            .bytes = blob->size,
-            .duration_ms = clock_.MonotonicMs() - started});
+            .bytes = blob.size,
+            .duration_ms = clock_.MonotonicMs() - fetched.started});
   }
   // Applied: the replaced bytes may go. Discarded or failed: the new bytes may go (a failed
   // completion leaves the job leased; it is claimed again when the lease runs out).
-  keeper_.Reclaim({previous && *previous ? **previous : blob->sha256});
+  keeper_.Reclaim({previous && *previous ? **previous : blob.sha256});
 }
 
 void JobRunner::Settle(const UploadJob& job, const Error& error) {

@@ -26,7 +26,8 @@ struct BlobInfo {
 // nothing is visible under a key until Commit. Destroying an uncommitted writer discards it.
 class BlobWriter : public ByteSink {
  public:
-  // Makes the bytes durable (fsync or completed upload) under their SHA-256 and returns it.
+  // Makes the bytes durable (fsync or completed upload) under their SHA-256 and returns it:
+  // Seal, Publish and SyncPublished in one.
   // If a blob with that hash already exists, the new copy is discarded and the existing one
   // kept, where the store can tell that it holds these bytes; one that does not (altered on
   // disk) is replaced by the new copy. Errors: kInternal (storage failure). After Commit the
@@ -39,6 +40,19 @@ class BlobWriter : public ByteSink {
   // it only publishes them. Commit seals an unsealed writer itself. Nothing may be written
   // after it; calling it again returns the same. Errors: kInternal, and the writer is spent.
   virtual Result<BlobInfo> Seal() = 0;
+
+  // Hooks for committing many writers together (a batch shares the waits for the disk): call
+  // BeginSeal on each, then Seal on each, then Publish on each, then SyncPublished on each.
+  // BeginSeal starts making the written bytes durable without waiting for it (a Seal after it
+  // then waits for bytes already on their way); writing after it is still allowed. Errors:
+  // kInternal, and the writer is spent. The default does nothing.
+  virtual Result<void> BeginSeal() { return {}; }
+  // Commit, except that the blob's name may not be durable until SyncPublished returns: nothing
+  // may be told the blob is stored before that. Errors: as Commit's. The default is Commit.
+  virtual Result<BlobInfo> Publish() { return Commit(); }
+  // After a successful Publish: makes the blob's name durable. Errors: kInternal (the blob
+  // may or may not survive a crash: treat it as not stored). The default does nothing.
+  virtual Result<void> SyncPublished() { return {}; }
 };
 
 // The bytes a reader has left, as a region of a file it holds open (valid while the reader lives).

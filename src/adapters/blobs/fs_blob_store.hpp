@@ -1,6 +1,6 @@
-// BlobStore on a local directory: <root>/blobs/<2 hex>/<64 hex> for committed blobs and
-// <root>/tmp/ for blobs being written. Write path: stream into a temp file while hashing
-// (SHA-256), fsync the file, rename into place, fsync the directory.
+// BlobStore on a local directory: <root>/blobs/<2 hex>/<64 hex> for committed blobs (the 256
+// fan-out directories are made at Open) and <root>/tmp/ for blobs being written. Write path: stream
+// into a temp file while hashing (SHA-256), fsync the file, rename into place, fsync the directory.
 // Keys must be 64 lower-case hex characters; anything else is refused before a path is built
 // (Open: kNotFound, Exists: false, Remove: kBadRequest), so no caller string can leave the root.
 // Downloads hash every byte until a whole read has verified a blob; the file's identity (inode,
@@ -36,6 +36,8 @@ class FsBlobStore final : public BlobStore, public ReadinessProbe {
   class VerifiedBlobs;
   explicit FsBlobStore(const std::filesystem::path& root);
   std::filesystem::path BlobPath(const std::string& sha256) const;
+  // Makes the fan-out directories blobs/00 .. blobs/ff that are missing.
+  Result<void> MakeFanOutDirectories();
 
   std::filesystem::path blobs_dir_;
   std::filesystem::path temp_dir_;           // same file system as blobs_dir_, so rename is atomic

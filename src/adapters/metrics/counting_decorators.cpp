@@ -55,6 +55,12 @@ class CountingWriter final : public BlobWriter {
   }
   Result<BlobInfo> Seal() override { return Counted(inner_->Seal(), metrics_, "commit"); }
   Result<BlobInfo> Commit() override { return Counted(inner_->Commit(), metrics_, "commit"); }
+  // The batch hooks pass through too: the defaults would commit each writer on its own.
+  Result<void> BeginSeal() override { return Counted(inner_->BeginSeal(), metrics_, "commit"); }
+  Result<BlobInfo> Publish() override { return Counted(inner_->Publish(), metrics_, "commit"); }
+  Result<void> SyncPublished() override {
+    return Counted(inner_->SyncPublished(), metrics_, "commit");
+  }
   void ExpectSize(std::int64_t bytes) override { inner_->ExpectSize(bytes); }
   std::optional<Error> Cancelled() const override { return inner_->Cancelled(); }
 
