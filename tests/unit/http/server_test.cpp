@@ -319,11 +319,16 @@ class Client {
     return result;
   }
 
-  Reply Get(const std::string& target, bool keep_alive = true) {
+  // Sends a GET without waiting for its answer.
+  beast::error_code SendGet(const std::string& target, bool keep_alive = true) {
     bhttp::request<bhttp::string_body> request{bhttp::verb::get, target, 11};
     request.set(bhttp::field::host, "127.0.0.1");
     request.keep_alive(keep_alive);
-    EXPECT_FALSE(Write(std::move(request)));
+    return Write(std::move(request));
+  }
+
+  Reply Get(const std::string& target, bool keep_alive = true) {
+    EXPECT_FALSE(SendGet(target, keep_alive));
     Reply reply;
     EXPECT_FALSE(Read(reply));
     return reply;
@@ -886,9 +891,7 @@ TEST_F(ServerTest, SmallFileInMemoryIsSentWithoutThePool) {
   options.handler_threads = 1;
   StartServer(options);
   Client blocker(port_);
-  bhttp::request<bhttp::string_body> gate{bhttp::verb::get, "/gate", 11};
-  gate.set(bhttp::field::host, "127.0.0.1");
-  ASSERT_FALSE(blocker.Write(std::move(gate)));
+  ASSERT_FALSE(blocker.SendGet("/gate"));
   ASSERT_TRUE(handler_.WaitInFlight(1));  // the pool's only thread waits at the gate
 
   Client client(port_);
@@ -945,9 +948,7 @@ TEST_F(ServerTest, SmallFileFromMemoryIsConfirmedBeforeItIsSent) {
   handler_.file_reads.altered = true;
   StartServer(Options());
   Client client(port_);
-  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/quick-file", 11};
-  request.set(bhttp::field::host, "127.0.0.1");
-  ASSERT_FALSE(client.Write(std::move(request)));
+  ASSERT_FALSE(client.SendGet("/quick-file"));
   Reply reply;
   EXPECT_TRUE(client.Read(reply));  // the headers came, the body never did
   std::lock_guard lock(handler_.file_reads.mutex);
@@ -995,9 +996,7 @@ TEST_F(ServerTest, HeadOfAStreamSendsHeadersOnly) {
 TEST_F(ServerTest, StreamFailingMidwayClosesTheConnection) {
   StartServer(Options());
   Client client(port_);
-  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/broken-stream", 11};
-  request.set(bhttp::field::host, "x");
-  ASSERT_FALSE(client.Write(request));
+  ASSERT_FALSE(client.SendGet("/broken-stream"));
   Reply reply;
   const auto ec = client.Read(reply);
   EXPECT_TRUE(ec == bhttp::error::partial_message || ec == asio::error::eof ||
@@ -1024,9 +1023,7 @@ TEST_F(ServerTest, StopClosesIdleConnectionsAndFinishesInFlightRequests) {
   Client idle(port_);
   EXPECT_EQ(idle.Get("/ping").result_int(), 200u);
   Client busy(port_);
-  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/gate", 11};
-  request.set(bhttp::field::host, "x");
-  ASSERT_FALSE(busy.Write(request));
+  ASSERT_FALSE(busy.SendGet("/gate"));
   ASSERT_TRUE(handler_.WaitInFlight(1));
 
   std::chrono::milliseconds stop_took{};
@@ -1059,9 +1056,7 @@ TEST_F(ServerTest, StopWithBusyHandlerDeliversTheResponse) {
   Client idle(port_);
   EXPECT_EQ(idle.Get("/ping").result_int(), 200u);
   Client client(port_);
-  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/gate", 11};
-  request.set(bhttp::field::host, "x");
-  ASSERT_FALSE(client.Write(request));
+  ASSERT_FALSE(client.SendGet("/gate"));
   ASSERT_TRUE(handler_.WaitInFlight(1));
   std::thread stopper([&] { server_->Stop(); });
   // The idle connection closing says the stop has begun: only then may the handler finish.
@@ -1079,9 +1074,7 @@ TEST_F(ServerTest, StopClosesBusyConnectionsOnceTheGraceIsOver) {
   options.shutdown_grace = 200ms;
   StartServer(options);
   Client client(port_);
-  bhttp::request<bhttp::string_body> request{bhttp::verb::get, "/gate", 11};
-  request.set(bhttp::field::host, "x");
-  ASSERT_FALSE(client.Write(request));
+  ASSERT_FALSE(client.SendGet("/gate"));
   ASSERT_TRUE(handler_.WaitInFlight(1));
   std::thread stopper([&] { server_->Stop(); });
   const auto closed_after = client.TimeUntilClosed();
