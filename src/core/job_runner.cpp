@@ -75,6 +75,7 @@ JobRunner::JobRunner(JobQueue& queue, BlobStore& blobs, BlobKeeper& keeper, Sour
 JobRunner::~JobRunner() { Stop(); }
 
 void JobRunner::Start() {
+  completer_ = std::jthread([this] { CompleteLoop(); });
   committer_ = std::jthread([this] { CommitLoop(); });
   dispatcher_ = std::jthread([this] { Dispatch(); });
 }
@@ -98,16 +99,19 @@ void JobRunner::Stop() {
   }
   handed_in_.notify_all();
   if (committer_.joinable()) committer_.join();
+  // The committer told the completer to stop once it had queued its last batch.
+  if (completer_.joinable()) completer_.join();
 }
 
-std::size_t JobRunner::HandedOff() {
+JobRunner::Backlog JobRunner::CurrentBacklog() {
   std::lock_guard lock(commit_mutex_);
-  return handed_off_.size();
-}
-
-std::size_t JobRunner::WaitingForRoom() {
-  std::lock_guard lock(commit_mutex_);
-  return waiting_for_room_;
+  Backlog backlog{.handed_off = handed_off_.size(),
+                  .waiting_for_room = waiting_for_room_,
+                  .committed = committer_waiting_,
+                  .completing = completing_,
+                  .committer_waiting = committer_waiting_ > 0};
+  for (const auto& batch : committed_) backlog.committed += batch.fetches.size();
+  return backlog;
 }
 
 void JobRunner::Notify() {
@@ -236,37 +240,77 @@ void JobRunner::CommitLoop() {
     {
       std::unique_lock lock(commit_mutex_);
       handed_in_.wait(lock, [this] { return committer_stop_ || !handed_off_.empty(); });
-      if (handed_off_.empty()) return;  // stopping, with nothing left
+      if (handed_off_.empty()) break;  // stopping, with nothing left
       while (!handed_off_.empty() && batch.size() < max_batch) {
         batch.push_back(std::move(handed_off_.front()));
         handed_off_.pop_front();
       }
     }
     room_.notify_all();
-    CommitBatch(batch);
-    for (const auto& fetched : batch) Done(fetched.job.id);
+    CommitBatch(std::move(batch));
   }
+  {
+    std::lock_guard lock(commit_mutex_);
+    completer_stop_ = true;
+  }
+  committed_in_.notify_all();
 }
 
 // A package is made READY only after its bytes and its name are durable: the blobs of the
-// whole batch first, then one transaction for all their completions. A member that fails is
-// settled alone; the others go on.
-void JobRunner::CommitBatch(std::vector<Fetched>& batch) {
+// whole batch here first, then (CompleteBatch) one transaction for all their completions.
+void JobRunner::CommitBatch(std::vector<Fetched> batch) {
+  CommittedBatch committed{.fetches = std::move(batch)};
   std::vector<BlobWriter*> writers;
-  for (auto& fetched : batch) writers.push_back(fetched.writer.get());
-  std::vector<HeldBlob> held;
-  auto blobs = keeper_.CommitPinnedAll(writers, held);
+  for (auto& fetched : committed.fetches) writers.push_back(fetched.writer.get());
+  committed.blobs = keeper_.CommitPinnedAll(writers, committed.held);
+  std::unique_lock lock(commit_mutex_);
+  // Bounded by the completer, which always drains: it never waits for the committer.
+  committer_waiting_ = committed.fetches.size();
+  completer_room_.wait(lock, [this] {
+    return committed_.size() < std::max<std::size_t>(options_.max_committed_batches, 1);
+  });
+  committer_waiting_ = 0;
+  committed_.push_back(std::move(committed));
+  committed_in_.notify_one();
+}
+
+void JobRunner::CompleteLoop() {
+  for (;;) {
+    CommittedBatch batch;
+    {
+      std::unique_lock lock(commit_mutex_);
+      committed_in_.wait(lock, [this] { return completer_stop_ || !committed_.empty(); });
+      if (committed_.empty()) return;  // stopping, with nothing left
+      batch = std::move(committed_.front());
+      committed_.pop_front();
+      completing_ = batch.fetches.size();
+    }
+    completer_room_.notify_one();
+    CompleteBatch(batch);
+    {
+      std::lock_guard lock(commit_mutex_);
+      completing_ = 0;
+    }
+    for (const auto& fetched : batch.fetches) Done(fetched.job.id);
+  }
+}
+
+// A member whose blob failed, or whose completion fails, is settled alone; the others go on.
+void JobRunner::CompleteBatch(CommittedBatch& batch) {
+  const auto& fetches = batch.fetches;
+  const auto& blobs = batch.blobs;
+  const auto& held = batch.held;
   std::vector<JobCompletion> completions;
   std::vector<std::size_t> members;  // batch index of each completion
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+  for (std::size_t i = 0; i < fetches.size(); ++i) {
     if (!blobs[i]) {
-      Settle(batch[i].job, blobs[i].error());
+      Settle(fetches[i].job, blobs[i].error());
       continue;
     }
     Fault("after-blob-commit");
     // The completion releases the blob's store pin in its own transaction.
-    completions.push_back(JobCompletion{batch[i].job, *blobs[i],
-                                        UnderlyingName(blobs[i]->sha256, batch[i].job.name),
+    completions.push_back(JobCompletion{fetches[i].job, *blobs[i],
+                                        UnderlyingName(blobs[i]->sha256, fetches[i].job.name),
                                         keeper_.CheckFor({held[i]})});
     members.push_back(i);
   }
@@ -276,11 +320,11 @@ void JobRunner::CommitBatch(std::vector<Fetched>& batch) {
   for (std::size_t k = 0; k < members.size(); ++k) {
     const std::size_t i = members[k];
     if (!results)
-      Settled(batch[i], *blobs[i], held[i], std::unexpected(results.error()));
+      Settled(fetches[i], *blobs[i], held[i], std::unexpected(results.error()));
     else if (k < results->size())
-      Settled(batch[i], *blobs[i], held[i], (*results)[k]);
+      Settled(fetches[i], *blobs[i], held[i], (*results)[k]);
     else
-      Settled(batch[i], *blobs[i], held[i],
+      Settled(fetches[i], *blobs[i], held[i],
               Fail(ErrorCode::kInternal, "metadata store failure: one result per completion"));
   }
 }

@@ -3,8 +3,9 @@
 // retried later, or FAILED). A finished fetch is handed to the committer thread, and its worker
 // takes the next job: the committer makes the fetches handed in meanwhile durable together
 // (their files synced, renamed, their directories synced: BlobKeeper::CommitPinnedAll) and
-// only then makes them READY in one transaction (group commit), so the waits for the disk are
-// shared by a batch instead of paid by each package.
+// passes the batch to the completer thread, which makes them READY in one transaction (group
+// commit). So the waits for the disk are shared by a batch instead of paid by each package, and
+// the next batch's waits for the disk overlap this one's transaction.
 // Retryable failures (timeouts, resets, 5xx, 429) back off exponentially with full jitter
 // inside the job's deadline; the others fail at once with the cause as the reason. Leases of
 // jobs in flight are renewed while they run. Every step is reported to the EventSink. Time and
@@ -44,9 +45,12 @@ struct JobRunnerOptions {
   // Jobs claimed in one transaction at most (never more than the idle workers), and fetched
   // packages made durable and READY together at most. Fetches handed to the committer and
   // waiting for it are bounded by max_handed_off: a worker with a fetch done waits for room.
+  // Batches made durable and waiting for the completer are bounded by max_committed_batches:
+  // the committer waits for room with its next batch durable.
   std::size_t claim_batch = 8;
   std::size_t complete_batch = 32;
   std::size_t max_handed_off = 64;
+  std::size_t max_committed_batches = 1;
   // Uniform in [0, 1): the share of the backoff ceiling a retry waits (full jitter). The app
   // passes RandomJitter(); empty waits the whole ceiling, which tests use to know the delays.
   std::function<double()> jitter;
@@ -69,9 +73,15 @@ class JobRunner {
   void Stop();
   // New jobs were queued: look for them now rather than at the next poll.
   void Notify();
-  // Fetches waiting for the committer, and workers waiting for room to hand theirs in (tests).
-  std::size_t HandedOff();
-  std::size_t WaitingForRoom();
+  // Where the fetches that are done and not yet settled are (tests).
+  struct Backlog {
+    std::size_t handed_off = 0;        // waiting for the committer
+    std::size_t waiting_for_room = 0;  // workers waiting to hand theirs in
+    std::size_t committed = 0;         // durable, waiting for the completer
+    std::size_t completing = 0;        // in the batch the completer is settling
+    bool committer_waiting = false;    // the committer waits for room with a durable batch
+  };
+  Backlog CurrentBacklog();
 
  private:
   void Dispatch();
@@ -85,11 +95,22 @@ class JobRunner {
     std::unique_ptr<BlobWriter> writer;
     std::int64_t started = 0;
   };
+  // A batch whose blobs were committed (blobs[i] and held[i] are fetches[i]'s), waiting for
+  // its completions.
+  struct CommittedBatch {
+    std::vector<Fetched> fetches;
+    std::vector<Result<BlobInfo>> blobs;
+    std::vector<HeldBlob> held;
+  };
   // Queues a finished fetch for the committer; waits while max_handed_off are queued.
   void HandOff(Fetched fetched);
   void CommitLoop();
-  // Commits a batch's blobs together, then their completions in one transaction.
-  void CommitBatch(std::vector<Fetched>& batch);
+  // Commits a batch's blobs together and queues it for the completer; waits while
+  // max_committed_batches are queued.
+  void CommitBatch(std::vector<Fetched> batch);
+  void CompleteLoop();
+  // Settles a committed batch: its completions in one transaction, then each member.
+  void CompleteBatch(CommittedBatch& batch);
   // Settles one member of a committed batch from its completion's result.
   void Settled(const Fetched& fetched, const BlobInfo& blob, const HeldBlob& held,
                const CompletionResult& previous);
@@ -122,12 +143,21 @@ class JobRunner {
   std::condition_variable drained_;
   std::jthread dispatcher_;
 
-  std::mutex commit_mutex_;  // guards handed_off_, waiting_for_room_ and committer_stop_
+  // Guards handed_off_, waiting_for_room_, committer_stop_, committed_, committer_waiting_,
+  // completing_ and completer_stop_.
+  std::mutex commit_mutex_;
   std::condition_variable handed_in_;
   std::condition_variable room_;
   std::deque<Fetched> handed_off_;
   std::size_t waiting_for_room_ = 0;
   bool committer_stop_ = false;
+  std::condition_variable committed_in_;
+  std::condition_variable completer_room_;
+  std::deque<CommittedBatch> committed_;
+  std::size_t committer_waiting_ = 0;  // fetches of the durable batch waiting for room
+  std::size_t completing_ = 0;         // fetches of the batch the completer is settling
+  bool completer_stop_ = false;
+  std::jthread completer_;
   std::jthread committer_;
 };
 

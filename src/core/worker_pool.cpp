@@ -101,6 +101,7 @@ void WorkerPool::Wake() {
 void WorkerPool::Run() {
   for (;;) {
     std::function<void()> task;
+    bool queue_emptied = false;
     {
       std::unique_lock lock(mutex_);
       task_ready_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
@@ -108,7 +109,11 @@ void WorkerPool::Run() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
       ++busy_;
+      queue_emptied = tasks_.empty() && busy_ < static_cast<int>(threads_.size());
     }
+    // WaitForIdle waits for an empty queue as well as a free worker: taking the last queued
+    // task while another worker is free makes it true too (it waited a poll without this).
+    if (queue_emptied) idle_changed_.notify_all();
     task();
     {
       std::lock_guard lock(mutex_);

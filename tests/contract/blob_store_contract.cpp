@@ -334,6 +334,75 @@ TEST_P(BlobStoreContract, RemoveIsIdempotent) {
   EXPECT_TRUE(listed->empty());
 }
 
+// The batch hooks (BlobKeeper::CommitPinnedAll): BeginSeal on each writer, then Seal, Publish
+// and SyncPublished on each, commit every writer as Commit would, whatever was written after
+// BeginSeal, a copy of bytes already stored included.
+TEST_P(BlobStoreContract, BatchHooksInTheirOrderCommitEveryWriter) {
+  Put("abc");  // already stored: the batch's copy of it must leave one blob
+  const std::vector<std::string> contents = {"first", "abc", std::string(kPartBytes + 7, 's'), ""};
+  std::vector<std::unique_ptr<BlobWriter>> writers;
+  for (const auto& content : contents) {
+    auto writer = Store().Create();
+    ASSERT_TRUE(writer) << writer.error().message;
+    ASSERT_TRUE((*writer)->Write(std::string_view(content).substr(0, content.size() / 2)));
+    writers.push_back(std::move(*writer));
+  }
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    ASSERT_TRUE(writers[i]->BeginSeal());
+    // Writing after BeginSeal is allowed: Seal waits for these bytes too.
+    ASSERT_TRUE(writers[i]->Write(std::string_view(contents[i]).substr(contents[i].size() / 2)));
+  }
+  std::vector<BlobInfo> sealed;
+  for (auto& writer : writers) {
+    auto info = writer->Seal();
+    ASSERT_TRUE(info) << info.error().message;
+    sealed.push_back(*info);
+  }
+  for (std::size_t i = 0; i < writers.size(); ++i) {
+    EXPECT_EQ(sealed[i].sha256, Sha256HexOf(contents[i]));
+    EXPECT_EQ(sealed[i].size, static_cast<std::int64_t>(contents[i].size()));
+    auto published = writers[i]->Publish();
+    ASSERT_TRUE(published) << published.error().message;
+    EXPECT_EQ(published->sha256, sealed[i].sha256);
+    EXPECT_EQ(published->size, sealed[i].size);
+  }
+  for (auto& writer : writers) ASSERT_TRUE(writer->SyncPublished());
+  for (const auto& content : contents) {
+    SCOPED_TRACE(content.substr(0, 8));
+    EXPECT_EQ(Store().Exists(Sha256HexOf(content)), true);
+    EXPECT_TRUE(ReadAll(Sha256HexOf(content), 1 << 20) == content);
+  }
+  auto listed = Store().List();
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->size(), contents.size());
+  EXPECT_EQ(backend_->Temporaries(), 0u);
+  // Published writers are spent.
+  for (auto& writer : writers) {
+    EXPECT_FALSE(writer->Write(std::string_view("more")));
+    EXPECT_FALSE(writer->Commit());
+  }
+}
+
+// A writer dropped after BeginSeal or Seal, before Publish, leaves no blob and no temporary.
+TEST_P(BlobStoreContract, WritersDroppedBeforePublishLeaveNothing) {
+  {
+    auto begun = Store().Create();
+    ASSERT_TRUE(begun);
+    ASSERT_TRUE((*begun)->Write(std::string_view("begun only")));
+    ASSERT_TRUE((*begun)->BeginSeal());
+    auto sealed = Store().Create();
+    ASSERT_TRUE(sealed);
+    ASSERT_TRUE((*sealed)->Write(std::string_view("sealed only")));
+    ASSERT_TRUE((*sealed)->Seal());
+  }
+  EXPECT_EQ(backend_->Temporaries(), 0u);
+  EXPECT_EQ(Store().Exists(Sha256HexOf("begun only")), false);
+  EXPECT_EQ(Store().Exists(Sha256HexOf("sealed only")), false);
+  auto listed = Store().List();
+  ASSERT_TRUE(listed);
+  EXPECT_TRUE(listed->empty());
+}
+
 // 50 MiB in 1 MiB chunks: ten parts of a multipart upload on S3, seen in progress halfway.
 TEST_P(BlobStoreContract, LargeBlobStreamsThroughIntact) {
   constexpr std::size_t kChunk = 1 << 20;

@@ -1,6 +1,7 @@
 // The job runner's group commit on the real stores (a directory of blobs, a SQLite file): a
 // package becomes READY only after its bytes and its name are durable, a member that fails in
-// a batch fails alone, and batches and the fetches waiting for the committer stay bounded.
+// a batch fails alone, a batch is made durable while the one before it completes, and batches
+// and the fetches waiting for the committer and the completer stay bounded.
 // The stores are wrapped by recorders of the order of the durability steps.
 #include <gtest/gtest.h>
 
@@ -143,12 +144,10 @@ class RecordingQueue final : public JobQueue {
                                            std::int64_t lease_until_ms,
                                            std::size_t max_jobs) override {
     {
-      // Gated: the first claim takes one job, the next waits for ReleaseClaims.
+      // Gated: a claim waits for AllowClaims (and then takes one job) or ReleaseClaims.
       std::unique_lock lock(mutex_);
-      if (gate_claims_ && claims_++ == 0)
-        max_jobs = 1;
-      else
-        released_.wait_for(lock, 10s, [this] { return !gate_claims_; });
+      released_.wait_for(lock, 10s, [this] { return !gate_claims_ || claim_budget_ > 0; });
+      if (gate_claims_ && claim_budget_ > 0) --claim_budget_, max_jobs = 1;
     }
     return inner_.ClaimJobs(worker, now_ms, lease_until_ms, max_jobs);
   }
@@ -188,11 +187,19 @@ class RecordingQueue final : public JobQueue {
   Result<std::size_t> CountQueued() override { return inner_.CountQueued(); }
 
   // The first claim takes one job and the first batch waits for Release, so that the first
-  // batch holds that one job alone, while every other one waits for ReleaseClaims.
+  // batch holds that one job alone, while every other claim waits for AllowClaims or
+  // ReleaseClaims.
   void HoldFirstBatch() {
     std::lock_guard lock(mutex_);
     hold_first_ = true;
     gate_claims_ = true;
+    claim_budget_ = 1;
+  }
+  // Lets `count` more gated claims take one job each.
+  void AllowClaims(int count) {
+    std::lock_guard lock(mutex_);
+    claim_budget_ += count;
+    released_.notify_all();
   }
   void ReleaseClaims() {
     std::lock_guard lock(mutex_);
@@ -217,7 +224,7 @@ class RecordingQueue final : public JobQueue {
   std::condition_variable released_;
   bool hold_first_ = false;
   bool gate_claims_ = false;
-  int claims_ = 0;
+  int claim_budget_ = 0;
   std::vector<std::size_t> sizes_;
 };
 
@@ -261,6 +268,24 @@ class AsyncGroupCommit : public ::testing::Test {
     auto p = service_.Show(testing::PackageAt("p1", "g", Name(i)));
     EXPECT_TRUE(p) << p.error().message;
     return p ? p->status : PackageStatus::kUploading;
+  }
+  // With the first batch's completion held (HoldFirstBatch), lets fetches through one at a time
+  // until the committer holds a durable batch that its queue for the completer has no room
+  // for. Returns how many were fetched, the held one included.
+  int StallCommitter() {
+    int fetched = 1;
+    while (!runner_->CurrentBacklog().committer_waiting) {
+      if (fetched == 12) return ADD_FAILURE() << "the committer never waited", fetched;
+      queue_.AllowClaims(1);
+      ++fetched;
+      // Fetched and taken by the committer, which either queued it or waits with it.
+      if (!Eventually([&] {
+            const auto b = runner_->CurrentBacklog();
+            return blobs_.begun == fetched && b.completing + b.committed == std::size_t(fetched);
+          }))
+        return ADD_FAILURE() << "fetch " << fetched << " was not committed", fetched;
+    }
+    return fetched;
   }
   // Where `step` is in the log; -1 when it is not.
   static std::ptrdiff_t At(const std::vector<std::string>& steps, const std::string& step) {
@@ -318,8 +343,9 @@ TEST_F(AsyncGroupCommit, APackageIsReadyOnlyAfterItsBytesAndNameAreDurable) {
   EXPECT_EQ(*queue_.CountQueued(), 0u);
 }
 
-// While the first batch's transaction is held back, the others' fetches pile up into the next
-// batch, one of which fails to make its name durable: it alone fails, the rest become READY.
+// While the first batch's transaction is held back, the committer makes the next fetches
+// durable until its queue for the completer is full; the rest pile up into a later batch, one
+// of which fails to make its name durable: it alone fails, the rest become READY.
 TEST_F(AsyncGroupCommit, AMemberThatFailsInABatchFailsAlone) {
   Build(16, 16);
   blobs_.poison = Sha(11);
@@ -328,15 +354,19 @@ TEST_F(AsyncGroupCommit, AMemberThatFailsInABatchFailsAlone) {
   runner_->Start();
   ASSERT_TRUE(Eventually([&] { return !queue_.Sizes().empty(); }));
   ASSERT_EQ(queue_.Sizes().front(), 1u);
-  // Every other fetch is done and waiting for the committer: they make the next batch.
+  const int durable = StallCommitter();
+  // Every other fetch is done and waits for the committer: they make the next batch.
   queue_.ReleaseClaims();
-  ASSERT_TRUE(Eventually([&] { return runner_->HandedOff() == 11; }));
+  const std::size_t last_batch = 12 - durable;
+  ASSERT_GE(last_batch, 2u) << "the failing package has no batch mate";
+  ASSERT_TRUE(Eventually([&] { return runner_->CurrentBacklog().handed_off == last_batch; }));
   queue_.Release();
   ASSERT_TRUE(events_.WaitFor(EventKind::kJobReady, 11));
   ASSERT_TRUE(events_.WaitFor(EventKind::kJobFailed, 1));
   EXPECT_EQ(StatusOf(11), PackageStatus::kFailed);
   for (int i = 0; i < 11; ++i) EXPECT_EQ(StatusOf(i), PackageStatus::kReady) << Name(i);
-  EXPECT_EQ(queue_.Sizes(), (std::vector<std::size_t>{1, 10}));
+  // The fetches handed in last (the failing one among them) make the last batch.
+  EXPECT_EQ(queue_.Sizes().back(), last_batch - 1);
   // Its batch mates were published and synced with it, then committed without it.
   const auto steps = log_.Steps();
   EXPECT_GE(At(steps, "publish " + Sha(11)), 0);
@@ -344,8 +374,10 @@ TEST_F(AsyncGroupCommit, AMemberThatFailsInABatchFailsAlone) {
   EXPECT_EQ(At(steps, "complete " + Sha(11)), -1);
 }
 
-// The committer is held in its first transaction: workers hand their fetches in until
-// max_handed_off wait, then each waits with its own fetch done, and no more is fetched.
+// The completer is held in its first transaction: the committer makes batches durable until
+// max_committed_batches wait for the completer and it holds one more; workers hand their
+// fetches in until max_handed_off wait, then each waits with its own fetch done, and no more
+// is fetched.
 TEST_F(AsyncGroupCommit, FetchesWaitingForTheCommitterAreBounded) {
   Build(4, 3);
   queue_.HoldFirstBatch();
@@ -353,14 +385,48 @@ TEST_F(AsyncGroupCommit, FetchesWaitingForTheCommitterAreBounded) {
   runner_->Start();
   ASSERT_TRUE(Eventually([&] { return !queue_.Sizes().empty(); }));
   ASSERT_EQ(queue_.Sizes().front(), 1u);
+  ASSERT_LE(StallCommitter(), 12 - 4) << "too few left to fill the committer's queue";
   queue_.ReleaseClaims();
-  // The worker waits for room with its fetch done: the held batch, a full queue, and its own.
-  ASSERT_TRUE(Eventually([&] { return runner_->WaitingForRoom() == 1; }));
-  EXPECT_EQ(runner_->HandedOff(), 3u);
-  EXPECT_EQ(blobs_.begun, 1 + 3 + 1);
+  ASSERT_TRUE(Eventually([&] {
+    const auto b = runner_->CurrentBacklog();
+    return b.waiting_for_room == 1 && b.handed_off == 3;
+  }));
+  const auto backlog = runner_->CurrentBacklog();
+  EXPECT_EQ(backlog.completing, 1u);
+  // One batch queued for the completer (max_committed_batches) and the committer's own.
+  EXPECT_GE(backlog.committed, 2u);
+  EXPECT_LE(backlog.committed, 2u * 4u);
+  // Every fetch done is accounted for, and none more was started.
+  EXPECT_EQ(blobs_.begun, static_cast<int>(backlog.completing + backlog.committed + 3 + 1));
   queue_.Release();
   ASSERT_TRUE(events_.WaitFor(EventKind::kJobReady, 12));
   for (auto size : queue_.Sizes()) EXPECT_LE(size, 4u);
+}
+
+// While the completer holds the first batch's transaction, the committer goes on making the
+// next fetches durable: the disk's waits for one batch overlap the other's transaction.
+TEST_F(AsyncGroupCommit, ABatchIsMadeDurableWhileThePreviousOneCompletes) {
+  Build(4, 8);
+  queue_.HoldFirstBatch();
+  Upload(3);
+  runner_->Start();
+  ASSERT_TRUE(Eventually([&] { return !queue_.Sizes().empty(); }));
+  queue_.ReleaseClaims();
+  // p0's completion is held; p1's and p2's bytes and names become durable meanwhile.
+  ASSERT_TRUE(Eventually([&] {
+    const auto steps = log_.Steps();
+    return At(steps, "sync " + Sha(1)) >= 0 && At(steps, "sync " + Sha(2)) >= 0;
+  }));
+  EXPECT_EQ(queue_.Sizes().size(), 1u);
+  EXPECT_EQ(StatusOf(0), PackageStatus::kUploading);
+  EXPECT_EQ(StatusOf(1), PackageStatus::kUploading);
+  queue_.Release();
+  ASSERT_TRUE(events_.WaitFor(EventKind::kJobReady, 3));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(StatusOf(i), PackageStatus::kReady) << Name(i);
+  // Completed in the order they were made durable.
+  const auto steps = log_.Steps();
+  EXPECT_LT(At(steps, "complete " + Sha(0)), At(steps, "complete " + Sha(1)));
+  EXPECT_LT(At(steps, "complete " + Sha(1)), At(steps, "complete " + Sha(2)));
 }
 
 }  // namespace
