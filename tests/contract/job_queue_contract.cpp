@@ -399,6 +399,42 @@ TEST_P(JobQueueContract, ARefusedEnqueueChangesNothing) {
   EXPECT_EQ(Claim("w1", 1, 100).name, "q.py");
 }
 
+// The request's rows reach the store as one JSON text: quotes, backslashes, JSON syntax and
+// non-ASCII characters in names and tags come back exactly.
+TEST_P(JobQueueContract, NamesAndTagsWithQuotesBackslashesAndNonAsciiAreWrittenExactly) {
+  const std::vector<std::string> names{"it's \"q\".py", "back\\slash\\n.py", "na\u00efve-\u65e5.py",
+                                       "{\"name\": [1]}.py", "1234"};
+  for (const std::string group : {"g1", ""}) {
+    SCOPED_TRACE("group '" + group + "'");
+    std::vector<PackageRecord> request;
+    std::vector<std::string> urls;
+    for (const auto& name : names) {
+      auto p = Package("p1", group, name, 5000);
+      p.sha256 = "";
+      p.size = 0;
+      p.owner = "o'\"\\";
+      p.tags = {{"k'\"", "v\\\u00e9"}, {"2", "3"}};
+      request.push_back(p);
+      urls.push_back("obs://b/" + name);
+    }
+    std::optional<GroupRecord> target;
+    if (!group.empty()) target = Group("p1", group, 5000);
+    const auto queued = Must(jobs().EnqueueUploads(target, request, urls, kDeadline, kRoomy));
+    EXPECT_EQ(Names(queued.packages), names);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      EXPECT_EQ(Describe(Stored(group, names[i])), Describe(queued.packages[i]));
+      EXPECT_EQ(queued.packages[i].owner, "o'\"\\");
+      EXPECT_EQ(queued.packages[i].tags, request[i].tags);
+    }
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto job = Claim("w1", 1, 100);
+      EXPECT_EQ(job.name, names[i]);
+      EXPECT_EQ(job.url, "obs://b/" + names[i]);
+      Must(jobs().FailJob(job, "w1", "done", 10));
+    }
+  }
+}
+
 // Names are unique in a request (the API refuses duplicates); a store given one anyway fails
 // the whole request instead of writing a package twice.
 TEST_P(JobQueueContract, ANameGivenTwiceInOneRequestFailsWithNothingWritten) {
