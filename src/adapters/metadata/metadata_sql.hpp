@@ -63,8 +63,8 @@ struct SqlDialect {
   // waiting for others).
   std::string_view show_keys;
   // A FROM item with one row per element of the JSON array bound at ?J (a text): i, the
-  // element's index from 0, and v, the element, whose field "f" `v ->> 'f'` reads (as text, or
-  // as an integer from SQLite). One statement text then writes any number of a request's rows.
+  // element's index from 0, and v, the element (an array), whose field k `v ->> k` reads (as
+  // text, or as an integer from SQLite). One statement text then writes any number of rows.
   std::string_view json_rows = "(SELECT key AS i, value AS v FROM json_each(?J))";
 };
 
