@@ -399,6 +399,39 @@ TEST_P(JobQueueContract, ARefusedEnqueueChangesNothing) {
   EXPECT_EQ(Claim("w1", 1, 100).name, "q.py");
 }
 
+// Each package of a request keeps its own fields, also when they differ from the others'
+// (the API gives them all the same, which a store may take advantage of).
+TEST_P(JobQueueContract, PackagesOfOneRequestThatDifferInEveryFieldKeepTheirOwn) {
+  for (const std::string group : {"g1", ""}) {
+    SCOPED_TRACE("group '" + group + "'");
+    std::vector<PackageRecord> request;
+    const PackageKind kinds[] = {PackageKind::kJar, PackageKind::kFile, PackageKind::kModelFile};
+    for (int i = 0; i < 3; ++i) {
+      auto p = Package("p1", group, "d" + std::to_string(i), 5000 + i);
+      p.sha256 = "";
+      p.size = 0;
+      p.kind = kinds[i];
+      p.underlying_name = "under-" + std::to_string(i);
+      p.owner = "owner-" + std::to_string(i);
+      p.update_time = 7000 + i;
+      p.status_reason = "reason-" + std::to_string(i);
+      request.push_back(p);
+    }
+    std::optional<GroupRecord> target;
+    if (!group.empty()) target = Group("p1", group, 5000);
+    const auto queued = Must(jobs().EnqueueUploads(
+        target, request, {"obs://b/0", "obs://b/1", "obs://b/2"}, kDeadline, kRoomy));
+    ASSERT_EQ(queued.packages.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      PackageRecord expected = request[i];
+      expected.status = PackageStatus::kUploading;
+      expected.is_async = true;
+      EXPECT_EQ(Describe(queued.packages[i]), Describe(expected));
+      EXPECT_EQ(Describe(Stored(group, expected.name)), Describe(expected));
+    }
+  }
+}
+
 // The request's rows reach the store as one JSON text: quotes, backslashes, JSON syntax and
 // non-ASCII characters in names and tags come back exactly.
 TEST_P(JobQueueContract, NamesAndTagsWithQuotesBackslashesAndNonAsciiAreWrittenExactly) {
