@@ -11,7 +11,6 @@
 #include <utility>
 
 #include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
 namespace dlipkg {
@@ -1289,12 +1288,20 @@ Result<bool> MetadataSql::StillResponsible(Session& s, const UploadJob& job,
 
 namespace {
 
+// Whether a text of the package (or its URL) holds a NUL byte, which no validated name, tag or
+// URL does, and which a JSON text would carry differently on each engine.
+bool HasNul(const PackageRecord& p, std::string_view url) {
+  const auto nul = [](std::string_view text) { return text.find('\0') != text.npos; };
+  return nul(p.name) || nul(url) || nul(p.underlying_name) || nul(p.owner) ||
+         nul(p.status_reason) ||
+         std::ranges::any_of(p.tags, [&](const Tag& t) { return nul(t.key) || nul(t.value); });
+}
+
 // The fields of a request's packages that its bulk statements read (SqlDialect::json_rows), one
 // JSON array per package in request order, the fields by position (reading a field by position
 // costs SQLite a third less than by key): 0 name, 1 url, 2 kind, 3 underlying_name, 4 owner,
 // 5 create_time, 6 update_time, 7 status_reason, 8 job_id (0 until the jobs are written).
-// Fails on a name given twice (one statement cannot write a row twice) or a NUL byte, which
-// no name holds but a JSON text would carry differently on each engine.
+// Fails on a name given twice (one statement cannot write a row twice) or a NUL byte (HasNul).
 Result<std::string> EnqueueRows(const std::vector<PackageRecord>& packages,
                                 const std::vector<std::string>& urls,
                                 std::span<const std::int64_t> job_ids = {}) {
@@ -1305,8 +1312,8 @@ Result<std::string> EnqueueRows(const std::vector<PackageRecord>& packages,
     const PackageRecord& p = packages[i];
     if (!names.insert(p.name).second)
       return Fail(ErrorCode::kInternal, "metadata store failure: a name given twice");
-    if (p.name.find('\0') != std::string::npos || p.owner.find('\0') != std::string::npos)
-      return Fail(ErrorCode::kInternal, "metadata store failure: a NUL byte in a name");
+    if (HasNul(p, urls[i]))
+      return Fail(ErrorCode::kInternal, "metadata store failure: a NUL byte in a field");
     rows.emplace_back(json::array{p.name, urls[i], ToString(p.kind), p.underlying_name, p.owner,
                                   p.create_time, p.update_time, p.status_reason,
                                   i < job_ids.size() ? job_ids[i] : 0});
