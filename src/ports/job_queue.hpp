@@ -59,6 +59,7 @@ class JobQueue {
   // this way keeps the sha256/size/underlying_name of its stored bytes, which stay
   // downloadable until the new bytes are committed. kQuotaExceeded, with nothing written, when
   // more than `max_queued` jobs of the project would then be queued (the bound is per project).
+  // Names are unique among `packages` (kInternal, with nothing written, otherwise).
   virtual Result<EnqueuedUploads> EnqueueUploads(const std::optional<GroupRecord>& group,
                                                  const std::vector<PackageRecord>& packages,
                                                  const std::vector<std::string>& urls,

@@ -222,6 +222,262 @@ TEST_P(JobQueueContract, QueueBoundIsPerProject) {
   EXPECT_EQ(Must(jobs().CountQueued()), 6u);
 }
 
+// ---- Enqueueing many packages at once (one statement each for all of a request's rows) ----
+
+// A replaced package stays where it was in its group; new ones follow the group's last, in
+// request order; each package's job is its own.
+TEST_P(JobQueueContract, AMixedEnqueueKeepsReplacedPackagesInPlaceAndAppendsNewOnesInOrder) {
+  Must(metadata().ReplaceGroup(
+      Group("p1", "g1", 1000),
+      {Package("p1", "g1", "c.py"), Package("p1", "g1", "a.py"), Package("p1", "g1", "b.py")}));
+  // A longer group elsewhere, so positions counted over the wrong rows would show.
+  std::vector<PackageRecord> others;
+  for (int i = 0; i < 6; ++i) others.push_back(Package("p1", "g0", "o" + std::to_string(i)));
+  Must(metadata().ReplaceGroup(Group("p1", "g0", 1000), others));
+
+  const auto queued = Enqueue("g1", {"e.py", "a.py", "d.py", "c.py", "f.py"});
+
+  ASSERT_TRUE(queued.group);
+  EXPECT_EQ(Names(queued.group->packages),
+            (std::vector<std::string>{"c.py", "a.py", "b.py", "e.py", "d.py", "f.py"}));
+  EXPECT_EQ(Describe(*queued.group), Describe(*Must(metadata().GetGroup("p1", "g1"))));
+  ASSERT_EQ(Names(queued.packages),
+            (std::vector<std::string>{"e.py", "a.py", "d.py", "c.py", "f.py"}));
+  for (const auto& p : queued.packages) EXPECT_EQ(Describe(Stored("g1", p.name)), Describe(p));
+  EXPECT_EQ(Names(Must(metadata().GetGroup("p1", "g0"))->packages), Names(others));
+  // A later write still appends after the last.
+  Must(metadata().MergeIntoGroup(Group("p1", "g1", 6000), {Package("p1", "g1", "0.py")}));
+  EXPECT_EQ(Names(Must(metadata().GetGroup("p1", "g1"))->packages),
+            (std::vector<std::string>{"c.py", "a.py", "b.py", "e.py", "d.py", "f.py", "0.py"}));
+
+  ASSERT_EQ(queued.job_ids.size(), 5u);
+  for (std::size_t i = 0; i < queued.job_ids.size(); ++i) {
+    const auto job = Claim("w1", 1, 100);  // in the order queued
+    EXPECT_EQ(job.id, queued.job_ids[i]);
+    EXPECT_EQ(job.name, queued.packages[i].name);
+    EXPECT_EQ(job.url, "obs://bucket/" + job.name);
+  }
+  EXPECT_TRUE(NothingDue("w1", 1));
+}
+
+// The stored bytes, identity and place of a replaced package stay; its kind, owner, tags and
+// status are the request's; its job is the new one (an earlier job is superseded).
+TEST_P(JobQueueContract, AReplacedPackageKeepsItsBytesAndPlaceAndTakesTheRequestsFieldsAndJob) {
+  for (const std::string group : {"g1", ""}) {
+    SCOPED_TRACE("group '" + group + "'");
+    auto old_x = Package("p1", group, "x.py", 1000);
+    old_x.sha256 = "shaOld";
+    old_x.size = 111;
+    old_x.underlying_name = "u-old";
+    old_x.tags = {{"team", "old"}, {"gone", "1"}};
+    const std::vector<PackageRecord> before{Package("p1", group, "a.py"), old_x,
+                                            Package("p1", group, "z.py")};
+    if (group.empty())
+      Must(metadata().PutUngrouped(before));
+    else
+      Must(metadata().ReplaceGroup(Group("p1", group, 1000), before));
+    const auto earlier = Must(TryEnqueue(group, {"x.py"}, kRoomy)).job_ids.at(0);
+
+    std::vector<PackageRecord> request;
+    for (const std::string name : {"n.py", "x.py"}) {
+      auto p = Package("p1", group, name, 5000);
+      p.sha256 = "";
+      p.size = 0;
+      p.underlying_name = "u-new-" + name;
+      p.kind = PackageKind::kFile;
+      p.owner = "owner2";
+      p.tags = {{"team", "new"}, {"extra", ""}};
+      request.push_back(p);
+    }
+    std::optional<GroupRecord> target;
+    if (!group.empty()) target = Group("p1", group, 5000);
+    const auto queued = Must(jobs().EnqueueUploads(
+        target, request, {"obs://b/n.py", "obs://b/x.py"}, kDeadline, kRoomy));
+
+    ASSERT_EQ(queued.packages.size(), 2u);
+    const PackageRecord& x = queued.packages[1];
+    EXPECT_EQ(Describe(Stored(group, "x.py")), Describe(x));
+    EXPECT_EQ(x.status, PackageStatus::kUploading);
+    EXPECT_TRUE(x.is_async);
+    EXPECT_EQ(x.sha256, "shaOld");
+    EXPECT_EQ(x.size, 111);
+    EXPECT_EQ(x.underlying_name, "u-old");
+    EXPECT_EQ(x.create_time, 1000);
+    EXPECT_EQ(x.update_time, 5000);
+    EXPECT_EQ(x.kind, PackageKind::kFile);
+    EXPECT_EQ(x.owner, "owner2");
+    EXPECT_EQ(x.tags, (std::vector<Tag>{{"team", "new"}, {"extra", ""}}));
+    const PackageRecord& n = queued.packages[0];
+    EXPECT_EQ(Describe(Stored(group, "n.py")), Describe(n));
+    EXPECT_EQ(n.sha256, "");
+    EXPECT_EQ(n.size, 0);
+    EXPECT_EQ(n.underlying_name, "u-new-n.py");
+    EXPECT_EQ(n.create_time, 5000);
+    EXPECT_EQ(n.tags, x.tags);
+    if (!group.empty()) {
+      EXPECT_EQ(Names(Must(metadata().GetGroup("p1", group))->packages),
+                (std::vector<std::string>{"a.py", "x.py", "z.py", "n.py"}));
+    }
+    EXPECT_TRUE(Must(metadata().IsBlobReferenced("shaOld")));
+    // The earlier job of x.py is superseded: claims see only this request's jobs.
+    const auto first = Claim("w1", 1, 100);
+    const auto second = Claim("w1", 1, 100);
+    EXPECT_TRUE(NothingDue("w1", 1));
+    EXPECT_NE(first.id, earlier);
+    EXPECT_EQ(std::vector<std::int64_t>({first.id, second.id}), queued.job_ids);
+    EXPECT_EQ(second.name, "x.py");
+    Must(jobs().CompleteJob(second, "w1", Blob("shaNew", 222), "u-done", 6000));
+    EXPECT_EQ(Stored(group, "x.py").sha256, "shaNew");
+    Must(jobs().FailJob(first, "w1", "gave up", 6000));
+  }
+}
+
+// The listing finds queued packages by name (SQLite's name index is kept by triggers) and by
+// tag, and its totals move with them (the listing-change counters are kept by triggers too).
+TEST_P(JobQueueContract, QueuedPackagesAreListedByNameAndTagWithRightTotals) {
+  const auto page = [&](PackageFilter filter) {
+    return Must(metadata().ListPage({.project = "p1", .filter = std::move(filter), .limit = 100}));
+  };
+  const PackageFilter by_name{.name_contains = "lpha-1"};
+  const PackageFilter by_tag{.tags = {{.key = "team", .value = "blue"}}};
+  auto old = Package("p1", "g1", "alpha-10.py");
+  old.tags = {{"team", "red"}};
+  Must(metadata().ReplaceGroup(Group("p1", "g1"), {old}));
+  EXPECT_EQ(page(by_name).total, 1u);  // counted now, remembered for the same listing version
+  EXPECT_EQ(page(by_tag).total, 0u);
+
+  std::vector<PackageRecord> request;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 30; ++i) {
+    auto p = Package("p1", "g1", "alpha-" + std::to_string(i) + ".py", 5000);
+    p.tags = {{"team", "blue"}};
+    request.push_back(p);
+    urls.push_back("obs://b/" + p.name);
+  }
+  Must(jobs().EnqueueUploads(Group("p1", "g1", 5000), request, urls, kDeadline, kRoomy));
+  request.resize(3);  // and three ungrouped ones
+  urls.resize(3);
+  for (auto& p : request) p.group = "";
+  Must(jobs().EnqueueUploads(std::nullopt, request, urls, kDeadline, kRoomy));
+
+  // alpha-1, alpha-10 .. alpha-19, in g1 and (alpha-1) ungrouped; alpha-10 once in g1.
+  const auto named = page(by_name);
+  EXPECT_EQ(named.total, 12u);
+  std::vector<std::string> keys;
+  for (const auto& p : named.packages) keys.push_back(p.group + "/" + p.name);
+  std::vector<std::string> expected{"/alpha-1.py", "g1/alpha-1.py"};
+  for (int i = 10; i < 20; ++i) expected.push_back("g1/alpha-" + std::to_string(i) + ".py");
+  EXPECT_EQ(keys, expected);
+  for (const auto& p : named.packages) EXPECT_EQ(p.status, PackageStatus::kUploading);
+  EXPECT_EQ(page(by_tag).total, 33u);  // alpha-10's tag was replaced too
+  EXPECT_EQ(page(PackageFilter{.tags = {{.key = "team", .value = "red"}}}).total, 0u);
+  EXPECT_EQ(page(PackageFilter{.name_contains = "lpha-"}).total, 33u);
+}
+
+// A refused request leaves every stored row as it was: packages, tags, groups, jobs, listing.
+TEST_P(JobQueueContract, ARefusedEnqueueChangesNothing) {
+  auto a = Package("p1", "g1", "a.py");
+  a.tags = {{"team", "red"}};
+  Must(metadata().ReplaceGroup(Group("p1", "g1"), {a}));
+  Must(metadata().PutUngrouped({Package("p1", "", "u.py")}));
+  Enqueue("g2", {"q.py"}, 2);
+  const std::string group_before = Describe(*Must(metadata().GetGroup("p1", "g1")));
+  const std::string ungrouped_before = Describe(Stored("", "u.py"));
+
+  for (const std::string group : {"g1", ""}) {
+    const auto refused = TryEnqueue(group, {"a.py", "u.py", "new.py"}, 2);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kQuotaExceeded);
+  }
+
+  EXPECT_EQ(Describe(*Must(metadata().GetGroup("p1", "g1"))), group_before);
+  EXPECT_EQ(Describe(Stored("", "u.py")), ungrouped_before);
+  EXPECT_FALSE(Must(metadata().GetPackage("p1", "", "new.py")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 1u);
+  EXPECT_EQ(Must(metadata().ListPage({.project = "p1", .filter = {.name_contains = "new"}})).total,
+            0u);
+  EXPECT_EQ(Claim("w1", 1, 100).name, "q.py");
+}
+
+// Each package of a request keeps its own fields, also when they differ from the others'
+// (the API gives them all the same, which a store may take advantage of).
+TEST_P(JobQueueContract, PackagesOfOneRequestThatDifferInEveryFieldKeepTheirOwn) {
+  for (const std::string group : {"g1", ""}) {
+    SCOPED_TRACE("group '" + group + "'");
+    std::vector<PackageRecord> request;
+    const PackageKind kinds[] = {PackageKind::kJar, PackageKind::kFile, PackageKind::kModelFile};
+    for (int i = 0; i < 3; ++i) {
+      auto p = Package("p1", group, "d" + std::to_string(i), 5000 + i);
+      p.sha256 = "";
+      p.size = 0;
+      p.kind = kinds[i];
+      p.underlying_name = "under-" + std::to_string(i);
+      p.owner = "owner-" + std::to_string(i);
+      p.update_time = 7000 + i;
+      p.status_reason = "reason-" + std::to_string(i);
+      request.push_back(p);
+    }
+    std::optional<GroupRecord> target;
+    if (!group.empty()) target = Group("p1", group, 5000);
+    const auto queued = Must(jobs().EnqueueUploads(
+        target, request, {"obs://b/0", "obs://b/1", "obs://b/2"}, kDeadline, kRoomy));
+    ASSERT_EQ(queued.packages.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      PackageRecord expected = request[i];
+      expected.status = PackageStatus::kUploading;
+      expected.is_async = true;
+      EXPECT_EQ(Describe(queued.packages[i]), Describe(expected));
+      EXPECT_EQ(Describe(Stored(group, expected.name)), Describe(expected));
+    }
+  }
+}
+
+// The request's rows reach the store as one JSON text: quotes, backslashes, JSON syntax and
+// non-ASCII characters in names and tags come back exactly.
+TEST_P(JobQueueContract, NamesAndTagsWithQuotesBackslashesAndNonAsciiAreWrittenExactly) {
+  const std::vector<std::string> names{"it's \"q\".py", "back\\slash\\n.py", "na\u00efve-\u65e5.py",
+                                       "{\"name\": [1]}.py", "1234"};
+  for (const std::string group : {"g1", ""}) {
+    SCOPED_TRACE("group '" + group + "'");
+    std::vector<PackageRecord> request;
+    std::vector<std::string> urls;
+    for (const auto& name : names) {
+      auto p = Package("p1", group, name, 5000);
+      p.sha256 = "";
+      p.size = 0;
+      p.owner = "o'\"\\";
+      p.tags = {{"k'\"", "v\\\u00e9"}, {"2", "3"}};
+      request.push_back(p);
+      urls.push_back("obs://b/" + name);
+    }
+    std::optional<GroupRecord> target;
+    if (!group.empty()) target = Group("p1", group, 5000);
+    const auto queued = Must(jobs().EnqueueUploads(target, request, urls, kDeadline, kRoomy));
+    EXPECT_EQ(Names(queued.packages), names);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      EXPECT_EQ(Describe(Stored(group, names[i])), Describe(queued.packages[i]));
+      EXPECT_EQ(queued.packages[i].owner, "o'\"\\");
+      EXPECT_EQ(queued.packages[i].tags, request[i].tags);
+    }
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto job = Claim("w1", 1, 100);
+      EXPECT_EQ(job.name, names[i]);
+      EXPECT_EQ(job.url, "obs://b/" + names[i]);
+      Must(jobs().FailJob(job, "w1", "done", 10));
+    }
+  }
+}
+
+// Names are unique in a request (the API refuses duplicates); a store given one anyway fails
+// the whole request instead of writing a package twice.
+TEST_P(JobQueueContract, ANameGivenTwiceInOneRequestFailsWithNothingWritten) {
+  const auto failed = TryEnqueue("g1", {"a.py", "b.py", "a.py"}, kRoomy);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, ErrorCode::kInternal);
+  EXPECT_FALSE(Must(metadata().GetGroup("p1", "g1")));
+  EXPECT_EQ(Must(jobs().CountQueued()), 0u);
+}
+
 // ---- Completing: old bytes stay until the new ones are committed ----
 
 TEST_P(JobQueueContract, ReplacingAReadyPackageKeepsItsBytesUntilTheJobCompletes) {

@@ -717,6 +717,9 @@ class FakeJobQueue final : public JobQueue {
                                          std::int64_t deadline_ms,
                                          std::size_t max_queued) override {
     std::lock_guard lock(mutex_);
+    std::set<std::string> names;
+    for (const auto& p : packages)
+      if (!names.insert(p.name).second) return Fail(ErrorCode::kInternal, "a name given twice");
     const auto of_project = std::ranges::count_if(jobs_, [&](const auto& entry) {
       return !packages.empty() && entry.second.project == packages.front().project;
     });

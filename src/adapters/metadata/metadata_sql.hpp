@@ -62,6 +62,10 @@ struct SqlDialect {
   // texts; "" where shows are not batched (SQLite: in the process, a statement costs less than
   // waiting for others).
   std::string_view show_keys;
+  // A FROM item with one row per element of the JSON array bound at ?J (a text): i, the
+  // element's index from 0, and v, the element (an array), whose field k `v ->> k` reads (as
+  // text, or as an integer from SQLite). One statement text then writes any number of rows.
+  std::string_view json_rows = "(SELECT key AS i, value AS v FROM json_each(?J))";
 };
 
 // One package's key, as shown (MetadataStore::GetPackage).
@@ -243,6 +247,25 @@ class MetadataSql {
   // A commit's BlobCheck: every pinned blob locked, its pin released, and the bytes of one
   // whose pin ran out checked (else a retryable error). `locked`: the blobs are locked already.
   Result<void> ReleasePins(sql::Session& s, const BlobCheck* check, bool locked = false) const;
+  // dialect_.json_rows over the JSON array bound at `placeholder` ("?3").
+  std::string JsonRows(std::string_view placeholder) const;
+  // The steps of EnqueueUploads, each one statement (two for the tags) for all `packages`;
+  // `rows`: their fields as the JSON array of EnqueueRows, in request order.
+  Result<std::vector<std::int64_t>> InsertJobs(sql::Session& s, const std::string& project,
+                                               const std::string& group,
+                                               const std::vector<PackageRecord>& packages,
+                                               const std::string& rows,
+                                               std::int64_t deadline_ms) const;
+  Result<void> UpsertUploading(sql::Session& s, const std::string& project,
+                               const std::string& group, const std::string& rows) const;
+  Result<void> ReplaceTags(sql::Session& s, const std::string& project, const std::string& group,
+                           const std::vector<PackageRecord>& packages,
+                           const std::string& rows) const;
+  // The queued packages as stored, in request order (and the whole group, when grouped).
+  Result<EnqueuedUploads> ReadBackQueued(sql::Session& s, const std::string& project,
+                                         const std::optional<GroupRecord>& group,
+                                         const std::vector<PackageRecord>& packages,
+                                         const std::string& rows) const;
   // One completion of CompleteJobs, its locks taken; an error ends the transaction.
   Result<CompletionResult> CompleteOne(sql::Session& s, const JobCompletion& c,
                                        const std::string& worker, std::int64_t now_ms) const;

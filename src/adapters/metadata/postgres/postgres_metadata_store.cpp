@@ -36,6 +36,9 @@ constexpr SqlDialect kPostgresDialect{
     .show_keys =
         "unnest(?1::text[], ?2::text[], ?3::text[]) WITH ORDINALITY "
         "AS k(project, group_name, name, i)",
+    .json_rows =
+        "(SELECT e.i - 1 AS i, e.v FROM jsonb_array_elements(CAST(?J AS jsonb)) "
+        "WITH ORDINALITY AS e(v, i))",
 };
 
 // Serialization failures and deadlocks are retried this often before the call fails.
