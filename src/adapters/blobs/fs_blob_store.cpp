@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -106,13 +109,53 @@ struct VerifiedHooks {
   std::function<void(const std::string& sha256, int fd)> committed;
 };
 
+}  // namespace
+
+// Which renames into each fan-out directory a finished fsync of it covers. A sync that began
+// after a rename had returned makes that rename durable; so a writer whose rename is covered
+// (another writer of the batch, or of a concurrent upload, synced the same directory since)
+// skips its own fsync, which on most disks is a cache flush even when nothing is left to write.
+// Sequence numbers are taken after each rename and before each sync, from one counter.
+class FsBlobStore::DirectorySyncs {
+ public:
+  // After a rename into `dir` returned: its sequence number.
+  std::uint64_t Renamed() { return ++clock_; }
+  bool Covered(std::size_t dir, std::uint64_t renamed) const {
+    return durable_[dir].load(std::memory_order_acquire) > renamed;
+  }
+  // Before an fsync of `dir` starts: its sequence number, for Finished once it succeeded.
+  std::uint64_t Began() { return ++clock_; }
+  void Finished(std::size_t dir, std::uint64_t began) {
+    ++syncs_;
+    std::uint64_t seen = durable_[dir].load(std::memory_order_relaxed);
+    while (seen < began &&
+           !durable_[dir].compare_exchange_weak(seen, began, std::memory_order_acq_rel)) {
+    }
+  }
+  std::uint64_t Syncs() const { return syncs_.load(); }
+
+ private:
+  std::atomic<std::uint64_t> clock_{0};
+  std::atomic<std::uint64_t> syncs_{0};
+  std::array<std::atomic<std::uint64_t>, 256> durable_{};
+};
+
+namespace {
+
+// The fan-out directory of a blob key (its first two hex digits) as a number, 0 to 255.
+std::size_t FanOutIndex(const std::string& sha256) {
+  return static_cast<std::size_t>(std::stoul(sha256.substr(0, 2), nullptr, 16));
+}
+
 class FsBlobWriter final : public BlobWriter {
  public:
-  FsBlobWriter(fs::path blobs_dir, fs::path temp_path, UniqueFd fd, VerifiedHooks verified)
+  FsBlobWriter(fs::path blobs_dir, fs::path temp_path, UniqueFd fd, VerifiedHooks verified,
+               std::shared_ptr<FsBlobStore::DirectorySyncs> syncs)
       : blobs_dir_(std::move(blobs_dir)),
         temp_path_(std::move(temp_path)),
         fd_(std::move(fd)),
-        verified_(std::move(verified)) {}
+        verified_(std::move(verified)),
+        syncs_(std::move(syncs)) {}
   ~FsBlobWriter() override { Discard(); }
 
   Result<void> Write(std::span<const char> bytes) override {
@@ -197,17 +240,23 @@ class FsBlobWriter final : public BlobWriter {
                    info.sha256);
     }
     if (::rename(temp_path_.c_str(), target.c_str()) != 0) return Abandon("rename", errno);
+    renamed_ = syncs_->Renamed();
     temp_path_.clear();
     verified_.committed(info.sha256, fd_.Get());  // after the rename, which changes the ctime
     fd_.Reset();
     unsynced_dir_ = fan_out;
+    unsynced_index_ = FanOutIndex(info.sha256);
     return info;
   }
 
   Result<void> SyncPublished() override {
     if (unsynced_dir_.empty()) return {};  // nothing renamed (an existing copy was kept)
-    if (auto synced = SyncDirectory(unsynced_dir_); !synced)
-      return StoreFailure("sync", synced.error());
+    if (!syncs_->Covered(unsynced_index_, renamed_)) {
+      const std::uint64_t began = syncs_->Began();
+      if (auto synced = SyncDirectory(unsynced_dir_); !synced)
+        return StoreFailure("sync", synced.error());
+      syncs_->Finished(unsynced_index_, began);
+    }
     unsynced_dir_.clear();
     return {};
   }
@@ -270,6 +319,9 @@ class FsBlobWriter final : public BlobWriter {
   std::int64_t written_ = 0;         // bytes handed to write(2)
   std::int64_t writeback_from_ = 0;  // the first byte whose writeback was not started yet
   VerifiedHooks verified_;
+  std::shared_ptr<FsBlobStore::DirectorySyncs> syncs_;
+  std::uint64_t renamed_ = 0;       // Publish's rename, in syncs_'s sequence
+  std::size_t unsynced_index_ = 0;  // unsynced_dir_'s number
 };
 
 // What stat says about a blob file: if any of it differs, the file changed (or was replaced).
@@ -442,7 +494,8 @@ class FsBlobStore::VerifiedBlobs {
 FsBlobStore::FsBlobStore(const fs::path& root)
     : blobs_dir_(root / "blobs"),
       temp_dir_(root / "tmp"),
-      verified_(std::make_shared<VerifiedBlobs>()) {}
+      verified_(std::make_shared<VerifiedBlobs>()),
+      syncs_(std::make_shared<DirectorySyncs>()) {}
 
 FsBlobStore::~FsBlobStore() = default;
 
@@ -501,7 +554,7 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::Create() {
                                   verified->RecordWritten(sha256, *identity);
                               }};
       return std::make_unique<FsBlobWriter>(blobs_dir_, std::move(temp), std::move(*fd),
-                                            std::move(hooks));
+                                            std::move(hooks), syncs_);
     }
     if (fd.error() != EEXIST) return StoreFailure("create", fd.error());
   }
@@ -559,6 +612,8 @@ Result<std::vector<std::string>> FsBlobStore::List() {
   if (ec) return StoreFailure("list", ec);
   return keys;
 }
+
+std::uint64_t FsBlobStore::DirectorySyncCount() const { return syncs_->Syncs(); }
 
 Result<void> FsBlobStore::CheckReady() {
   for (const auto* dir : {&blobs_dir_, &temp_dir_}) {

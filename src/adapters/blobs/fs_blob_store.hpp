@@ -9,6 +9,7 @@
 // Thread-safe; each writer/reader belongs to one thread at a time.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 
@@ -31,6 +32,11 @@ class FsBlobStore final : public BlobStore, public ReadinessProbe {
   Result<std::size_t> SweepTemporaries(std::chrono::milliseconds min_age) override;
   // Both directories exist and are writable.
   Result<void> CheckReady() override;
+  // How many fsyncs of fan-out directories writers have made (a writer whose rename another's
+  // sync already covered makes none).
+  std::uint64_t DirectorySyncCount() const;
+
+  class DirectorySyncs;  // public so that the store's writers can hold it
 
  private:
   class VerifiedBlobs;
@@ -42,6 +48,7 @@ class FsBlobStore final : public BlobStore, public ReadinessProbe {
   std::filesystem::path blobs_dir_;
   std::filesystem::path temp_dir_;           // same file system as blobs_dir_, so rename is atomic
   std::shared_ptr<VerifiedBlobs> verified_;  // shared with readers, which may outlive a request
+  std::shared_ptr<DirectorySyncs> syncs_;    // shared with writers, which may outlive the store
 };
 
 }  // namespace dlipkg

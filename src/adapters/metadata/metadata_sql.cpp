@@ -1143,9 +1143,10 @@ Result<bool> MetadataSql::ReclaimBlob(Session& s, const std::string& sha256, std
 Result<void> MetadataSql::QueueUnreferenced(Session& s,
                                             const std::vector<std::string>& shas) const {
   for (const auto& sha : std::set<std::string>(shas.begin(), shas.end())) {
+    if (sha.empty()) continue;  // no bytes (a package's first upload)
     auto referenced = IsBlobReferenced(s, sha);
     if (!referenced) return std::unexpected(referenced.error());
-    if (sha.empty() || *referenced) continue;
+    if (*referenced) continue;
     if (auto ok = QueueReclaims(s, {sha}); !ok) return ok;
   }
   return {};
@@ -1271,17 +1272,26 @@ Result<std::vector<std::string>> MetadataSql::ReferencedBlobs(Session& s) const 
 // ---- JobQueue ----
 
 // Whether `worker` still holds the job's lease and the job still owns its package. A job that
-// lost its package is deleted here, since nobody will want its result.
+// lost its package is deleted here, since nobody will want its result. When responsible and
+// `stored` is given, it is set to the package's bytes as stored now (read in the same query).
 Result<bool> MetadataSql::StillResponsible(Session& s, const UploadJob& job,
-                                           const std::string& worker) const {
+                                           const std::string& worker, std::string* stored) const {
   auto held = sql::Select(
       s, "SELECT id FROM jobs WHERE id = ?1 AND lease_owner = ?2" + std::string(dialect_.lock_rows),
       IntFromRow, job.id, worker);
   if (!held) return std::unexpected(held.error());
   if (held->empty()) return false;
-  auto owner = OwningJob(s, job);
+  auto owner = sql::Select(
+      s, "SELECT job_id, sha256 FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+      [](const sql::Row& row) -> Result<std::pair<std::int64_t, std::string>> {
+        return std::pair(row.Int(0), row.Text(1));
+      },
+      job.project, job.group, job.name);
   if (!owner) return std::unexpected(owner.error());
-  if (*owner == job.id) return true;
+  if (!owner->empty() && owner->front().first == job.id) {
+    if (stored != nullptr) *stored = std::move(owner->front().second);
+    return true;
+  }
   if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
   return false;
 }
@@ -1635,12 +1645,10 @@ Result<CompletionResult> MetadataSql::CompleteOne(Session& s, const JobCompletio
     if (!released.error().retryable) return std::unexpected(released.error());
     return CompletionResult(std::unexpected(released.error()));
   }
-  auto responsible = StillResponsible(s, c.job, worker);
+  std::string previous;  // the bytes the package referred to until now ("" for none)
+  auto responsible = StillResponsible(s, c.job, worker, &previous);
   if (!responsible) return std::unexpected(responsible.error());
   if (!*responsible) return CompletionResult(std::optional<std::string>());
-  auto old = ReadPackage(s, c.job.project, c.job.group, c.job.name);
-  if (!old) return std::unexpected(old.error());
-  const std::string previous = *old ? (*old)->sha256 : "";
   if (auto ok = FinishJob(s, c.job,
                           "status = 'READY', status_reason = '', sha256 = ?5, size = ?6, "
                           "underlying_name = ?7",

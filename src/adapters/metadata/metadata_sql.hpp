@@ -240,8 +240,8 @@ class MetadataSql {
   Result<ListingMarks> SeekMarks(sql::Session& s, const std::string& project,
                                  const PackageFilter& filter, std::size_t every,
                                  std::size_t max_marks) const;
-  Result<bool> StillResponsible(sql::Session& s, const UploadJob& job,
-                                const std::string& worker) const;
+  Result<bool> StillResponsible(sql::Session& s, const UploadJob& job, const std::string& worker,
+                                std::string* stored = nullptr) const;
   // Takes the locks of `shas` (callers lock groups first, then blobs, each sorted).
   Result<void> LockBlobs(sql::Session& s, const std::set<std::string>& shas) const;
   // A commit's BlobCheck: every pinned blob locked, its pin released, and the bytes of one

@@ -161,6 +161,58 @@ TEST_F(FsBlobStoreTest, RemovedDirectoriesAreMadeAgain) {
   EXPECT_EQ(ReadAll(kAbcHash), "abc");
 }
 
+// Three contents whose blobs share one fan-out directory, and one whose blob goes elsewhere.
+std::vector<std::string> SameFanOut(int count, std::string* elsewhere) {
+  std::vector<std::string> same;
+  std::string first_dir;
+  for (int i = 0; same.size() < static_cast<std::size_t>(count) || elsewhere->empty(); ++i) {
+    std::string content = "content " + std::to_string(i);
+    Sha256Hasher hasher;
+    hasher.Update(content);
+    const std::string dir = hasher.FinishHex().substr(0, 2);
+    if (first_dir.empty()) first_dir = dir;
+    if (dir == first_dir && same.size() < static_cast<std::size_t>(count))
+      same.push_back(content);
+    else if (dir != first_dir && elsewhere->empty())
+      *elsewhere = content;
+  }
+  return same;
+}
+
+// A batch's renames into one directory share its fsync: the first writer's sync covers the
+// renames published before it began; a rename after it needs a sync of its own, and so does a
+// rename into another directory.
+TEST_F(FsBlobStoreTest, OneDirectorySyncCoversTheRenamesPublishedBeforeIt) {
+  std::string elsewhere;
+  const auto same = SameFanOut(3, &elsewhere);
+  std::vector<std::unique_ptr<BlobWriter>> writers;
+  for (const auto& content : {same[0], same[1], elsewhere, same[2]}) {
+    auto writer = store_->Create();
+    ASSERT_TRUE(writer);
+    ASSERT_TRUE((*writer)->Write(std::string_view(content)));
+    ASSERT_TRUE((*writer)->Seal());
+    writers.push_back(std::move(*writer));
+  }
+  ASSERT_TRUE(writers[0]->Publish());
+  ASSERT_TRUE(writers[1]->Publish());
+  ASSERT_TRUE(writers[2]->Publish());
+  const auto before = store_->DirectorySyncCount();
+  ASSERT_TRUE(writers[0]->SyncPublished());
+  EXPECT_EQ(store_->DirectorySyncCount(), before + 1);
+  ASSERT_TRUE(writers[1]->SyncPublished());  // covered by writer 0's sync
+  EXPECT_EQ(store_->DirectorySyncCount(), before + 1);
+  ASSERT_TRUE(writers[2]->SyncPublished());  // another directory
+  EXPECT_EQ(store_->DirectorySyncCount(), before + 2);
+  ASSERT_TRUE(writers[3]->Publish());  // renamed after writer 0's sync began
+  ASSERT_TRUE(writers[3]->SyncPublished());
+  EXPECT_EQ(store_->DirectorySyncCount(), before + 3);
+  for (const auto& content : {same[0], same[1], same[2], elsewhere}) {
+    Sha256Hasher hasher;
+    hasher.Update(content);
+    EXPECT_EQ(ReadAll(hasher.FinishHex()), content);
+  }
+}
+
 TEST_F(FsBlobStoreTest, UncommittedWriterLeavesNothing) {
   {
     auto writer = store_->Create();
