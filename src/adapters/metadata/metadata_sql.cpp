@@ -447,14 +447,22 @@ Result<void> DeleteJob(Session& s, std::int64_t job_id) {
   return {};
 }
 
-// The job that owns a package's pending upload: 0 for none, nullopt when the package is gone.
-Result<std::optional<std::int64_t>> OwningJob(Session& s, const UploadJob& job) {
+// The job's package as it stands: the job that owns its pending upload (0 for none) and the
+// bytes it refers to ("" for none). nullopt when the package is gone.
+struct PackageOwner {
+  std::int64_t job_id = 0;
+  std::string sha256;
+};
+Result<std::optional<PackageOwner>> OwningJob(Session& s, const UploadJob& job) {
   auto rows = sql::Select(
-      s, "SELECT job_id FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
-      IntFromRow, job.project, job.group, job.name);
+      s, "SELECT job_id, sha256 FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
+      [](const Row& row) -> Result<PackageOwner> {
+        return PackageOwner{.job_id = row.Int(0), .sha256 = row.Text(1)};
+      },
+      job.project, job.group, job.name);
   if (!rows) return std::unexpected(rows.error());
   if (rows->empty()) return std::nullopt;
-  return rows->front();
+  return std::move(rows->front());
 }
 
 // Settles the job's package (READY or FAILED: `set_clause` over ?5, ?6, ... = values) and
@@ -1281,15 +1289,10 @@ Result<bool> MetadataSql::StillResponsible(Session& s, const UploadJob& job,
       IntFromRow, job.id, worker);
   if (!held) return std::unexpected(held.error());
   if (held->empty()) return false;
-  auto owner = sql::Select(
-      s, "SELECT job_id, sha256 FROM packages WHERE project = ?1 AND group_name = ?2 AND name = ?3",
-      [](const sql::Row& row) -> Result<std::pair<std::int64_t, std::string>> {
-        return std::pair(row.Int(0), row.Text(1));
-      },
-      job.project, job.group, job.name);
+  auto owner = OwningJob(s, job);
   if (!owner) return std::unexpected(owner.error());
-  if (!owner->empty() && owner->front().first == job.id) {
-    if (stored != nullptr) *stored = std::move(owner->front().second);
+  if (*owner && (*owner)->job_id == job.id) {
+    if (stored != nullptr) *stored = std::move((*owner)->sha256);
     return true;
   }
   if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
@@ -1532,7 +1535,7 @@ Result<std::vector<UploadJob>> MetadataSql::ClaimJobs(Session& s, const std::str
         continue;  // a lease that ends by now leaves a claimed job due: never twice
       auto owner = OwningJob(s, job);
       if (!owner) return std::unexpected(owner.error());
-      if (!*owner || **owner != job.id) {  // superseded or deleted: nobody wants it
+      if (!*owner || (*owner)->job_id != job.id) {  // superseded or deleted: nobody wants it
         if (auto ok = DeleteJob(s, job.id); !ok) return std::unexpected(ok.error());
         dropped = true;
         continue;
